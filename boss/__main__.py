@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from boss.cli import main
+
+main()

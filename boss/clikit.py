@@ -1,0 +1,84 @@
+"""What both CLIs share: lazy command loading and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from boss.errors import BossError, ManifestError
+
+
+def _trace_file() -> Path:
+    """Where an internal error's full trace goes: the repo's .boss/ when there is one."""
+    here = Path.cwd()
+    for d in (here, *here.parents):
+        if (d / ".boss").is_dir():
+            return d / ".boss" / f"crash-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    return Path(tempfile.gettempdir()) / f"boss-crash-{time.strftime('%Y%m%d-%H%M%S')}.log"
+
+
+def report_error(err: BossError) -> None:
+    """Print an expected error as `Error:` lines on stderr."""
+    lines = err.problems if isinstance(err, ManifestError) else [str(err)]
+    for line in lines:
+        click.echo(f"Error: {line}", err=True)
+
+
+class Group(click.Group):
+    """A click group whose commands load on demand and whose errors map to exit codes here."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, attr = self.lazy[cmd_name].split(":")
+            cmd = getattr(importlib.import_module(module), attr)
+            assert isinstance(cmd, click.Command)
+            return cmd
+        return super().get_command(ctx, cmd_name)
+
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
+    ) -> Any:
+        extra["standalone_mode"] = False
+        try:
+            rv = super().main(args=args, prog_name=prog_name, **extra)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except BossError as e:
+            report_error(e)
+            sys.exit(e.exit_code)
+        except Exception as e:
+            path = _trace_file()
+            try:
+                path.write_text(traceback.format_exc())
+                where = f"the full trace is in {path}"
+            except OSError:
+                where = "the trace could not be saved"
+            click.echo(f"Error: internal error ({type(e).__name__}: {e}); {where}. Please report it.", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+plan_argument = click.argument("plan", required=False)
+plan_option = click.option("--plan", "plan", default=None, help="The plan (default: the only plan).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -1,0 +1,108 @@
+"""Project defaults in `.boss/config.yaml`: agent profiles, jobs, worktree root, timeouts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from boss import yamlio
+from boss.errors import ConfigError
+from boss.paths import BOSS_DIR, DEFAULT_WORKTREE_ROOT
+
+_TOP_KEYS = {"agents", "jobs", "worktree_root", "planner_timeout", "heartbeat_stale"}
+_AGENT_KEYS = {"command", "read_only_command", "env", "description"}
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """A project's own agent profile: a bash command run in the worktree."""
+
+    name: str
+    command: str
+    read_only_command: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The project's defaults; every field has a sensible value when the file is absent."""
+
+    agents: dict[str, AgentConfig] = field(default_factory=dict)
+    jobs: int = 0  # 0: the number of CPUs, at least 2
+    worktree_root: str = DEFAULT_WORKTREE_ROOT
+    planner_timeout: int = 600
+    heartbeat_stale: int = 120  # seconds without a heartbeat before RUNNING reads CRASHED
+
+    @property
+    def effective_jobs(self) -> int:
+        """Workers run at once when -j is not given."""
+        return self.jobs if self.jobs > 0 else max(2, os.cpu_count() or 2)
+
+
+def config_path(repo: Path) -> Path:
+    """Where the project's config lives."""
+    return repo / BOSS_DIR / "config.yaml"
+
+
+def _fail(path: Path, where: str, problem: str) -> ConfigError:
+    return ConfigError(f"{path}: {where}: {problem}")
+
+
+def _positive_int(path: Path, key: str, value: Any, allow_zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
+        raise _fail(path, f"field {key}", f"must be a whole number {'>= 0' if allow_zero else '>= 1'}")
+    return value
+
+
+def _agent(path: Path, name: str, raw: Any) -> AgentConfig:
+    where = f"agent {name}"
+    if isinstance(raw, str):
+        raw = {"command": raw}
+    if not isinstance(raw, dict):
+        raise _fail(path, where, "must be a mapping with a `command`")
+    unknown = sorted(set(raw) - _AGENT_KEYS)
+    if unknown:
+        raise _fail(path, f"{where}: field {unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_AGENT_KEYS))})")
+    command = raw.get("command")
+    if not isinstance(command, str) or not command.strip():
+        raise _fail(path, f"{where}: field command", "must be a non-empty shell command")
+    env = raw.get("env") or {}
+    if not isinstance(env, dict) or not all(isinstance(k, str) for k in env):
+        raise _fail(path, f"{where}: field env", "must map variable names to values")
+    return AgentConfig(
+        name=name,
+        command=command,
+        read_only_command=str(raw.get("read_only_command") or ""),
+        env={k: str(v) for k, v in env.items()},
+        description=str(raw.get("description") or ""),
+    )
+
+
+def load_config(repo: Path) -> Config:
+    """Read `.boss/config.yaml`, or the defaults when there is none."""
+    path = config_path(repo)
+    if not path.is_file():
+        return Config()
+    raw = yamlio.load_file(path) or {}
+    if not isinstance(raw, dict):
+        raise _fail(path, "top level", "must be a mapping")
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise _fail(path, f"field {unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_TOP_KEYS))})")
+    agents_raw = raw.get("agents") or {}
+    if not isinstance(agents_raw, dict):
+        raise _fail(path, "field agents", "must map profile names to profiles")
+    agents = {str(n): _agent(path, str(n), a) for n, a in agents_raw.items()}
+    root = raw.get("worktree_root", DEFAULT_WORKTREE_ROOT)
+    if not isinstance(root, str) or not root.strip():
+        raise _fail(path, "field worktree_root", "must be a path")
+    return Config(
+        agents=agents,
+        jobs=_positive_int(path, "jobs", raw.get("jobs", 0), allow_zero=True),
+        worktree_root=root,
+        planner_timeout=_positive_int(path, "planner_timeout", raw.get("planner_timeout", 600)),
+        heartbeat_stale=_positive_int(path, "heartbeat_stale", raw.get("heartbeat_stale", 120)),
+    )

@@ -1,0 +1,190 @@
+"""Every git call goes through here: `git -C <path>`, machine formats only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from boss.errors import GitError, InputError
+from boss.proc import Result, run
+
+# Inherited by hooks and nested repos; they would point git at the wrong repository (pre-commit #300).
+_SCRUB = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR")
+
+
+def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for git: inherited, minus variables that redirect it, plus extra."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    env.setdefault("GIT_TERMINAL_PROMPT", "0")
+    if extra:
+        env.update(extra)
+    return env
+
+
+def git(
+    path: Path | str,
+    *args: str,
+    check: bool = True,
+    input_text: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Result:
+    """Run `git -C path args...`; raise GitError on failure when check."""
+    return run(
+        ["git", "-C", str(path), *args],
+        env=git_env(env),
+        check=check,
+        input_text=input_text,
+        error=GitError,
+    )
+
+
+def out(path: Path | str, *args: str) -> str:
+    """Stdout of a git command, stripped."""
+    return git(path, *args).stdout.strip()
+
+
+def zsplit(text: str) -> list[str]:
+    """Split -z output into its fields."""
+    return [p for p in text.split("\0") if p]
+
+
+def toplevel(path: Path) -> Path:
+    """The root of the repository (or worktree) containing path; InputError outside git."""
+    res = git(path, "rev-parse", "--show-toplevel", check=False)
+    if res.returncode != 0:
+        msg = f"{path}: not inside a git repository (run `git init` first)"
+        raise InputError(msg)
+    return Path(res.stdout.strip())
+
+
+def main_root(path: Path) -> Path:
+    """The main checkout's root, also when path is inside a linked worktree."""
+    common = Path(out(path, "rev-parse", "--path-format=absolute", "--git-common-dir"))
+    if common.name == ".git":
+        return common.parent
+    return toplevel(path)
+
+
+def common_dir(path: Path) -> Path:
+    """The repository's common git dir (shared by all worktrees)."""
+    return Path(out(path, "rev-parse", "--path-format=absolute", "--git-common-dir"))
+
+
+def rev(path: Path | str, ref: str) -> str | None:
+    """The commit a ref names, or None when it names none."""
+    res = git(path, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+    return res.stdout.strip() or None if res.returncode == 0 else None
+
+
+def head(path: Path | str) -> str:
+    """The commit checked out at path."""
+    return out(path, "rev-parse", "HEAD")
+
+
+def current_branch(path: Path | str) -> str | None:
+    """The branch checked out at path, None when detached."""
+    res = git(path, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    return res.stdout.strip() or None if res.returncode == 0 else None
+
+
+def branch_exists(path: Path | str, branch: str) -> bool:
+    """True when refs/heads/<branch> exists."""
+    return rev(path, f"refs/heads/{branch}") is not None
+
+
+def valid_branch_name(name: str) -> bool:
+    """Judge a branch name as `git check-ref-format --branch` does."""
+    res = run(["git", "check-ref-format", "--branch", name], check=False, env=git_env())
+    return res.returncode == 0 and not name.startswith("-")
+
+
+def is_ancestor(path: Path | str, ancestor: str, descendant: str) -> bool:
+    """True when ancestor is reachable from descendant."""
+    res = git(path, "merge-base", "--is-ancestor", ancestor, descendant, check=False)
+    return res.returncode == 0
+
+
+def changed_paths(path: Path | str, base: str, target: str = "HEAD") -> list[str]:
+    """Paths changed between base and target (both sides of renames), from -z output."""
+    text = git(path, "diff", "--name-status", "-z", "--no-renames", base, target).stdout
+    fields = zsplit(text)
+    return sorted({fields[i + 1] for i in range(0, len(fields) - 1, 2)})
+
+
+def worktree_changes(path: Path | str) -> list[str]:
+    """Uncommitted paths in a worktree: modified, deleted, untracked and both sides of renames."""
+    text = git(path, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames").stdout
+    return sorted({entry[3:] for entry in zsplit(text) if len(entry) > 3})
+
+
+def commit_all(path: Path | str, message: str) -> str | None:
+    """Stage everything in a worktree and commit it; the new commit, or None when nothing changed."""
+    git(path, "add", "--all")
+    if git(path, "diff", "--cached", "--quiet", check=False).returncode == 0:
+        return None
+    git(path, "commit", "--quiet", "--no-verify", "-m", message, env=identity_env())
+    return head(path)
+
+
+def identity_env() -> dict[str, str]:
+    """An author and committer identity for commits the tool makes, unless the user set one."""
+    env: dict[str, str] = {}
+    for role in ("AUTHOR", "COMMITTER"):
+        if not os.environ.get(f"GIT_{role}_NAME"):
+            env[f"GIT_{role}_NAME"] = "boss"
+        if not os.environ.get(f"GIT_{role}_EMAIL"):
+            env[f"GIT_{role}_EMAIL"] = "boss@localhost"
+    return env
+
+
+def reset_hard(path: Path | str, commit: str) -> None:
+    """Put a worktree back to commit exactly: tracked files reset, untracked files removed."""
+    git(path, "reset", "--quiet", "--hard", commit)
+    git(path, "clean", "-fdq")
+
+
+def update_ref(path: Path | str, ref: str, new: str, old: str | None = None) -> bool:
+    """Move ref to new, atomically and only if it still points at old (when given)."""
+    args = ["update-ref", ref, new] + ([old] if old is not None else [])
+    return git(path, *args, check=False).returncode == 0
+
+
+def add_exclude(repo: Path, patterns: list[str]) -> None:
+    """Append patterns to .git/info/exclude once each, never touching the tracked .gitignore."""
+    exclude = common_dir(repo) / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    existing = exclude.read_text().splitlines() if exclude.exists() else []
+    missing = [p for p in patterns if p not in existing]
+    if missing:
+        with exclude.open("a") as f:
+            if existing and existing[-1] != "":
+                f.write("\n")
+            f.write("".join(f"{p}\n" for p in missing))
+
+
+def worktree_add(repo: Path, path: Path, branch: str, start: str) -> None:
+    """Create a worktree at path on a new branch started at start (or on the existing branch)."""
+    if branch_exists(repo, branch):
+        git(repo, "worktree", "add", "--quiet", str(path), branch)
+    else:
+        git(repo, "worktree", "add", "--quiet", "-b", branch, str(path), start)
+
+
+def worktree_remove(repo: Path, path: Path) -> None:
+    """Remove a worktree (forcefully) and prune git's records of missing ones."""
+    git(repo, "worktree", "remove", "--force", str(path), check=False)
+    git(repo, "worktree", "prune")
+
+
+def worktrees(repo: Path) -> dict[Path, str | None]:
+    """Registered worktrees: path to branch (None when detached)."""
+    text = git(repo, "worktree", "list", "--porcelain", "-z").stdout
+    result: dict[Path, str | None] = {}
+    current: Path | None = None
+    for field in text.split("\0"):
+        if field.startswith("worktree "):
+            current = Path(field[len("worktree ") :])
+            result[current] = None
+        elif field.startswith("branch ") and current is not None:
+            result[current] = field[len("branch refs/heads/") :]
+    return result

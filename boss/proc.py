@@ -1,0 +1,192 @@
+"""The one subprocess wrapper: argv runs, and the user's own commands in their own process group."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from boss.errors import CommandError
+
+# Stages of stopping a process group: interrupt, terminate, kill (tox's interrupt()).
+STOP_STAGES: tuple[tuple[signal.Signals, float], ...] = (
+    (signal.SIGINT, 2.0),
+    (signal.SIGTERM, 2.0),
+    (signal.SIGKILL, 5.0),
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What an argv run returned."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a command run in its own process group ended."""
+
+    exit_code: int
+    elapsed: float
+    timed_out: bool = False
+    stalled: bool = False
+
+    @property
+    def killed_by_signal(self) -> int:
+        """The signal number that ended the command (0 when it exited)."""
+        if self.exit_code < 0:
+            return -self.exit_code
+        if self.exit_code > 128 and self.exit_code - 128 in (2, 6, 9, 11, 15):
+            return self.exit_code - 128
+        return 0
+
+
+def run(
+    argv: list[str],
+    *,
+    cwd: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    input_text: str | None = None,
+    timeout: float | None = None,
+    error: type[CommandError] = CommandError,
+) -> Result:
+    """Run argv to completion with captured output; raise `error` on a non-zero exit if check."""
+    try:
+        proc = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            input=input_text,
+            stdin=None if input_text is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as e:
+        raise error(argv, 127, "", f"{argv[0]}: not found ({e})") from e
+    except subprocess.TimeoutExpired as e:
+        raise error(argv, 124, "", f"timed out after {timeout}s") from e
+    if check and proc.returncode != 0:
+        raise error(argv, proc.returncode, proc.stdout, proc.stderr)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a process group in stages (interrupt, terminate, kill) until its leader is gone."""
+    for sig, grace in STOP_STAGES:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+        # The leader is gone; make sure nothing it left in the group survives it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        return
+
+
+def run_group(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log_path: Path,
+    timeout: float | None = None,
+    stall: float | None = None,
+) -> Outcome:
+    """Run argv in a new process group, stdin closed, stdout+stderr to log_path.
+
+    The group is stopped in stages when it runs past `timeout` seconds, or when its output
+    has not grown for `stall` seconds. KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one
+    by the caller) stops the group too and is re-raised.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    with log_path.open("wb") as out:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as e:
+            out.write(f"{argv[0]}: cannot start: {e}\n".encode())
+            return Outcome(127, time.monotonic() - start)
+        timed_out = stalled = False
+        last_size, last_growth = 0, start
+        try:
+            while True:
+                try:
+                    code = proc.wait(timeout=0.05)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                now = time.monotonic()
+                if timeout is not None and now - start > timeout:
+                    timed_out = True
+                elif stall is not None:
+                    size = log_path.stat().st_size
+                    if size != last_size:
+                        last_size, last_growth = size, now
+                    elif now - last_growth > stall:
+                        stalled = True
+                if timed_out or stalled:
+                    stop_group(proc)
+                    code = proc.returncode if proc.returncode is not None else -9
+                    break
+        except BaseException:
+            stop_group(proc)
+            raise
+        # Children the command left behind in its group die with it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    return Outcome(code, time.monotonic() - start, timed_out, stalled)
+
+
+def run_shell(
+    command: str,
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log_path: Path,
+    timeout: float | None = None,
+    stall: float | None = None,
+) -> Outcome:
+    """Run the user's own command string with bash, the one place a shell string is run."""
+    return run_group(
+        ["bash", "-c", command], cwd=cwd, env=env, log_path=log_path, timeout=timeout, stall=stall
+    )
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with this pid exists (and is not a zombie we can see)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    with contextlib.suppress(OSError, IndexError):
+        if stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    return True

@@ -1,0 +1,68 @@
+"""The one YAML helper: safe load, readable block-style dump, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from boss.errors import InputError
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that writes multi-line strings as `|` blocks people can edit."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def load(text: str, source: str) -> Any:
+    """Parse YAML text; InputError naming source and line on a syntax error."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        msg = f"{source}:{where} invalid YAML: {problem}"
+        raise InputError(msg) from e
+
+
+def load_file(path: Path) -> Any:
+    """Read and parse a YAML file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        msg = f"{path}: cannot read: {e.strerror}"
+        raise InputError(msg) from e
+    return load(text, str(path))
+
+
+def dump(data: Any) -> str:
+    """YAML text in the order given, block style."""
+    return yaml.dump(
+        data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100
+    )
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write text so readers see the old file or the new one, never a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

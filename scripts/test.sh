@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The project's one test command (the README's, and what .ci/run runs): lint, types, tests with
+# a branch-coverage gate. Run it in an environment where `pip install '.[test]'` was done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "== ruff"
+ruff check boss worker tests scripts
+ruff format --check boss worker tests scripts
+echo "== mypy --strict (boss, worker)"
+mypy
+echo "== pytest (with branch coverage)"
+rm -f .coverage .coverage.*
+export COVERAGE_RCFILE="$PWD/pyproject.toml"
+python -m pytest -q -p no:cacheprovider --cov --cov-branch --cov-report=term --cov-fail-under="${BOSS_COVERAGE_MIN:-90}" "$@"
