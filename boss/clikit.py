@@ -46,7 +46,9 @@ class Group(click.Group):
         if cmd_name in self.lazy:
             module, attr = self.lazy[cmd_name].split(":")
             cmd = getattr(importlib.import_module(module), attr)
-            assert isinstance(cmd, click.Command)
+            if not isinstance(cmd, click.Command):  # pragma: no cover - a packaging mistake
+                msg = f"{module}:{attr} is not a click command"
+                raise TypeError(msg)
             return cmd
         return super().get_command(ctx, cmd_name)
 
@@ -74,11 +76,16 @@ class Group(click.Group):
                 where = f"the full trace is in {path}"
             except OSError:
                 where = "the trace could not be saved"
-            click.echo(f"Error: internal error ({type(e).__name__}: {e}); {where}. Please report it.", err=True)
+            click.echo(
+                f"Error: internal error ({type(e).__name__}: {e}); {where}. Please report it.",
+                err=True,
+            )
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
 plan_argument = click.argument("plan", required=False)
-plan_option = click.option("--plan", "plan", default=None, help="The plan (default: the only plan).")
+plan_option = click.option(
+    "--plan", "plan", default=None, help="The plan (default: the only plan)."
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

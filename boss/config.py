@@ -53,7 +53,9 @@ def _fail(path: Path, where: str, problem: str) -> ConfigError:
 
 def _positive_int(path: Path, key: str, value: Any, allow_zero: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
-        raise _fail(path, f"field {key}", f"must be a whole number {'>= 0' if allow_zero else '>= 1'}")
+        raise _fail(
+            path, f"field {key}", f"must be a whole number {'>= 0' if allow_zero else '>= 1'}"
+        )
     return value
 
 
@@ -65,7 +67,11 @@ def _agent(path: Path, name: str, raw: Any) -> AgentConfig:
         raise _fail(path, where, "must be a mapping with a `command`")
     unknown = sorted(set(raw) - _AGENT_KEYS)
     if unknown:
-        raise _fail(path, f"{where}: field {unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_AGENT_KEYS))})")
+        raise _fail(
+            path,
+            f"{where}: field {unknown[0]}",
+            f"unknown key (allowed: {', '.join(sorted(_AGENT_KEYS))})",
+        )
     command = raw.get("command")
     if not isinstance(command, str) or not command.strip():
         raise _fail(path, f"{where}: field command", "must be a non-empty shell command")
@@ -91,7 +97,9 @@ def load_config(repo: Path) -> Config:
         raise _fail(path, "top level", "must be a mapping")
     unknown = sorted(set(raw) - _TOP_KEYS)
     if unknown:
-        raise _fail(path, f"field {unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_TOP_KEYS))})")
+        raise _fail(
+            path, f"field {unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_TOP_KEYS))})"
+        )
     agents_raw = raw.get("agents") or {}
     if not isinstance(agents_raw, dict):
         raise _fail(path, "field agents", "must map profile names to profiles")

@@ -8,7 +8,7 @@ from pathlib import Path
 from boss.errors import GitError, InputError
 from boss.proc import Result, run
 
-# Inherited by hooks and nested repos; they would point git at the wrong repository (pre-commit #300).
+# Set by hooks and nested repos; they would point git at the wrong repository (pre-commit #300).
 _SCRUB = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR")
 
 
@@ -113,12 +113,14 @@ def changed_paths(path: Path | str, base: str, target: str = "HEAD") -> list[str
 
 def worktree_changes(path: Path | str) -> list[str]:
     """Uncommitted paths in a worktree: modified, deleted, untracked and both sides of renames."""
-    text = git(path, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames").stdout
+    text = git(
+        path, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"
+    ).stdout
     return sorted({entry[3:] for entry in zsplit(text) if len(entry) > 3})
 
 
 def commit_all(path: Path | str, message: str) -> str | None:
-    """Stage everything in a worktree and commit it; the new commit, or None when nothing changed."""
+    """Stage and commit everything in a worktree; the new commit, or None when nothing changed."""
     git(path, "add", "--all")
     if git(path, "diff", "--cached", "--quiet", check=False).returncode == 0:
         return None

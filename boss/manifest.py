@@ -284,7 +284,10 @@ def from_dict(raw: Any, source: str) -> Manifest:
         if raw.get(key) in (None, "", []):
             p.add(f"field {key}", "required field is missing")
     if raw.get("version") not in (None, VERSION):
-        p.add("field version", f"unsupported version {raw.get('version')!r} (this tool reads version {VERSION})")
+        p.add(
+            "field version",
+            f"unsupported version {raw.get('version')!r} (this tool reads version {VERSION})",
+        )
     plan = raw.get("plan")
     if plan is not None and (not isinstance(plan, str) or not SLUG_RE.fullmatch(plan)):
         p.add("field plan", f"bad slug {plan!r}: must match [a-z0-9][a-z0-9-]{{0,62}}")
@@ -345,9 +348,15 @@ def _check_graph(p: _Problems, workers: list[Worker]) -> None:
             p.add(f"worker {w.id} field id", "duplicate id (ids must be unique in the plan)")
         seen[w.id] = w.id
         if not valid_branch_name(w.branch):
-            p.add(f"worker {w.id} field branch", f"invalid branch name {w.branch!r} (see git check-ref-format)")
+            p.add(
+                f"worker {w.id} field branch",
+                f"invalid branch name {w.branch!r} (see git check-ref-format)",
+            )
         elif w.branch in branches:
-            p.add(f"worker {w.id} field branch", f"branch {w.branch!r} is also worker {branches[w.branch]}'s")
+            p.add(
+                f"worker {w.id} field branch",
+                f"branch {w.branch!r} is also worker {branches[w.branch]}'s",
+            )
         else:
             branches[w.branch] = w.id
         for d in w.depends_on:

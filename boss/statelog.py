@@ -56,7 +56,11 @@ class Event:
     def worker(self) -> str:
         """The worker an event belongs to (the part of ITERATION_ID before the first dot)."""
         head = self.iteration_id.split(".", 1)[0]
-        return self.iteration_id.split(".", 1)[1] if head == "merge" and "." in self.iteration_id else head
+        return (
+            self.iteration_id.split(".", 1)[1]
+            if head == "merge" and "." in self.iteration_id
+            else head
+        )
 
 
 def append(log: Path, event: Event) -> None:
@@ -73,7 +77,9 @@ def append(log: Path, event: Event) -> None:
             finally:
                 os.close(fd)
     except Timeout as e:
-        msg = f"{log}: could not lock the state log for 30s (is a process stuck holding {log}.lock?)"
+        msg = (
+            f"{log}: could not lock the state log for 30s (is a process stuck holding {log}.lock?)"
+        )
         raise StateError(msg) from e
 
 

@@ -73,7 +73,10 @@ def boss(*args: str, cwd: Path | None = None, check: int | None = 0, env=None):
     """Run the installed `boss` as a user would; assert the exit code when check is not None."""
     proc = subprocess.run(
         [sys.executable, "-m", "boss", *args],
-        cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
     )
     if check is not None:
         assert proc.returncode == check, (proc.returncode, proc.stdout, proc.stderr)
@@ -84,7 +87,10 @@ def worker_cmd(*args: str, cwd: Path | None = None, check: int | None = 0, env=N
     """Run the installed `worker` as run_workers.sh does."""
     proc = subprocess.run(
         [sys.executable, "-m", "worker", *args],
-        cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
     )
     if check is not None:
         assert proc.returncode == check, (proc.returncode, proc.stdout, proc.stderr)

@@ -90,7 +90,7 @@ def write(path: Path, status: Status) -> None:
 
 
 def effective_state(status: Status | None, stale_after: float, now: datetime | None = None) -> str:
-    """The state a reader should believe: RUNNING with a dead process or stale heartbeat is CRASHED."""
+    """The state to believe: RUNNING with a dead process or a stale heartbeat is CRASHED."""
     if status is None:
         return PENDING
     if status.state != RUNNING:
