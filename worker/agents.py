@@ -1,0 +1,175 @@
+"""Agent profiles: how to start an agent for one iteration, or read-only for planning (SPEC 4).
+
+A profile turns an `AgentRun` into an `Invocation` (argv + extra environment) and reads usage
+and the final message from the agent's output. The built-in profiles for the real CLIs live in
+`worker.agent_clis`; a project's own `command` profiles come from `.boss/config.yaml`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from boss.config import AgentConfig, Config
+from boss.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    """Everything one agent run needs to know."""
+
+    plan: str
+    worker_id: str
+    repo: Path
+    worktree: Path
+    context_file: Path
+    prompt_file: Path
+    feedback_file: Path
+    config_dir: Path  # per-run agent config, outside the worktree (SPEC issue 5)
+    iteration: int
+    strategy: int
+    scope: tuple[str, ...]
+    test_command: str
+    timeout: int
+    log_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """How to start the agent: argv (run in the worktree in its own process group) and env."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class AgentProfile(Protocol):
+    """What the worker and the planner need from an agent profile."""
+
+    name: str
+
+    def invocation(self, run: AgentRun) -> Invocation:
+        """The command for one work iteration."""
+        ...
+
+    def planner_invocation(self, prompt_file: Path, cwd: Path) -> Invocation:
+        """The command for a read-only planning run whose stdout holds the manifest."""
+        ...
+
+    def usage(self, output: str) -> dict[str, Any]:
+        """cost_usd / input_tokens / output_tokens read from the run's output ({} if unknown)."""
+        ...
+
+    def final_text(self, output: str) -> str:
+        """The agent's final message (what the planner extracts YAML from)."""
+        ...
+
+
+def agent_env(run: AgentRun) -> dict[str, str]:
+    """The BOSS_* environment of SPEC section 4."""
+    return {
+        "BOSS_PLAN": run.plan,
+        "BOSS_WORKER": run.worker_id,
+        "BOSS_WORKTREE": str(run.worktree),
+        "BOSS_CONTEXT": str(run.context_file),
+        "BOSS_PROMPT": str(run.prompt_file),
+        "BOSS_FEEDBACK": str(run.feedback_file),
+        "BOSS_ITERATION": str(run.iteration),
+        "BOSS_STRATEGY": str(run.strategy),
+        "BOSS_SCOPE": "\n".join(run.scope),
+        "BOSS_REPO": str(run.repo),
+        "BOSS_PYTHON": sys.executable,
+    }
+
+
+@dataclass(frozen=True)
+class CommandProfile:
+    """A project's own agent: a bash command line run in the worktree with the BOSS_* env."""
+
+    name: str
+    command: str
+    read_only_command: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+    def invocation(self, run: AgentRun) -> Invocation:
+        return Invocation(["bash", "-c", self.command], dict(self.env))
+
+    def planner_invocation(self, prompt_file: Path, cwd: Path) -> Invocation:  # noqa: ARG002
+        command = self.read_only_command or self.command
+        return Invocation(["bash", "-c", command], {**self.env, "BOSS_PROMPT": str(prompt_file)})
+
+    def usage(self, output: str) -> dict[str, Any]:
+        return usage_from_json_lines(output)
+
+    def final_text(self, output: str) -> str:
+        return output
+
+
+@dataclass(frozen=True)
+class ScriptedProfile:
+    """The built-in scripted agent (`worker.scripted_agent`): for the demo and for tests."""
+
+    name: str = "scripted"
+
+    def invocation(self, run: AgentRun) -> Invocation:  # noqa: ARG002
+        return Invocation([sys.executable, "-m", "worker.scripted_agent"])
+
+    def planner_invocation(self, prompt_file: Path, cwd: Path) -> Invocation:  # noqa: ARG002
+        msg = "the scripted agent cannot plan; use --from FILE.md or a command profile"
+        raise ConfigError(msg)
+
+    def usage(self, output: str) -> dict[str, Any]:  # noqa: ARG002
+        return {}
+
+    def final_text(self, output: str) -> str:
+        return output
+
+
+def usage_from_json_lines(output: str) -> dict[str, Any]:
+    """Usage from a JSON line a command agent may print: {"usage": {...}} or top-level keys."""
+    found: dict[str, Any] = {}
+    for line in output.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(data, dict):
+            continue
+        source = data.get("usage") if isinstance(data.get("usage"), dict) else data
+        for key in ("cost_usd", "input_tokens", "output_tokens"):
+            if isinstance(source.get(key), int | float):
+                found[key] = source[key]
+    return found
+
+
+def _builtin() -> dict[str, AgentProfile]:
+    profiles: dict[str, AgentProfile] = {"scripted": ScriptedProfile()}
+    try:
+        from worker import agent_clis
+    except ImportError:  # pragma: no cover - agent_clis ships with the package
+        return profiles
+    profiles.update(agent_clis.PROFILES)
+    return profiles
+
+
+def builtin_names() -> list[str]:
+    """Names of the built-in profiles."""
+    return sorted(_builtin())
+
+
+def get_profile(name: str, config: Config) -> AgentProfile:
+    """The profile called name: the project's own first, then the built-ins."""
+    own: AgentConfig | None = config.agents.get(name)
+    if own is not None:
+        return CommandProfile(own.name, own.command, own.read_only_command, own.env)
+    builtin = _builtin()
+    if name in builtin:
+        return builtin[name]
+    known = ", ".join(sorted({*builtin, *config.agents}))
+    msg = f".boss/config.yaml: agent {name!r} is not defined (known: {known}); add it under `agents:`"
+    raise ConfigError(msg)
