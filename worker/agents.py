@@ -48,7 +48,10 @@ class Invocation:
 class AgentProfile(Protocol):
     """What the worker and the planner need from an agent profile."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The profile's name."""
+        ...
 
     def invocation(self, run: AgentRun) -> Invocation:
         """The command for one work iteration."""
@@ -93,7 +96,7 @@ class CommandProfile:
     read_only_command: str = ""
     env: dict[str, str] = field(default_factory=dict)
 
-    def invocation(self, run: AgentRun) -> Invocation:
+    def invocation(self, run: AgentRun) -> Invocation:  # noqa: ARG002 - the env carries the run
         return Invocation(["bash", "-c", self.command], dict(self.env))
 
     def planner_invocation(self, prompt_file: Path, cwd: Path) -> Invocation:  # noqa: ARG002
@@ -140,7 +143,8 @@ def usage_from_json_lines(output: str) -> dict[str, Any]:
             continue
         if not isinstance(data, dict):
             continue
-        source = data.get("usage") if isinstance(data.get("usage"), dict) else data
+        nested = data.get("usage")
+        source: dict[str, Any] = nested if isinstance(nested, dict) else data
         for key in ("cost_usd", "input_tokens", "output_tokens"):
             if isinstance(source.get(key), int | float):
                 found[key] = source[key]

@@ -1,0 +1,120 @@
+"""One row per worker, as `boss status`, the live progress of run_workers.sh and the demo show it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from boss.config import Config
+from boss.manifest import Manifest
+from boss.paths import PlanPaths
+from worker import status as st
+
+COLORS = {
+    "SUCCESS": "green",
+    "FAILED": "red",
+    "CRASHED": "red",
+    "SCOPE_VIOLATION": "magenta",
+    "SKIPPED": "yellow",
+    "RUNNING": "cyan",
+    "WAITING": "blue",
+    "PENDING": "white",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """What one worker looks like now."""
+
+    id: str
+    state: str
+    strategy: int
+    iteration: int
+    elapsed: float
+    branch: str
+    last_event: str
+    reason: str
+    usage: dict[str, float]
+
+    @property
+    def progress(self) -> str:
+        return f"s{self.strategy}/i{self.iteration}" if self.iteration else "-"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _elapsed(status: st.Status | None, now: datetime) -> float:
+    if status is None:
+        return 0.0
+    start = st.parse_iso(status.started_at)
+    end = st.parse_iso(status.finished_at) if status.state in st.FINAL else None
+    if start is None:
+        return 0.0
+    if end is None and status.state != st.RUNNING:
+        end = st.parse_iso(status.heartbeat) or start
+    return max(0.0, ((end or now) - start).total_seconds())
+
+
+def rows(paths: PlanPaths, m: Manifest, config: Config) -> list[Row]:
+    """The current row of every worker, in manifest order."""
+    now = datetime.now(UTC)
+    result = []
+    for w in m.workers:
+        status = st.read(paths.status(w.id))
+        state = st.effective_state(status, config.heartbeat_stale, now)
+        result.append(
+            Row(
+                id=w.id,
+                state=state,
+                strategy=status.strategy if status else 0,
+                iteration=status.iteration if status else 0,
+                elapsed=_elapsed(status, now),
+                branch=w.branch,
+                last_event=status.last_event if status else "",
+                reason=status.reason if status else "",
+                usage=dict(status.usage) if status else {},
+            )
+        )
+    return result
+
+
+def duration(seconds: float) -> str:
+    """12s, 3m04s, 1h02m."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def format_row(row: Row, width: int = 100, color: bool = False) -> str:
+    """One line: id, state, strategy/iteration, elapsed, branch, last event."""
+    import click  # only for styling
+
+    state = f"{row.state:<15}"
+    if color:
+        state = click.style(state, fg=COLORS.get(row.state, "white"), bold=row.state == "RUNNING")
+    event = row.last_event or row.reason
+    line = f"{row.id:<10} {state} {row.progress:<8} {duration(row.elapsed):>7}  {row.branch:<28} "
+    room = max(10, width - len(line) + (len(state) - 15))
+    return line + (event if len(event) <= room else event[: room - 1] + "…")
+
+
+def header() -> str:
+    """The column titles."""
+    return f"{'WORKER':<10} {'STATE':<15} {'S/I':<8} {'ELAPSED':>7}  {'BRANCH':<28} LAST EVENT"
+
+
+def counts(all_rows: list[Row]) -> str:
+    """'2 SUCCESS, 1 RUNNING' in a stable order."""
+    order = ["SUCCESS", "RUNNING", "FAILED", "CRASHED", "SCOPE_VIOLATION", "SKIPPED", "PENDING"]
+    tally = {s: sum(1 for r in all_rows if r.state == s) for s in order}
+    return ", ".join(f"{n} {s}" for s, n in tally.items() if n)
+
+
+def now_monotonic() -> float:
+    """A clock for refresh loops."""
+    return time.monotonic()

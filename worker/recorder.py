@@ -1,0 +1,68 @@
+"""One worker run's record keeping: its status file (with a heartbeat) and its state-log lines."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from boss import statelog
+from boss.paths import PlanPaths
+from worker import status as st
+
+HEARTBEAT_SECONDS = 5.0
+
+
+class Recorder:
+    """Writes a worker's status atomically and appends its events to the plan's state log.
+
+    The heartbeat thread and the run share one lock, so status writes never race.
+    """
+
+    def __init__(self, paths: PlanPaths, worker_id: str, current: st.Status) -> None:
+        self.paths = paths
+        self.worker_id = worker_id
+        self.status = current
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def update(self, **changes: Any) -> st.Status:
+        """Change fields of the status and write it."""
+        with self._lock:
+            self.status = self.status.evolve(**changes)
+            st.write(self.paths.status(self.worker_id), self.status)
+            return self.status
+
+    def event(
+        self,
+        iteration_id: str,
+        action: str,
+        result: str,
+        artifacts: Path | str = "",
+    ) -> None:
+        """Append a state-log line and remember it as the worker's last event."""
+        art = self.paths.rel(artifacts) if isinstance(artifacts, Path) else artifacts
+        statelog.append(
+            self.paths.log,
+            statelog.Event(st.now_iso(), self.status.state, iteration_id, action, result, art),
+        )
+        self.update(last_event=f"{action}: {result}", heartbeat=st.now_iso())
+
+    def start_heartbeat(self) -> None:
+        """Refresh the heartbeat every few seconds until stop_heartbeat()."""
+        self.update(pid=os.getpid(), heartbeat=st.now_iso())
+
+        def beat() -> None:
+            while not self._stop.wait(HEARTBEAT_SECONDS):
+                self.update(heartbeat=st.now_iso())
+
+        self._thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop_heartbeat(self) -> None:
+        """Stop the heartbeat thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)

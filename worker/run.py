@@ -1,0 +1,298 @@
+"""`worker run PLAN ID`: one worker's whole lifecycle under the mechanical gates (SPEC 5)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from boss import git
+from boss.config import Config
+from boss.errors import BossError, StateError
+from boss.manifest import Manifest, Settings, Worker
+from boss.paths import PlanPaths
+from boss.proc import Outcome, run_group, run_shell
+from worker import gates, scope
+from worker import status as st
+from worker.agents import AgentProfile, AgentRun, agent_env, get_profile
+from worker.blocker import StrategyRecord, write_report
+from worker.prompt import Feedback, iteration_prompt, tail, write_test_prompt
+from worker.recorder import Recorder
+from worker.worktree import Prepared, copy_files, dependency_heads, prepare
+
+EXIT_CODES = {st.SUCCESS: 0, st.FAILED: 1, st.SCOPE_VIOLATION: 3}
+# Caches a test run leaves behind; excluded so they are never taken for work.
+JUNK = ["__pycache__/", "*.py[cod]", ".pytest_cache/"]
+
+
+def short(commit: str) -> str:
+    """An abbreviated commit for messages."""
+    return commit[:10]
+
+
+@dataclass
+class _Run:
+    """What one worker run carries from step to step."""
+
+    paths: PlanPaths
+    m: Manifest
+    w: Worker
+    settings: Settings
+    profile: AgentProfile
+    rec: Recorder
+    wt: Prepared
+    context: str
+    iteration: int = 0
+    usage: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dir(self) -> Path:
+        return self.paths.worker_dir(self.w.id)
+
+    def test(self, log: Path) -> tuple[Outcome, str]:
+        outcome = run_shell(
+            self.w.test,
+            cwd=self.wt.path,
+            env=os.environ,
+            log_path=log,
+            timeout=self.settings.test_timeout or None,
+        )
+        return outcome, log.read_text(errors="replace")
+
+    def agent(self, prompt: str, strategy: int, adir: Path) -> Outcome:
+        prompt_file, feedback_file = adir / "prompt.md", self.dir / "feedback.md"
+        adir.mkdir(parents=True, exist_ok=True)
+        prompt_file.write_text(prompt)
+        run = AgentRun(
+            plan=self.paths.plan,
+            worker_id=self.w.id,
+            repo=self.paths.repo,
+            worktree=self.wt.path,
+            context_file=self.paths.context(self.w.id),
+            prompt_file=prompt_file,
+            feedback_file=feedback_file,
+            config_dir=self.paths.agent_config_dir(self.w.id),
+            iteration=self.iteration,
+            strategy=strategy,
+            scope=self.w.scope,
+            test_command=self.w.test,
+            timeout=self.settings.agent_timeout,
+            log_file=adir / "agent.log",
+        )
+        run.config_dir.mkdir(parents=True, exist_ok=True)
+        inv = self.profile.invocation(run)
+        env = {**os.environ, **agent_env(run), **inv.env}
+        outcome = run_group(
+            inv.argv,
+            cwd=self.wt.path,
+            env=env,
+            log_path=adir / "agent.log",
+            timeout=self.settings.agent_timeout or None,
+            stall=self.settings.stall_timeout or None,
+        )
+        for key, value in self.profile.usage((adir / "agent.log").read_text(errors="replace")).items():
+            self.usage[key] = round(self.usage.get(key, 0) + value, 6)
+        self.rec.update(usage=dict(self.usage))
+        how = " (timed out)" if outcome.timed_out else " (stalled: no output)" if outcome.stalled else ""
+        self.rec.event(
+            f"{self.w.id}.s{strategy}.i{self.iteration}",
+            "agent",
+            f"exit={outcome.exit_code}{how}",
+            adir / "agent.log",
+        )
+        return outcome
+
+
+def run_worker(paths: PlanPaths, m: Manifest, config: Config, worker_id: str, *, fresh: bool = False) -> str:
+    """Run one worker to its end state (SUCCESS, FAILED or SCOPE_VIOLATION) and return it."""
+    w = m.worker(worker_id)
+    settings = m.settings(w)
+    profile = get_profile(settings.agent, config)
+    context_file = paths.context(w.id)
+    if not context_file.is_file():
+        msg = f"{context_file}: missing; run `boss render {paths.plan}` first"
+        raise StateError(msg)
+    dependency_heads(paths, w)  # refuse early, without touching the status
+    paths.worker_dir(w.id).mkdir(parents=True, exist_ok=True)
+    try:
+        lock = FileLock(str(paths.worker_dir(w.id) / "run.lock"), timeout=0)
+        lock.acquire()
+    except Timeout as e:
+        msg = f"worker {w.id} of plan {paths.plan} is already running in another process"
+        raise StateError(msg) from e
+    try:
+        return _run_locked(paths, m, w, settings, profile, context_file.read_text(), fresh)
+    finally:
+        lock.release()
+
+
+def _run_locked(
+    paths: PlanPaths,
+    m: Manifest,
+    w: Worker,
+    settings: Settings,
+    profile: AgentProfile,
+    context: str,
+    fresh: bool,
+) -> str:
+    now = st.now_iso()
+    rec = Recorder(paths, w.id, st.Status(plan=paths.plan, id=w.id, branch=w.branch))
+    rec.update(state=st.RUNNING, started_at=now, heartbeat=now, pid=os.getpid())
+    rec.start_heartbeat()
+    try:
+        rec.event(w.id, "start", f"agent={settings.agent} test={w.test}")
+        git.add_exclude(paths.repo, JUNK)
+        wt = prepare(paths, m, w, fresh=fresh)
+        rec.update(worktree=str(wt.path), start_commit=wt.start, head_commit=wt.start)
+        how = "created" if wt.created else "reset"
+        rec.event(w.id, "worktree", f"{how} on {w.branch} at {short(wt.start)}", str(wt.path))
+        run = _Run(paths, m, w, settings, profile, rec, wt, context)
+        if wt.created and not _setup(run):
+            return _end(rec, st.FAILED, rec.status.reason)
+        return _gated(run)
+    except KeyboardInterrupt:
+        reason = f"interrupted during iteration {rec.status.iteration}; run it again to resume"
+        _end(rec, st.FAILED, reason, action="interrupt")
+        raise
+    except BossError as e:
+        return _end(rec, st.FAILED, str(e).splitlines()[0], action="error")
+    except Exception as e:
+        _end(rec, st.FAILED, f"internal error: {type(e).__name__}: {e}", action="error")
+        raise
+    finally:
+        rec.stop_heartbeat()
+
+
+def _end(rec: Recorder, state: str, reason: str, action: str = "end") -> str:
+    rec.update(state=state, reason=reason, finished_at=st.now_iso())
+    rec.event(rec.worker_id, action, f"{state}: {reason}" if reason else state)
+    return state
+
+
+def _setup(run: _Run) -> bool:
+    copied = copy_files(run.paths.repo, run.wt.path, run.m.copy)
+    if copied:
+        run.rec.event(run.w.id, "copy", ", ".join(copied))
+    if not run.m.setup.strip():
+        return True
+    log = run.paths.attempts(run.w.id) / "setup.log"
+    outcome = run_shell(run.m.setup, cwd=run.wt.path, env=os.environ, log_path=log)
+    ok = outcome.exit_code == 0
+    run.rec.event(run.w.id, "setup", f"{'ok' if ok else 'fail'} exit={outcome.exit_code}", log)
+    if not ok:
+        run.rec.update(reason=f"setup failed (exit {outcome.exit_code}); see {run.paths.rel(log)}")
+    return ok
+
+
+def _gated(run: _Run) -> str:
+    rec, w, wt = run.rec, run.w, run.wt
+    frozen_paths: list[str] = []
+    if w.write_test:
+        run.iteration = 1
+        rec.update(strategy=1, iteration=1)
+        run.agent(write_test_prompt(run.context, w.test), 1, run.paths.attempts(w.id) / "write-test")
+        frozen_paths = scope.changed_since(wt.path, wt.start)
+    red_log = run.paths.attempts(w.id) / "red" / "test.log"
+    outcome, output = run.test(red_log)
+    verdict = gates.judge_red(outcome, w.test, output)
+    rec.update(red={"exit_code": outcome.exit_code, "log": run.paths.rel(red_log)})
+    rec.event(w.id, "red", f"{'ok' if verdict.ok else 'refused'}: {verdict.reason}", red_log)
+    if not verdict.ok:
+        if w.write_test:
+            git.reset_hard(wt.path, wt.start)
+        return _end(rec, st.FAILED, f"red gate: {verdict.reason}")
+    frozen = gates.Frozen(wt.path, sorted({*frozen_paths, *gates.test_paths(w.test, wt.path)}))
+    if w.write_test:
+        git.commit_all(wt.path, f"{w.id}: acceptance test ({w.title})")
+    rec.update(red={**rec.status.red, "frozen": frozen.roots, "digest": frozen.digest()})
+    return _loop(run, frozen)
+
+
+def _loop(run: _Run, frozen: gates.Frozen) -> str:
+    rec, w, wt, settings = run.rec, run.w, run.wt, run.settings
+    shifts: list[str] = []
+    records: list[StrategyRecord] = []
+    last_scope: list[str] = []
+    for strategy in range(1, settings.max_strategies + 1):
+        s_start = git.head(wt.path)
+        git.update_ref(run.paths.repo, f"refs/boss/{run.paths.plan}/{w.id}/strategy-{strategy}", s_start)
+        rec.update(strategy=strategy)
+        feedback = Feedback()
+        record = StrategyRecord(strategy, 0)
+        for _ in range(settings.max_iterations):
+            run.iteration += 1
+            iid = f"{w.id}.s{strategy}.i{run.iteration}"
+            adir = run.paths.attempts(w.id) / f"s{strategy}i{run.iteration}"
+            rec.update(iteration=run.iteration)
+            (run.dir / "feedback.md").write_text(feedback.text())
+            prompt = iteration_prompt(run.context, feedback.text(), strategy, run.iteration, shifts)
+            run.agent(prompt, strategy, adir)
+            tampered = frozen.restore()
+            if tampered:
+                rec.event(iid, "tamper", "refused changes to the acceptance test: " + ", ".join(tampered))
+            outcome, output = run.test(adir / "test.log")
+            if outcome.exit_code == 0:
+                rec.update(green={"exit_code": 0, "log": run.paths.rel(adir / "test.log")})
+                rec.event(iid, "test", "pass exit=0", adir / "test.log")
+                return _finish(run, iid)
+            rec.event(iid, "test", f"fail exit={outcome.exit_code}", adir / "test.log")
+            last_scope = scope.violations(wt.path, run.wt.start, w.scope)
+            feedback = Feedback(output, outcome.exit_code, last_scope, tampered)
+            record.iterations += 1
+            record.last_exit, record.last_output = outcome.exit_code, output
+            record.log = run.paths.rel(adir)
+        record.changed = scope.changed_since(wt.path, s_start)
+        records.append(record)
+        git.reset_hard(wt.path, s_start)
+        if strategy < settings.max_strategies:
+            shifts.append(_shift_summary(record))
+            rec.event(
+                f"{w.id}.s{strategy}",
+                "STRATEGY SHIFT",
+                f"strategy {strategy} failed {record.iterations} times; rolled back to "
+                f"{short(s_start)}; strategy {strategy + 1} must try another approach",
+            )
+    git.reset_hard(wt.path, wt.start)
+    blocker = run.paths.blocker(w.id)
+    write_report(blocker, w.id, w.title, w.test, records, last_scope)
+    reason = (
+        f"gave up after {run.iteration} iterations in {len(records)} strategies; see {run.paths.rel(blocker)}"
+    )
+    rec.event(w.id, "blocker", reason, blocker)
+    return _end(rec, st.FAILED, reason)
+
+
+def _shift_summary(record: StrategyRecord) -> str:
+    changed = ", ".join(record.changed[:20]) or "nothing"
+    return (
+        f"### Strategy {record.number} failed after {record.iterations} iterations\n\n"
+        f"Files it changed: {changed}\n\nIts last test output:\n\n```\n"
+        f"{tail(record.last_output, 2000).rstrip()}\n```"
+    )
+
+
+def _finish(run: _Run, iid: str) -> str:
+    rec, w, wt = run.rec, run.w, run.wt
+    head = git.commit_all(
+        wt.path, f"{w.id}: {w.title}\n\nboss worker, plan {run.paths.plan}, iteration {run.iteration}"
+    )
+    head = head or git.head(wt.path)
+    rec.update(head_commit=head)
+    rec.event(iid, "commit", short(head))
+    violations = scope.branch_violations(run.paths.repo, wt.start, head, w.scope)
+    if violations:
+        rec.update(violations=violations)
+        rec.event(iid, "scope", "violation: " + ", ".join(violations))
+        return _end(rec, st.SCOPE_VIOLATION, f"{len(violations)} path(s) outside the scope")
+    rec.event(iid, "scope", "ok")
+    return _end(rec, st.SUCCESS, "")
+
+
+def skip_worker(paths: PlanPaths, m: Manifest, worker_id: str, reason: str) -> None:
+    """Mark a worker SKIPPED (a dependency did not succeed), with the reason."""
+    w = m.worker(worker_id)
+    rec = Recorder(paths, w.id, st.Status(plan=paths.plan, id=w.id, branch=w.branch))
+    _end(rec, st.SKIPPED, reason, action="skip")

@@ -1,0 +1,124 @@
+"""A worker's git worktree: started from the base or its dependencies, with copy and setup done."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from boss import git
+from boss.errors import StateError
+from boss.manifest import Manifest, Worker
+from boss.paths import PlanPaths
+from worker import status as st
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A worktree ready for work: where it is, the commit it starts from, and whether it is new."""
+
+    path: Path
+    start: str
+    created: bool
+
+
+def start_ref(paths: PlanPaths, worker_id: str) -> str:
+    """The rollback ref holding a worker's clean start."""
+    return f"refs/boss/{paths.plan}/{worker_id}/start"
+
+
+def _base_commit(repo: Path, m: Manifest) -> str:
+    commit = m.base_commit and git.rev(repo, m.base_commit)
+    if commit:
+        return commit
+    head = git.rev(repo, f"refs/heads/{m.base}")
+    if head is None:
+        msg = f"manifest: field base: branch {m.base!r} does not exist in {repo}"
+        raise StateError(msg)
+    return head
+
+
+def dependency_heads(paths: PlanPaths, w: Worker) -> list[tuple[str, str]]:
+    """(id, head commit) of each dependency; StateError when one has not succeeded."""
+    heads = []
+    for dep in w.depends_on:
+        status = st.read(paths.status(dep))
+        if status is None or status.state != st.SUCCESS or not status.head_commit:
+            state = status.state if status else st.PENDING
+            msg = f"worker {w.id} depends on {dep}, which is {state}; run {dep} first"
+            raise StateError(msg)
+        heads.append((dep, status.head_commit))
+    return heads
+
+
+def _merge_dependencies(path: Path, heads: list[tuple[str, str]], w: Worker) -> None:
+    """Merge the other dependencies' heads into a worktree started at the first one."""
+    for dep, commit in heads[1:]:
+        res = git.git(
+            path,
+            "merge",
+            "--no-ff",
+            "--no-edit",
+            "-m",
+            f"boss: merge dependency {dep} into {w.id}",
+            commit,
+            check=False,
+            env=git.identity_env(),
+        )
+        if res.returncode != 0:
+            files = git.zsplit(git.git(path, "diff", "--name-only", "-z", "--diff-filter=U").stdout)
+            git.git(path, "merge", "--abort", check=False)
+            names = ", ".join(d for d, _ in heads)
+            msg = f"worker {w.id}: its dependencies {names} conflict in {', '.join(files) or '?'}"
+            raise StateError(msg)
+
+
+def prepare(paths: PlanPaths, m: Manifest, w: Worker, *, fresh: bool = False) -> Prepared:
+    """Make the worktree exist on w.branch at its clean start, and record the rollback ref.
+
+    Every run starts clean: work from earlier failed runs was rolled back anyway, and the
+    start moves when a dependency was re-run. `fresh` also removes an existing worktree.
+    """
+    repo = paths.repo
+    path = paths.worktree(w.id)
+    heads = dependency_heads(paths, w)
+    start_point = heads[0][1] if heads else _base_commit(repo, m)
+    registered = path.resolve() in {p.resolve() for p in git.worktrees(repo)}
+    if fresh and registered:
+        git.worktree_remove(repo, path)
+        registered = False
+    if not registered:
+        if path.exists():
+            shutil.rmtree(path)  # a leftover folder git no longer knows: nothing to keep
+        git.git(repo, "worktree", "prune")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        git.git(repo, "worktree", "add", "--quiet", "--force", "-B", w.branch, str(path), start_point)
+    else:
+        git.git(path, "checkout", "--quiet", "--force", "-B", w.branch, start_point)
+        git.git(path, "clean", "-fdq")
+    if len(heads) > 1:
+        _merge_dependencies(path, heads, w)
+    start = git.head(path)
+    git.update_ref(repo, start_ref(paths, w.id), start)
+    return Prepared(path, start, not registered)
+
+
+def copy_files(repo: Path, worktree: Path, patterns: tuple[str, ...]) -> list[str]:
+    """Copy the manifest's untracked files (.env ...) into a new worktree; the paths copied."""
+    copied = []
+    for rel in patterns:
+        matches = sorted(repo.glob(rel)) if any(c in rel for c in "*?[") else [repo / rel]
+        for src in matches:
+            if not src.exists():
+                continue
+            dest = worktree / src.relative_to(repo)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_dir():
+                shutil.copytree(src, dest, dirs_exist_ok=True, symlinks=True)
+            else:
+                shutil.copy2(src, dest)
+            copied.append(src.relative_to(repo).as_posix())
+    if copied:
+        # Copied files are local configuration, never work: keep them out of every diff.
+        git.add_exclude(repo, [f"/{c}" for c in copied])
+    return copied
