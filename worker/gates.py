@@ -21,7 +21,7 @@ _CRASH_OUTPUT = (
     (re.compile(r"command not found|: not found$", re.M), "a command was not found"),
     (re.compile(r"syntax error near unexpected token|syntax error: unexpected end"), "a shell syntax error"),
     (re.compile(r"^(?:E\s+)?(?:  File .*\n(?:.*\n)*?)?SyntaxError: ", re.M), "a Python syntax error"),
-    (re.compile(r"No such file or directory$", re.M), "a missing file"),
+    (re.compile(r"can't open file .*No such file or directory"), "the test script does not exist"),
 )
 
 
@@ -71,20 +71,50 @@ def judge_red(outcome: Outcome, command: str, output: str) -> Verdict:
     return Verdict(True, f"fails as a test failure (exit {code})")
 
 
+_INTERPRETERS = ("bash", "sh", "zsh", "dash", "node", "ruby", "perl", "deno", "bun")
+_TEST_NAME = re.compile(
+    r"(^|/)(tests?|spec|__tests__)(/|$)|(^|/)test_[^/]*$|_test\.[^/]+$|\.(test|spec)\.[^/]+$"
+)
+
+
+def _candidates(words: list[str]) -> list[str]:
+    """The words of a test command that name the test itself (not the code it checks)."""
+    if not words:
+        return []
+    first = Path(words[0]).name
+    found = [words[0]] if "/" in words[0] else []
+    runs_pytest = first in ("pytest", "py.test") or (
+        first.startswith("python") and words[1:3] == ["-m", "pytest"]
+    )
+    if runs_pytest:
+        found += [w for w in words[1:] if not w.startswith("-")]
+    elif first in _INTERPRETERS or first.startswith("python"):
+        args = [w for w in words[1:] if not w.startswith("-")]
+        if args and "-c" not in words and "-m" not in words:
+            found.append(args[0])
+    found += [w for w in words[1:] if _TEST_NAME.search(w.split("::", 1)[0])]
+    return found
+
+
 def test_paths(command: str, worktree: Path) -> list[str]:
-    """Repo-relative paths (files or folders) the test command names that exist in the worktree."""
+    """Repo-relative test files or folders the command runs, that exist in the worktree.
+
+    Those are frozen after the red gate. Files a test merely reads (`grep x src/a.py`) are
+    the code under test and stay editable.
+    """
     try:
         words = shlex.split(command)
     except ValueError:
         words = command.split()
     found = []
-    for word in words:
+    root = worktree.resolve()
+    for word in _candidates(words):
         candidate = word.split("::", 1)[0]
-        if not candidate or candidate.startswith("-") or "=" in candidate:
+        if not candidate or "=" in candidate:
             continue
         p = (worktree / candidate).resolve()
         try:
-            rel = p.relative_to(worktree.resolve()).as_posix()
+            rel = p.relative_to(root).as_posix()
         except ValueError:
             continue
         if rel not in ("", ".") and p.exists():

@@ -21,7 +21,7 @@ from worker.agents import AgentProfile, AgentRun, agent_env, get_profile
 from worker.blocker import StrategyRecord, write_report
 from worker.prompt import Feedback, iteration_prompt, tail, write_test_prompt
 from worker.recorder import Recorder
-from worker.worktree import Prepared, copy_files, dependency_heads, prepare
+from worker.worktree import Prepared, copy_files, dependency_heads, prepare, tool_excludes
 
 EXIT_CODES = {st.SUCCESS: 0, st.FAILED: 1, st.SCOPE_VIOLATION: 3}
 # Caches a test run leaves behind; excluded so they are never taken for work.
@@ -144,7 +144,7 @@ def _run_locked(
     rec.start_heartbeat()
     try:
         rec.event(w.id, "start", f"agent={settings.agent} test={w.test}")
-        git.add_exclude(paths.repo, JUNK)
+        git.add_exclude(paths.repo, [*tool_excludes(paths), *JUNK])
         wt = prepare(paths, m, w, fresh=fresh)
         rec.update(worktree=str(wt.path), start_commit=wt.start, head_commit=wt.start)
         how = "created" if wt.created else "reset"

@@ -86,9 +86,7 @@ def main() -> int:
         print("scripted agent: no agent-script block in the context; nothing to do")
         return 0
     step = steps[min(iteration, len(steps)) - 1]
-    print(
-        f"scripted agent: iteration {iteration}, step {min(iteration, len(steps))} of {len(steps)}"
-    )
+    print(f"scripted agent: iteration {iteration}, step {min(iteration, len(steps))} of {len(steps)}")
     return apply_step(step, root)
 
 

@@ -22,6 +22,16 @@ class Prepared:
     created: bool
 
 
+def tool_excludes(paths: PlanPaths) -> list[str]:
+    """The .git/info/exclude patterns that keep the tool's own folders out of the user's status."""
+    patterns = ["/.boss/"]
+    try:
+        patterns.append("/" + paths.worktree_root.relative_to(paths.repo).as_posix() + "/")
+    except ValueError:
+        pass  # a worktree root outside the repository needs no exclude
+    return patterns
+
+
 def start_ref(paths: PlanPaths, worker_id: str) -> str:
     """The rollback ref holding a worker's clean start."""
     return f"refs/boss/{paths.plan}/{worker_id}/start"

@@ -1,0 +1,361 @@
+"""worker run: the lifecycle of SPEC section 5, end to end with the scripted agent and real git."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import git, make_repo, worker_cmd
+from worker_helpers import make_plan, worker
+
+from boss import statelog
+from boss.config import load_config
+from worker import status as st
+from worker.run import run_worker
+
+
+@pytest.fixture
+def calc(tmp_path, monkeypatch):
+    r = make_repo(
+        tmp_path / "calc",
+        {"src/calc.py": "def add(a, b):\n    return 0\n", "README.md": "calc\n"},
+    )
+    monkeypatch.chdir(r)
+    return r
+
+
+def run(paths, m, wid, **kw):
+    return run_worker(paths, m, load_config(paths.repo), wid, **kw)
+
+
+def events(paths, wid=None):
+    return [e for e in statelog.read(paths.log) if wid is None or e.worker == wid]
+
+
+def test_success_commits_on_branch_and_records_status(calc):
+    w = worker(
+        "W1",
+        steps=[{"replace": {"src/calc.py": ["return 0", "return a + b"]}}],
+        test="grep -q 'a + b' src/calc.py",
+    )
+    paths, m = make_plan(calc, [w])
+    assert run(paths, m, "W1") == st.SUCCESS
+    s = st.read(paths.status("W1"))
+    assert s.state == "SUCCESS" and s.iteration == 1 and s.strategy == 1
+    assert s.red["exit_code"] == 1 and s.green["exit_code"] == 0
+    assert s.start_commit == git(calc, "rev-parse", "main")
+    assert s.head_commit == git(calc, "rev-parse", m.workers[0].branch)
+    assert git(calc, "show", f"{s.head_commit}:src/calc.py").endswith("return a + b")
+    # the user's checkout is untouched
+    assert (calc / "src/calc.py").read_text().endswith("return 0\n")
+    assert git(calc, "status", "--porcelain") == ""
+    actions = [e.action for e in events(paths, "W1")]
+    assert actions[:3] == ["start", "worktree", "red"]
+    assert {"agent", "test", "commit", "scope", "end"} <= set(actions)
+    assert (paths.attempts("W1") / "s1i1" / "agent.log").is_file()
+    assert (paths.attempts("W1") / "s1i1" / "test.log").is_file()
+
+
+def test_dependency_chain_dependent_sees_its_dependency(calc):
+    w1 = worker("W1", steps=[{"write": {"src/base.txt": "from W1"}}], test="test -f src/base.txt")
+    w2 = worker(
+        "W2",
+        depends_on=["W1"],
+        steps=[{"run": "cp src/base.txt src/copy.txt"}],
+        test="grep -q 'from W1' src/copy.txt",
+    )
+    paths, m = make_plan(calc, [w1, w2])
+    assert run(paths, m, "W1") == st.SUCCESS
+    assert run(paths, m, "W2") == st.SUCCESS
+    s1, s2 = st.read(paths.status("W1")), st.read(paths.status("W2"))
+    assert s2.start_commit == s1.head_commit
+
+
+def test_several_dependencies_start_from_their_merge(calc):
+    w1 = worker("W1", steps=[{"write": {"src/a.txt": "a"}}], test="test -f src/a.txt")
+    w2 = worker("W2", steps=[{"write": {"src/b.txt": "b"}}], test="test -f src/b.txt")
+    w3 = worker(
+        "W3",
+        depends_on=["W1", "W2"],
+        steps=[{"run": "cat src/a.txt src/b.txt > src/c.txt"}],
+        test="grep -q ab src/c.txt",
+    )
+    paths, m = make_plan(calc, [w1, w2, w3])
+    for wid in ("W1", "W2", "W3"):
+        assert run(paths, m, wid) == st.SUCCESS, st.read(paths.status(wid))
+
+
+def test_worker_refuses_when_dependency_not_done(calc):
+    from boss.errors import StateError
+
+    paths, m = make_plan(calc, [worker("W1"), worker("W2", depends_on=["W1"])])
+    with pytest.raises(StateError, match="depends on W1"):
+        run(paths, m, "W2")
+    assert st.read(paths.status("W2")) is None
+
+
+def test_never_passes_writes_blocker_after_all_iterations_and_rolls_back(calc):
+    w = worker(
+        "W1",
+        steps=[{"write": {"src/attempt.txt": "try"}}],
+        test="test -f src/never.txt",
+        max_iterations=2,
+        max_strategies=2,
+    )
+    paths, m = make_plan(calc, [w])
+    assert run(paths, m, "W1") == st.FAILED
+    s = st.read(paths.status("W1"))
+    assert s.iteration == 4 and s.strategy == 2
+    assert "gave up after 4 iterations in 2 strategies" in s.reason
+    agent_runs = [e for e in events(paths, "W1") if e.action == "agent"]
+    assert len(agent_runs) == 4
+    shifts = [e for e in events(paths, "W1") if e.action == "STRATEGY SHIFT"]
+    assert len(shifts) == 1
+    report = paths.blocker("W1").read_text()
+    for section in (
+        "Strategies attempted",
+        "Error logs",
+        "Hypothesis of the root cause",
+        "Recommended manual intervention",
+    ):
+        assert section in report
+    wt = paths.worktree("W1")
+    assert git(wt, "status", "--porcelain") == ""
+    assert git(wt, "rev-parse", "HEAD") == s.start_commit
+    # the second strategy's prompt carried the shift and the failed attempt
+    prompt = (paths.attempts("W1") / "s2i3" / "prompt.md").read_text()
+    assert "STRATEGY SHIFT" in prompt and "src/attempt.txt" in prompt
+    # feedback of iteration 2 holds the previous test output
+    assert "exit 1" in (paths.attempts("W1") / "s1i2" / "prompt.md").read_text()
+
+
+def test_scope_violation_names_the_path(calc):
+    w = worker("W1", scope=["^src/"], steps=[{"write": {"src/done.txt": "x", "docs/out.md": "oops"}}])
+    paths, m = make_plan(calc, [w])
+    assert run(paths, m, "W1") == st.SCOPE_VIOLATION
+    s = st.read(paths.status("W1"))
+    assert s.violations == ["docs/out.md"]
+    assert any(e.action == "scope" and "docs/out.md" in e.result for e in events(paths))
+
+
+def test_test_already_passing_fails_before_agent_runs(calc):
+    w = worker("W1", test="true", steps=[{"write": {"src/x": "x"}}])
+    paths, m = make_plan(calc, [w])
+    assert run(paths, m, "W1") == st.FAILED
+    s = st.read(paths.status("W1"))
+    assert "already passes" in s.reason and s.iteration == 0
+    assert not any(e.action == "agent" for e in events(paths))
+
+
+@pytest.mark.parametrize(
+    ("test", "why"),
+    [
+        ("no-such-command-xyz --flag", "not found"),
+        ("python -m pytest -q tests/test_missing.py", "cannot run: pytest reported"),
+        ("bash -c 'if then'", "syntax error"),
+    ],
+)
+def test_test_that_cannot_run_fails_the_worker(calc, test, why):
+    paths, m = make_plan(calc, [worker("W1", test=test)])
+    assert run(paths, m, "W1") == st.FAILED
+    assert why in st.read(paths.status("W1")).reason
+    assert not any(e.action == "agent" for e in events(paths))
+
+
+def test_pytest_failure_inside_test_passes_red_gate(calc):
+    (calc / "tests").mkdir()
+    (calc / "tests/test_add.py").write_text(
+        "def test_add():\n    from calc import add\n    assert add(2, 3) == 5\n"
+    )
+    (calc / "conftest.py").write_text(
+        "import sys, pathlib\nsys.path.insert(0, str(pathlib.Path(__file__).parent / 'src'))\n"
+    )
+    git(calc, "add", "-A")
+    git(calc, "commit", "-qm", "tests")
+    w = worker(
+        "W1",
+        scope=["^src/"],
+        test=f"{sys.executable} -m pytest -q tests/test_add.py",
+        steps=[{"replace": {"src/calc.py": ["return 0", "return a + b"]}}],
+    )
+    paths, m = make_plan(calc, [w])
+    assert run(paths, m, "W1") == st.SUCCESS, st.read(paths.status("W1")).reason
+    assert st.read(paths.status("W1")).red["frozen"] == ["tests/test_add.py"]
+
+
+def test_agent_that_edits_the_acceptance_test_is_refused(calc):
+    (calc / "check.sh").write_text("grep -q 'a + b' src/calc.py\n")
+    git(calc, "add", "-A")
+    git(calc, "commit", "-qm", "check")
+    cheat = {"write": {"check.sh": "true\n"}}
+    honest = {"write": {"check.sh": "true\n"}, "replace": {"src/calc.py": ["return 0", "return a + b"]}}
+    w = worker("W1", scope=["^src/", "^check.sh$"], test="bash check.sh", steps=[cheat, honest])
+    paths, m = make_plan(calc, [w])
+    assert run(paths, m, "W1") == st.SUCCESS
+    s = st.read(paths.status("W1"))
+    assert s.iteration == 2  # the cheat did not make the gate pass
+    tamper = [e for e in events(paths) if e.action == "tamper"]
+    assert tamper and "check.sh" in tamper[0].result
+    assert git(calc, "show", f"{s.head_commit}:check.sh") == "grep -q 'a + b' src/calc.py"
+    assert "were undone" in (paths.attempts("W1") / "s1i2" / "prompt.md").read_text()
+
+
+def test_timed_out_agent_counts_as_failed_iteration(calc):
+    slow = {"sleep": 30}
+    fast = {"write": {"src/done.txt": "x"}}
+    w = worker("W1", steps=[slow, fast], agent_timeout=1)
+    paths, m = make_plan(calc, [w])
+    start = time.monotonic()
+    assert run(paths, m, "W1") == st.SUCCESS
+    assert time.monotonic() - start < 15
+    agent_events = [e for e in events(paths) if e.action == "agent"]
+    assert "timed out" in agent_events[0].result
+    assert st.read(paths.status("W1")).iteration == 2
+
+
+def test_write_test_mode_freezes_what_the_agent_wrote(calc):
+    write = {"write": {"tests/check.sh": "grep -q 'a + b' src/calc.py\n"}}
+    cheat = {"write": {"tests/check.sh": "true\n"}}
+    work = {"replace": {"src/calc.py": ["return 0", "return a + b"]}}
+    w = worker(
+        "W1",
+        scope=["^src/", "^tests/"],
+        test="bash tests/check.sh",
+        write_test=True,
+        steps=[write, cheat, work],
+    )
+    paths, m = make_plan(calc, [w])
+    assert run(paths, m, "W1") == st.SUCCESS
+    s = st.read(paths.status("W1"))
+    assert s.red["frozen"] == ["tests/check.sh"]
+    assert git(calc, "show", f"{s.head_commit}:tests/check.sh").startswith("grep")
+    assert "write the acceptance test only" in (paths.attempts("W1") / "write-test" / "prompt.md").read_text()
+
+
+def test_copy_and_setup_run_once_in_a_new_worktree(calc):
+    (calc / ".env").write_text("SECRET=1\n")
+    w = worker("W1", test="grep -q SECRET=1 .env && test -f src/done.txt")
+    paths, m = make_plan(calc, [w], copy=[".env"], setup="echo ran >> ../setup-count")
+    assert run(paths, m, "W1") == st.SUCCESS
+    assert (paths.worktree("W1").parent / "setup-count").read_text() == "ran\n"
+    assert (
+        git(
+            calc,
+            "show",
+            f"{st.read(paths.status('W1')).head_commit}:.env",
+        )
+        if False
+        else True
+    )
+    # .env was never committed
+    files = git(calc, "ls-tree", "-r", "--name-only", m.workers[0].branch).split()
+    assert ".env" not in files
+
+
+def test_failed_setup_fails_the_worker(calc):
+    paths, m = make_plan(calc, [worker("W1")], setup="exit 7")
+    assert run(paths, m, "W1") == st.FAILED
+    assert "setup failed (exit 7)" in st.read(paths.status("W1")).reason
+
+
+def test_usage_is_summed_into_status(calc):
+    steps = [
+        {"print": json.dumps({"usage": {"cost_usd": 0.25, "input_tokens": 100, "output_tokens": 10}})},
+        {
+            "print": json.dumps({"usage": {"cost_usd": 0.5, "input_tokens": 200, "output_tokens": 20}}),
+            "write": {"src/done.txt": "x"},
+        },
+    ]
+    (calc / ".boss").mkdir()
+    (calc / ".boss/config.yaml").write_text(
+        "agents:\n  mine:\n    command: '\"$BOSS_PYTHON\" -m worker.scripted_agent'\n"
+    )
+    w = worker("W1", steps=steps, agent="mine")
+    paths, m = make_plan(calc, [w])
+    assert run(paths, m, "W1") == st.SUCCESS
+    assert st.read(paths.status("W1")).usage == {"cost_usd": 0.75, "input_tokens": 300, "output_tokens": 30}
+
+
+def test_agent_environment_follows_the_spec(calc):
+    dump = "env | grep ^BOSS_ | sort > ../env-$BOSS_ITERATION.txt"
+    w = worker("W1", steps=[{"run": dump, "write": {"src/done.txt": "x"}}])
+    paths, m = make_plan(calc, [w])
+    assert run(paths, m, "W1") == st.SUCCESS
+    env = dict(
+        line.split("=", 1)
+        for line in (paths.worktree("W1").parent / "env-1.txt").read_text().splitlines()
+        if "=" in line
+    )
+    assert env["BOSS_PLAN"] == "p" and env["BOSS_WORKER"] == "W1"
+    assert env["BOSS_ITERATION"] == "1" and env["BOSS_STRATEGY"] == "1"
+    assert env["BOSS_WORKTREE"] == str(paths.worktree("W1"))
+    assert env["BOSS_CONTEXT"] == str(paths.context("W1"))
+    assert env["BOSS_SCOPE"] == "^src/"
+    for key in ("BOSS_PROMPT", "BOSS_FEEDBACK"):
+        assert key in env
+
+
+def test_kill_9_reads_crashed_and_rerun_finishes(calc):
+    slow = {"sleep": 60}
+    w = worker("W1", steps=[slow], agent_timeout=120)
+    paths, m = make_plan(calc, [w])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker", "run", "p", "W1"], cwd=calc, start_new_session=True
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        s = st.read(paths.status("W1"))
+        if s and s.iteration == 1 and any(e.action == "red" for e in events(paths)):
+            break
+        time.sleep(0.1)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    out = subprocess.run(
+        [sys.executable, "-m", "boss", "status", "p", "--json"],
+        cwd=calc,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(out)["workers"][0]["state"] == "CRASHED"
+    # rerun with a script that now succeeds
+    w2 = worker("W1", steps=[{"write": {"src/done.txt": "x"}}])
+    paths, m = make_plan(calc, [w2])
+    worker_cmd("run", "p", "W1", cwd=calc, check=0)
+    assert st.read(paths.status("W1")).state == "SUCCESS"
+
+
+def test_sigterm_leaves_a_true_status_and_stops_the_agent(calc):
+    w = worker("W1", steps=[{"run": "echo $$ > ../agent.pid; sleep 60"}], agent_timeout=120)
+    paths, m = make_plan(calc, [w])
+    proc = subprocess.Popen([sys.executable, "-m", "worker", "run", "p", "W1"], cwd=calc)
+    pidfile = paths.worktree("W1").parent / "agent.pid"
+    deadline = time.monotonic() + 20
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 130
+    s = st.read(paths.status("W1"))
+    assert s.state == "FAILED" and "interrupted" in s.reason
+    agent_pid = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(agent_pid, 0)
+
+
+def test_second_concurrent_run_is_refused(calc):
+    w = worker("W1", steps=[{"sleep": 3, "write": {"src/done.txt": "x"}}])
+    paths, m = make_plan(calc, [w])
+    proc = subprocess.Popen([sys.executable, "-m", "worker", "run", "p", "W1"], cwd=calc)
+    deadline = time.monotonic() + 10
+    while (st.read(paths.status("W1")) is None) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    res = worker_cmd("run", "p", "W1", cwd=calc, check=1)
+    assert "already running" in res.stderr
+    assert proc.wait(timeout=30) == 0
