@@ -1,0 +1,252 @@
+"""run_workers.sh: DAG scheduling, -j, --only, skips, resume, Ctrl-C, hostile strings (SPEC 7)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import git, make_repo
+from worker_helpers import make_plan, worker
+
+from boss import statelog
+from worker import status as st
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    r = make_repo(tmp_path / "r", {"README.md": "r\n", "src/keep.txt": "k\n"})
+    monkeypatch.chdir(r)
+    return r
+
+
+def run_script(paths, *args, timeout=120):
+    return subprocess.run(
+        ["bash", str(paths.run_script), *args],
+        cwd=paths.repo,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def state(paths, wid):
+    s = st.read(paths.status(wid))
+    return s.state if s else None
+
+
+def first(paths, wid, action):
+    for e in statelog.read(paths.log):
+        if e.worker == wid and e.action == action:
+            return e
+    return None
+
+
+def agent_runs(paths, wid):
+    return sum(1 for e in statelog.read(paths.log) if e.worker == wid and e.action == "agent")
+
+
+def sleeper(wid, seconds, **kw):
+    return worker(
+        wid, test=f"test -f src/{wid}.txt", steps=[{"sleep": seconds, "write": {f"src/{wid}.txt": wid}}], **kw
+    )
+
+
+def test_generated_script_passes_bash_n_and_shellcheck(repo):
+    paths, _ = make_plan(repo, [worker("W1"), worker("W2", depends_on=["W1"])])
+    subprocess.run(["bash", "-n", str(paths.run_script)], check=True)
+    res = subprocess.run(["shellcheck", "-x", str(paths.run_script)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout
+    assert os.access(paths.run_script, os.X_OK)
+
+
+def test_runs_in_parallel_and_exits_0(repo):
+    paths, _ = make_plan(repo, [sleeper("W1", 1.5), sleeper("W2", 1.5), sleeper("W3", 1.5)])
+    start = time.monotonic()
+    res = run_script(paths, "-j", "3")
+    elapsed = time.monotonic() - start
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert all(state(paths, w) == "SUCCESS" for w in ("W1", "W2", "W3"))
+    assert elapsed < 4.2, elapsed  # serial would take >= 4.5 s of agent time
+    assert "Next: boss merge" in res.stdout
+
+
+def test_dependent_starts_when_its_dependency_succeeds_not_by_wave(repo):
+    paths, _ = make_plan(repo, [sleeper("W1", 0.1), sleeper("W2", 3), sleeper("W3", 0.1, depends_on=["W1"])])
+    res = run_script(paths, "-j", "3")
+    assert res.returncode == 0, res.stdout + res.stderr
+    w3_start = first(paths, "W3", "start").time
+    w2_end = first(paths, "W2", "end").time
+    assert w3_start <= w2_end
+    events = [e for e in statelog.read(paths.log) if e.action in ("start", "end")]
+    order = [(e.worker, e.action) for e in events]
+    assert order.index(("W3", "start")) < order.index(("W2", "end"))
+
+
+def test_jobs_1_runs_one_at_a_time(repo):
+    paths, _ = make_plan(repo, [sleeper("W1", 0.5), sleeper("W2", 0.5)])
+    assert run_script(paths, "-j", "1").returncode == 0
+    e = [(x.worker, x.action) for x in statelog.read(paths.log) if x.action in ("start", "end")]
+    assert e == [("W1", "start"), ("W1", "end"), ("W2", "start"), ("W2", "end")]
+
+
+def test_dependents_of_a_failed_worker_are_skipped_with_reason(repo):
+    bad = worker("W1", test="test -f src/never.txt", max_iterations=1, max_strategies=1)
+    paths, _ = make_plan(
+        repo, [bad, worker("W2", depends_on=["W1"]), worker("W3", depends_on=["W2"]), sleeper("W4", 0)]
+    )
+    res = run_script(paths)
+    assert res.returncode == 1
+    assert state(paths, "W1") == "FAILED"
+    assert state(paths, "W4") == "SUCCESS"
+    assert state(paths, "W2") == "SKIPPED"
+    assert "dependency W1 ended FAILED" in st.read(paths.status("W2")).reason
+    assert state(paths, "W3") == "SKIPPED"
+    assert "dependency W2 ended SKIPPED" in st.read(paths.status("W3")).reason
+
+
+def test_only_runs_the_named_workers(repo):
+    paths, _ = make_plan(repo, [sleeper("W1", 0), sleeper("W2", 0), sleeper("W3", 0, depends_on=["W2"])])
+    assert run_script(paths, "--only", "W1").returncode == 0
+    assert state(paths, "W1") == "SUCCESS" and state(paths, "W2") is None
+    res = run_script(paths, "--only", "W3")
+    assert res.returncode == 1
+    assert state(paths, "W3") == "SKIPPED"
+    assert run_script(paths, "--only", "W2,W3").returncode == 0
+    assert state(paths, "W3") == "SUCCESS"
+
+
+def test_bad_usage_exits_2(repo):
+    paths, _ = make_plan(repo, [worker("W1")])
+    assert run_script(paths, "-j", "zero").returncode == 2
+    res = run_script(paths, "--only", "NOPE")
+    assert res.returncode == 2 and "no worker 'NOPE'" in res.stderr
+    assert run_script(paths, "--bogus").returncode == 2
+
+
+def test_rerun_resumes_keeping_successes(repo):
+    flaky = worker(
+        "W2",
+        test="test -f src/W2.txt",
+        max_iterations=1,
+        max_strategies=1,
+        steps=[{"run": "test -f ../go && echo W2 > src/W2.txt || true"}],
+    )
+    paths, _ = make_plan(repo, [sleeper("W1", 0), flaky, worker("W3", depends_on=["W2"])])
+    assert run_script(paths).returncode == 1
+    assert [state(paths, w) for w in ("W1", "W2", "W3")] == ["SUCCESS", "FAILED", "SKIPPED"]
+    (paths.worktree("W2").parent / "go").write_text("")
+    assert run_script(paths).returncode == 0
+    assert [state(paths, w) for w in ("W1", "W2", "W3")] == ["SUCCESS"] * 3
+    assert agent_runs(paths, "W1") == 1  # kept, not re-run
+    assert agent_runs(paths, "W2") == 2
+
+
+def test_ctrl_c_stops_every_worker_and_leaves_true_statuses(repo):
+    paths, _ = make_plan(
+        repo,
+        [
+            worker("W1", steps=[{"run": "echo $$ >> ../pids; sleep 60"}], agent_timeout=120),
+            worker("W2", steps=[{"run": "echo $$ >> ../pids; sleep 60"}], agent_timeout=120),
+            worker("W3", depends_on=["W1"]),
+        ],
+    )
+    proc = subprocess.Popen(
+        ["bash", str(paths.run_script), "-j", "2"],
+        cwd=repo,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    pids = paths.worktree("W1").parent / "pids"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not pids.exists() or len(pids.read_text().split()) < 2):
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    for wid in ("W1", "W2"):
+        s = st.read(paths.status(wid))
+        assert s.state == "FAILED" and "interrupted" in s.reason
+    assert state(paths, "W3") is None
+    from boss.proc import pid_alive
+
+    time.sleep(0.2)
+    assert not [pid for pid in map(int, pids.read_text().split()) if pid_alive(pid)]
+
+
+def test_hostile_strings_run_nothing(repo, tmp_path):
+    marker = tmp_path / "pwned"
+    evil = f"$(touch {marker}) `touch {marker}`; touch {marker} ' \" \\ \n ünïcødé ☃"
+    w = worker(
+        "W1",
+        scope=["^src/", f"^docs/$(touch {marker})"],
+        test=f"test -f src/done.txt # {evil}".replace("\n", " "),
+        branch="feat/x$(touch${IFS}" + str(marker) + ")",
+    )
+    w["title"] = evil
+    w["instructions"] = evil + "\n" + w["instructions"]
+    paths, _ = make_plan(repo, [w], task=evil, integration_test=f"true {evil}".replace("\n", " "))
+    subprocess.run(["bash", "-n", str(paths.run_script)], check=True)
+    res = run_script(paths)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert state(paths, "W1") == "SUCCESS"
+    assert not marker.exists()
+    assert git(repo, "rev-parse", "--verify", "refs/heads/feat/x$(touch${IFS}" + str(marker) + ")")
+
+
+def test_progress_prints_plain_lines_when_not_a_terminal(repo):
+    paths, _ = make_plan(repo, [sleeper("W1", 1.0)])
+    res = run_script(paths)
+    assert res.returncode == 0
+    assert "W1" in res.stdout and "RUNNING" in res.stdout and "SUCCESS" in res.stdout
+
+
+def test_status_and_log_commands(repo):
+    from conftest import boss
+
+    paths, _ = make_plan(repo, [sleeper("W1", 0), worker("W2", test="true")])
+    run_script(paths)
+    out = boss("status", cwd=repo).stdout
+    assert "W1" in out and "SUCCESS" in out and "FAILED" in out
+    import json
+
+    data = json.loads(boss("status", "--json", cwd=repo).stdout)
+    assert {w["id"]: w["state"] for w in data["workers"]} == {"W1": "SUCCESS", "W2": "FAILED"}
+    log = boss("log", "--worker", "W2", cwd=repo).stdout
+    assert "already passes" in log and "W1 |" not in log
+    assert boss("log", "--worker", "NOPE", cwd=repo, check=2).stderr.startswith("Error:")
+
+
+def test_retry_reruns_one_worker(repo):
+    from conftest import boss
+
+    flaky = worker(
+        "W1",
+        test="test -f src/W1.txt",
+        max_iterations=1,
+        max_strategies=1,
+        steps=[{"run": "test -f ../go && echo W1 > src/W1.txt || true"}],
+    )
+    paths, _ = make_plan(repo, [flaky])
+    assert run_script(paths).returncode == 1
+    (paths.worktree("W1").parent / "go").write_text("")
+    res = boss("retry", "W1", cwd=repo)
+    assert "W1: SUCCESS" in res.stdout
+    assert boss("retry", "W1", "--fresh", cwd=repo).returncode == 0
+    assert state(paths, "W1") == "SUCCESS"
+    assert Path(paths.worktree("W1")).is_dir()
+
+
+def test_python_fallback_when_rendering_python_is_gone(repo):
+    paths, _ = make_plan(repo, [sleeper("W1", 0)])
+    text = paths.run_script.read_text().replace(f"PYTHON={sys.executable}", "PYTHON=/nonexistent/python")
+    paths.run_script.write_text(text)
+    env = {**os.environ, "BOSS_WORKER_BIN": f"{sys.executable} -m worker"}
+    res = subprocess.run(["bash", str(paths.run_script)], cwd=repo, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
