@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from boss.errors import GitError, InputError
@@ -113,9 +114,7 @@ def changed_paths(path: Path | str, base: str, target: str = "HEAD") -> list[str
 
 def worktree_changes(path: Path | str) -> list[str]:
     """Uncommitted paths in a worktree: modified, deleted, untracked and both sides of renames."""
-    text = git(
-        path, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"
-    ).stdout
+    text = git(path, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames").stdout
     return sorted({entry[3:] for entry in zsplit(text) if len(entry) > 3})
 
 
@@ -129,14 +128,28 @@ def commit_all(path: Path | str, message: str) -> str | None:
 
 
 def identity_env() -> dict[str, str]:
-    """An author and committer identity for commits the tool makes, unless the user set one."""
-    env: dict[str, str] = {}
-    for role in ("AUTHOR", "COMMITTER"):
-        if not os.environ.get(f"GIT_{role}_NAME"):
-            env[f"GIT_{role}_NAME"] = "boss"
-        if not os.environ.get(f"GIT_{role}_EMAIL"):
-            env[f"GIT_{role}_EMAIL"] = "boss@localhost"
-    return env
+    """A fallback author and committer for commits the tool makes, only where git has none.
+
+    A configured user.name/user.email (or GIT_* variables) always wins, so the user's
+    identity is kept; a fresh machine without one still gets commits instead of an error.
+    """
+    global _IDENTITY
+    if _IDENTITY is None:
+        configured = {
+            key: run(["git", "config", "--get", f"user.{key}"], check=False, env=git_env()).stdout.strip()
+            for key in ("name", "email")
+        }
+        env: dict[str, str] = {}
+        for role in ("AUTHOR", "COMMITTER"):
+            if not os.environ.get(f"GIT_{role}_NAME") and not configured["name"]:
+                env[f"GIT_{role}_NAME"] = "boss"
+            if not os.environ.get(f"GIT_{role}_EMAIL") and not configured["email"]:
+                env[f"GIT_{role}_EMAIL"] = "boss@localhost"
+        _IDENTITY = env
+    return dict(_IDENTITY)
+
+
+_IDENTITY: dict[str, str] | None = None
 
 
 def reset_hard(path: Path | str, commit: str) -> None:
@@ -190,3 +203,48 @@ def worktrees(repo: Path) -> dict[Path, str | None]:
         elif field.startswith("branch ") and current is not None:
             result[current] = field[len("branch refs/heads/") :]
     return result
+
+
+_REF_BAD_CHAR = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+
+def branch_name_problem(name: str) -> str | None:
+    """Why `git check-ref-format --branch` would refuse name, or None; pure Python, no git run.
+
+    Mirrors git's refs.c rules for refs/heads/<name> so that validating a 200-worker manifest
+    does not start 200 processes; tests compare it with the real command.
+    """
+    bad = _REF_BAD_CHAR.search(name)
+    problem = None
+    if not name:
+        problem = "it is empty"
+    elif name.startswith("-"):
+        problem = "it starts with '-'"
+    elif name == "HEAD":
+        problem = "HEAD is reserved"
+    elif bad:
+        problem = f"it contains {bad.group()!r}"
+    elif ".." in name or "@{" in name:
+        problem = f"it contains {'..' if '..' in name else '@{'!r}"
+    elif name.endswith("."):
+        problem = "it ends with '.'"
+    for part in name.split("/") if problem is None else ():
+        if not part:
+            problem = "it has an empty part (a leading, trailing or double '/')"
+        elif part.startswith("."):
+            problem = f"its part {part!r} starts with '.'"
+        elif part.endswith(".lock"):
+            problem = f"its part {part!r} ends with '.lock'"
+        if problem:
+            break
+    return problem
+
+
+def ls_files(path: Path | str) -> list[str]:
+    """Tracked paths of the checkout at path, repo-relative POSIX, from -z output."""
+    return zsplit(git(path, "ls-files", "-z", "--full-name").stdout)
+
+
+def worktree_add_detached(repo: Path, path: Path, commit: str) -> None:
+    """Create a throwaway worktree at path with commit checked out on a detached HEAD."""
+    git(repo, "worktree", "add", "--quiet", "--detach", str(path), commit)

@@ -77,6 +77,9 @@ _TEST_NAME = re.compile(
 )
 
 
+_DOTTED_TEST = re.compile(r"(?:[A-Za-z_]\w*\.)+test\w*|(?:[A-Za-z_]\w*\.)*test_\w+")
+
+
 def _candidates(words: list[str]) -> list[str]:
     """The words of a test command that name the test itself (not the code it checks)."""
     if not words:
@@ -93,6 +96,8 @@ def _candidates(words: list[str]) -> list[str]:
         if args and "-c" not in words and "-m" not in words:
             found.append(args[0])
     found += [w for w in words[1:] if _TEST_NAME.search(w.split("::", 1)[0])]
+    # `python -m unittest pkg.test_mod` names a test module by its dotted name.
+    found += [w.replace(".", "/") + ".py" for w in words[1:] if _DOTTED_TEST.fullmatch(w)]
     return found
 
 

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Benchmark the workers: parallel efficiency, and the worker's own overhead per iteration.
+
+1. Parallel efficiency: N workers whose agent sleeps S seconds, run by run_workers.sh -j J.
+   The ideal wall time is what one such worker takes alone (perfect parallelism would run N
+   of them in that time); efficiency = ideal / measured. Also printed against S alone.
+2. Overhead: one iteration of `worker run` with an agent and a test that do nothing, against
+   a plain bash script doing the git work a worker needs (worktree add, red test, agent,
+   test, add, commit, diff for the scope check), in the same run; printed as a ratio.
+
+Usage: python scripts/bench_workers.py [--workers 8] [--jobs 8] [--sleep 2] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PLAIN = r"""
+set -euo pipefail
+repo="$1"; n="$2"
+for i in $(seq 1 "$n"); do
+  wt="$repo/.plain/$i"
+  git -C "$repo" worktree add -q -b "plain/$i" "$wt" main
+  start=$(git -C "$wt" rev-parse HEAD)
+  (cd "$wt" && ! test -f done.txt)          # red test
+  (cd "$wt" && true)                        # the agent
+  (cd "$wt" && test -f README.md)           # the test
+  git -C "$wt" add -A
+  git -C "$wt" -c user.name=b -c user.email=b@b commit -q --allow-empty -m work
+  git -C "$wt" diff --name-only -z "$start" HEAD >/dev/null
+  git -C "$wt" status --porcelain -z >/dev/null
+done
+"""
+
+
+def sh(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+    subprocess.run(args, cwd=cwd, check=True, capture_output=True, env=env)
+
+
+def make_repo(root: Path, workers: int, agent: str, test: str) -> Path:
+    repo = root / "repo"
+    repo.mkdir(parents=True)
+    sh("git", "init", "-q", "-b", "main", cwd=repo)
+    (repo / "README.md").write_text("bench\n")
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "init", cwd=repo)
+    (repo / ".boss").mkdir()
+    (repo / ".boss/config.yaml").write_text(f"agents:\n  bench:\n    command: {agent!r}\n")
+    lines = ["# Bench", "Benchmark plan.", "", "- integration test: true", ""]
+    for i in range(1, workers + 1):
+        lines += [f"## W{i}: worker {i}", f"- scope: ^w{i}/", "- agent: bench", f"- test: {test}",
+                  "- max_iterations: 1", "- max_strategies: 1", "", "Bench.", ""]  # fmt: skip
+    (root / "plan.md").write_text("\n".join(lines))
+    sh(sys.executable, "-m", "boss", "plan", "--from", str(root / "plan.md"), cwd=repo)
+    return repo
+
+
+def run_plan(repo: Path, jobs: int) -> float:
+    script = next((repo / ".boss/plans").glob("*/run_workers.sh"))
+    start = time.perf_counter()
+    subprocess.run(["bash", str(script), "-j", str(jobs)], cwd=repo, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def efficiency(workers: int, jobs: int, sleep: float) -> None:
+    agent = f"sleep {sleep}; mkdir -p w$BOSS_WORKER; echo x > w$BOSS_WORKER/done"
+    test = "test -f w$BOSS_WORKER/done || test -f w*/done"
+    with tempfile.TemporaryDirectory() as d:
+        one = run_plan(make_repo(Path(d) / "one", 1, agent, test), 1)
+    with tempfile.TemporaryDirectory() as d:
+        many = run_plan(make_repo(Path(d) / "many", workers, agent, test), jobs)
+    print(f"parallel: {workers} workers, -j {jobs}, agent sleeps {sleep}s, {os.cpu_count()} CPUs")
+    print(f"  one worker alone (ideal wall time): {one:.2f}s")
+    print(f"  {workers} workers measured:            {many:.2f}s")
+    print(f"  parallel efficiency (ideal/measured): {one / many:.2f}   (bar: >= 0.90)")
+    print(f"  against the agent time alone ({sleep}s): {sleep / many:.2f}")
+
+
+def overhead(repeat: int) -> None:
+    worker_times, plain_times = [], []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as d:
+            repo = make_repo(Path(d), 1, "mkdir -p w1 && echo x > w1/done", "test -f w1/done")
+            start = time.perf_counter()
+            sh(sys.executable, "-m", "worker", "run", "bench", "W1", cwd=repo)
+            worker_times.append(time.perf_counter() - start)
+        with tempfile.TemporaryDirectory() as d:
+            repo = make_repo(Path(d), 1, "true", "true")
+            start = time.perf_counter()
+            sh("bash", "-c", PLAIN, "plain", str(repo), "1")
+            plain_times.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    for _ in range(repeat):
+        sh(sys.executable, "-c", "pass")
+    interp = (time.perf_counter() - start) / repeat
+    w, p = statistics.median(worker_times), statistics.median(plain_times)
+    print(f"overhead: one iteration, agent and test doing nothing (median of {repeat})")
+    print(
+        f"  worker run:                  {w * 1000:.0f} ms  (python start-up alone: {interp * 1000:.0f} ms)"
+    )
+    print(f"  plain git in a shell script: {p * 1000:.0f} ms")
+    print(f"  ratio worker/plain:          {w / p:.2f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--jobs", type=int, default=8)
+    parser.add_argument("--sleep", type=float, default=2.0)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    if shutil.which("git") is None:
+        print("git is required", file=sys.stderr)
+        return 2
+    env_vars = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
+                "GIT_COMMITTER_EMAIL": "b@b"}  # fmt: skip
+    os.environ.update(env_vars)
+    efficiency(args.workers, args.jobs, args.sleep)
+    overhead(args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
