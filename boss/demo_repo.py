@@ -7,7 +7,7 @@ fenced `agent-script` blocks in their instructions, so each outcome happens on p
 
 from __future__ import annotations
 
-import json
+from boss import yamlio
 
 PY = "python3"
 
@@ -138,7 +138,7 @@ class CompactTest(unittest.TestCase):
 
 
 def _script(*steps: dict[str, object]) -> str:
-    return "```agent-script\n" + "\n".join(f"- {json.dumps(s)}" for s in steps) + "\n```"
+    return "```agent-script\n" + yamlio.dump(list(steps)) + "```"
 
 
 _DISCOUNT_BUGGY = (
@@ -177,6 +177,22 @@ _COMPACT = FILES["shop/money.py"].replace(
 )
 
 
+_S1 = _script({"write": {"shop/discount.py": _DISCOUNT_BUGGY}}, {"write": {"shop/discount.py": _DISCOUNT}})
+_S2 = _script({"write": {"shop/checkout.py": _CHECKOUT}})
+_S3 = _script({"write": {"shop/cart.py": _BULK}})
+_S4 = _script({"write": {"shop/cart.py": _LIMIT}})
+_S5 = _script({"write": {"shop/money.py": _COMPACT}})
+
+
+_CURRENCY = _script(
+    {"write": {"shop/currency.py": "def to_euros(cents):\n    return cents * 90 // 100\n"}},
+    {"write": {"shop/currency.py": "def to_euros(cents):\n    return round(cents * 0.95)\n"}},
+)
+_RECEIPT_STEPS = _script(
+    {"write": {"shop/receipt.py": _RECEIPT}, "append": {"README.md": "\nReceipts: see shop/receipt.py.\n"}}
+)
+
+
 def plan_markdown() -> str:
     """The hand-written plan of the demo: seven workers, one for each outcome."""
     t = f"{PY} -m unittest"
@@ -194,7 +210,7 @@ Add discount codes, checkout, receipts, bulk pricing and more to the shop, in pa
 Add `shop/discount.py` with `apply_code(cents, code)`: SAVE10 takes 10% off, unknown codes
 change nothing. (The scripted agent gets it wrong once, then reads the test output and fixes it.)
 
-{_script({"write": {"shop/discount.py": _DISCOUNT_BUGGY}}, {"write": {"shop/discount.py": _DISCOUNT}})}
+{_S1}
 
 ## W2: Checkout
 - scope: ^shop/checkout\\.py$
@@ -205,7 +221,7 @@ change nothing. (The scripted agent gets it wrong once, then reads the test outp
 Add `shop/checkout.py`: `checkout(cart, code)` returns the discounted total, formatted. It
 builds on W1's discount codes, so it starts from W1's branch.
 
-{_script({"write": {"shop/checkout.py": _CHECKOUT}})}
+{_S2}
 
 ## W3: Euro prices
 - scope: ^shop/currency\\.py$
@@ -217,12 +233,7 @@ builds on W1's discount codes, so it starts from W1's branch.
 Add `shop/currency.py` with `to_euros(cents)` at today's rate. (The scripted agent never finds
 the right rate: after two strategies of two iterations it gives up and writes a blocker report.)
 
-{
-        _script(
-            {"write": {"shop/currency.py": "def to_euros(cents):\n    return cents * 90 // 100\n"}},
-            {"write": {"shop/currency.py": "def to_euros(cents):\n    return round(cents * 0.95)\n"}},
-        )
-    }
+{_CURRENCY}
 
 ## W4: Receipts
 - scope: ^shop/receipt\\.py$
@@ -232,14 +243,7 @@ the right rate: after two strategies of two iterations it gives up and writes a 
 Add `shop/receipt.py`. (The scripted agent also edits README.md, outside its scope: the work
 passes its test but is quarantined for review instead of merged.)
 
-{
-        _script(
-            {
-                "write": {"shop/receipt.py": _RECEIPT},
-                "append": {"README.md": "\\nReceipts: see shop/receipt.py.\\n"},
-            }
-        )
-    }
+{_RECEIPT_STEPS}
 
 ## W5: Bulk pricing
 - scope: ^shop/cart\\.py$
@@ -248,7 +252,7 @@ passes its test but is quarantined for review instead of merged.)
 
 Ten or more of one item cost 10% less.
 
-{_script({"write": {"shop/cart.py": _BULK}})}
+{_S3}
 
 ## W6: Quantity limit
 - scope: ^shop/cart\\.py$
@@ -258,7 +262,7 @@ Ten or more of one item cost 10% less.
 Refuse more than 99 of one item. (It rewrites the same lines of `shop/cart.py` as W5: both
 pass their tests alone, and the merge ceremony finds the conflict.)
 
-{_script({"write": {"shop/cart.py": _LIMIT}})}
+{_S4}
 
 ## W7: Compact money format
 - scope: ^shop/money\\.py$
@@ -268,7 +272,7 @@ pass their tests alone, and the merge ceremony finds the conflict.)
 Show whole dollars without cents. (It passes its own test, but breaks `tests/test_money.py`
 in the integration suite: the ceremony drops that merge and keeps the others.)
 
-{_script({"write": {"shop/money.py": _COMPACT}})}
+{_S5}
 """
 
 
