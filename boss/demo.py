@@ -47,8 +47,7 @@ class Story:
             stdin=subprocess.DEVNULL,
         )  # fmt: skip
         lines = []
-        assert proc.stdout is not None
-        for line in proc.stdout:
+        for line in proc.stdout or ():
             lines.append(line)
             self.say("   | " + line.rstrip("\n"))
         code = proc.wait()
