@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,46 @@ from click.testing import CliRunner
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
+
+
+def _tagged_processes(tag: str) -> list[str]:
+    """Live processes (not zombies) whose environment carries this test's tag."""
+    found = []
+    needle = f"BOSS_TEST_TAG={tag}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            stat = (entry / "stat").read_text()
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{entry.name}: {cmdline[:120]}")
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes(request, monkeypatch):
+    """The tool never leaves processes behind: every process a test started is gone after it.
+
+    Each test's children inherit a unique tag in their environment, which finds orphans too.
+    """
+    if not Path("/proc/self/environ").exists():  # pragma: no cover - Linux only
+        yield
+        return
+    tag = f"{os.getpid()}-{id(request)}"
+    monkeypatch.setenv("BOSS_TEST_TAG", tag)
+    yield
+    deadline = time.monotonic() + 5
+    left = _tagged_processes(tag)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = _tagged_processes(tag)
+    assert not left, f"processes left behind: {left}"
 
 
 @pytest.fixture(autouse=True)
