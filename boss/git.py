@@ -248,3 +248,194 @@ def ls_files(path: Path | str) -> list[str]:
 def worktree_add_detached(repo: Path, path: Path, commit: str) -> None:
     """Create a throwaway worktree at path with commit checked out on a detached HEAD."""
     git(repo, "worktree", "add", "--quiet", "--detach", str(path), commit)
+
+
+# --- The merge ceremony, quarantine review and clean (issue 4) ---
+
+
+def merge_no_ff(path: Path | str, commit: str, message: str) -> Result:
+    """Merge commit into the branch checked out at path with a merge commit; the raw result."""
+    return git(
+        path, "merge", "--no-ff", "--no-edit", "--no-verify", "--quiet", "-m", message, commit,
+        check=False, env=identity_env(),
+    )  # fmt: skip
+
+
+def unmerged_paths(path: Path | str) -> list[str]:
+    """Paths left in conflict by a merge in the worktree at path."""
+    return sorted(set(zsplit(git(path, "diff", "--name-only", "-z", "--diff-filter=U").stdout)))
+
+
+def merge_abort(path: Path | str) -> None:
+    """Abort a merge in progress at path (nothing happens when there is none)."""
+    git(path, "merge", "--abort", check=False)
+
+
+def rev_parse_many(path: Path | str, *revs: str) -> list[str]:
+    """The object names of several revisions in one git run."""
+    return out(path, "rev-parse", *revs).splitlines()
+
+
+def git_dir(path: Path | str) -> Path:
+    """The git dir of the checkout at path (a linked worktree has its own)."""
+    return Path(out(path, "rev-parse", "--absolute-git-dir"))
+
+
+def merge_tree(repo: Path | str, ours: str, theirs: str) -> tuple[str, list[str]]:
+    """Predict a merge without touching a worktree, the index or a ref: (tree, conflicted paths)."""
+    res = git(
+        repo, "merge-tree", "--write-tree", "--name-only", "-z", "--no-messages", ours, theirs,
+        check=False,
+    )  # fmt: skip
+    if res.returncode not in (0, 1):
+        raise GitError(["git", "merge-tree", ours, theirs], res.returncode, res.stdout, res.stderr)
+    fields = res.stdout.split("\0")
+    conflicts: list[str] = []
+    for name in fields[1:]:
+        if not name:
+            break
+        conflicts.append(name)
+    return fields[0].strip(), sorted(set(conflicts))
+
+
+def diff_names_many(repo: Path | str, pairs: list[tuple[str, str]]) -> list[list[str]]:
+    """Paths changed between each (a, b) pair of commits, in one git run (`diff-tree --stdin`).
+
+    A line that is not an object name is echoed by diff-tree, so `#<i>` markers tell which
+    pair each path belongs to (pairs without changes print nothing at all).
+    """
+    if not pairs:
+        return []
+    feed = "".join(f"#{i}\n{b} {a}\n" for i, (a, b) in enumerate(pairs))
+    text = git(
+        repo, "diff-tree", "--stdin", "-r", "--name-only", "-z", "--no-renames", "--no-commit-id",
+        input_text=feed,
+    ).stdout  # fmt: skip
+    result: list[set[str]] = [set() for _ in pairs]
+    current = 0
+    for field in text.split("\0"):
+        while field.startswith("#") and "\n" in field:
+            marker, rest = field[1:].split("\n", 1)
+            if not marker.isdigit():
+                break
+            current, field = int(marker), rest
+        if field:
+            result[current].add(field)
+    return [sorted(s) for s in result]
+
+
+def branch_heads(repo: Path | str) -> dict[str, str]:
+    """Every local branch and the commit it points at, in one git run."""
+    text = git(repo, "for-each-ref", "--format=%(refname)%00%(objectname)", "refs/heads/").stdout
+    heads: dict[str, str] = {}
+    for line in text.splitlines():
+        ref, _, commit = line.partition("\0")
+        heads[ref.removeprefix("refs/heads/")] = commit
+    return heads
+
+
+def refs_containing(repo: Path | str, commit: str, refs: list[str]) -> set[str]:
+    """Those of refs (full names) whose history contains commit."""
+    if not refs:
+        return set()
+    text = git(repo, "for-each-ref", "--format=%(refname)", "--contains", commit, *refs).stdout
+    return set(text.splitlines()) & set(refs)
+
+
+def refs_merged(repo: Path | str, commit: str, refs: list[str]) -> set[str]:
+    """Those of refs (full names) already reachable from commit (merged into it)."""
+    if not refs:
+        return set()
+    text = git(repo, "for-each-ref", "--format=%(refname)", "--merged", commit, *refs).stdout
+    return set(text.splitlines()) & set(refs)
+
+
+def refs_under(repo: Path | str, prefix: str) -> list[str]:
+    """Full names of the refs below prefix (e.g. refs/boss/)."""
+    return git(repo, "for-each-ref", "--format=%(refname)", prefix).stdout.splitlines()
+
+
+def delete_ref(repo: Path | str, ref: str) -> bool:
+    """Delete a ref (a branch is deleted with delete_branch); True when it went."""
+    return git(repo, "update-ref", "-d", ref, check=False).returncode == 0
+
+
+def delete_branch(repo: Path | str, branch: str) -> bool:
+    """Delete a local branch whatever it holds; False when git refuses (e.g. it is checked out)."""
+    return git(repo, "branch", "-D", "--quiet", branch, check=False).returncode == 0
+
+
+def is_clean(path: Path | str) -> bool:
+    """True when the checkout at path has no changes to tracked files (staged or not)."""
+    return git(path, "status", "--porcelain", "-z", "--untracked-files=no").stdout == ""
+
+
+def index_at(path: Path | str, commit: str) -> bool:
+    """True when the index and the tracked files of the checkout at path are exactly commit's."""
+    staged = git(path, "diff", "--cached", "--quiet", commit, "--", check=False).returncode
+    return staged == 0 and git(path, "diff", "--quiet", check=False).returncode == 0
+
+
+def read_tree_update(path: Path | str, old: str, new: str, *, dry_run: bool = False) -> bool:
+    """Move a checkout's index and files from old to new as a fast-forward does; False if refused."""
+    args = ["read-tree", "-m", "-u", *(["-n"] if dry_run else []), old, new]
+    return git(path, *args, check=False).returncode == 0
+
+
+def worktree_add_branch(repo: Path, path: Path, branch: str, start: str) -> None:
+    """Create a worktree at path on branch, (re)set to start."""
+    git(repo, "worktree", "add", "--quiet", "--force", "-B", branch, str(path), start)
+
+
+def checkout_branch(path: Path | str, branch: str, start: str) -> None:
+    """Check out branch (re)set to start in the worktree at path, discarding local changes."""
+    git(path, "checkout", "--quiet", "--force", "-B", branch, start)
+
+
+def merge_base(repo: Path | str, a: str, b: str) -> str | None:
+    """The best common ancestor of two commits, None when they share no history."""
+    res = git(repo, "merge-base", a, b, check=False)
+    return res.stdout.strip() or None if res.returncode == 0 else None
+
+
+def parents(repo: Path | str, commit: str) -> list[str]:
+    """The parents of a commit."""
+    return out(repo, "rev-list", "--parents", "-n", "1", commit).split()[1:]
+
+
+def tree_of(repo: Path | str, commit: str) -> str:
+    """The tree a commit records."""
+    return out(repo, "rev-parse", f"{commit}^{{tree}}")
+
+
+def diff_text(repo: Path | str, a: str, b: str, paths: list[str]) -> str:
+    """The plain-text diff between two commits, limited to paths."""
+    return git(repo, "diff", "--no-color", "--no-ext-diff", a, b, "--", *paths).stdout
+
+
+def tree_restoring(repo: Path | str, head: str, source: str, paths: list[str]) -> str:
+    """A tree: head's, with each of paths put back as in source (removed where source has none).
+
+    Built in a temporary index, so no worktree, index or ref of the repository changes.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="boss-index-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        git(repo, "read-tree", head, env=env)
+        listing = git(repo, "ls-tree", "-z", "-r", "--full-tree", source, "--", *paths).stdout
+        found: dict[str, str] = {}
+        for entry in zsplit(listing):
+            meta, _, name = entry.partition("\t")
+            mode, _kind, sha = meta.split()
+            found[name] = f"{mode} {sha}"
+        zero = "0" * len(head)
+        lines = [f"{found.get(p, f'0 {zero}')}\t{p}" for p in paths]
+        git(repo, "update-index", "-z", "--index-info", input_text="\0".join(lines) + "\0", env=env)
+        return git(repo, "write-tree", env=env).stdout.strip()
+
+
+def commit_tree(repo: Path | str, tree: str, parent_commits: list[str], message: str) -> str:
+    """A new commit of tree with these parents (no ref moves); its name."""
+    args = ["commit-tree", tree, *[a for p in parent_commits for a in ("-p", p)], "-m", message]
+    return git(repo, *args, env=identity_env()).stdout.strip()

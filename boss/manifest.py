@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from boss import yamlio
-from boss.errors import ManifestError
+from boss.errors import InputError, ManifestError
+from boss.git import branch_name_problem
+from boss.overlaps import find_overlaps
 
 VERSION = 1
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 AGENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+COMMIT_RE = re.compile(r"[0-9a-f]{7,64}")
 TOP_REQUIRED = ("version", "plan", "base", "workers")
 TOP_KEYS = (
     "version", "plan", "task", "base", "base_commit", "integration_test", "setup", "copy",
@@ -34,6 +39,7 @@ SETTING_DEFAULTS: dict[str, Any] = {
     "test_timeout": 600,
     "stall_timeout": 600,
 }
+COUNT_SETTINGS = ("max_iterations", "max_strategies")  # 1..100; the other numbers are seconds
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,15 @@ class Worker:
 
 
 @dataclass(frozen=True)
+class _Graph:
+    """The dependency graph, computed once per manifest: order and ancestor bitmasks."""
+
+    index: dict[str, int]
+    order: list[int]
+    ancestors: list[int]  # bit j of ancestors[i]: worker j is an ancestor of worker i
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A whole plan: the source of truth, editable by hand."""
 
@@ -83,61 +98,81 @@ class Manifest:
 
     def worker(self, worker_id: str) -> Worker:
         """The worker with this id; ManifestError naming the plan when there is none."""
-        for w in self.workers:
-            if w.id == worker_id:
-                return w
-        known = ", ".join(w.id for w in self.workers)
-        msg = f"plan {self.plan}: no worker {worker_id!r} (workers: {known})"
-        raise ManifestError(msg)
+        return self.workers[self._position(worker_id)]
 
     def settings(self, worker: Worker) -> Settings:
         """The effective settings of a worker."""
         merged = {**SETTING_DEFAULTS, **self.defaults, **worker.overrides}
         return Settings(**merged)
 
+    @cached_property
+    def _graph(self) -> _Graph:
+        # Kahn's algorithm with a heap of manifest positions: dependencies first, manifest
+        # order among workers that are ready together; O(n log n + edges).
+        index = {w.id: i for i, w in enumerate(self.workers)}
+        deps = [[index[d] for d in w.depends_on if d in index] for w in self.workers]
+        waiting = [len(d) for d in deps]
+        users: list[list[int]] = [[] for _ in self.workers]
+        for i, ds in enumerate(deps):
+            for d in ds:
+                users[d].append(i)
+        ready = [i for i, n in enumerate(waiting) if n == 0]
+        heapq.heapify(ready)
+        order: list[int] = []
+        ancestors = [0] * len(self.workers)
+        while ready:
+            i = heapq.heappop(ready)
+            order.append(i)
+            for d in deps[i]:
+                ancestors[i] |= ancestors[d] | (1 << d)
+            for u in users[i]:
+                waiting[u] -= 1
+                if waiting[u] == 0:
+                    heapq.heappush(ready, u)
+        return _Graph(index, order, ancestors)
+
     def order(self) -> list[Worker]:
         """Workers in dependency order (dependencies first, manifest order among equals)."""
-        done: set[str] = set()
-        result: list[Worker] = []
-        pending = list(self.workers)
-        while pending:
-            for w in pending:
-                if all(d in done for d in w.depends_on):
-                    result.append(w)
-                    done.add(w.id)
-                    pending.remove(w)
-                    break
-            else:  # pragma: no cover - validation rejects cycles before this is reached
-                break
-        return result
+        return [self.workers[i] for i in self._graph.order]
 
     def waves(self) -> list[list[Worker]]:
         """Workers grouped by the earliest wave they can run in (longest dependency chain)."""
-        level: dict[str, int] = {}
-        for w in self.order():
-            level[w.id] = 1 + max((level[d] for d in w.depends_on), default=0)
-        count = max(level.values(), default=0)
-        return [[w for w in self.workers if level[w.id] == n] for n in range(1, count + 1)]
+        g = self._graph
+        level = [0] * len(self.workers)
+        for i in g.order:
+            deps = [g.index[d] for d in self.workers[i].depends_on if d in g.index]
+            level[i] = 1 + max((level[d] for d in deps), default=0)
+        waves: list[list[Worker]] = [[] for _ in range(max(level, default=0))]
+        for i, w in enumerate(self.workers):
+            if level[i]:
+                waves[level[i] - 1].append(w)
+        return waves
 
     def ancestors(self, worker_id: str) -> set[str]:
         """Every worker that worker_id depends on, directly or not."""
-        by_id = {w.id: w for w in self.workers}
-        seen: set[str] = set()
-        stack = list(by_id[worker_id].depends_on)
-        while stack:
-            d = stack.pop()
-            if d not in seen:
-                seen.add(d)
-                stack.extend(by_id[d].depends_on)
-        return seen
+        mask = self._graph.ancestors[self._position(worker_id)]
+        return {w.id for j, w in enumerate(self.workers) if mask >> j & 1}
 
     def dependents(self, worker_id: str) -> set[str]:
         """Every worker that depends on worker_id, directly or not."""
-        return {w.id for w in self.workers if worker_id in self.ancestors(w.id)}
+        bit = 1 << self._position(worker_id)
+        return {w.id for w, mask in zip(self.workers, self._graph.ancestors, strict=True) if mask & bit}
 
     def concurrent(self, a: str, b: str) -> bool:
         """True when two workers may run at the same time (neither depends on the other)."""
-        return a != b and a not in self.ancestors(b) and b not in self.ancestors(a)
+        return a != b and self._concurrent(self._position(a), self._position(b))
+
+    def _concurrent(self, i: int, j: int) -> bool:
+        anc = self._graph.ancestors
+        return i != j and not (anc[i] >> j & 1) and not (anc[j] >> i & 1)
+
+    def _position(self, worker_id: str) -> int:
+        i = self._graph.index.get(worker_id)
+        if i is None:
+            known = ", ".join(w.id for w in self.workers)
+            msg = f"plan {self.plan}: no worker {worker_id!r} (workers: {known})"
+            raise ManifestError(msg)
+        return i
 
 
 def slugify(text: str, limit: int = 40) -> str:
@@ -149,6 +184,12 @@ def slugify(text: str, limit: int = 40) -> str:
 def default_branch(worker_id: str, title: str) -> str:
     """feat/<id lowercased>-<slug of title>."""
     return f"feat/{worker_id.lower()}-{slugify(title, 40)}"
+
+
+def _show(value: object) -> str:
+    """A key or value as it reads on one line of an error message."""
+    text = str(value)
+    return text if re.fullmatch(r"[\w.-]{1,64}", text) else repr(text)[:80]
 
 
 class _Problems:
@@ -170,11 +211,15 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _missing(value: Any) -> bool:
+    return value is None or value == [] or (isinstance(value, str) and not value.strip())
+
+
 def _check_setting(p: _Problems, where: str, key: str, value: Any) -> None:
     if key == "agent":
         if not isinstance(value, str) or not AGENT_RE.fullmatch(value):
             p.add(f"{where} field agent", "must be an agent profile name (letters, digits, ._-)")
-    elif key in ("max_iterations", "max_strategies"):
+    elif key in COUNT_SETTINGS:
         if not _is_int(value) or not 1 <= value <= 100:
             p.add(f"{where} field {key}", "must be a whole number from 1 to 100")
     elif not _is_int(value) or value < 0:
@@ -190,35 +235,49 @@ def _strings(value: Any) -> tuple[str, ...] | None:
     return None
 
 
+def _check_keys(p: _Problems, where: str, raw: dict[Any, Any], allowed: Iterable[str]) -> None:
+    allowed = tuple(allowed)
+    for key in sorted(set(raw) - set(allowed), key=str):
+        prefix = f"{where} field" if where else "field"
+        p.add(f"{prefix} {_show(key)}", f"unknown key (allowed: {', '.join(allowed)})")
+
+
+def _parse_scope(p: _Problems, where: str, value: Any) -> tuple[str, ...]:
+    scope = _strings(value if value is not None else ())
+    if scope is None:
+        p.add(f"{where} field scope", "must be a regex or a list of regexes")
+        return ()
+    for rx in scope:
+        if not rx:
+            p.add(f"{where} field scope", "empty regex (write '^' to allow every path)")
+            continue
+        try:
+            re.compile(rx)
+        except re.error as e:
+            p.add(f"{where} field scope", f"invalid regex {rx!r}: {e}")
+    return scope
+
+
 def _parse_worker(p: _Problems, raw: Any, index: int) -> Worker | None:
     if not isinstance(raw, dict):
         p.add(f"workers[{index}]", "must be a mapping with id, title, scope and test")
         return None
     wid = raw.get("id")
-    where = f"worker {wid}" if isinstance(wid, str) and wid else f"workers[{index}]"
+    where = f"worker {_show(wid)}" if isinstance(wid, str) and wid else f"workers[{index}]"
     before = len(p.items)
-    for key in sorted(set(raw) - set(WORKER_KEYS), key=str):
-        p.add(f"{where} field {key}", f"unknown key (allowed: {', '.join(WORKER_KEYS)})")
+    _check_keys(p, where, raw, WORKER_KEYS)
     for key in WORKER_REQUIRED:
-        if raw.get(key) in (None, "", []):
+        if _missing(raw.get(key)):
             p.add(f"{where} field {key}", "required field is missing")
     if isinstance(wid, str) and wid and not ID_RE.fullmatch(wid):
-        p.add(f"{where} field id", "must match [A-Za-z][A-Za-z0-9_-]{0,31}")
+        p.add(f"{where} field id", "bad id: must match [A-Za-z][A-Za-z0-9_-]{0,31}")
     elif wid is not None and not isinstance(wid, str):
         p.add(f"{where} field id", "must be a string")
     for key in ("title", "test", "instructions", "branch"):
         if raw.get(key) is not None and not isinstance(raw.get(key), str):
             p.add(f"{where} field {key}", "must be a string")
-    scope = _strings(raw.get("scope", ()))
-    if scope is None:
-        p.add(f"{where} field scope", "must be a regex or a list of regexes")
-        scope = ()
-    for rx in scope:
-        try:
-            re.compile(rx)
-        except re.error as e:
-            p.add(f"{where} field scope", f"invalid regex {rx!r}: {e}")
-    deps = _strings(raw.get("depends_on") or [])
+    scope = _parse_scope(p, where, raw.get("scope"))
+    deps = _strings(raw.get("depends_on") if raw.get("depends_on") not in (None, "") else [])
     if deps is None:
         p.add(f"{where} field depends_on", "must be a worker id or a list of worker ids")
         deps = ()
@@ -227,7 +286,7 @@ def _parse_worker(p: _Problems, raw: Any, index: int) -> Worker | None:
         p.add(f"{where} field write_test", "must be true or false")
     overrides = {k: raw[k] for k in SETTING_DEFAULTS if k in raw}
     for key, value in overrides.items():
-        _check_setting(p, f"{where}", key, value)
+        _check_setting(p, where, key, value)
     if len(p.items) > before:
         return None
     title = str(raw["title"]).strip()
@@ -238,38 +297,113 @@ def _parse_worker(p: _Problems, raw: Any, index: int) -> Worker | None:
         branch=str(branch),
         scope=scope,
         test=str(raw["test"]),
-        depends_on=deps,
+        depends_on=tuple(dict.fromkeys(deps)),
         instructions=str(raw.get("instructions") or ""),
         write_test=bool(write_test),
         overrides=overrides,
     )
 
 
-def _find_cycle(workers: Iterable[Worker]) -> list[str] | None:
-    graph = {w.id: list(w.depends_on) for w in workers}
-    state: dict[str, int] = {}
-    stack: list[str] = []
+def _find_cycles(workers: Iterable[Worker]) -> list[list[str]]:
+    """Dependency cycles, each as [a, b, ..., a]; iterative, so long chains cannot overflow."""
+    graph = {w.id: [d for d in w.depends_on if d != w.id] for w in workers}
+    color: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles: list[list[str]] = []
+    seen: set[frozenset[str]] = set()
+    for root in graph:
+        if root in color:
+            continue
+        color[root] = 1
+        path, stack = [root], [iter(graph[root])]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                color[path.pop()] = 2
+                stack.pop()
+            elif nxt in graph and color.get(nxt) == 1:
+                cycle = path[path.index(nxt) :]
+                if frozenset(cycle) not in seen:
+                    seen.add(frozenset(cycle))
+                    cycles.append([*cycle, nxt])
+            elif nxt in graph and nxt not in color:
+                color[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(graph[nxt]))
+    return cycles
 
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for dep in graph.get(node, []):
-            if state.get(dep) == 1:
-                return [*stack[stack.index(dep) :], dep]
-            if dep in graph and dep not in state:
-                found = visit(dep)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return None
 
-    for node in graph:
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
-    return None
+def _graph_entries(raw_workers: list[Any]) -> list[Worker]:
+    """Every worker entry with a string id, valid or not, as far as the graph checks need it."""
+    entries = []
+    for r in raw_workers:
+        if isinstance(r, dict) and isinstance(r.get("id"), str) and r["id"]:
+            deps = r.get("depends_on")
+            deps = _strings(deps if deps not in (None, "") else []) or ()
+            entries.append(Worker(r["id"], "", "", (), "", tuple(dict.fromkeys(deps))))
+    return entries
+
+
+def _check_graph(p: _Problems, workers: list[Worker], raw_workers: list[Any], base: Any) -> None:
+    entries = _graph_entries(raw_workers)
+    ids: set[str] = set()
+    for e in entries:
+        if e.id in ids:
+            p.add(f"worker {_show(e.id)} field id", "duplicate id (ids must be unique in the plan)")
+        ids.add(e.id)
+    for e in entries:
+        for d in e.depends_on:
+            if d == e.id:
+                p.add(f"worker {_show(e.id)} field depends_on", "a worker cannot depend on itself")
+            elif d not in ids:
+                p.add(f"worker {_show(e.id)} field depends_on", f"names no worker {_show(d)}")
+    for cycle in _find_cycles(entries):
+        p.add(
+            f"worker {cycle[0]} field depends_on",
+            f"dependency cycle {' -> '.join(cycle)} (each depends on the next)",
+        )
+    branches: dict[str, str] = {}
+    for w in workers:
+        problem = branch_name_problem(w.branch)
+        if problem:
+            p.add(
+                f"worker {w.id} field branch",
+                f"invalid branch name {w.branch!r}: {problem} (see git check-ref-format)",
+            )
+        elif w.branch == base:
+            p.add(f"worker {w.id} field branch", f"{w.branch!r} is the plan's base branch")
+        elif w.branch in branches:
+            p.add(
+                f"worker {w.id} field branch",
+                f"branch {w.branch!r} is also worker {branches[w.branch]}'s",
+            )
+        else:
+            branches[w.branch] = w.id
+
+
+def _check_top(p: _Problems, raw: dict[Any, Any]) -> None:
+    _check_keys(p, "", raw, TOP_KEYS)
+    for key in TOP_REQUIRED:
+        if _missing(raw.get(key)):
+            p.add(f"field {key}", "required field is missing")
+    if raw.get("version") not in (None, VERSION):
+        p.add(
+            "field version",
+            f"unsupported version {_show(raw.get('version'))} (this tool reads version {VERSION})",
+        )
+    plan = raw.get("plan")
+    if plan is not None and (not isinstance(plan, str) or not SLUG_RE.fullmatch(plan)):
+        p.add("field plan", f"bad slug {_show(plan)}: must match [a-z0-9][a-z0-9-]{{0,62}}")
+    for key in ("task", "base", "base_commit", "integration_test", "setup"):
+        if raw.get(key) is not None and not isinstance(raw.get(key), str):
+            p.add(f"field {key}", "must be a string")
+    base = raw.get("base")
+    if isinstance(base, str) and base.strip():
+        problem = branch_name_problem(base)
+        if problem:
+            p.add("field base", f"invalid branch name {base!r}: {problem}")
+    commit = raw.get("base_commit")
+    if isinstance(commit, str) and commit and not COMMIT_RE.fullmatch(commit):
+        p.add("field base_commit", "must be a commit hash (7 to 64 lowercase hex digits)")
 
 
 def from_dict(raw: Any, source: str) -> Manifest:
@@ -278,95 +412,41 @@ def from_dict(raw: Any, source: str) -> Manifest:
     if not isinstance(raw, dict):
         p.add("top level", "must be a mapping with version, plan, base and workers")
         p.raise_if_any()
-    for key in sorted(set(raw) - set(TOP_KEYS), key=str):
-        p.add(f"field {key}", f"unknown key (allowed: {', '.join(TOP_KEYS)})")
-    for key in TOP_REQUIRED:
-        if raw.get(key) in (None, "", []):
-            p.add(f"field {key}", "required field is missing")
-    if raw.get("version") not in (None, VERSION):
-        p.add(
-            "field version",
-            f"unsupported version {raw.get('version')!r} (this tool reads version {VERSION})",
-        )
-    plan = raw.get("plan")
-    if plan is not None and (not isinstance(plan, str) or not SLUG_RE.fullmatch(plan)):
-        p.add("field plan", f"bad slug {plan!r}: must match [a-z0-9][a-z0-9-]{{0,62}}")
-    for key in ("task", "base", "base_commit", "integration_test", "setup"):
-        if raw.get(key) is not None and not isinstance(raw.get(key), str):
-            p.add(f"field {key}", "must be a string")
-    base = raw.get("base")
-    if isinstance(base, str) and base:
-        from boss.git import valid_branch_name
-
-        if not valid_branch_name(base):
-            p.add("field base", f"invalid branch name {base!r}")
-    commit = raw.get("base_commit")
-    if isinstance(commit, str) and commit and not re.fullmatch(r"[0-9a-f]{7,64}", commit):
-        p.add("field base_commit", "must be a commit hash")
-    copy = _strings(raw.get("copy") or [])
+    _check_top(p, raw)
+    copy = _strings(raw.get("copy") if raw.get("copy") not in (None, "") else [])
     if copy is None:
         p.add("field copy", "must be a list of paths")
         copy = ()
     for c in copy:
-        if Path(c).is_absolute() or ".." in Path(c).parts:
+        if not c or Path(c).is_absolute() or ".." in Path(c).parts:
             p.add("field copy", f"{c!r} must be a path inside the repository")
-    defaults = raw.get("defaults") or {}
+    defaults = raw.get("defaults")
+    defaults = {} if defaults is None else defaults
     if not isinstance(defaults, dict):
         p.add("field defaults", "must be a mapping")
         defaults = {}
-    for key in sorted(set(defaults) - set(SETTING_DEFAULTS), key=str):
-        p.add(f"defaults field {key}", f"unknown key (allowed: {', '.join(SETTING_DEFAULTS)})")
-    for key in set(defaults) & set(SETTING_DEFAULTS):
-        _check_setting(p, "defaults", key, defaults[key])
+    _check_keys(p, "defaults", defaults, SETTING_DEFAULTS)
+    for key in SETTING_DEFAULTS:
+        if key in defaults:
+            _check_setting(p, "defaults", key, defaults[key])
     raw_workers = raw.get("workers") or []
     if not isinstance(raw_workers, list):
         p.add("field workers", "must be a list")
         raw_workers = []
     workers = [w for i, r in enumerate(raw_workers) if (w := _parse_worker(p, r, i)) is not None]
-    _check_graph(p, workers)
+    _check_graph(p, workers, raw_workers, raw.get("base"))
     p.raise_if_any()
     return Manifest(
-        plan=str(plan),
-        base=str(base),
+        plan=str(raw["plan"]),
+        base=str(raw["base"]),
         workers=tuple(workers),
         task=str(raw.get("task") or ""),
         base_commit=str(raw.get("base_commit") or ""),
         integration_test=str(raw.get("integration_test") or ""),
         setup=str(raw.get("setup") or ""),
         copy=copy,
-        defaults={k: v for k, v in defaults.items() if k in SETTING_DEFAULTS},
+        defaults={**SETTING_DEFAULTS, **defaults},
     )
-
-
-def _check_graph(p: _Problems, workers: list[Worker]) -> None:
-    from boss.git import valid_branch_name
-
-    seen: dict[str, str] = {}
-    branches: dict[str, str] = {}
-    for w in workers:
-        if w.id in seen:
-            p.add(f"worker {w.id} field id", "duplicate id (ids must be unique in the plan)")
-        seen[w.id] = w.id
-        if not valid_branch_name(w.branch):
-            p.add(
-                f"worker {w.id} field branch",
-                f"invalid branch name {w.branch!r} (see git check-ref-format)",
-            )
-        elif w.branch in branches:
-            p.add(
-                f"worker {w.id} field branch",
-                f"branch {w.branch!r} is also worker {branches[w.branch]}'s",
-            )
-        else:
-            branches[w.branch] = w.id
-        for d in w.depends_on:
-            if d not in {x.id for x in workers}:
-                p.add(f"worker {w.id} field depends_on", f"names no worker {d!r}")
-            elif d == w.id:
-                p.add(f"worker {w.id} field depends_on", "a worker cannot depend on itself")
-    cycle = _find_cycle(workers)
-    if cycle and len(cycle) > 2:
-        p.add(f"worker {cycle[0]} field depends_on", f"dependency cycle: {' -> '.join(cycle)}")
 
 
 def to_dict(m: Manifest) -> dict[str, Any]:
@@ -400,9 +480,23 @@ def to_dict(m: Manifest) -> dict[str, Any]:
     return out
 
 
+def display_path(path: Path) -> str:
+    """path relative to the current directory when it is below it, for messages."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (OSError, ValueError):
+        return str(path)
+
+
 def load(path: Path) -> Manifest:
-    """Read and validate a manifest file."""
-    return from_dict(yamlio.load_file(path), str(path))
+    """Read and validate a manifest file; errors name it relative to the current directory."""
+    source = display_path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        msg = f"{source}: cannot read: {e.strerror}"
+        raise InputError(msg) from e
+    return from_dict(yamlio.load(text, source), source)
 
 
 def save(m: Manifest, path: Path) -> None:
@@ -419,37 +513,18 @@ def with_base(m: Manifest, base: str, base_commit: str) -> Manifest:
 def scope_overlaps(m: Manifest, tracked: Iterable[str] = ()) -> list[tuple[str, str, str]]:
     """Pairs of workers that may run at once with overlapping scopes, with an example path.
 
-    Two scopes overlap when a tracked path matches both, or when both are anchored (`^...`)
-    and one's literal prefix starts with the other's.
+    Two scopes overlap when a tracked path matches both, or when the literal part of a plain
+    scope (`^src/auth/`, `^README\\.md$`) is matched by the other: see boss.overlaps.
     """
-    paths = list(tracked)
-    found: list[tuple[str, str, str]] = []
-    ws = list(m.workers)
-    for i, a in enumerate(ws):
-        for b in ws[i + 1 :]:
-            if not m.concurrent(a.id, b.id):
-                continue
-            example = next((f for f in paths if a.in_scope(f) and b.in_scope(f)), None)
-            if example is None:
-                example = _prefix_overlap(a.scope, b.scope)
-            if example is not None:
-                found.append((a.id, b.id, example))
-    return found
+    ws = m.workers
+    found = find_overlaps([w.scope for w in ws], m._concurrent, tracked)
+    return [(ws[i].id, ws[j].id, example or "(every path)") for i, j, example in found]
 
 
-def _literal_prefix(rx: str) -> str | None:
-    if not rx.startswith("^"):
-        return None
-    m = re.match(r"(?:[^\\.^$*+?{}\[\]|()]|\\[./\-_])*", rx[1:])
-    return (m.group(0) if m else "").replace("\\", "")
-
-
-def _prefix_overlap(a: tuple[str, ...], b: tuple[str, ...]) -> str | None:
-    for ra in a:
-        for rb in b:
-            pa, pb = _literal_prefix(ra), _literal_prefix(rb)
-            if pa is None or pb is None:
-                continue
-            if pa.startswith(pb) or pb.startswith(pa):
-                return (pa if len(pa) >= len(pb) else pb) or "(every path)"
-    return None
+def overlap_warning(a: str, b: str, example: str) -> str:
+    """The one-line warning for two concurrent workers whose scopes overlap."""
+    return (
+        f"workers {a} and {b} may run at the same time and their scopes overlap "
+        f"(both match {example}); they may conflict at merge: narrow a scope or make one "
+        "depend on the other"
+    )

@@ -1,0 +1,205 @@
+"""The integration worktree and the integration test: runs, the pytest baseline, the judgement.
+
+Where the command runs pytest, each run writes a junit report (asked for through
+PYTEST_ADDOPTS) and a merge is judged by the failures that are new against the base's own;
+any other command is judged by its exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from boss import git
+from boss.errors import StateError
+from boss.manifest import SETTING_DEFAULTS, Manifest
+from boss.paths import PlanPaths
+from boss.proc import run_shell
+from worker.gates import is_pytest
+from worker.worktree import copy_files
+
+Progress = Callable[[str], None]
+# Seconds between "still running" lines during a long test; the variable is a test/debug switch.
+PROGRESS_ENV = "BOSS_MERGE_PROGRESS_SECONDS"
+# pytest: 0 passed, 1 some tests failed, 5 no tests collected; anything else is a crash.
+_PYTEST_JUDGED = (0, 1, 5)
+
+
+def branch(plan: str) -> str:
+    """The integration branch of a plan."""
+    return f"boss/{plan}/integration"
+
+
+def worktree_path(paths: PlanPaths) -> Path:
+    """The integration worktree (a name no worker id can take)."""
+    return paths.worktree_root / paths.plan / "_integration"
+
+
+def prepare(paths: PlanPaths, m: Manifest, start: str) -> Path:
+    """The integration worktree on its branch at start, clean; copy files and setup when new."""
+    repo, path = paths.repo, worktree_path(paths)
+    registered = path.resolve() in {p.resolve() for p in git.worktrees(repo)}
+    if registered and path.is_dir():
+        release_lock(path)
+        git.merge_abort(path)
+        git.checkout_branch(path, branch(paths.plan), start)
+        git.git(path, "clean", "-fdq")
+        return path
+    if path.exists():
+        shutil.rmtree(path)  # a leftover folder git no longer knows: nothing to keep
+    git.git(repo, "worktree", "prune")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    git.worktree_add_branch(repo, path, branch(paths.plan), start)
+    copy_files(repo, path, m.copy)
+    if m.setup.strip():
+        log = paths.merge_dir / "logs" / "setup.log"
+        outcome = run_shell(m.setup, cwd=path, env=os.environ, log_path=log)
+        if outcome.exit_code != 0:
+            git.worktree_remove(repo, path)  # so the next run sets it up again
+            msg = f"setup failed in the integration worktree (exit {outcome.exit_code}); see {log}"
+            raise StateError(msg)
+    return path
+
+
+def release_lock(path: Path) -> None:
+    """Remove an index.lock a killed ceremony's git left behind (we hold the ceremony lock)."""
+    lock = git.git_dir(path) / "index.lock"
+    deadline = time.monotonic() + 2.0
+    while lock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # a git process that outlived its ceremony finishes quickly
+    lock.unlink(missing_ok=True)
+
+
+def reset(path: Path, commit: str) -> None:
+    """Put the integration worktree back at commit exactly (abort a merge left in progress)."""
+    git.merge_abort(path)
+    git.reset_hard(path, commit)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of the integration test."""
+
+    exit_code: int
+    elapsed: float
+    log: str  # relative to the plan folder
+    failures: list[str] | None = None  # failing pytest ids; None when there is no junit report
+    timed_out: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "exit_code": self.exit_code,
+            "elapsed": round(self.elapsed, 3),
+            "log": self.log,
+            "failures": self.failures,
+            "timed_out": self.timed_out,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Run:
+        return cls(
+            int(data["exit_code"]),
+            float(data["elapsed"]),
+            str(data["log"]),
+            data.get("failures"),
+            bool(data.get("timed_out", False)),
+        )
+
+
+def timeout(m: Manifest) -> float | None:
+    """The integration test's time limit: the plan's test_timeout (0: none)."""
+    seconds = int({**SETTING_DEFAULTS, **m.defaults}["test_timeout"])
+    return float(seconds) if seconds > 0 else None
+
+
+def run_test(paths: PlanPaths, m: Manifest, cwd: Path, name: str, progress: Progress, label: str) -> Run:
+    """Run the integration test in cwd; its output goes to merge/logs/<name>.log."""
+    log = paths.merge_dir / "logs" / f"{name}.log"
+    env = dict(os.environ)
+    junit: Path | None = None
+    if is_pytest(m.integration_test):
+        junit = paths.merge_dir / "logs" / f"{name}.junit.xml"
+        junit.unlink(missing_ok=True)
+        env["PYTEST_ADDOPTS"] = f"{env.get('PYTEST_ADDOPTS', '')} --junitxml={junit}".strip()
+    stop = threading.Event()
+    ticker = threading.Thread(target=_tick, args=(stop, progress, label), daemon=True)
+    ticker.start()
+    try:
+        outcome = run_shell(m.integration_test, cwd=cwd, env=env, log_path=log, timeout=timeout(m))
+    finally:
+        stop.set()
+    failures = _junit_failures(junit) if junit is not None else None
+    return Run(outcome.exit_code, outcome.elapsed, paths.rel(log), failures, outcome.timed_out)
+
+
+def _tick(stop: threading.Event, progress: Progress, label: str) -> None:
+    interval = float(os.environ.get(PROGRESS_ENV) or 10.0)
+    started = time.monotonic()
+    while not stop.wait(interval):
+        progress(f"{label}: still running ({time.monotonic() - started:.0f}s)")
+
+
+def _junit_failures(path: Path) -> list[str] | None:
+    """The ids of the failing tests in a junit report; None when there is no readable report."""
+    try:
+        root = ET.parse(path).getroot()  # noqa: S314 - written by pytest, in our own run, just now
+    except (OSError, ET.ParseError):
+        return None
+    failing = set()
+    for case in root.iter("testcase"):
+        if any(child.tag in ("failure", "error") for child in case):
+            classname, name = case.get("classname", ""), case.get("name", "")
+            failing.add(f"{classname}::{name}" if classname else name)
+    return sorted(failing)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """Whether a run counts as green, and why."""
+
+    ok: bool
+    reason: str
+    new_failures: list[str] = field(default_factory=list)
+
+
+def judge_baseline(m: Manifest, run: Run) -> Judgement:
+    """The base's own run: green, red with recorded pytest failures (usable), or unusable."""
+    if run.exit_code == 0:
+        return Judgement(True, "passes")
+    if run.timed_out:
+        return Judgement(False, f"timed out after {timeout(m):.0f}s")
+    if is_pytest(m.integration_test) and run.exit_code in _PYTEST_JUDGED and run.failures is not None:
+        if run.exit_code == 5:
+            return Judgement(True, "collects no tests")
+        n = len(run.failures)
+        return Judgement(True, f"{n} failing test(s) recorded; only new failures count against a merge")
+    return Judgement(False, f"fails (exit {run.exit_code})")
+
+
+def judge(m: Manifest, run: Run, baseline: Run) -> Judgement:
+    """A merge's run against the base's: green, or red with the reason and the new failures."""
+    if run.timed_out:
+        return Judgement(False, f"timed out after {timeout(m):.0f}s")
+    if not is_pytest(m.integration_test):
+        ok = run.exit_code == 0
+        return Judgement(ok, "passes" if ok else f"fails (exit {run.exit_code})")
+    if run.exit_code == 0:
+        return Judgement(True, "passes")
+    if run.exit_code not in _PYTEST_JUDGED or run.failures is None:
+        return Judgement(False, f"pytest could not run the tests (exit {run.exit_code})")
+    if run.exit_code == 5:
+        ok = baseline.exit_code == 5
+        return Judgement(ok, "collects no tests" if ok else "collects no tests any more")
+    if not run.failures:
+        return Judgement(False, f"pytest failed (exit {run.exit_code}) without a failing test")
+    new = sorted(set(run.failures) - set(baseline.failures or ()))
+    if not new:
+        return Judgement(True, "only the base's own failures")
+    return Judgement(False, f"{len(new)} new failing test(s): {', '.join(new[:5])}", new)

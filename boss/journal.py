@@ -1,0 +1,145 @@
+"""The merge ceremony's journal: every step's state, written atomically before and after it.
+
+`.boss/plans/<plan>/merge/journal.json` is what makes `boss merge` resumable after `kill -9`:
+it holds the commit the base pointed at when the ceremony began, the integration branch's
+tested head, the commit before the merge in progress (a revert goes back to exactly that
+commit, never to HEAD~1), and every worker's verdict so far.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from boss.errors import StateError
+from boss.yamlio import write_atomic
+
+VERSION = 1
+# Steps in the order the ceremony goes through them; `done` means a new run starts afresh.
+PREPARE, BASELINE, MERGING, LANDING, REPORT, DONE = (
+    "prepare", "baseline", "merging", "landing", "report", "done",
+)  # fmt: skip
+STEPS = (PREPARE, BASELINE, MERGING, LANDING, REPORT, DONE)
+
+# Verdicts (SPEC section 8.6).
+MERGED, REVERTED, CONFLICT, QUARANTINED = "MERGED", "REVERTED", "CONFLICT", "QUARANTINED"
+FAILED, CRASHED, SKIPPED, PENDING = "FAILED", "CRASHED", "SKIPPED", "PENDING"
+VERDICTS = (MERGED, REVERTED, CONFLICT, QUARANTINED, FAILED, CRASHED, SKIPPED, PENDING)
+
+
+@dataclass
+class Record:
+    """One worker in the ceremony: what triage found, and its verdict with the evidence."""
+
+    id: str
+    branch: str
+    state: str  # the worker's state when triaged (CRASHED derived)
+    queued: bool = False  # triage queued it (SUCCESS, or accepted/salvaged at review)
+    verdict: str = ""  # "" while queued and not yet decided
+    reason: str = ""
+    head: str = ""
+    start: str = ""
+    decision: str = ""  # the quarantine review decision it was queued under, if any
+    out_of_scope: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    conflict_with: list[str] = field(default_factory=list)
+    test_log: str = ""
+    retry_log: str = ""
+    retried: bool = False  # the first test run was red and the retry passed
+    new_failures: list[str] = field(default_factory=list)
+    merge_commit: str = ""
+    started_at: str = ""  # its step in the ceremony
+    finished_at: str = ""
+    worker_started: str = ""  # the worker's own run, for the timeline
+    worker_finished: str = ""
+
+    @property
+    def decided(self) -> bool:
+        return bool(self.verdict)
+
+
+@dataclass
+class Journal:
+    """The whole ceremony's state."""
+
+    plan: str
+    base: str
+    base_start: str  # the base's commit when the ceremony began (the landing's compare-and-swap)
+    integration_branch: str
+    worktree: str
+    step: str = PREPARE
+    started_at: str = ""
+    finished_at: str = ""
+    head: str = ""  # the integration branch's tested head
+    records: list[Record] = field(default_factory=list)
+    queue: list[str] = field(default_factory=list)  # ids to merge in this ceremony, in order
+    current: dict[str, str] | None = None  # {"id", "pre", "phase"} of the merge in progress
+    baseline: dict[str, Any] = field(default_factory=dict)
+    tested: dict[str, dict[str, Any]] = field(default_factory=dict)  # tree -> test run
+    test_runs: int = 0
+    events: list[dict[str, str]] = field(default_factory=list)  # ceremony steps, for the timeline
+    landed: bool = False
+    land_target: str = ""
+    checkout: str = ""  # the user's checkout that has the base checked out, if any
+    message: str = ""
+    version: int = VERSION
+
+    def record(self, worker_id: str) -> Record:
+        """The record of a worker."""
+        for r in self.records:
+            if r.id == worker_id:
+                return r
+        raise KeyError(worker_id)
+
+    @property
+    def queued(self) -> list[Record]:
+        """The workers triage queued, in merge order."""
+        return [r for r in self.records if r.queued]
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        return json.dumps({"version": data.pop("version"), **data}, indent=2) + "\n"
+
+
+_RECORD_FIELDS = {f.name for f in fields(Record)}
+_JOURNAL_FIELDS = {f.name for f in fields(Journal)}
+
+
+def from_dict(data: Any, source: str) -> Journal:
+    """A journal from its parsed JSON; StateError naming the file when it is not one."""
+    try:
+        if not isinstance(data, dict) or data.get("version") != VERSION:
+            raise TypeError("not a version 1 journal")
+        raw = {k: v for k, v in data.items() if k in _JOURNAL_FIELDS}
+        raw["records"] = [
+            Record(**{k: v for k, v in r.items() if k in _RECORD_FIELDS}) for r in raw.get("records", [])
+        ]
+        journal = Journal(**raw)
+    except (TypeError, AttributeError) as e:
+        msg = f"{source}: not a boss merge journal ({e}); move it away to start a new ceremony"
+        raise StateError(msg) from e
+    if journal.step not in STEPS:
+        msg = f"{source}: field step: unknown step {journal.step!r} (known: {', '.join(STEPS)})"
+        raise StateError(msg)
+    return journal
+
+
+def load(path: Path) -> Journal | None:
+    """The journal at path, or None when there is none."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        msg = f"{path}: invalid JSON ({e}); move it away to start a new ceremony"
+        raise StateError(msg) from e
+    return from_dict(data, str(path))
+
+
+def save(path: Path, journal: Journal) -> None:
+    """Write the journal atomically: a reader (or a resumed run) sees the old or the new one."""
+    write_atomic(path, journal.to_json())

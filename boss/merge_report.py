@@ -1,0 +1,157 @@
+"""The ceremony's reports: `merge/report.json` (one entry per worker, with its evidence) and
+`merge/REPORT.md` (the same for people, with a Mermaid timeline of the workers and merges)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from boss.journal import MERGED, VERDICTS, Journal, Record
+from boss.manifest import Manifest
+from boss.paths import PlanPaths
+from boss.yamlio import write_atomic
+
+VERSION = 1
+
+
+def counts_line(j: Journal) -> str:
+    """'3 MERGED, 1 CONFLICT' in the verdicts' documented order."""
+    tally = {v: sum(1 for r in j.records if r.verdict == v) for v in VERDICTS}
+    return ", ".join(f"{n} {v}" for v, n in tally.items() if n) or "no workers"
+
+
+def _repo_rel(paths: PlanPaths, plan_rel: str) -> str:
+    """A plan-relative artifact path as a path relative to the repository (what a user types)."""
+    return (paths.root / plan_rel).relative_to(paths.repo).as_posix() if plan_rel else ""
+
+
+def entry(paths: PlanPaths, r: Record) -> dict[str, Any]:
+    """One worker's entry in report.json: its verdict and the evidence for it."""
+    return {
+        "id": r.id,
+        "verdict": r.verdict,
+        "reason": r.reason,
+        "branch": r.branch,
+        "state": r.state,
+        "head": r.head,
+        "start": r.start,
+        "merge_commit": r.merge_commit,
+        "test_log": _repo_rel(paths, r.test_log),
+        "retry_log": _repo_rel(paths, r.retry_log),
+        "retried": r.retried,
+        "new_failures": r.new_failures,
+        "conflicts": r.conflicts,
+        "conflict_with": r.conflict_with,
+        "out_of_scope": r.out_of_scope,
+        "decision": r.decision,
+    }
+
+
+def report_data(paths: PlanPaths, j: Journal) -> dict[str, Any]:
+    """report.json's content."""
+    baseline = dict(j.baseline)
+    if baseline.get("log"):
+        baseline["log"] = _repo_rel(paths, str(baseline["log"]))
+    return {
+        "version": VERSION,
+        "plan": j.plan,
+        "base": j.base,
+        "base_start": j.base_start,
+        "result": j.head,
+        "landed": j.landed,
+        "integration_branch": j.integration_branch,
+        "message": j.message,
+        "started_at": j.started_at,
+        "finished_at": j.finished_at,
+        "test_runs": j.test_runs,
+        "baseline": baseline,
+        "counts": {v: n for v in VERDICTS if (n := sum(1 for r in j.records if r.verdict == v))},
+        "workers": [entry(paths, r) for r in j.records],
+    }
+
+
+def _when(stamp: str) -> str:
+    """A timestamp as the timeline's date format (milliseconds, no zone)."""
+    t = stamp.rstrip("Z")
+    return t if "." in t else t + ".000"
+
+
+def _label(text: str) -> str:
+    return re.sub(r"[:;#]", " ", text)
+
+
+def timeline(j: Journal) -> list[str]:
+    """The Mermaid gantt lines: each worker's run, then each step of the ceremony."""
+    lines = [
+        "gantt",
+        f"    title Plan {_label(j.plan)}: workers and the merge ceremony",
+        "    dateFormat YYYY-MM-DDTHH:mm:ss.SSS",
+        "    axisFormat %H:%M:%S",
+    ]
+    ran = [r for r in j.records if r.worker_started and r.worker_finished]
+    if ran:
+        lines.append("    section Workers")
+        for r in ran:
+            tag = "done, " if r.state == "SUCCESS" else "crit, " if r.state in ("FAILED", "CRASHED") else ""
+            lines.append(
+                f"    {_label(r.id)} {r.state} :{tag}w{_id(r.id)}, {_when(r.worker_started)}, "
+                f"{_when(r.worker_finished)}"
+            )
+    steps: list[tuple[str, str, str, str]] = [
+        (e["start"], e["end"], e["name"], "") for e in j.events if e["name"] == "baseline"
+    ]
+    for r in j.records:
+        if r.started_at and r.finished_at:
+            tag = "done, " if r.verdict == MERGED else "crit, "
+            steps.append((r.started_at, r.finished_at, f"{r.id} {r.verdict}", tag))
+    steps += [(e["start"], e["end"], e["name"], "milestone, ") for e in j.events if e["name"] != "baseline"]
+    if steps:
+        lines.append("    section Ceremony")
+        for n, (start, end, name, tag) in enumerate(sorted(steps), 1):
+            lines.append(f"    {_label(name)} :{tag}c{n}, {_when(start)}, {_when(end)}")
+    return lines
+
+
+def _id(worker_id: str) -> str:
+    return re.sub(r"\W", "_", worker_id)
+
+
+def markdown(paths: PlanPaths, m: Manifest, j: Journal) -> str:
+    """REPORT.md's text."""
+    from boss.render import make_env
+
+    data = report_data(paths, j)
+    for w in data["workers"]:
+        for key in ("test_log", "retry_log"):
+            # links relative to REPORT.md, which lives in merge/
+            w[key + "_link"] = (
+                Path(w[key]).relative_to(paths.merge_dir.relative_to(paths.repo)).as_posix() if w[key] else ""
+            )
+    baseline_link = ""
+    if data["baseline"].get("log"):
+        baseline_link = (
+            Path(data["baseline"]["log"]).relative_to(paths.merge_dir.relative_to(paths.repo)).as_posix()
+        )
+    titles = {w.id: w.title for w in m.workers}
+    return (
+        make_env()
+        .get_template("report.md.j2")
+        .render(
+            r=data,
+            j=j,
+            titles=titles,
+            timeline=timeline(j),
+            counts=counts_line(j),
+            baseline_link=baseline_link,
+        )
+    )
+
+
+def write(paths: PlanPaths, m: Manifest, j: Journal) -> Path:
+    """Write report.json and REPORT.md atomically; the path of REPORT.md."""
+    write_atomic(paths.merge_dir / "report.json", json.dumps(report_data(paths, j), indent=2) + "\n")
+    target = paths.merge_dir / "REPORT.md"
+    write_atomic(target, markdown(paths, m, j))
+    return target

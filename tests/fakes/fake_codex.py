@@ -1,0 +1,218 @@
+"""Fake `codex` (Codex CLI): `codex exec` with its flags, prompt rules, sandbox and JSONL events.
+
+Like the real CLI (codex-rs/exec/src/cli.rs, lib.rs, exec_events.rs): clap-style errors
+(exit 2); only `exec` runs headless (the TUI needs a terminal); outside a git repository
+without `--skip-git-repo-check` it exits 1; the prompt comes from argv, or from stdin when it
+is missing or `-`, with the exact messages and exit 1 when there is none; with a prompt and a
+non-terminal stdin, stdin is read to its end and appended as a `<stdin>` block (an open pipe
+hangs, as the real one does). `--json` prints `thread.started`, `turn.started`, `item.*`
+(`agent_message`, `file_change`, `command_execution`), and `turn.completed{usage}` or
+`turn.failed` (exit 1). The sandbox: `read-only` (the default) refuses every edit and declines
+commands, and the model only answers (the planner's reply); `workspace-write` allows edits
+under -C and --add-dir; commands are not sandboxed here (no network or write jail).
+Hooks and execpolicy rules are not modelled.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from common import (
+    INPUT_TOKENS,
+    OUTPUT_TOKENS,
+    CliParser,
+    Model,
+    apply_edit,
+    edit_kind,
+    emit,
+    fail,
+    new_id,
+    planner_reply,
+    read_mentioned,
+    read_piped_stdin,
+    record,
+    say,
+    shell,
+    stdin_kind,
+)
+
+from boss import git
+
+SANDBOXES = ["read-only", "workspace-write", "danger-full-access"]
+USAGE = (
+    "Usage: codex exec [OPTIONS] [PROMPT]\n       codex exec [OPTIONS] <COMMAND> [ARGS]\n\n"
+    "For more information, try '--help'."
+)
+
+
+def parser() -> CliParser:
+    p = CliParser(
+        "codex exec",
+        exit_code=2,
+        unknown=lambda extra: f"error: unexpected argument '{extra[0]}' found\n\n{USAGE}",
+    )
+    p.add_argument("prompt", nargs="?")
+    p.add_argument("--json", "--experimental-json", action="store_true")
+    p.add_argument("-o", "--output-last-message")
+    p.add_argument("--output-schema")
+    for flag in ("--skip-git-repo-check", "--ephemeral", "--ignore-user-config",
+                 "--ignore-rules", "--oss", "--full-auto"):  # fmt: skip
+        p.add_argument(flag, action="store_true")
+    p.add_argument("--dangerously-bypass-approvals-and-sandbox", "--yolo", dest="yolo",
+                   action="store_true")  # fmt: skip
+    p.add_argument("--color", choices=["always", "never", "auto"], default="auto")
+    p.add_argument("-m", "--model")
+    p.add_argument("--local-provider")
+    p.add_argument("-p", "--profile")
+    p.add_argument("-s", "--sandbox", choices=SANDBOXES)
+    p.add_argument("-C", "--cd")
+    p.add_argument("--add-dir", action="append", default=[])
+    p.add_argument("-i", "--image", action="append", default=[])
+    p.add_argument("-c", "--config", action="append", default=[])
+    return p
+
+
+def overrides(items: list[str]) -> dict[str, Any]:
+    """-c key=value pairs; the value is parsed as TOML, else taken as a string."""
+    found: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            fail(f"Error: Invalid override (missing '='): {item}")
+        try:
+            found[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            found[key.strip()] = raw
+    return found
+
+
+def resolve_prompt(arg: str | None) -> str:
+    """The prompt as codex exec resolves it (argv, `-`, or piped stdin)."""
+    if arg is not None and arg != "-":
+        if stdin_kind() != "tty":
+            say("Reading additional input from stdin...", err=True)
+            piped = read_piped_stdin()
+            if piped.strip():
+                return f"{arg}\n\n<stdin>\n{piped}\n</stdin>"
+        return arg
+    if stdin_kind() == "tty" and arg != "-":
+        fail("No prompt provided. Either specify one as an argument or pipe the prompt into stdin.")
+    if arg != "-":
+        say("Reading prompt from stdin...", err=True)
+    text = read_piped_stdin()
+    if not text.strip():
+        fail("No prompt provided via stdin.")
+    return text
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("exec", "e"):
+        fail("Error: stdin is not a terminal")
+    args = parser().parse(argv[1:])
+    if args.full_auto:
+        say("warning: `--full-auto` is deprecated; use `--sandbox workspace-write` instead.", err=True)
+    config = overrides(args.config)
+    if args.cd:
+        try:
+            os.chdir(args.cd)
+        except OSError as e:
+            fail(f"Error: cannot change to {args.cd}: {e}")
+    cwd = Path.cwd()
+    in_repo = git.git(cwd, "rev-parse", "--is-inside-work-tree", check=False).returncode == 0
+    if not (in_repo or args.skip_git_repo_check or args.yolo):
+        fail("Not inside a trusted directory and --skip-git-repo-check was not specified.")
+    prompt = resolve_prompt(args.prompt)
+    sandbox = "danger-full-access" if args.yolo else (
+        args.sandbox or str(config.get("sandbox_mode") or "read-only"))  # fmt: skip
+    model_input = prompt + read_mentioned(prompt)  # reads are not sandboxed
+    record("codex", argv, input=model_input, prompt=prompt, sandbox=sandbox, config=config)
+    return Run(args, sandbox, cwd).go(Model.read(model_input))
+
+
+class Run:
+    """One exec run: JSONL (or human) events out, edits checked against the sandbox."""
+
+    def __init__(self, args: Any, sandbox: str, cwd: Path) -> None:
+        self.args = args
+        self.sandbox = sandbox
+        self.cwd = cwd
+        self.roots = [cwd, *(Path(d).resolve() for d in args.add_dir)]
+        self.items = 0
+        self.last = ""
+
+    def item_id(self) -> str:
+        self.items += 1
+        return f"item_{self.items - 1}"
+
+    def out(self, event: dict[str, Any]) -> None:
+        if self.args.json:
+            emit(event)
+
+    def message(self, text: str) -> None:
+        self.last = text
+        self.out({"type": "item.completed",
+                  "item": {"id": self.item_id(), "type": "agent_message", "text": text}})  # fmt: skip
+        if not self.args.json:
+            say(f"codex\n{text}", err=True)
+
+    def writable(self, path: Path) -> bool:
+        if self.sandbox == "danger-full-access":
+            return True
+        if self.sandbox == "read-only":
+            return False
+        path = path.resolve()
+        for root in (r.resolve() for r in self.roots):
+            if path.is_relative_to(root):
+                # .git stays read-only even inside a writable root.
+                return ".git" not in path.relative_to(root).parts
+        return False
+
+    def go(self, model: Model) -> int:
+        self.out({"type": "thread.started", "thread_id": new_id()})
+        self.out({"type": "turn.started"})
+        if self.sandbox == "read-only":
+            return self.finish(planner_reply())
+        self.message(model.opening())
+        for action in model.actions():
+            if action.kind == "sleep":
+                time.sleep(action.seconds)
+            elif action.kind == "fail":
+                self.out({"type": "turn.failed",
+                          "error": {"message": f"the task failed (exit {action.code})"}})  # fmt: skip
+                return 1
+            elif action.kind == "shell":
+                self.command(action.command)
+            else:
+                kind = edit_kind(action, self.cwd)
+                target = self.cwd / action.path
+                ok = self.writable(target) and not apply_edit(action, self.cwd)
+                self.out({"type": "item.completed", "item": {
+                    "id": self.item_id(), "type": "file_change",
+                    "changes": [{"path": str(target), "kind": kind}],
+                    "status": "completed" if ok else "failed"}})  # fmt: skip
+        return self.finish(model.final_text())
+
+    def command(self, command: str) -> None:
+        item = {"id": self.item_id(), "type": "command_execution",
+                "command": f"/bin/bash -lc {command!r}", "aggregated_output": "",
+                "exit_code": None, "status": "in_progress"}  # fmt: skip
+        self.out({"type": "item.started", "item": item})
+        code, output = shell(command, self.cwd)
+        item = {**item, "aggregated_output": output, "exit_code": code,
+                "status": "completed" if code == 0 else "failed"}  # fmt: skip
+        self.out({"type": "item.completed", "item": item})
+
+    def finish(self, text: str) -> int:
+        self.message(text)
+        usage = {"input_tokens": INPUT_TOKENS, "cached_input_tokens": 0,
+                 "output_tokens": OUTPUT_TOKENS}  # fmt: skip
+        self.out({"type": "turn.completed", "usage": usage})
+        if self.args.output_last_message:
+            Path(self.args.output_last_message).write_text(self.last)
+        if not self.args.json:
+            print(self.last, flush=True)
+        return 0

@@ -1,0 +1,121 @@
+"""boss merge survives kill -9 at every step: the base is untouched or fully landed, and a rerun
+ends with the same verdicts (and the same tree on main) as an uninterrupted ceremony."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import boss, git
+from merge_helpers import make_scenario, spec
+
+from boss.journal import load as load_journal
+
+WORKERS = [
+    spec("W1"),
+    spec("W2", depends_on=["W1"]),
+    spec("W3"),
+    spec("W4"),
+    spec("W5"),
+]
+
+
+def build(root):
+    s = make_scenario(root, WORKERS)
+    s.work("W1", {"src/a.txt": "a\n", "src/shared.txt": "one\nW1\nthree\n"})
+    s.work("W2", {"src/b.txt": "b\n"})
+    s.work("W3", {"src/bad.txt": "BROKEN\n"})  # breaks the suite: REVERTED
+    s.work("W4", {"src/shared.txt": "one\nW4\nthree\n"})  # conflicts with W1
+    s.work("W5", {"src/e.txt": "e\n"})
+    return s
+
+
+def outcome(s):
+    data = json.loads((s.paths.merge_dir / "report.json").read_text())
+    return {w["id"]: w["verdict"] for w in data["workers"]}, git(s.repo, "rev-parse", "main^{tree}")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The verdicts and main's tree after an uninterrupted ceremony on the same scenario."""
+    s = build(tmp_path_factory.mktemp("reference") / "repo")
+    proc = boss("merge", cwd=s.repo, check=None)
+    verdicts, tree = outcome(s)
+    assert verdicts == {"W1": "MERGED", "W2": "MERGED", "W3": "REVERTED", "W4": "CONFLICT", "W5": "MERGED"}
+    return verdicts, tree, proc.returncode
+
+
+POINTS = ["prepare", "baseline", "merge", "merge:W3", "merge:W4", "test", "test:W3", "land", "checkout"]
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_kill_9_at_each_step_then_rerun(tmp_path, reference, point):
+    verdicts, tree, code = reference
+    s = build(tmp_path / "repo")
+    before = s.main()
+    crashed = boss("merge", cwd=s.repo, check=None, env={"BOSS_MERGE_CRASH_AT": point})
+    assert crashed.returncode == -signal.SIGKILL, (crashed.stdout, crashed.stderr)
+    # the base is either untouched or fully landed, never anything in between
+    now = s.main()
+    if point == "checkout":
+        assert git(s.repo, "rev-parse", "main^{tree}") == tree
+    else:
+        assert now == before
+    j = load_journal(s.paths.merge_dir / "journal.json")
+    assert j is not None and j.step != "done"
+
+    rerun = boss("merge", cwd=s.repo, check=None)
+    assert "resuming" in rerun.stderr
+    assert rerun.returncode == code
+    assert outcome(s) == (verdicts, tree)
+    assert git(s.repo, "status", "--porcelain") == ""  # the user's checkout is clean and current
+    assert (s.repo / "src/a.txt").read_text() == "a\n"
+    integration = s.paths.worktree_root / "p" / "_integration"
+    assert subprocess.run(["git", "-C", str(integration), "rev-parse", "-q", "--verify", "MERGE_HEAD"],
+                          capture_output=True).returncode == 1  # fmt: skip
+    assert git(integration, "status", "--porcelain") == ""
+    assert load_journal(s.paths.merge_dir / "journal.json").step == "done"
+
+
+def test_external_kill_9_while_the_integration_test_runs(tmp_path):
+    s = make_scenario(tmp_path / "repo", [spec("W1"), spec("W2")])
+    s.work("W1", {"src/slow.txt": "slow\n"})
+    s.work("W2", {"src/b.txt": "b\n"})
+    before = s.main()
+    env = {**os.environ, "SLOW_SECONDS": "3"}
+    proc = subprocess.Popen([sys.executable, "-m", "boss", "merge"], cwd=s.repo, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    journal = s.paths.merge_dir / "journal.json"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        j = load_journal(journal) if journal.exists() else None
+        if j is not None and j.current and j.current.get("phase") == "test":
+            break
+        time.sleep(0.02)
+    else:
+        pytest.fail("the ceremony never reached the test of W1")
+    proc.kill()
+    assert proc.wait() == -signal.SIGKILL
+    assert s.main() == before
+    rerun = boss("merge", cwd=s.repo, check=0, env={"SLOW_SECONDS": "0"})
+    assert "resuming" in rerun.stderr
+    verdicts, _ = outcome(s)
+    assert verdicts == {"W1": "MERGED", "W2": "MERGED"}
+    assert {"src/slow.txt", "src/b.txt"} <= set(git(s.repo, "ls-tree", "-r", "--name-only", "main").split())
+
+
+def test_base_moved_while_interrupted_is_left_alone(tmp_path):
+    s = build(tmp_path / "repo")
+    boss("merge", cwd=s.repo, check=None, env={"BOSS_MERGE_CRASH_AT": "land"})
+    (s.repo / "README.md").write_text("a commit of my own\n")
+    git(s.repo, "commit", "-qam", "mine")
+    mine = s.main()
+    rerun = boss("merge", cwd=s.repo, check=1)
+    assert s.main() == mine
+    assert "moved" in rerun.stdout and "boss/p/integration" in rerun.stdout
+    assert "src/a.txt" in git(s.repo, "ls-tree", "-r", "--name-only", "boss/p/integration")

@@ -1,0 +1,359 @@
+"""A shell command line as a small tree the classifier walks, built with bashlex (a real parser).
+
+`parse(text)` returns a `Group` of `Command`s (simple commands), nested `Group`s (lists,
+pipelines, subshells, brace groups, loops and conditionals) and `Function` definitions. Each
+word keeps what the shell will expand in it: parameters, a leading tilde, and the command and
+process substitutions inside it, parsed in turn. What bashlex cannot parse raises
+`ShellSyntaxError`; the classifier treats that as TIER 3.
+
+Two things are patched around bashlex 0.18, both at import and both with a safe fallback:
+- Its bundled PLY rebuilds the LALR tables on every import (about 80 ms, which would double
+  the guard's latency); the tables are cached as JSON (no code, no pickle) in the user's cache
+  folder and the parser is rebuilt from them (about 10 ms).
+- Here-documents with a quoted delimiter (`<<'EOF'`, used by every agent that writes a commit
+  message) fail to parse, because the delimiter keeps its quotes; it is unquoted for the match.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+MAX_LENGTH = 10_000  # longer command lines are not parsed (Claude Code prompts on them too)
+
+
+class ShellSyntaxError(Exception):
+    """The command line cannot be parsed; the message says why."""
+
+
+@dataclass(frozen=True)
+class Word:
+    """One shell word: its text after quote removal and the expansions the shell will do."""
+
+    text: str
+    params: tuple[str, ...] = ()  # parameter names expanded in it ($HOME -> HOME)
+    tilde: bool = False
+    substitutions: tuple[Group, ...] = ()  # $(...), `...`, <(...), >(...)
+    process: bool = False  # the word is a process substitution <(...) or >(...)
+
+    @property
+    def dynamic(self) -> bool:
+        """True when the shell computes part of the word at run time."""
+        return bool(self.params or self.substitutions)
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """A redirection: `op` as bashlex names it, a file target (None for `2>&1`), a heredoc."""
+
+    op: str
+    fd: int | None
+    target: Word | None
+    heredoc: str | None = None
+    heredoc_quoted: bool = False
+
+
+@dataclass(frozen=True)
+class Command:
+    """A simple command: assignments, words and redirections; `stdin` is "pipe" after a |."""
+
+    text: str
+    assignments: tuple[Word, ...] = ()
+    words: tuple[Word, ...] = ()
+    redirects: tuple[Redirect, ...] = ()
+    stdin: str = ""
+
+
+@dataclass(frozen=True)
+class Group:
+    """Commands run in order; `isolated` when they run in their own shell (cd does not leak)."""
+
+    items: tuple[Node, ...] = ()
+    isolated: bool = False
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function definition (its body runs only where the function is called)."""
+
+    name: str
+    body: Group
+    text: str
+
+
+Node = Command | Group | Function
+
+
+@dataclass
+class _Builder:
+    source: str
+    piped: bool = False
+    quoted_heredocs: set[int] = field(default_factory=set)
+
+    def text(self, node: Any) -> str:
+        start, end = node.pos
+        return self.source[start:end].strip()
+
+    def word(self, node: Any) -> Word:
+        params: list[str] = []
+        subs: list[Group] = []
+        tilde = process = False
+        for part in getattr(node, "parts", []) or []:
+            kind = part.kind
+            if kind == "parameter":
+                params.append(_param_name(getattr(part, "value", "")))
+            elif kind == "tilde":
+                tilde = True
+            elif kind in ("commandsubstitution", "processsubstitution"):
+                process = process or kind == "processsubstitution"
+                subs.append(Group((self.node(part.command, piped=False),), isolated=True))
+        return Word(node.word, tuple(params), tilde, tuple(subs), process)
+
+    def redirect(self, node: Any) -> Redirect:
+        fd = node.input if isinstance(node.input, int) else None
+        target = node.output
+        heredoc = getattr(node, "heredoc", None)
+        if heredoc is not None:
+            body = heredoc.value.rsplit("\n", 1)[0] if "\n" in heredoc.value else ""
+            quoted = id(node) in self.quoted_heredocs
+            return Redirect(node.type, fd, None, body, quoted)
+        if isinstance(target, int) or target is None:
+            return Redirect(node.type, fd, None)
+        return Redirect(node.type, fd, self.word(target))
+
+    def node(self, node: Any, *, piped: bool) -> Node:
+        kind = node.kind
+        if kind == "command":
+            return self.command(node, piped)
+        if kind == "list":
+            items = [p for p in node.parts if p.kind not in ("operator", "reservedword")]
+            return Group(tuple(self.node(p, piped=piped) for p in items))
+        if kind == "pipeline":
+            elements = [p for p in node.parts if p.kind not in ("pipe", "reservedword")]
+            return Group(
+                tuple(
+                    Group((self.node(p, piped=piped or i > 0),), isolated=len(elements) > 1)
+                    for i, p in enumerate(elements)
+                )
+            )
+        if kind == "compound":
+            return self.compound(node, piped)
+        if kind in ("for", "while", "until", "if"):
+            return self.clause(node, piped)
+        if kind == "function":
+            name = next((p.word for p in node.parts if p.kind == "word"), "")
+            body = next(p for p in node.parts if p.kind == "compound")
+            return Function(name, Group((self.node(body, piped=False),)), self.text(node))
+        msg = f"unsupported shell construct: {kind}"
+        raise ShellSyntaxError(msg)
+
+    def command(self, node: Any, piped: bool) -> Command:
+        assignments, words, redirects = [], [], []
+        for part in node.parts:
+            if part.kind == "assignment":
+                assignments.append(self.word(part))
+            elif part.kind == "word":
+                words.append(self.word(part))
+            elif part.kind == "redirect":
+                redirects.append(self.redirect(part))
+        return Command(
+            self.text(node),
+            tuple(assignments),
+            tuple(words),
+            tuple(redirects),
+            "pipe" if piped else "",
+        )
+
+    def compound(self, node: Any, piped: bool) -> Group:
+        words = [p.word for p in node.list if p.kind == "reservedword"]
+        inner = [self.node(p, piped=piped) for p in node.list if p.kind != "reservedword"]
+        redirects = tuple(self.redirect(r) for r in getattr(node, "redirects", []) or [])
+        if redirects:
+            inner.append(Command(self.text(node), redirects=redirects))
+        return Group(tuple(inner), isolated=bool(words) and words[0] == "(")
+
+    def clause(self, node: Any, piped: bool) -> Group:
+        items: list[Node] = []
+        for part in node.parts:
+            if part.kind == "word":  # the words a for loop iterates over: run their substitutions
+                items.extend(self.word(part).substitutions)
+            elif part.kind not in ("reservedword", "operator"):
+                items.append(self.node(part, piped=piped))
+        return Group(tuple(items))
+
+
+def _param_name(value: str) -> str:
+    """The variable a parameter expansion reads: HOME in ${HOME:-x}, # and @ kept as they are."""
+    value = value.lstrip("!#")
+    name = ""
+    for ch in value:
+        if ch.isalnum() or ch == "_":
+            name += ch
+        else:
+            break
+    return name or value[:1] or "?"
+
+
+def parse(text: str) -> Group:
+    """The command line as a Group; ShellSyntaxError when bashlex cannot parse it."""
+    if len(text) > MAX_LENGTH:
+        msg = f"command longer than {MAX_LENGTH} characters"
+        raise ShellSyntaxError(msg)
+    if not text.strip():
+        return Group()
+    bashlex = load_bashlex()
+    builder = _Builder(text)
+    _CURRENT.append(builder)
+    try:
+        trees = bashlex.parse(text)
+        return Group(tuple(builder.node(t, piped=False) for t in trees))
+    except ShellSyntaxError:
+        raise
+    except RecursionError as e:
+        msg = "nested too deeply"
+        raise ShellSyntaxError(msg) from e
+    except Exception as e:  # bashlex raises ParsingError, NotImplementedError, IndexError ...
+        rest = _without_time(text)
+        if isinstance(e, NotImplementedError) and rest is not None:
+            return parse(rest)  # bashlex cannot parse the `time` keyword; it only measures
+        msg = str(e).split("\n", 1)[0] or type(e).__name__
+        if isinstance(e, NotImplementedError):
+            msg = f"not supported by the parser: {msg}"
+        raise ShellSyntaxError(msg) from e
+    finally:
+        _CURRENT.pop()
+
+
+def _without_time(text: str) -> str | None:
+    """The command line without a leading `time` or `time -p` keyword, None when it has none."""
+    words = text.lstrip().split(None, 2)
+    if not words or words[0] != "time" or len(words) < 2:
+        return None
+    rest = text.lstrip()[len("time") :].lstrip()
+    if rest.startswith("-p ") or rest == "-p":
+        rest = rest[2:].lstrip()
+    return rest or None
+
+
+# --- bashlex loading --------------------------------------------------------------------------
+
+_CURRENT: list[_Builder] = []  # the parse in progress, for the heredoc patch to mark quoting
+_LOADED: list[ModuleType] = []
+_QUOTES = "'\""
+
+
+def _cache_file() -> Path | None:
+    spec = importlib.util.find_spec("bashlex")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    try:
+        stamps = [folder / "parser.py", folder / "yacc.py"]
+        key = "-".join(f"{s.stat().st_size}.{s.stat().st_mtime_ns}" for s in stamps)
+    except OSError:
+        return None
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    version = f"{sys.version_info[0]}{sys.version_info[1]}"
+    return base / "boss" / f"bashlex-tables-py{version}-{key}.json"
+
+
+def _load_fast(cache: Path) -> ModuleType:
+    """Import bashlex with its parser rebuilt from cached tables instead of regenerated."""
+    tables = json.loads(cache.read_text(encoding="utf-8"))
+    spec = importlib.util.find_spec("bashlex")
+    assert spec is not None and spec.loader is not None
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["bashlex"] = package  # __init__ runs last, once the parser module exists
+    try:
+        from bashlex import yacc
+
+        original = yacc.yacc
+
+        def from_tables(*args: Any, **kwargs: Any) -> Any:  # noqa: ARG001
+            pdict = sys._getframe(1).f_globals
+            productions = []
+            for number, name, prod, func in tables["productions"]:
+                p = yacc.Production(number, name, prod, func=func)
+                p.bind(pdict)
+                productions.append(p)
+            table = type("Tables", (), {})()
+            table.lr_productions = productions
+            table.lr_action = {int(k): v for k, v in tables["action"].items()}
+            table.lr_goto = {int(k): v for k, v in tables["goto"].items()}
+            return yacc.LRParser(table, pdict.get("p_error"))
+
+        yacc.yacc = from_tables
+        try:
+            import bashlex.parser  # noqa: F401
+        finally:
+            yacc.yacc = original
+        spec.loader.exec_module(package)
+    except BaseException:
+        for name in [n for n in sys.modules if n == "bashlex" or n.startswith("bashlex.")]:
+            del sys.modules[name]
+        raise
+    return package
+
+
+def _save_tables(bashlex: ModuleType, cache: Path) -> None:
+    parser = bashlex.parser.yaccparser
+    data = {
+        "productions": [(p.number, p.name, list(p.prod), p.func) for p in parser.productions],
+        "action": {k: dict(v) for k, v in parser.action.items()},
+        "goto": {k: dict(v) for k, v in parser.goto.items()},
+    }
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    tmp.replace(cache)
+
+
+def _patch_heredoc(bashlex: ModuleType) -> None:
+    heredoc = bashlex.heredoc
+    original = heredoc.makeheredoc
+
+    def makeheredoc(tokenizer: Any, redirnode: Any, lineno: int, killleading: bool) -> Any:
+        word = redirnode.output.word
+        unquoted = "".join(ch for ch in word if ch not in _QUOTES).replace("\\", "")
+        if unquoted == word:
+            return original(tokenizer, redirnode, lineno, killleading)
+        if _CURRENT:
+            _CURRENT[-1].quoted_heredocs.add(id(redirnode))
+        redirnode.output.word = unquoted
+        try:
+            return original(tokenizer, redirnode, lineno, killleading)
+        finally:
+            redirnode.output.word = word
+
+    heredoc.makeheredoc = makeheredoc
+
+
+def load_bashlex() -> ModuleType:
+    """bashlex, imported once: from cached parser tables when possible, patched for heredocs."""
+    if _LOADED:
+        return _LOADED[0]
+    cache = _cache_file()
+    module: ModuleType | None = None
+    if cache is not None and cache.is_file() and "bashlex" not in sys.modules:
+        try:
+            module = _load_fast(cache)
+        except Exception:  # a stale or damaged cache: rebuild it below
+            module = None
+    if module is None:
+        import bashlex
+
+        module = bashlex
+        if cache is not None:
+            try:
+                _save_tables(module, cache)
+            except OSError:
+                pass  # no writable cache folder: every import stays slow, nothing breaks
+    _patch_heredoc(module)
+    _LOADED.append(module)
+    return module
