@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +106,7 @@ def run_group(
     log_path: Path,
     timeout: float | None = None,
     stall: float | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> Outcome:
     """Run argv in a new process group, stdin closed, stdout+stderr to log_path.
 
@@ -132,6 +133,8 @@ def run_group(
         timed_out = stalled = False
         last_size, last_growth = 0, start
         try:
+            if on_start is not None:
+                on_start(proc.pid)
             while True:
                 try:
                     code = proc.wait(timeout=0.05)
@@ -168,11 +171,29 @@ def run_shell(
     log_path: Path,
     timeout: float | None = None,
     stall: float | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> Outcome:
     """Run the user's own command string with bash, the one place a shell string is run."""
     return run_group(
-        ["bash", "-c", command], cwd=cwd, env=env, log_path=log_path, timeout=timeout, stall=stall
+        ["bash", "-c", command],
+        cwd=cwd,
+        env=env,
+        log_path=log_path,
+        timeout=timeout,
+        stall=stall,
+        on_start=on_start,
     )
+
+
+def kill_group(pgid: int) -> bool:
+    """Kill a process group left behind by a crashed run; True when one was there."""
+    if pgid <= 0:
+        return False
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def pid_alive(pid: int) -> bool:

@@ -329,6 +329,8 @@ def test_kill_9_reads_crashed_and_rerun_finishes(calc):
     paths, m = make_plan(calc, [w2])
     worker_cmd("run", "p", "W1", cwd=calc, check=0)
     assert st.read(paths.status("W1")).state == "SUCCESS"
+    # the rerun stopped the agent the killed worker had left running
+    assert any(e.action == "reap" for e in events(paths, "W1"))
 
 
 def test_sigterm_leaves_a_true_status_and_stops_the_agent(calc):

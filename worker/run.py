@@ -14,7 +14,7 @@ from boss.config import Config
 from boss.errors import BossError, StateError
 from boss.manifest import Manifest, Settings, Worker
 from boss.paths import PlanPaths
-from boss.proc import Outcome, run_group, run_shell
+from boss.proc import Outcome, kill_group, run_group, run_shell
 from worker import gates, scope
 from worker import status as st
 from worker.agents import AgentProfile, AgentRun, agent_env, get_profile
@@ -52,6 +52,10 @@ class _Run:
     def dir(self) -> Path:
         return self.paths.worker_dir(self.w.id)
 
+    def child(self, pgid: int) -> None:
+        """Remember the running child's process group, so a rerun after a crash can stop it."""
+        self.rec.update(child_pgid=pgid)
+
     def test(self, log: Path) -> tuple[Outcome, str]:
         outcome = run_shell(
             self.w.test,
@@ -59,7 +63,9 @@ class _Run:
             env=os.environ,
             log_path=log,
             timeout=self.settings.test_timeout or None,
+            on_start=self.child,
         )
+        self.child(0)
         return outcome, log.read_text(errors="replace")
 
     def agent(self, prompt: str, strategy: int, adir: Path) -> Outcome:
@@ -92,7 +98,9 @@ class _Run:
             log_path=adir / "agent.log",
             timeout=self.settings.agent_timeout or None,
             stall=self.settings.stall_timeout or None,
+            on_start=self.child,
         )
+        self.child(0)
         for key, value in self.profile.usage((adir / "agent.log").read_text(errors="replace")).items():
             self.usage[key] = round(self.usage.get(key, 0) + value, 6)
         self.rec.update(usage=dict(self.usage))
@@ -138,12 +146,16 @@ def _run_locked(
     context: str,
     fresh: bool,
 ) -> str:
+    previous = st.read(paths.status(w.id))
+    orphan = previous.child_pgid if previous and previous.state == st.RUNNING else 0
     now = st.now_iso()
     rec = Recorder(paths, w.id, st.Status(plan=paths.plan, id=w.id, branch=w.branch))
     rec.update(state=st.RUNNING, started_at=now, heartbeat=now, pid=os.getpid())
     rec.start_heartbeat()
     try:
         rec.event(w.id, "start", f"agent={settings.agent} test={w.test}")
+        if kill_group(orphan):
+            rec.event(w.id, "reap", f"stopped process group {orphan} left by a crashed run")
         git.add_exclude(paths.repo, [*tool_excludes(paths), *JUNK])
         wt = prepare(paths, m, w, fresh=fresh)
         rec.update(worktree=str(wt.path), start_commit=wt.start, head_commit=wt.start)

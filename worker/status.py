@@ -55,6 +55,7 @@ class Status:
     green: dict[str, Any] = field(default_factory=dict)
     usage: dict[str, Any] = field(default_factory=dict)
     last_event: str = ""
+    child_pgid: int = 0  # process group of the agent or test running now (0: none)
     version: int = VERSION
 
     def to_json(self) -> str:
