@@ -35,6 +35,16 @@ class Story:
     def step(self, n: int, title: str) -> None:
         self.say(f"\n== Step {n}/6 · {title}  ({time.monotonic() - self.started:.0f}s)")
 
+    def stopped(self) -> bool:
+        """True (after saying why) when a step went wrong and the story cannot go on."""
+        if not self.problems:
+            return False
+        self.say(f"\nThe demo stopped: it did not go as designed ({time.monotonic() - self.started:.0f}s):")
+        for p in self.problems:
+            self.say(f"   - {p}")
+        self.say(f"Everything so far is in {self.root}; the state log is .boss/plans/{PLAN}/log.")
+        return True
+
     def open(self, rel: str, why: str) -> None:
         self.say(f"   open {self.root / rel}\n        {why}")
 
@@ -77,7 +87,7 @@ def create_repo(root: Path) -> None:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    git.run(["git", "init", "-q", "-b", "main", str(root)], env=git.git_env())
+    git.git(root, "init", "-q", "-b", "main")
     if git.identity_env():
         # A fresh machine may have no git identity; the sample repository gets its own.
         git.git(root, "config", "user.name", "boss demo")
@@ -110,6 +120,8 @@ def run_demo(target: Path, say: Say, force: bool = False) -> int:
 
     s.step(2, "Plan: the Boss turns the Markdown into a manifest and process files")
     s.boss("plan", "--from", "PLAN.md")
+    if s.stopped():
+        return 1
     s.open(f"{plan_dir}/manifest.yaml", "the work manifest: the source of truth, editable by hand")
     s.open(f"{plan_dir}/plan.md", "waves, scopes, tests, the overlap warning for W5/W6, a Mermaid graph")
     s.open(f"{plan_dir}/workers/W1/CONTEXT.md", "what W1's agent reads: task, scope, test, rules")
@@ -117,6 +129,8 @@ def run_demo(target: Path, say: Say, force: bool = False) -> int:
 
     s.step(3, "Work: every worker in its own git worktree, under the gates")
     s.run(["bash", f"{plan_dir}/run_workers.sh", "-j", "4"], expect=(1,))
+    if s.stopped():
+        return 1
     s.boss("status", PLAN)
     s.open(f"{plan_dir}/log", "the state log: every agent run, test run, strategy shift, scope check")
     s.open(f"{plan_dir}/workers/W1/attempts/s1i2/prompt.md", "W1's second prompt, with its test's failure")
@@ -124,12 +138,16 @@ def run_demo(target: Path, say: Say, force: bool = False) -> int:
 
     s.step(4, "Merge: in dependency order, the integration suite after every merge")
     s.boss("merge", PLAN, expect=(1,))
+    if s.stopped():
+        return 1
     s.open(f"{plan_dir}/merge/REPORT.md", "one verdict per worker with its evidence, and a timeline")
 
     s.step(5, "Review: W4 did good work but also edited README.md, outside its scope")
     s.boss("quarantine", "show", "W4", "--plan", PLAN)
     s.boss("quarantine", "salvage", "W4", "--plan", PLAN, "--reason", "the receipt code is fine; drop README")
     s.boss("merge", PLAN, expect=(0, 1))
+    if s.stopped():
+        return 1
 
     s.step(6, "The result")
     found = verdicts(s.root)
@@ -145,10 +163,7 @@ def run_demo(target: Path, say: Say, force: bool = False) -> int:
         say("   main passes its test suite, with W1, W2, W4 and W5 landed; W6's conflict and W7's")
         say("   breakage were dropped, W3's blocker report waits for a person.")
     elapsed = time.monotonic() - s.started
-    if s.problems:
-        say(f"\nThe demo did not go as designed ({elapsed:.0f}s):")
-        for p in s.problems:
-            say(f"   - {p}")
+    if s.stopped():
         return 1
     say(f"\nDone in {elapsed:.0f}s. Everything above is in {s.root}: rerun any step, or read")
     say("the README to use boss on your own repository with Claude Code, Codex, Aider, Gemini or OpenCode.")

@@ -69,6 +69,10 @@ class AgentProfile(Protocol):
         """The agent's final message (what the planner extracts YAML from)."""
         ...
 
+    def run_usage(self, run: AgentRun, output: str) -> dict[str, Any]:
+        """Usage of one work run: from its output, or from files the run wrote (Aider's log)."""
+        ...
+
 
 def agent_env(run: AgentRun) -> dict[str, str]:
     """The BOSS_* environment of SPEC section 4."""
@@ -106,6 +110,9 @@ class CommandProfile:
     def usage(self, output: str) -> dict[str, Any]:
         return usage_from_json_lines(output)
 
+    def run_usage(self, run: AgentRun, output: str) -> dict[str, Any]:  # noqa: ARG002
+        return self.usage(output)
+
     def final_text(self, output: str) -> str:
         return output
 
@@ -124,6 +131,9 @@ class ScriptedProfile:
         raise ConfigError(msg)
 
     def usage(self, output: str) -> dict[str, Any]:  # noqa: ARG002
+        return {}
+
+    def run_usage(self, run: AgentRun, output: str) -> dict[str, Any]:  # noqa: ARG002
         return {}
 
     def final_text(self, output: str) -> str:
@@ -146,8 +156,9 @@ def usage_from_json_lines(output: str) -> dict[str, Any]:
         nested = data.get("usage")
         source: dict[str, Any] = nested if isinstance(nested, dict) else data
         for key in ("cost_usd", "input_tokens", "output_tokens"):
-            if isinstance(source.get(key), int | float):
-                found[key] = source[key]
+            value = source.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                found[key] = value
     return found
 
 

@@ -101,7 +101,8 @@ class _Run:
             on_start=self.child,
         )
         self.child(0)
-        for key, value in self.profile.usage((adir / "agent.log").read_text(errors="replace")).items():
+        output = (adir / "agent.log").read_text(errors="replace")
+        for key, value in self.profile.run_usage(run, output).items():
             self.usage[key] = round(self.usage.get(key, 0) + value, 6)
         self.rec.update(usage=dict(self.usage))
         how = " (timed out)" if outcome.timed_out else " (stalled: no output)" if outcome.stalled else ""
@@ -298,7 +299,10 @@ def _finish(run: _Run, iid: str) -> str:
     if violations:
         rec.update(violations=violations)
         rec.event(iid, "scope", "violation: " + ", ".join(violations))
-        return _end(rec, st.SCOPE_VIOLATION, f"{len(violations)} path(s) outside the scope")
+        shown = ", ".join(violations[:5]) + (
+            f" and {len(violations) - 5} more" if len(violations) > 5 else ""
+        )
+        return _end(rec, st.SCOPE_VIOLATION, f"changed files outside its scope: {shown}")
     rec.event(iid, "scope", "ok")
     return _end(rec, st.SUCCESS, "")
 

@@ -1,0 +1,47 @@
+"""boss demo: the whole story, end to end, in well under a minute."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from conftest import boss, git
+
+
+def test_demo_tells_the_whole_story(tmp_path):
+    target = tmp_path / "demo"
+    start = time.monotonic()
+    res = boss("demo", str(target), cwd=tmp_path)
+    elapsed = time.monotonic() - start
+    assert elapsed < 60, elapsed
+    out = res.stdout
+    for n in range(1, 7):
+        assert f"Step {n}/6" in out
+    # every file the story says to open is where it says
+    opened = re.findall(r"^   open (\S+)$", out, re.M)
+    assert len(opened) >= 8
+    for path in opened:
+        assert Path(path).exists(), path
+    for verdict in ("ok W1: MERGED", "ok W3: FAILED", "ok W4: MERGED", "ok W6: CONFLICT", "ok W7: REVERTED"):
+        assert verdict in out
+    assert "Done in" in out
+    # the sample repository's main has the good work and nothing else; its checkout is clean
+    files = git(target, "ls-tree", "-r", "--name-only", "main").split()
+    assert {"shop/discount.py", "shop/checkout.py", "shop/receipt.py"} <= set(files)
+    assert "shop/currency.py" not in files
+    assert "Receipts" not in git(target, "show", "main:README.md")
+    assert git(target, "status", "--porcelain") == ""
+
+
+def test_demo_refuses_a_folder_in_use_and_replaces_an_earlier_demo_with_force(tmp_path):
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "precious.txt").write_text("keep me")
+    res = boss("demo", str(busy), cwd=tmp_path, check=2)
+    assert res.stderr.startswith("Error:") and "not empty" in res.stderr
+    assert (busy / "precious.txt").read_text() == "keep me"
+    target = tmp_path / "d"
+    boss("demo", str(target), cwd=tmp_path)
+    assert "--force" in boss("demo", str(target), cwd=tmp_path, check=2).stderr
+    boss("demo", str(target), "--force", cwd=tmp_path)
