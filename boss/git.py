@@ -59,11 +59,14 @@ def toplevel(path: Path) -> Path:
 
 
 def main_root(path: Path) -> Path:
-    """The main checkout's root, also when path is inside a linked worktree."""
-    common = Path(out(path, "rev-parse", "--path-format=absolute", "--git-common-dir"))
-    if common.name == ".git":
-        return common.parent
-    return toplevel(path)
+    """The main checkout's root, also from inside a linked worktree; InputError outside git."""
+    res = git(path, "rev-parse", "--path-format=absolute", "--show-toplevel", "--git-common-dir", check=False)
+    lines = res.stdout.split("\n")
+    if res.returncode != 0 or len(lines) < 2:
+        msg = f"{path}: not inside a git repository (run `git init` first)"
+        raise InputError(msg)
+    common = Path(lines[1])
+    return common.parent if common.name == ".git" else Path(lines[0])
 
 
 def common_dir(path: Path) -> Path:
@@ -121,9 +124,11 @@ def worktree_changes(path: Path | str) -> list[str]:
 def commit_all(path: Path | str, message: str) -> str | None:
     """Stage and commit everything in a worktree; the new commit, or None when nothing changed."""
     git(path, "add", "--all")
-    if git(path, "diff", "--cached", "--quiet", check=False).returncode == 0:
-        return None
-    git(path, "commit", "--quiet", "--no-verify", "-m", message, env=identity_env())
+    res = git(path, "commit", "--quiet", "--no-verify", "-m", message, env=identity_env(), check=False)
+    if res.returncode != 0:
+        if "nothing to commit" in res.stdout + res.stderr or "nothing added" in res.stdout:
+            return None
+        raise GitError(["git", "-C", str(path), "commit"], res.returncode, res.stdout, res.stderr)
     return head(path)
 
 
@@ -134,6 +139,9 @@ def identity_env() -> dict[str, str]:
     identity is kept; a fresh machine without one still gets commits instead of an error.
     """
     global _IDENTITY
+    names = ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL")
+    if all(os.environ.get(n) for n in names):
+        return {}
     if _IDENTITY is None:
         configured = {
             key: run(["git", "config", "--get", f"user.{key}"], check=False, env=git_env()).stdout.strip()
@@ -254,10 +262,13 @@ def worktree_add_detached(repo: Path, path: Path, commit: str) -> None:
 
 
 def merge_no_ff(path: Path | str, commit: str, message: str) -> Result:
-    """Merge commit into the branch checked out at path with a merge commit; the raw result."""
+    """Merge commit into the branch checked out at path with a merge commit; the raw result.
+
+    No automatic gc or maintenance mid-ceremony (it would start a process per merge), no stat.
+    """
     return git(
-        path, "merge", "--no-ff", "--no-edit", "--no-verify", "--quiet", "-m", message, commit,
-        check=False, env=identity_env(),
+        path, "-c", "maintenance.auto=false", "-c", "gc.auto=0", "merge", "--no-ff", "--no-edit",
+        "--no-verify", "--no-stat", "--quiet", "-m", message, commit, check=False, env=identity_env(),
     )  # fmt: skip
 
 
@@ -439,3 +450,29 @@ def commit_tree(repo: Path | str, tree: str, parent_commits: list[str], message:
     """A new commit of tree with these parents (no ref moves); its name."""
     args = ["commit-tree", tree, *[a for p in parent_commits for a in ("-p", p)], "-m", message]
     return git(repo, *args, env=identity_env()).stdout.strip()
+
+
+def commit_and_tree(path: Path | str, ref: str, common: Path) -> tuple[str, str]:
+    """The commit a full ref names and that commit's tree.
+
+    Read from the files git has just written (a loose ref and a loose commit object in the
+    common dir), which spares one git process per merge in the ceremony; asked of git
+    whenever those files are not there or not as expected (packed refs, packs, reftable).
+    """
+    import zlib
+
+    commit = tree = None
+    try:
+        text = (common / ref).read_text(encoding="ascii").strip()
+        if len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text):
+            commit = text
+            raw = zlib.decompress((common / "objects" / text[:2] / text[2:]).read_bytes())
+            header, _, body = raw.partition(b"\0")
+            if header.startswith(b"commit ") and body.startswith(b"tree "):
+                tree = body[5 : body.index(b"\n")].decode("ascii")
+    except (OSError, ValueError, zlib.error):
+        commit = tree = None
+    if commit and tree:
+        return commit, tree
+    found = rev_parse_many(path, ref, f"{ref}^{{tree}}")
+    return found[0], found[1]

@@ -6,9 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
-from boss.errors import StateError
+from boss.lock import locked
 
 HEADER = "ISO_TIMESTAMP | STATE | ITERATION_ID | ACTION | RESULT | ARTIFACTS"
 
@@ -56,31 +54,22 @@ class Event:
     def worker(self) -> str:
         """The worker an event belongs to (the part of ITERATION_ID before the first dot)."""
         head = self.iteration_id.split(".", 1)[0]
-        return (
-            self.iteration_id.split(".", 1)[1]
-            if head == "merge" and "." in self.iteration_id
-            else head
-        )
+        return self.iteration_id.split(".", 1)[1] if head == "merge" and "." in self.iteration_id else head
 
 
 def append(log: Path, event: Event) -> None:
     """Append one event; a lock and a single write keep concurrent lines whole and unmixed."""
     log.parent.mkdir(parents=True, exist_ok=True)
     data = (event.line() + "\n").encode("utf-8")
-    try:
-        with FileLock(str(log) + ".lock", timeout=30):
-            fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                if os.fstat(fd).st_size == 0:
-                    data = (HEADER + "\n").encode() + data
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-    except Timeout as e:
-        msg = (
-            f"{log}: could not lock the state log for 30s (is a process stuck holding {log}.lock?)"
-        )
-        raise StateError(msg) from e
+    busy = f"{log}: could not lock the state log for 30s (is a process stuck holding {log}.lock?)"
+    with locked(Path(str(log) + ".lock"), 30, busy):
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            if os.fstat(fd).st_size == 0:
+                data = (HEADER + "\n").encode() + data
+            os.write(fd, data)
+        finally:
+            os.close(fd)
 
 
 def parse(line: str) -> Event | None:

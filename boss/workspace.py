@@ -13,7 +13,7 @@ from boss.paths import PlanPaths, list_plans
 
 def find_repo(start: Path | None = None) -> Path:
     """The main checkout's root for the directory a command runs in (also from a worktree)."""
-    return git.main_root(git.toplevel(start or Path.cwd()))
+    return git.main_root(start or Path.cwd())
 
 
 def plan_name(repo: Path, plan: str | None) -> str:

@@ -56,7 +56,7 @@ def make_repo(root: Path, workers: int, agent: str, test: str) -> Path:
     (repo / ".boss/config.yaml").write_text(f"agents:\n  bench:\n    command: {agent!r}\n")
     lines = ["# Bench", "Benchmark plan.", "", "- integration test: true", ""]
     for i in range(1, workers + 1):
-        lines += [f"## W{i}: worker {i}", f"- scope: ^w{i}/", "- agent: bench", f"- test: {test}",
+        lines += [f"## W{i}: worker {i}", f"- scope: ^out/W{i}/", "- agent: bench", f"- test: {test}",
                   "- max_iterations: 1", "- max_strategies: 1", "", "Bench.", ""]  # fmt: skip
     (root / "plan.md").write_text("\n".join(lines))
     sh(sys.executable, "-m", "boss", "plan", "--from", str(root / "plan.md"), cwd=repo)
@@ -71,8 +71,8 @@ def run_plan(repo: Path, jobs: int) -> float:
 
 
 def efficiency(workers: int, jobs: int, sleep: float) -> None:
-    agent = f"sleep {sleep}; mkdir -p w$BOSS_WORKER; echo x > w$BOSS_WORKER/done"
-    test = "test -f w$BOSS_WORKER/done || test -f w*/done"
+    agent = f'sleep {sleep}; mkdir -p "out/$BOSS_WORKER" && echo x > "out/$BOSS_WORKER/done"'
+    test = "ls out/*/done >/dev/null 2>&1"
     with tempfile.TemporaryDirectory() as d:
         one = run_plan(make_repo(Path(d) / "one", 1, agent, test), 1)
     with tempfile.TemporaryDirectory() as d:
@@ -88,7 +88,7 @@ def overhead(repeat: int) -> None:
     worker_times, plain_times = [], []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as d:
-            repo = make_repo(Path(d), 1, "mkdir -p w1 && echo x > w1/done", "test -f w1/done")
+            repo = make_repo(Path(d), 1, "mkdir -p out/W1 && echo x > out/W1/done", "test -f out/W1/done")
             start = time.perf_counter()
             sh(sys.executable, "-m", "worker", "run", "bench", "W1", cwd=repo)
             worker_times.append(time.perf_counter() - start)

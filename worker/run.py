@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from boss import git
 from boss.config import Config
 from boss.errors import BossError, StateError
+from boss.lock import locked
 from boss.manifest import Manifest, Settings, Worker
 from boss.paths import PlanPaths
 from boss.proc import Outcome, kill_group, run_group, run_shell
@@ -126,16 +125,9 @@ def run_worker(paths: PlanPaths, m: Manifest, config: Config, worker_id: str, *,
         raise StateError(msg)
     dependency_heads(paths, w)  # refuse early, without touching the status
     paths.worker_dir(w.id).mkdir(parents=True, exist_ok=True)
-    try:
-        lock = FileLock(str(paths.worker_dir(w.id) / "run.lock"), timeout=0)
-        lock.acquire()
-    except Timeout as e:
-        msg = f"worker {w.id} of plan {paths.plan} is already running in another process"
-        raise StateError(msg) from e
-    try:
+    busy = f"worker {w.id} of plan {paths.plan} is already running in another process"
+    with locked(paths.worker_dir(w.id) / "run.lock", 0, busy):
         return _run_locked(paths, m, w, settings, profile, context_file.read_text(), fresh)
-    finally:
-        lock.release()
 
 
 def _run_locked(
@@ -171,12 +163,19 @@ def _run_locked(
         _end(rec, st.FAILED, reason, action="interrupt")
         raise
     except BossError as e:
-        return _end(rec, st.FAILED, str(e).splitlines()[0], action="error")
+        return _end(rec, st.FAILED, _one_line(e), action="error")
     except Exception as e:
         _end(rec, st.FAILED, f"internal error: {type(e).__name__}: {e}", action="error")
         raise
     finally:
         rec.stop_heartbeat()
+
+
+def _one_line(err: BossError) -> str:
+    """An error as one line: its first line, plus git's or the command's own last word."""
+    first = str(err).splitlines()[0]
+    stderr = getattr(err, "stderr", "").strip().splitlines()
+    return f"{first}: {stderr[-1]}" if stderr else first
 
 
 def _end(rec: Recorder, state: str, reason: str, action: str = "end") -> str:
@@ -229,8 +228,8 @@ def _loop(run: _Run, frozen: gates.Frozen) -> str:
     shifts: list[str] = []
     records: list[StrategyRecord] = []
     last_scope: list[str] = []
+    s_start = git.head(wt.path) if run.w.write_test else wt.start
     for strategy in range(1, settings.max_strategies + 1):
-        s_start = git.head(wt.path)
         git.update_ref(run.paths.repo, f"refs/boss/{run.paths.plan}/{w.id}/strategy-{strategy}", s_start)
         rec.update(strategy=strategy)
         feedback = Feedback()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from boss import git
 from boss.errors import StateError
+from boss.lock import locked
 from boss.manifest import Manifest, Worker
 from boss.paths import PlanPaths
 from worker import status as st
@@ -25,10 +27,8 @@ class Prepared:
 def tool_excludes(paths: PlanPaths) -> list[str]:
     """The .git/info/exclude patterns that keep the tool's own folders out of the user's status."""
     patterns = ["/.boss/"]
-    try:
+    with contextlib.suppress(ValueError):  # a worktree root outside the repository needs none
         patterns.append("/" + paths.worktree_root.relative_to(paths.repo).as_posix() + "/")
-    except ValueError:
-        pass  # a worktree root outside the repository needs no exclude
     return patterns
 
 
@@ -93,22 +93,25 @@ def prepare(paths: PlanPaths, m: Manifest, w: Worker, *, fresh: bool = False) ->
     path = paths.worktree(w.id)
     heads = dependency_heads(paths, w)
     start_point = heads[0][1] if heads else _base_commit(repo, m)
-    registered = path.resolve() in {p.resolve() for p in git.worktrees(repo)}
-    if fresh and registered:
-        git.worktree_remove(repo, path)
-        registered = False
-    if not registered:
-        if path.exists():
-            shutil.rmtree(path)  # a leftover folder git no longer knows: nothing to keep
-        git.git(repo, "worktree", "prune")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        git.git(repo, "worktree", "add", "--quiet", "--force", "-B", w.branch, str(path), start_point)
-    else:
+    # `worktree prune` in one worker could remove another's half-made worktree: one at a time.
+    with locked(paths.boss_dir / "worktrees.lock", 120, f"{paths.boss_dir}/worktrees.lock: busy for 120s"):
+        registered = path.resolve() in {p.resolve() for p in git.worktrees(repo)}
+        if fresh and registered:
+            git.worktree_remove(repo, path)
+            registered = False
+        if not registered:
+            if path.exists():
+                shutil.rmtree(path)  # a leftover folder git no longer knows: nothing to keep
+                git.git(repo, "worktree", "prune")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            git.git(repo, "worktree", "add", "--quiet", "--force", "-B", w.branch, str(path), start_point)
+    if registered:
         git.git(path, "checkout", "--quiet", "--force", "-B", w.branch, start_point)
         git.git(path, "clean", "-fdq")
+    start = start_point
     if len(heads) > 1:
         _merge_dependencies(path, heads, w)
-    start = git.head(path)
+        start = git.head(path)
     git.update_ref(repo, start_ref(paths, w.id), start)
     return Prepared(path, start, not registered)
 
