@@ -1,0 +1,77 @@
+"""boss.proc and boss.lock: argv runs, process groups, timeouts, stalls, locks."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import pytest
+
+from boss import proc
+from boss.errors import CommandError
+from boss.lock import LockBusy, locked
+
+
+def test_run_captures_and_raises_with_command_code_and_output():
+    assert proc.run([sys.executable, "-c", "print('hi')"]).stdout == "hi\n"
+    with pytest.raises(CommandError) as info:
+        proc.run([sys.executable, "-c", "import sys; print('out'); sys.exit('boom')"])
+    message = str(info.value)
+    assert "exit 1" in message and "boom" in message and "out" in message
+    assert proc.run(["false"], check=False).returncode == 1
+
+
+def test_run_reports_a_missing_program_and_a_timeout():
+    with pytest.raises(CommandError, match="not found"):
+        proc.run(["no-such-program-xyz"])
+    with pytest.raises(CommandError, match="timed out"):
+        proc.run(["sleep", "5"], timeout=0.2)
+
+
+def test_run_group_timeout_stops_the_whole_group(tmp_path):
+    pidfile = tmp_path / "child.pid"
+    script = f"sleep 30 & echo $! > {pidfile}; wait"
+    start = time.monotonic()
+    out = proc.run_shell(script, cwd=tmp_path, env=os.environ, log_path=tmp_path / "log", timeout=0.5)
+    assert out.timed_out and time.monotonic() - start < 10
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 3
+    while proc.pid_alive(child) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not proc.pid_alive(child)
+
+
+def test_run_group_stall_detection(tmp_path):
+    script = "echo started; sleep 30"
+    out = proc.run_shell(script, cwd=tmp_path, env=os.environ, log_path=tmp_path / "log", stall=0.5)
+    assert out.stalled and not out.timed_out
+    assert "started" in (tmp_path / "log").read_text()
+
+
+def test_run_group_exit_codes_stdin_and_signal(tmp_path):
+    log = tmp_path / "log"
+    out = proc.run_shell("read x; echo got=$?; exit 3", cwd=tmp_path, env=os.environ, log_path=log)
+    assert out.exit_code == 3 and "got=1" in log.read_text()  # stdin is closed
+    out = proc.run_shell("kill -9 $$", cwd=tmp_path, env=os.environ, log_path=log)
+    assert out.killed_by_signal == 9
+    missing = proc.run_group(["/no/such/binary"], cwd=tmp_path, env=os.environ, log_path=log)
+    assert missing.exit_code == 127 and "cannot start" in log.read_text()
+    started: list[int] = []
+    proc.run_shell("true", cwd=tmp_path, env=os.environ, log_path=log, on_start=started.append)
+    assert started and started[0] > 0
+
+
+def test_kill_group_and_pid_alive():
+    assert not proc.kill_group(0)
+    assert not proc.kill_group(999_999_999 % 4_000_000 + 3_000_000)
+    assert proc.pid_alive(os.getpid())
+    assert not proc.pid_alive(0)
+
+
+def test_lock_excludes_and_times_out(tmp_path):
+    lock = tmp_path / "x.lock"
+    with locked(lock, 1, "busy"), pytest.raises(LockBusy, match="busy"), locked(lock, 0.1, "busy"):
+        pass
+    with locked(lock, 0, "busy"):  # released after the block
+        pass
