@@ -54,7 +54,7 @@ def prepare(paths: PlanPaths, m: Manifest, start: str) -> Path:
         return path
     if path.exists():
         shutil.rmtree(path)  # a leftover folder git no longer knows: nothing to keep
-    git.git(repo, "worktree", "prune")
+        git.git(repo, "worktree", "prune")
     path.parent.mkdir(parents=True, exist_ok=True)
     git.worktree_add_branch(repo, path, branch(paths.plan), start)
     copy_files(repo, path, m.copy)
@@ -119,7 +119,49 @@ def timeout(m: Manifest) -> float | None:
     return float(seconds) if seconds > 0 else None
 
 
-def run_test(paths: PlanPaths, m: Manifest, cwd: Path, name: str, progress: Progress, label: str) -> Run:
+class Ticker:
+    """One background thread for a whole ceremony: while a test runs, a "still running" line
+    every interval, so a long test is never silent."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.interval = float(os.environ.get(PROGRESS_ENV) or 10.0)
+        self._label = ""
+        self._since = self._said = 0.0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def begin(self, label: str) -> None:
+        """A test called label starts now."""
+        with self._lock:
+            self._label, self._since = label, time.monotonic()
+            self._said = self._since
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="merge-ticker", daemon=True)
+            self._thread.start()
+
+    def end(self) -> None:
+        """The test ended."""
+        with self._lock:
+            self._label = ""
+
+    def stop(self) -> None:
+        """No more tests: the thread ends."""
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(min(self.interval, 1.0)):
+            with self._lock:
+                now = time.monotonic()
+                if not self._label or now - self._said < self.interval:
+                    continue
+                self._said = now
+                line = f"{self._label}: still running ({now - self._since:.0f}s)"
+            self.progress(line)
+
+
+def run_test(paths: PlanPaths, m: Manifest, cwd: Path, name: str, ticker: Ticker, label: str) -> Run:
     """Run the integration test in cwd; its output goes to merge/logs/<name>.log."""
     log = paths.merge_dir / "logs" / f"{name}.log"
     env = dict(os.environ)
@@ -128,22 +170,13 @@ def run_test(paths: PlanPaths, m: Manifest, cwd: Path, name: str, progress: Prog
         junit = paths.merge_dir / "logs" / f"{name}.junit.xml"
         junit.unlink(missing_ok=True)
         env["PYTEST_ADDOPTS"] = f"{env.get('PYTEST_ADDOPTS', '')} --junitxml={junit}".strip()
-    stop = threading.Event()
-    ticker = threading.Thread(target=_tick, args=(stop, progress, label), daemon=True)
-    ticker.start()
+    ticker.begin(label)
     try:
         outcome = run_shell(m.integration_test, cwd=cwd, env=env, log_path=log, timeout=timeout(m))
     finally:
-        stop.set()
+        ticker.end()
     failures = _junit_failures(junit) if junit is not None else None
     return Run(outcome.exit_code, outcome.elapsed, paths.rel(log), failures, outcome.timed_out)
-
-
-def _tick(stop: threading.Event, progress: Progress, label: str) -> None:
-    interval = float(os.environ.get(PROGRESS_ENV) or 10.0)
-    started = time.monotonic()
-    while not stop.wait(interval):
-        progress(f"{label}: still running ({time.monotonic() - started:.0f}s)")
 
 
 def _junit_failures(path: Path) -> list[str] | None:

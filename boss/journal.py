@@ -9,7 +9,9 @@ commit, never to HEAD~1), and every worker's verdict so far.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+import os
+import signal
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,9 @@ from boss.errors import StateError
 from boss.yamlio import write_atomic
 
 VERSION = 1
+# Test/debug switch: BOSS_MERGE_CRASH_AT=<point>[:<ID>] kills the ceremony with SIGKILL at that
+# point (prepare, baseline, merge, test, land, checkout), to prove it resumes from its journal.
+CRASH_ENV = "BOSS_MERGE_CRASH_AT"
 # Steps in the order the ceremony goes through them; `done` means a new run starts afresh.
 PREPARE, BASELINE, MERGING, LANDING, REPORT, DONE = (
     "prepare", "baseline", "merging", "landing", "report", "done",
@@ -75,7 +80,7 @@ class Journal:
     head: str = ""  # the integration branch's tested head
     records: list[Record] = field(default_factory=list)
     queue: list[str] = field(default_factory=list)  # ids to merge in this ceremony, in order
-    current: dict[str, str] | None = None  # {"id", "pre", "phase"} of the merge in progress
+    current: dict[str, str] | None = None  # {"id", "pre", "started"}: the merge-and-test in progress
     baseline: dict[str, Any] = field(default_factory=dict)
     tested: dict[str, dict[str, Any]] = field(default_factory=dict)  # tree -> test run
     test_runs: int = 0
@@ -99,12 +104,15 @@ class Journal:
         return [r for r in self.records if r.queued]
 
     def to_json(self) -> str:
-        data = asdict(self)
-        return json.dumps({"version": data.pop("version"), **data}, indent=2) + "\n"
+        """The journal's text: compact JSON, so the C encoder writes it (it is written often)."""
+        data = {f: getattr(self, f) for f in _JOURNAL_ORDER}
+        data["records"] = [vars(r) for r in self.records]
+        return json.dumps(data, separators=(",", ":")) + "\n"
 
 
 _RECORD_FIELDS = {f.name for f in fields(Record)}
 _JOURNAL_FIELDS = {f.name for f in fields(Journal)}
+_JOURNAL_ORDER = ["version", *(f.name for f in fields(Journal) if f.name != "version")]
 
 
 def from_dict(data: Any, source: str) -> Journal:
@@ -143,3 +151,11 @@ def load(path: Path) -> Journal | None:
 def save(path: Path, journal: Journal) -> None:
     """Write the journal atomically: a reader (or a resumed run) sees the old or the new one."""
     write_atomic(path, journal.to_json())
+
+
+def crash_point(point: str, worker_id: str = "") -> None:
+    """Die here, as `kill -9` would, when BOSS_MERGE_CRASH_AT names this point."""
+    wanted = os.environ.get(CRASH_ENV, "")
+    name, _, wid = wanted.partition(":")
+    if name == point and (not wid or wid == worker_id):
+        os.kill(os.getpid(), signal.SIGKILL)

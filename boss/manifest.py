@@ -12,34 +12,37 @@ from typing import Any
 
 from boss import yamlio
 from boss.errors import InputError, ManifestError
-from boss.git import branch_name_problem
+from boss.manifest_rules import (
+    AGENT_RE,
+    COMMIT_RE,
+    COUNT_SETTINGS,
+    ID_RE,
+    SETTING_DEFAULTS,
+    SLUG_RE,
+    TOP_KEYS,
+    TOP_REQUIRED,
+    VERSION,
+    WORKER_KEYS,
+    WORKER_REQUIRED,
+    Problems,
+    check_branches,
+    check_keys,
+    check_references,
+    check_scope,
+    check_setting,
+    check_top,
+    missing,
+    show,
+    strings,
+)
 from boss.overlaps import find_overlaps
 
-VERSION = 1
-SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
-AGENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-COMMIT_RE = re.compile(r"[0-9a-f]{7,64}")
-TOP_REQUIRED = ("version", "plan", "base", "workers")
-TOP_KEYS = (
-    "version", "plan", "task", "base", "base_commit", "integration_test", "setup", "copy",
-    "defaults", "workers",
-)  # fmt: skip
-WORKER_REQUIRED = ("id", "title", "scope", "test")
-WORKER_KEYS = (
-    "id", "title", "branch", "scope", "depends_on", "test", "instructions", "write_test",
-    "agent", "max_iterations", "max_strategies", "agent_timeout", "test_timeout", "stall_timeout",
-)  # fmt: skip
-# Settings a worker may override; their defaults live in `defaults`.
-SETTING_DEFAULTS: dict[str, Any] = {
-    "agent": "claude",
-    "max_iterations": 5,
-    "max_strategies": 2,
-    "agent_timeout": 1800,
-    "test_timeout": 600,
-    "stall_timeout": 600,
-}
-COUNT_SETTINGS = ("max_iterations", "max_strategies")  # 1..100; the other numbers are seconds
+__all__ = [
+    "AGENT_RE", "COMMIT_RE", "COUNT_SETTINGS", "ID_RE", "SETTING_DEFAULTS", "SLUG_RE", "TOP_KEYS",
+    "TOP_REQUIRED", "VERSION", "WORKER_KEYS", "WORKER_REQUIRED", "Manifest", "Settings", "Worker",
+    "default_branch", "display_path", "from_dict", "load", "overlap_warning", "save",
+    "scope_overlaps", "slugify", "to_dict", "with_base",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -186,88 +189,16 @@ def default_branch(worker_id: str, title: str) -> str:
     return f"feat/{worker_id.lower()}-{slugify(title, 40)}"
 
 
-def _show(value: object) -> str:
-    """A key or value as it reads on one line of an error message."""
-    text = str(value)
-    return text if re.fullmatch(r"[\w.-]{1,64}", text) else repr(text)[:80]
-
-
-class _Problems:
-    """Collects validation problems, each a one-line message naming file, worker and field."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.items: list[str] = []
-
-    def add(self, where: str, problem: str) -> None:
-        self.items.append(f"{self.source}: {where}: {problem}")
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise ManifestError("\n".join(self.items), self.items)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _missing(value: Any) -> bool:
-    return value is None or value == [] or (isinstance(value, str) and not value.strip())
-
-
-def _check_setting(p: _Problems, where: str, key: str, value: Any) -> None:
-    if key == "agent":
-        if not isinstance(value, str) or not AGENT_RE.fullmatch(value):
-            p.add(f"{where} field agent", "must be an agent profile name (letters, digits, ._-)")
-    elif key in COUNT_SETTINGS:
-        if not _is_int(value) or not 1 <= value <= 100:
-            p.add(f"{where} field {key}", "must be a whole number from 1 to 100")
-    elif not _is_int(value) or value < 0:
-        p.add(f"{where} field {key}", "must be a whole number of seconds >= 0 (0: no limit)")
-
-
-def _strings(value: Any) -> tuple[str, ...] | None:
-    """One string or a list of strings as a tuple; None when it is neither."""
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    return None
-
-
-def _check_keys(p: _Problems, where: str, raw: dict[Any, Any], allowed: Iterable[str]) -> None:
-    allowed = tuple(allowed)
-    for key in sorted(set(raw) - set(allowed), key=str):
-        prefix = f"{where} field" if where else "field"
-        p.add(f"{prefix} {_show(key)}", f"unknown key (allowed: {', '.join(allowed)})")
-
-
-def _parse_scope(p: _Problems, where: str, value: Any) -> tuple[str, ...]:
-    scope = _strings(value if value is not None else ())
-    if scope is None:
-        p.add(f"{where} field scope", "must be a regex or a list of regexes")
-        return ()
-    for rx in scope:
-        if not rx:
-            p.add(f"{where} field scope", "empty regex (write '^' to allow every path)")
-            continue
-        try:
-            re.compile(rx)
-        except re.error as e:
-            p.add(f"{where} field scope", f"invalid regex {rx!r}: {e}")
-    return scope
-
-
-def _parse_worker(p: _Problems, raw: Any, index: int) -> Worker | None:
+def _parse_worker(p: Problems, raw: Any, index: int) -> Worker | None:
     if not isinstance(raw, dict):
         p.add(f"workers[{index}]", "must be a mapping with id, title, scope and test")
         return None
     wid = raw.get("id")
-    where = f"worker {_show(wid)}" if isinstance(wid, str) and wid else f"workers[{index}]"
+    where = f"worker {show(wid)}" if isinstance(wid, str) and wid else f"workers[{index}]"
     before = len(p.items)
-    _check_keys(p, where, raw, WORKER_KEYS)
+    check_keys(p, where, raw, WORKER_KEYS)
     for key in WORKER_REQUIRED:
-        if _missing(raw.get(key)):
+        if missing(raw.get(key)):
             p.add(f"{where} field {key}", "required field is missing")
     if isinstance(wid, str) and wid and not ID_RE.fullmatch(wid):
         p.add(f"{where} field id", "bad id: must match [A-Za-z][A-Za-z0-9_-]{0,31}")
@@ -276,8 +207,8 @@ def _parse_worker(p: _Problems, raw: Any, index: int) -> Worker | None:
     for key in ("title", "test", "instructions", "branch"):
         if raw.get(key) is not None and not isinstance(raw.get(key), str):
             p.add(f"{where} field {key}", "must be a string")
-    scope = _parse_scope(p, where, raw.get("scope"))
-    deps = _strings(raw.get("depends_on") if raw.get("depends_on") not in (None, "") else [])
+    scope = check_scope(p, where, raw.get("scope"))
+    deps = strings(raw.get("depends_on") if raw.get("depends_on") not in (None, "") else [])
     if deps is None:
         p.add(f"{where} field depends_on", "must be a worker id or a list of worker ids")
         deps = ()
@@ -286,7 +217,7 @@ def _parse_worker(p: _Problems, raw: Any, index: int) -> Worker | None:
         p.add(f"{where} field write_test", "must be true or false")
     overrides = {k: raw[k] for k in SETTING_DEFAULTS if k in raw}
     for key, value in overrides.items():
-        _check_setting(p, where, key, value)
+        check_setting(p, where, key, value)
     if len(p.items) > before:
         return None
     title = str(raw["title"]).strip()
@@ -304,116 +235,14 @@ def _parse_worker(p: _Problems, raw: Any, index: int) -> Worker | None:
     )
 
 
-def _find_cycles(workers: Iterable[Worker]) -> list[list[str]]:
-    """Dependency cycles, each as [a, b, ..., a]; iterative, so long chains cannot overflow."""
-    graph = {w.id: [d for d in w.depends_on if d != w.id] for w in workers}
-    color: dict[str, int] = {}  # 1: on the current path, 2: done
-    cycles: list[list[str]] = []
-    seen: set[frozenset[str]] = set()
-    for root in graph:
-        if root in color:
-            continue
-        color[root] = 1
-        path, stack = [root], [iter(graph[root])]
-        while stack:
-            nxt = next(stack[-1], None)
-            if nxt is None:
-                color[path.pop()] = 2
-                stack.pop()
-            elif nxt in graph and color.get(nxt) == 1:
-                cycle = path[path.index(nxt) :]
-                if frozenset(cycle) not in seen:
-                    seen.add(frozenset(cycle))
-                    cycles.append([*cycle, nxt])
-            elif nxt in graph and nxt not in color:
-                color[nxt] = 1
-                path.append(nxt)
-                stack.append(iter(graph[nxt]))
-    return cycles
-
-
-def _graph_entries(raw_workers: list[Any]) -> list[Worker]:
-    """Every worker entry with a string id, valid or not, as far as the graph checks need it."""
-    entries = []
-    for r in raw_workers:
-        if isinstance(r, dict) and isinstance(r.get("id"), str) and r["id"]:
-            deps = r.get("depends_on")
-            deps = _strings(deps if deps not in (None, "") else []) or ()
-            entries.append(Worker(r["id"], "", "", (), "", tuple(dict.fromkeys(deps))))
-    return entries
-
-
-def _check_graph(p: _Problems, workers: list[Worker], raw_workers: list[Any], base: Any) -> None:
-    entries = _graph_entries(raw_workers)
-    ids: set[str] = set()
-    for e in entries:
-        if e.id in ids:
-            p.add(f"worker {_show(e.id)} field id", "duplicate id (ids must be unique in the plan)")
-        ids.add(e.id)
-    for e in entries:
-        for d in e.depends_on:
-            if d == e.id:
-                p.add(f"worker {_show(e.id)} field depends_on", "a worker cannot depend on itself")
-            elif d not in ids:
-                p.add(f"worker {_show(e.id)} field depends_on", f"names no worker {_show(d)}")
-    for cycle in _find_cycles(entries):
-        p.add(
-            f"worker {cycle[0]} field depends_on",
-            f"dependency cycle {' -> '.join(cycle)} (each depends on the next)",
-        )
-    branches: dict[str, str] = {}
-    for w in workers:
-        problem = branch_name_problem(w.branch)
-        if problem:
-            p.add(
-                f"worker {w.id} field branch",
-                f"invalid branch name {w.branch!r}: {problem} (see git check-ref-format)",
-            )
-        elif w.branch == base:
-            p.add(f"worker {w.id} field branch", f"{w.branch!r} is the plan's base branch")
-        elif w.branch in branches:
-            p.add(
-                f"worker {w.id} field branch",
-                f"branch {w.branch!r} is also worker {branches[w.branch]}'s",
-            )
-        else:
-            branches[w.branch] = w.id
-
-
-def _check_top(p: _Problems, raw: dict[Any, Any]) -> None:
-    _check_keys(p, "", raw, TOP_KEYS)
-    for key in TOP_REQUIRED:
-        if _missing(raw.get(key)):
-            p.add(f"field {key}", "required field is missing")
-    if raw.get("version") not in (None, VERSION):
-        p.add(
-            "field version",
-            f"unsupported version {_show(raw.get('version'))} (this tool reads version {VERSION})",
-        )
-    plan = raw.get("plan")
-    if plan is not None and (not isinstance(plan, str) or not SLUG_RE.fullmatch(plan)):
-        p.add("field plan", f"bad slug {_show(plan)}: must match [a-z0-9][a-z0-9-]{{0,62}}")
-    for key in ("task", "base", "base_commit", "integration_test", "setup"):
-        if raw.get(key) is not None and not isinstance(raw.get(key), str):
-            p.add(f"field {key}", "must be a string")
-    base = raw.get("base")
-    if isinstance(base, str) and base.strip():
-        problem = branch_name_problem(base)
-        if problem:
-            p.add("field base", f"invalid branch name {base!r}: {problem}")
-    commit = raw.get("base_commit")
-    if isinstance(commit, str) and commit and not COMMIT_RE.fullmatch(commit):
-        p.add("field base_commit", "must be a commit hash (7 to 64 lowercase hex digits)")
-
-
 def from_dict(raw: Any, source: str) -> Manifest:
     """Build and validate a manifest from parsed YAML; ManifestError lists every problem."""
-    p = _Problems(source)
+    p = Problems(source)
     if not isinstance(raw, dict):
         p.add("top level", "must be a mapping with version, plan, base and workers")
         p.raise_if_any()
-    _check_top(p, raw)
-    copy = _strings(raw.get("copy") if raw.get("copy") not in (None, "") else [])
+    check_top(p, raw)
+    copy = strings(raw.get("copy") if raw.get("copy") not in (None, "") else [])
     if copy is None:
         p.add("field copy", "must be a list of paths")
         copy = ()
@@ -425,16 +254,17 @@ def from_dict(raw: Any, source: str) -> Manifest:
     if not isinstance(defaults, dict):
         p.add("field defaults", "must be a mapping")
         defaults = {}
-    _check_keys(p, "defaults", defaults, SETTING_DEFAULTS)
+    check_keys(p, "defaults", defaults, SETTING_DEFAULTS)
     for key in SETTING_DEFAULTS:
         if key in defaults:
-            _check_setting(p, "defaults", key, defaults[key])
+            check_setting(p, "defaults", key, defaults[key])
     raw_workers = raw.get("workers") or []
     if not isinstance(raw_workers, list):
         p.add("field workers", "must be a list")
         raw_workers = []
     workers = [w for i, r in enumerate(raw_workers) if (w := _parse_worker(p, r, i)) is not None]
-    _check_graph(p, workers, raw_workers, raw.get("base"))
+    check_references(p, raw_workers)
+    check_branches(p, ((w.id, w.branch) for w in workers), raw.get("base"))
     p.raise_if_any()
     return Manifest(
         plan=str(raw["plan"]),

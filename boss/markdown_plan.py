@@ -8,7 +8,9 @@
     Implement login() ...                the rest of the section: its instructions, verbatim
 
 Keys are case-insensitive; spaces, dashes and underscores are alike (`depends on`,
-`depends_on`). List values are separated by a comma and a space (`^a/, ^b/`), or written as
+`depends_on`). An unknown key in a field list is an error (typos must not turn into text);
+after a blank line the list goes on only with known keys, so instructions may start with a
+list of their own. List values are separated by a comma and a space (`^a/, ^b/`), or written as
 a nested list; wrap a value in backticks to keep it literal. Headings inside code fences are
 text. `parse` returns the raw manifest; `boss.manifest.from_dict` validates it.
 """
@@ -119,9 +121,14 @@ class _Parser:
             n, line = body[i]
             item = _ITEM.match(line)
             if not item:
-                rest = body[i:]
-                more = next((ln for _, ln in rest if ln.strip()), "")
-                if line.strip() or not _ITEM.match(more):
+                # After a blank line the list goes on only with another known field: a list
+                # that starts the free text (instructions, task) is not a typo.
+                j = i
+                while j < len(body) and not body[j][1].strip():
+                    j += 1
+                nxt = _ITEM.match(body[j][1]) if j < len(body) and not line.strip() else None
+                known = _FIELD.match(nxt.group(1).strip()) if nxt else None
+                if known is None or _key(known.group(1)) not in allowed:
                     break
                 i += 1
                 continue

@@ -9,12 +9,11 @@ by compare-and-swap, to a commit whose exact tree passed the integration test.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -22,17 +21,13 @@ from filelock import FileLock, Timeout
 from boss import git, integration, statelog, triage
 from boss import journal as jr
 from boss.config import Config
-from boss.errors import InputError, StateError
-from boss.journal import CONFLICT, MERGED, PENDING, REVERTED, SKIPPED, Journal, Record
+from boss.errors import StateError
+from boss.journal import CONFLICT, MERGED, PENDING, REVERTED, SKIPPED, Journal, Record, crash_point
 from boss.manifest import Manifest
 from boss.paths import PlanPaths
-from worker.run import JUNK
 from worker.worktree import tool_excludes
 
 Progress = Callable[[str], None]
-# Test/debug switch: BOSS_MERGE_CRASH_AT=<point>[:<ID>] kills the ceremony with SIGKILL at that
-# point (prepare, baseline, merge, test, land, checkout), to prove it resumes from its journal.
-CRASH_ENV = "BOSS_MERGE_CRASH_AT"
 # The state-log action of each verdict the merging step gives.
 _ACTIONS = {MERGED: "merge", REVERTED: "revert", CONFLICT: "conflict", SKIPPED: "skip"}
 
@@ -46,25 +41,8 @@ def short(commit: str) -> str:
     return commit[:10]
 
 
-def crash_point(point: str, worker_id: str = "") -> None:
-    """Die here, as `kill -9` would, when BOSS_MERGE_CRASH_AT names this point."""
-    wanted = os.environ.get(CRASH_ENV, "")
-    name, _, wid = wanted.partition(":")
-    if name == point and (not wid or wid == worker_id):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 def journal_path(paths: PlanPaths) -> Path:
     return paths.merge_dir / "journal.json"
-
-
-def base_commit_now(paths: PlanPaths, m: Manifest) -> str:
-    """The commit the base branch points at; InputError naming the manifest when it is missing."""
-    commit = git.rev(paths.repo, f"refs/heads/{m.base}")
-    if commit is None:
-        msg = f"{paths.manifest}: field base: branch {m.base!r} does not exist"
-        raise InputError(msg)
-    return commit
 
 
 def run(paths: PlanPaths, m: Manifest, config: Config, progress: Progress) -> Journal:
@@ -83,16 +61,19 @@ def run(paths: PlanPaths, m: Manifest, config: Config, progress: Progress) -> Jo
         else:
             progress(f"resuming the ceremony begun at {j.started_at} (step {j.step})")
         c = _Ceremony(paths, m, j, progress)
-        if j.step == jr.PREPARE:
-            c.prepare()
-        if j.step == jr.BASELINE:
-            c.baseline()
-        if j.step == jr.MERGING:
-            c.merge_all()
-        if j.step == jr.LANDING:
-            c.land()
-        if j.step == jr.REPORT:
-            c.report()
+        try:
+            if j.step == jr.PREPARE:
+                c.prepare()
+            if j.step == jr.BASELINE:
+                c.baseline()
+            if j.step == jr.MERGING:
+                c.merge_all()
+            if j.step == jr.LANDING:
+                c.land()
+            if j.step == jr.REPORT:
+                c.report()
+        finally:
+            c.ticker.stop()
         return j
     finally:
         lock.release()
@@ -108,8 +89,8 @@ def exit_code(j: Journal) -> int:
 
 def _begin(paths: PlanPaths, m: Manifest, config: Config, progress: Progress) -> Journal:
     repo = paths.repo
-    base_start = base_commit_now(paths, m)
-    git.add_exclude(repo, [*tool_excludes(paths), *JUNK])
+    base_start = triage.base_head(paths, m)
+    git.add_exclude(repo, tool_excludes(paths))
     shutil.rmtree(paths.merge_dir / "logs", ignore_errors=True)
     t = triage.triage(paths, m, config, base_start)
     j = Journal(
@@ -123,15 +104,17 @@ def _begin(paths: PlanPaths, m: Manifest, config: Config, progress: Progress) ->
         records=t.records,
         queue=[r.id for r in t.records if r.queued and not r.decided],
     )
-    for r in t.records:
-        what = "queued (verified from git)" if r.queued and not r.decided else f"{r.verdict}: {r.reason}"
-        action = "quarantine" if r.verdict == jr.QUARANTINED else "triage"
-        _log(paths, r.verdict or "QUEUED", f"merge.{r.id}", action, what)
     counts: dict[str, int] = {}
     for r in t.records:
         key = "queued" if r.queued and not r.decided else r.verdict
         counts[key] = counts.get(key, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in counts.items())
+    queued = " ".join(j.queue)
+    _log(paths, "MERGE", "merge", "triage", f"{summary}; merge order (verified from git): {queued or '-'}")
+    for r in t.records:  # a queued worker's line is its merge verdict, later
+        if r.verdict:
+            action = "quarantine" if r.verdict == jr.QUARANTINED else "triage"
+            _log(paths, r.verdict, f"merge.{r.id}", action, r.reason)
     progress(f"boss merge {paths.plan}: {m.base} at {short(base_start)}; {len(t.records)} workers: {summary}")
     for r in t.records:
         if r.verdict and r.verdict != MERGED:
@@ -153,9 +136,19 @@ class _Ceremony:
     j: Journal
     progress: Progress
 
+    prepared: bool = False  # the integration worktree was (re)set in this process
+
     @property
     def wt(self) -> Path:
         return Path(self.j.worktree)
+
+    @cached_property
+    def common(self) -> Path:
+        return git.common_dir(self.paths.repo)
+
+    @cached_property
+    def ticker(self) -> integration.Ticker:
+        return integration.Ticker(self.progress)
 
     def save(self) -> None:
         jr.save(journal_path(self.paths), self.j)
@@ -170,6 +163,7 @@ class _Ceremony:
             return
         crash_point("prepare")
         integration.prepare(self.paths, self.m, self.j.base_start)
+        self.prepared = True
         self.step(jr.BASELINE)
 
     def baseline(self) -> None:
@@ -179,13 +173,19 @@ class _Ceremony:
             self.step(jr.MERGING)
             return
         crash_point("baseline")
+        if not self.prepared:  # resumed: make sure the worktree is there, at the base
+            integration.prepare(self.paths, m, j.base_start)
+            self.prepared = True
         started = now()
         self.progress(f"baseline: running `{m.integration_test}` on {m.base} at {short(j.base_start)}")
-        result = integration.run_test(self.paths, m, self.wt, "baseline", self.progress, "baseline")
+        result = integration.run_test(self.paths, m, self.wt, "baseline", self.ticker, "baseline")
         j.test_runs += 1
         verdict = integration.judge_baseline(m, result)
         j.baseline = {"ran": True, "ok": verdict.ok, "reason": verdict.reason, **result.to_dict()}
-        j.tested[git.tree_of(self.paths.repo, j.base_start)] = result.to_dict()
+        commit, tree = git.commit_and_tree(self.paths.repo, f"refs/heads/{j.base}", self.common)
+        if commit != j.base_start:
+            tree = git.tree_of(self.paths.repo, j.base_start)
+        j.tested[tree] = result.to_dict()
         j.events.append({"name": "baseline", "start": started, "end": now()})
         _log(self.paths, "MERGE", "merge", "baseline", f"{'ok' if verdict.ok else 'red'}: {verdict.reason}",
              result.log)  # fmt: skip
@@ -204,12 +204,12 @@ class _Ceremony:
 
     def merge_all(self) -> None:
         j = self.j
-        integration.prepare(self.paths, self.m, j.head)
+        if not self.prepared:  # a resumed ceremony: back to the last tested head, whatever happened
+            integration.prepare(self.paths, self.m, j.head)
         total = len(j.queue)
         for k, r in enumerate(self._pending(), total - len(self._pending()) + 1):
             label = f"[{k}/{total}] {r.id}"
-            w = self.m.worker(r.id)
-            dropped = next((d for d in w.depends_on if self.j.record(d).verdict != MERGED), None)
+            dropped = self._dropped_dependency(r)
             if dropped is not None:
                 dep = j.record(dropped)
                 r.verdict = SKIPPED
@@ -220,9 +220,21 @@ class _Ceremony:
         j.current = None
         self.step(jr.LANDING)
 
+    def _dropped_dependency(self, r: Record) -> str | None:
+        return next((d for d in self.m.worker(r.id).depends_on if self.j.record(d).verdict != MERGED), None)
+
+    def _announce(self, r: Record) -> None:
+        """Record in the journal (not yet saved) that r's merge-and-test starts from the current head."""
+        r.started_at = now()
+        self.j.current = {"id": r.id, "pre": self.j.head, "started": r.started_at}
+
     def _decided(self, r: Record, label: str, artifacts: str = "") -> None:
+        """Save r's verdict; the same save announces the next merge, if one follows at once."""
         r.finished_at = now()
         self.j.current = None
+        following = next(iter(self._pending()), None)
+        if following is not None and self._dropped_dependency(following) is None:
+            self._announce(following)
         self.save()
         _log(self.paths, r.verdict, f"merge.{r.id}", _ACTIONS.get(r.verdict, "triage"), r.reason, artifacts)
         self.progress(f"{label}: {r.verdict} ({r.reason})")
@@ -230,9 +242,12 @@ class _Ceremony:
     def _merge_one(self, r: Record, label: str) -> None:
         j, wt = self.j, self.wt
         pre = j.head
-        r.started_at = now()
-        j.current = {"id": r.id, "pre": pre, "phase": "merge"}
-        self.save()
+        # Saved before the merge (usually by the save of the previous verdict) and after its
+        # verdict: killed in between, the rerun resets the integration branch to this `pre`
+        # (the last tested head) and merges and tests the worker again.
+        if j.current is None or j.current["id"] != r.id or j.current["pre"] != pre:
+            self._announce(r)
+            self.save()
         self.progress(f"{label}: merging {r.branch} ({short(r.head)})")
         title = self.m.worker(r.id).title
         message = f"boss: merge {r.id} ({title})\n\nPlan {j.plan}, branch {r.branch}."
@@ -250,16 +265,14 @@ class _Ceremony:
             if res.returncode:
                 self._conflict(r, label, files, res.stderr or res.stdout)
                 return
-        new_head, tree = git.rev_parse_many(wt, "HEAD", "HEAD^{tree}")
-        j.current = {**j.current, "phase": "test", "merged": new_head}
-        self.save()
+        new_head, tree = git.commit_and_tree(wt, f"refs/heads/{j.integration_branch}", self.common)
         ok, why = self._test(r, tree, label)
         if ok:
             j.head = new_head
             r.verdict, r.merge_commit = MERGED, new_head
             r.reason = why
         else:
-            integration.reset(wt, j.current["pre"])
+            integration.reset(wt, pre)  # the pre-merge commit the journal recorded
             r.verdict, r.reason = REVERTED, why
         self._decided(r, label, r.retry_log or r.test_log)
 
@@ -287,17 +300,16 @@ class _Ceremony:
             r.test_log = first.log
             return verdict.ok, f"same tree as a run already judged: {verdict.reason}"
         self.progress(f"{label}: testing")
-        first = integration.run_test(self.paths, m, self.wt, r.id, self.progress, label)
+        first = integration.run_test(self.paths, m, self.wt, r.id, self.ticker, label)
         crash_point("test", r.id)
         j.test_runs += 1
         r.test_log = first.log
         verdict = integration.judge(m, first, baseline)
-        _log(self.paths, "MERGING", f"merge.{r.id}", "test", f"{'pass' if verdict.ok else 'fail'}: "
-             f"{verdict.reason}", first.log)  # fmt: skip
         final, decisive = first, verdict
-        if not verdict.ok:
+        if not verdict.ok:  # a green run's line is the MERGED verdict's
+            _log(self.paths, "MERGING", f"merge.{r.id}", "test", f"fail: {verdict.reason}", first.log)
             self.progress(f"{label}: red ({verdict.reason}); running it once more")
-            final = integration.run_test(self.paths, m, self.wt, f"{r.id}.retry", self.progress, label)
+            final = integration.run_test(self.paths, m, self.wt, f"{r.id}.retry", self.ticker, label)
             j.test_runs += 1
             r.retry_log = final.log
             decisive = integration.judge(m, final, baseline)
@@ -350,21 +362,26 @@ class _Ceremony:
                 j.message = f"{j.base} moved at the last moment, so it was not touched; {how}"
                 self._landed(False, started)
                 return
-        crash_point("checkout")
-        if (
-            checkout is not None
-            and not git.index_at(checkout, target)
-            and git.index_at(checkout, j.base_start)
-        ):
-            git.read_tree_update(checkout, j.base_start, target)
+            crash_point("checkout")
+            if checkout is not None:  # clean, checked above: its files follow the base
+                git.read_tree_update(checkout, j.base_start, target)
+        elif checkout is not None:
+            self._finish_checkout(checkout, target)
         j.message = f"landed: {j.base} moved from {short(j.base_start)} to {short(target)} ({merged} merged)"
         self._landed(True, started)
+
+    def _finish_checkout(self, checkout: Path, target: str) -> None:
+        """Landed by an interrupted run, which may not have brought the checkout's files along."""
+        if not git.index_at(checkout, target) and git.index_at(checkout, self.j.base_start):
+            git.read_tree_update(checkout, self.j.base_start, target)
 
     def _landed(self, landed: bool, started: str) -> None:
         self.j.landed = landed
         self.j.events.append({"name": "land" if landed else "not landed", "start": started, "end": now()})
         _log(self.paths, "MERGE", "merge", "land", self.j.message)
-        self.progress(self.j.message)
+        j = self.j
+        moved = f"{j.base} {short(j.base_start)} -> {short(j.head)}"
+        self.progress(f"land: {moved}" if landed else "land: not landed (see the message below)")
         self.step(jr.REPORT)
 
     def report(self) -> None:
@@ -376,26 +393,3 @@ class _Ceremony:
             self.paths, "MERGE", "merge", "report", merge_report.counts_line(self.j), self.paths.rel(written)
         )
         self.step(jr.DONE)
-
-
-@dataclass(frozen=True)
-class DryRun:
-    """What `boss merge` would do now: triage, the merge order, the predicted conflicts."""
-
-    base: str
-    base_start: str
-    records: list[Record]
-    order: list[str]
-    prediction: triage.Prediction
-    in_progress: str  # the step of an interrupted ceremony that `boss merge` would resume, or ""
-
-
-def dry_run(paths: PlanPaths, m: Manifest, config: Config) -> DryRun:
-    """Triage and predict conflicts with `git merge-tree`, changing nothing."""
-    base_start = base_commit_now(paths, m)
-    t = triage.triage(paths, m, config, base_start)
-    prediction = triage.predict(paths.repo, m, base_start, t)
-    j = jr.load(journal_path(paths))
-    in_progress = j.step if j is not None and j.step != jr.DONE else ""
-    order = [r.id for r in t.records if r.queued and not r.decided]
-    return DryRun(m.base, base_start, t.records, order, prediction, in_progress)

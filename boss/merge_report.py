@@ -118,33 +118,38 @@ def _id(worker_id: str) -> str:
     return re.sub(r"\W", "_", worker_id)
 
 
+def _link(paths: PlanPaths, repo_rel: str) -> str:
+    """A repository-relative artifact as a link relative to REPORT.md (which lives in merge/)."""
+    return Path(repo_rel).relative_to(paths.merge_dir.relative_to(paths.repo)).as_posix() if repo_rel else ""
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a test log, as evidence in REPORT.md."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+
+
 def markdown(paths: PlanPaths, m: Manifest, j: Journal) -> str:
     """REPORT.md's text."""
     from boss.render import make_env
 
     data = report_data(paths, j)
     for w in data["workers"]:
-        for key in ("test_log", "retry_log"):
-            # links relative to REPORT.md, which lives in merge/
-            w[key + "_link"] = (
-                Path(w[key]).relative_to(paths.merge_dir.relative_to(paths.repo)).as_posix() if w[key] else ""
-            )
-    baseline_link = ""
-    if data["baseline"].get("log"):
-        baseline_link = (
-            Path(data["baseline"]["log"]).relative_to(paths.merge_dir.relative_to(paths.repo)).as_posix()
-        )
-    titles = {w.id: w.title for w in m.workers}
+        w["test_log_link"], w["retry_log_link"] = _link(paths, w["test_log"]), _link(paths, w["retry_log"])
+        decisive = w["retry_log"] or w["test_log"]
+        w["output_tail"] = _tail(paths.repo / decisive) if w["verdict"] == "REVERTED" and decisive else ""
     return (
         make_env()
         .get_template("report.md.j2")
         .render(
             r=data,
-            j=j,
-            titles=titles,
+            titles={w.id: w.title for w in m.workers},
             timeline=timeline(j),
             counts=counts_line(j),
-            baseline_link=baseline_link,
+            baseline_link=_link(paths, str(data["baseline"].get("log") or "")),
         )
     )
 

@@ -9,7 +9,7 @@ accepted and salvaged branches are queued for the next merge, rejected ones neve
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ class Decision:
     head: str  # the branch head the decision is about (for salvage: the new commit)
     previous_head: str = ""  # salvage: the head before the out-of-scope changes were dropped
     out_of_scope: list[str] = field(default_factory=list)
+    status_head: str = ""  # the head the worker's status named at review; another one makes it stale
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -50,7 +51,7 @@ def decision_path(paths: PlanPaths, worker_id: str) -> Path:
 
 
 def read_decision(paths: PlanPaths, worker_id: str) -> Decision | None:
-    """A worker's review decision, None when there is none."""
+    """A worker's review decision, None when there is none (or when the worker ran again since)."""
     path = decision_path(paths, worker_id)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -63,6 +64,9 @@ def read_decision(paths: PlanPaths, worker_id: str) -> Decision | None:
     if decision.decision not in (ACCEPT, REJECT, SALVAGE):
         msg = f"{path}: field decision: must be accept, reject or salvage, not {decision.decision!r}"
         raise StateError(msg)
+    status = st.read(paths.status(worker_id))
+    if status is not None and decision.status_head and status.head_commit != decision.status_head:
+        return None  # it ran again after the review: its new work is judged afresh
     return decision
 
 
@@ -90,12 +94,8 @@ def items(paths: PlanPaths, m: Manifest, config: Config) -> list[Item]:
     """Every worker under review or with a review decision, in dependency order."""
     from boss import triage
 
-    base_start = git.rev(paths.repo, f"refs/heads/{m.base}")
-    if base_start is None:
-        msg = f"{paths.manifest}: field base: branch {m.base!r} does not exist"
-        raise InputError(msg)
     found = []
-    for r in triage.triage(paths, m, config, base_start).records:
+    for r in triage.triage(paths, m, config, triage.base_head(paths, m)).records:
         decision = read_decision(paths, r.id)
         if r.verdict == "QUARANTINED" or decision is not None:
             found.append(_item(r, decision))
@@ -136,6 +136,8 @@ def _reviewable(it: Item) -> None:
 
 
 def _record(paths: PlanPaths, d: Decision) -> Decision:
+    status = st.read(paths.status(d.id))
+    d = replace(d, status_head=status.head_commit if status else "")
     write_atomic(decision_path(paths, d.id), d.to_json())
     statelog.append(
         paths.log,

@@ -13,8 +13,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from boss import git
+from boss import git, journal
 from boss.config import Config
+from boss.errors import InputError
 from boss.journal import CRASHED, FAILED, MERGED, PENDING, QUARANTINED, SKIPPED, Record
 from boss.manifest import Manifest, Worker
 from boss.paths import PlanPaths
@@ -44,6 +45,15 @@ class _Item:
     decision: Decision | None
 
 
+def base_head(paths: PlanPaths, m: Manifest) -> str:
+    """The commit the base branch points at; InputError naming the manifest when it is missing."""
+    commit = git.rev(paths.repo, f"refs/heads/{m.base}")
+    if commit is None:
+        msg = f"{paths.manifest}: field base: branch {m.base!r} does not exist"
+        raise InputError(msg)
+    return commit
+
+
 def triage(paths: PlanPaths, m: Manifest, config: Config, base_start: str) -> Triage:
     """Classify every worker (in dependency order) and verify each queued branch from git."""
     repo = paths.repo
@@ -65,7 +75,8 @@ def triage(paths: PlanPaths, m: Manifest, config: Config, base_start: str) -> Tr
     refs = [f"refs/heads/{i.w.branch}" for i in items if i.r.head]
     in_base = git.refs_merged(repo, base_start, refs)
     for i in items:
-        _classify(i, f"refs/heads/{i.w.branch}" in in_base, m.base)
+        landed = f"refs/heads/{i.w.branch}" in in_base or _deleted_after_landing(repo, i, base_start)
+        _classify(i, landed, m.base)
     result = Triage([i.r for i in items])
     by_id = {i.w.id: i for i in items}
     _verify(paths, m, base_start, [i for i in items if i.r.queued and not i.r.decided], by_id, result)
@@ -79,6 +90,15 @@ def triage(paths: PlanPaths, m: Manifest, config: Config, base_start: str) -> Tr
                 i.r.reason = f"its dependency {dep} is {d.verdict or d.state}: it will not be merged"
                 break
     return result
+
+
+def _deleted_after_landing(repo: Path, i: _Item, base_start: str) -> bool:
+    """A branch `boss clean` deleted once its work was in the base: its record keeps the head."""
+    head = i.decision.head if i.decision else i.status.head_commit if i.status else ""
+    if i.r.head or not head or not git.is_ancestor(repo, head, base_start):
+        return False
+    i.r.head = head
+    return True
 
 
 def _classify(i: _Item, in_base: bool, base: str) -> None:
@@ -122,7 +142,7 @@ def _verify(
 ) -> None:
     """Trust but verify: branch, head, start and scope of each queued branch, from git."""
     repo = paths.repo
-    base_commit = git.rev(repo, m.base_commit) if m.base_commit else None
+    base_commit = _full_commit(repo, m.base_commit)
     survivors = []
     for i in queued:
         problem = _claims_problem(repo, i, by_id, base_commit)
@@ -144,11 +164,12 @@ def _verify(
     survivors = [i for i in survivors if not i.r.decided]
     # The scope check, recomputed: for queued branches, and as evidence for quarantined ones.
     evidence = [i for i in by_id.values() if i.r.verdict == QUARANTINED and i.r.head and i.r.start]
-    checked = survivors + [i for i in evidence if i not in survivors]
+    checked = survivors + evidence  # disjoint: no survivor is quarantined
+    queued_ids = {i.w.id for i in survivors}
     names = git.diff_names_many(repo, [(i.r.start, i.r.head) for i in checked])
     for i, changed in zip(checked, names, strict=True):
         outside = scope.out_of_scope(changed, i.w.scope)
-        if i in survivors:
+        if i.w.id in queued_ids:
             result.changed[i.w.id] = changed
             if outside and i.r.decision != ACCEPT:
                 claim = f"its {'review' if i.decision else 'status'} says it is in scope, but "
@@ -158,6 +179,15 @@ def _verify(
                 i.r.out_of_scope = outside  # accepted as it is: the paths stay on record
         elif outside and not i.r.out_of_scope:
             i.r.out_of_scope = outside
+
+
+def _full_commit(repo: Path, name: str) -> str | None:
+    """The manifest's base commit as a full hash (asking git only when it is abbreviated)."""
+    if not name:
+        return None
+    if len(name) in (40, 64) and all(c in "0123456789abcdef" for c in name):
+        return name
+    return git.rev(repo, name)
 
 
 def _quarantine(r: Record, reason: str) -> None:
@@ -234,3 +264,26 @@ def predict(repo: Path, m: Manifest, base_start: str, t: Triage) -> Prediction:
         if conflicts:
             pairs.append((a.id, b.id, conflicts))
     return Prediction(with_base, pairs)
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What `boss merge` would do now: triage, the merge order, the predicted conflicts."""
+
+    base: str
+    base_start: str
+    records: list[Record]
+    order: list[str]
+    prediction: Prediction
+    in_progress: str  # the step of an interrupted ceremony that `boss merge` would resume, or ""
+
+
+def dry_run(paths: PlanPaths, m: Manifest, config: Config) -> DryRun:
+    """Triage and predict conflicts with `git merge-tree`, changing nothing."""
+    base_start = base_head(paths, m)
+    t = triage(paths, m, config, base_start)
+    prediction = predict(paths.repo, m, base_start, t)
+    j = journal.load(paths.merge_dir / "journal.json")
+    in_progress = j.step if j is not None and j.step != journal.DONE else ""
+    order = [r.id for r in t.records if r.queued and not r.decided]
+    return DryRun(m.base, base_start, t.records, order, prediction, in_progress)

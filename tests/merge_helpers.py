@@ -26,7 +26,10 @@ if grep -rq BROKEN src 2>/dev/null; then echo "FAIL: src/ holds broken code"; ex
 if [ -f src/flaky.txt ] && [ ! -e "${FLAKY_MARK:-flaky.mark}" ]; then
   : > "${FLAKY_MARK:-flaky.mark}"; echo "FAIL: a flaky failure"; exit 1
 fi
-if [ -f src/slow.txt ]; then sleep "${SLOW_SECONDS:-1}"; fi
+if [ -f src/slow.txt ]; then
+  if [ -n "${SLOW_MARK:-}" ]; then : > "$SLOW_MARK"; fi
+  sleep "${SLOW_SECONDS:-1}"
+fi
 echo "ok"
 """
 BASE_FILES = {

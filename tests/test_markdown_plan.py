@@ -122,6 +122,25 @@ def test_keys_values_lists_and_defaults():
     assert w2["write_test"] == "maybe"  # left for validation to reject with the file's name
 
 
+def test_a_list_after_a_blank_line_starts_the_instructions_unless_it_sets_fields():
+    raw = parse(
+        md("""
+        # Plan
+        ## W1: Lists
+        - scope: ^src/
+
+        - test: true
+
+        - Add login()
+        - note: keep it short
+        """),
+        "plan.md",
+    )
+    (w1,) = raw["workers"]
+    assert w1["test"] == "true"
+    assert w1["instructions"] == "- Add login()\n- note: keep it short"
+
+
 def test_instructions_are_verbatim_and_headings_in_fences_are_text():
     text = md("""
     # Plan

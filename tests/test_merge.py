@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -154,7 +155,7 @@ def test_all_merged_exits_0_and_a_second_run_finds_them_already_merged(tmp_path)
 def test_running_and_pending_workers_are_left_alone(tmp_path):
     s = make_scenario(tmp_path / "r", [spec("W1"), spec("W2"), spec("W3")])
     s.work("W1", {"src/a.txt": "a\n"})
-    s.status("W2", st.RUNNING, pid=__import__("os").getpid(), heartbeat=st.now_iso(), finished_at="")
+    s.status("W2", st.RUNNING, pid=os.getpid(), heartbeat=st.now_iso(), finished_at="")
     j, code = run(s)
     assert verdicts(j) == {"W1": "MERGED", "W2": "PENDING", "W3": "PENDING"}
     assert "still running" in j.record("W2").reason and code == 0
@@ -274,7 +275,7 @@ def test_cli_exit_codes_json_and_progress_on_stderr(tmp_path, flaky_mark):
     proc = boss("merge", "--json", cwd=s.repo, check=1)
     data = json.loads(proc.stdout)
     assert [w["verdict"] for w in data["workers"]] == ["MERGED", "REVERTED"]
-    assert "[1/2] W1: merging" in proc.stderr and "landed" in proc.stderr
+    assert "[1/2] W1: merging" in proc.stderr and "land: main" in proc.stderr
     proc = boss("merge", "nope", cwd=s.repo, check=2)
     assert proc.stderr.startswith("Error:") and "nope" in proc.stderr
     assert boss("merge", "--help", cwd=s.repo).stdout.count("--dry-run") == 1
@@ -286,3 +287,19 @@ def test_journal_is_done_after_a_ceremony(tmp_path):
     run(s)
     j = load_journal(s.paths.merge_dir / "journal.json")
     assert j is not None and j.step == "done" and j.current is None
+
+
+def test_merged_work_whose_branch_was_cleaned_stays_merged_and_its_dependent_lands(tmp_path):
+    s = make_scenario(tmp_path / "r", [spec("W1"), spec("W2", depends_on=["W1"])])
+    h1 = s.work("W1", {"src/a.txt": "a\n"})
+    h2 = s.work("W2", {"src/b.txt": "b\n"})
+    running = {"pid": os.getpid(), "heartbeat": st.now_iso(), "finished_at": ""}
+    s.status("W2", st.RUNNING, **running)  # still running during the first ceremony
+    j, _ = run(s)
+    assert verdicts(j) == {"W1": "MERGED", "W2": "PENDING"}
+    git(s.repo, "branch", "-D", s.m.worker("W1").branch)  # as `boss clean` does with merged work
+    s.status("W2", st.SUCCESS, start_commit=h1, head_commit=h2)
+    j, code = run(s)
+    assert verdicts(j) == {"W1": "MERGED", "W2": "MERGED"} and code == 0
+    assert "already in main" in j.record("W1").reason
+    assert "src/b.txt" in files_on(s.repo, "main")

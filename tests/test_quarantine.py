@@ -124,7 +124,7 @@ def test_an_unreadable_decision_names_its_file(s):
     path = s.paths.root / "quarantine" / "W1.json"
     path.parent.mkdir(parents=True)
     path.write_text("{not json")
-    with pytest.raises(StateError, match="W1.json"):
+    with pytest.raises(StateError, match=r"W1\.json"):
         quarantine.read_decision(s.paths, "W1")
 
 
@@ -133,3 +133,11 @@ def test_merged_work_is_not_reviewable(s):
     ceremony(s)
     with pytest.raises(InputError, match="already merged"):
         quarantine.reject(s.paths, s.m, load_config(s.repo), "W1", "too late")
+
+
+def test_a_decision_goes_stale_when_the_worker_runs_again(s):
+    quarantine.reject(s.paths, s.m, load_config(s.repo), "W2", "out of scope")
+    assert quarantine.read_decision(s.paths, "W2") is not None
+    s.work("W2", {"src/two.txt": "2, done right\n"})  # `boss retry W2`: new work, in scope
+    assert quarantine.read_decision(s.paths, "W2") is None
+    assert ceremony(s)["W2"].verdict == "MERGED"

@@ -55,6 +55,7 @@ def manifest(repo, **top) -> mf.Manifest:
                 "scope": "\\.py$",
                 "test": "true",
                 "instructions": "All of it.",
+                "test_timeout": 0,
             },
         ],
         **top,
@@ -112,7 +113,9 @@ def test_context_md_says_everything_a_worker_needs(plan):
     assert "# W2: Settings | page" in w2 and "## Your task\n\nSettings | page\n" in w2
     assert "Your first run writes this acceptance test, and nothing else" in w2
     assert "- **W1: Auth module** (branch `feat/w1-auth-module`), whose scope is everything under " in w2
-    assert "- `\\.py$`: every path ending in `.py`" in paths.context("W3").read_text()
+    w3 = paths.context("W3").read_text()
+    assert "- `\\.py$`: every path ending in `.py`" in w3
+    assert "worktree (limit: 600 seconds):" in w1 and "worktree:\n" in w3
 
 
 def test_plan_md_shows_waves_scopes_tests_overlaps_and_the_graph(plan):

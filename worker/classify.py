@@ -14,18 +14,25 @@ so that its contents are judged too.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from worker import pathcheck as wpaths
 from worker import shellparse as sp
 from worker import unwrap as uw
 from worker.policy import Part, Policy, Rule, Verdict
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the guard 3 ms
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
 MAX_DEPTH = 6  # nested shell strings and scripts judged before giving up (TIER 3)
 NO_FILE_ARGS = frozenset({"echo", "printf", "test", "[", "true", "false", ":"})
+SETTERS = frozenset({"export", "declare", "typeset", "local", "readonly", "env"})
+# Variables whose value other programs run as a command: their values are judged as commands.
+COMMAND_VARIABLES = frozenset({"GIT_PAGER", "PAGER", "MANPAGER", "EDITOR", "VISUAL", "GIT_EDITOR",
+                               "GIT_SEQUENCE_EDITOR", "GIT_SSH_COMMAND", "SUDO_ASKPASS"})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,7 @@ class _Walker:
         self.parts: list[PartDecision] = []
         self.functions: set[str] = set()
         self.labels: list[str] = []
+        self.in_substitution = 0
 
     def decision(self) -> Decision:
         if not self.parts:
@@ -178,9 +186,17 @@ class _Walker:
     def command(self, cmd: sp.Command, cwd: str | None) -> str | None:
         for word in (*cmd.assignments, *cmd.words, *(r.target for r in cmd.redirects if r.target)):
             for sub in word.substitutions:
-                self.group(sub, cwd)
+                self.in_substitution += 1  # its output becomes words: even echo's words count
+                try:
+                    self.group(sub, cwd)
+                finally:
+                    self.in_substitution -= 1
         args = tuple(uw.Arg(w.text, self.paths.expand(w, cwd)) for w in cmd.words)
-        env_names = tuple(a.text.split("=", 1)[0] for a in cmd.assignments)
+        assignments = [uw.Arg(w.text, self.paths.expand(w, cwd)) for w in cmd.assignments]
+        if args and args[0].value in SETTERS:
+            assignments += [a for a in args[1:] if "=" in a.text and not a.text.startswith("-")]
+        env_names = tuple(a.text.split("=", 1)[0] for a in assignments)
+        self.command_variables(assignments, cwd)
         effects: dict[str, str] = {}
         stdin, body = self.redirects(cmd, cwd, effects)
         first = Part((), cmd.text, stdin or cmd.stdin, env_names=env_names, effects=effects)
@@ -193,9 +209,17 @@ class _Walker:
         self.layers(args, first, cwd, body)
         return self.paths.cd(args, cwd) if args[0].value in ("cd", "pushd", "popd") else cwd
 
-    def redirects(
-        self, cmd: sp.Command, cwd: str | None, effects: dict[str, str]
-    ) -> tuple[str, str | None]:
+    def command_variables(self, assignments: list[uw.Arg], cwd: str | None) -> None:
+        for arg in assignments:
+            name = arg.text.partition("=")[0]
+            if name not in COMMAND_VARIABLES:
+                continue
+            if arg.value is None:
+                self.add(Part((), arg.text, effects={"dynamic-command": arg.text}))
+            else:
+                self.script(arg.value.partition("=")[2], cwd, label=f"${name}")
+
+    def redirects(self, cmd: sp.Command, cwd: str | None, effects: dict[str, str]) -> tuple[str, str | None]:
         """Effects of the redirections; the kind of stdin and a static here-document body."""
         stdin, body = "", None
         for r in cmd.redirects:
@@ -212,9 +236,7 @@ class _Walker:
             elif r.op == "<":
                 self.paths.read(effects, arg, cwd)
                 stdin = stdin or "file"
-            elif r.op == "<>":
-                self.paths.target(effects, "write", arg, cwd)
-            elif r.op in (">", ">>", ">|", "&>", "&>>", ">&"):
+            elif r.op == "<>" or r.op in (">", ">>", ">|", "&>", "&>>", ">&"):
                 self.paths.target(effects, "write", arg, cwd)
         return stdin, body
 
@@ -225,7 +247,9 @@ class _Walker:
         for _ in range(MAX_DEPTH * 2):
             name = self.command_name(args[0], part.effects, run_cwd)
             venv = venv or self.paths.venv(args[0], run_cwd)
-            part = replace(part, argv=(name, *(a.value if a.value is not None else a.text for a in args[1:])), venv=venv)  # noqa: E501
+            part = replace(
+                part, argv=(name, *(a.value if a.value is not None else a.text for a in args[1:])), venv=venv
+            )
             inner = self.analyze(name, args, part, run_cwd, body, from_input)
             self.add(part)
             if inner is None:
@@ -260,7 +284,7 @@ class _Walker:
         """Fill in part's facts; return the inner command it runs, if it wraps one."""
         fx = part.effects
         self.paths.apply_targets(name, args, fx, cwd, from_input)
-        if name not in NO_FILE_ARGS:
+        if name not in NO_FILE_ARGS or self.in_substitution:
             for arg in args[1:]:
                 self.paths.read(fx, arg, cwd)
         if name == "git":
@@ -317,9 +341,9 @@ class _Walker:
         if "/" not in arg.value:
             return arg.value
         path = self.paths.resolve(arg, cwd)
-        if path is not None and self.paths.location(path) == "inside":
-            if Path(path).parent.name not in ("bin", ".bin"):  # .venv/bin/pytest is pytest
-                self.script_file(arg, fx, cwd, shell=None)
+        inside = path is not None and self.paths.location(path) == "inside"
+        if inside and Path(str(path)).parent.name not in ("bin", ".bin"):  # .venv/bin/pytest: pytest
+            self.script_file(arg, fx, cwd, shell=None)
         return Path(arg.value).name
 
     def script_file(self, arg: uw.Arg, fx: dict[str, str], cwd: str | None, *, shell: bool | None) -> None:
@@ -348,7 +372,7 @@ class _Walker:
             self.paths.target(fx, "write", out, cwd)
         for inner, in_dir in zip(call.execs, call.inner_cwd, strict=True):
             for root in call.roots:
-                found = self.paths.found(root, cwd)
+                found = self.paths.resolve(root, cwd)
                 args = tuple(uw.Arg(a.text, _found(a.value, found)) for a in inner)
                 if not args:
                     continue
@@ -385,9 +409,7 @@ def example_context() -> Context:
     def exists(path: str) -> bool:
         return Path(path).name.startswith("existing") or EXAMPLE_WORKTREE.startswith(path)
 
-    return Context(
-        EXAMPLE_WORKTREE, EXAMPLE_HOME, {}, os.path.normpath, exists, lambda _path: None
-    )
+    return Context(EXAMPLE_WORKTREE, EXAMPLE_HOME, {}, os.path.normpath, exists, lambda _path: None)
 
 
 def example_problems(policy: Policy, rules: list[Rule] | None = None) -> list[str]:
@@ -409,4 +431,3 @@ def example_problems(policy: Policy, rules: list[Rule] | None = None) -> list[st
                         f"{rule.source}: rule {rule.id}: field {field_name}: the rule {verb} {example!r}"
                     )
     return problems
-

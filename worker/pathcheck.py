@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 from fnmatch import fnmatchcase
+from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from worker.policy import any_match
 from worker.shellparse import Word
 from worker.unwrap import SHELLS, Arg
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the guard 3 ms
 if TYPE_CHECKING:
     from worker.classify import Context
     from worker.policy import Policy
@@ -23,7 +25,7 @@ MAX_BRACES = 64
 def read_script(path: str) -> str | None:
     """A script's text to judge; None when missing, unreadable or too large; NUL when binary."""
     try:
-        with open(path, "rb") as f:
+        with Path(path).open("rb") as f:
             data = f.read(SCRIPT_LIMIT + 1)
     except OSError:
         return None
@@ -69,7 +71,7 @@ def brace_expand(text: str) -> list[str]:
     inner = text[start + 1 : end]
     if commas:
         bounds = [start, *commas, end]
-        choices = [text[a + 1 : b] for a, b in zip(bounds, bounds[1:], strict=False)]
+        choices = [text[a + 1 : b] for a, b in pairwise(bounds)]
     elif ".." in inner and all(p.strip("-").isdigit() for p in inner.split("..", 1)):
         lo, hi = (int(p) for p in inner.split("..", 1))
         step = 1 if hi >= lo else -1
@@ -109,10 +111,10 @@ class Resolver:
         self.policy = policy
         self.ctx = ctx
         self.wt = ctx.worktree.rstrip("/") or "/"
-        self.secrets = [self._abs(p) for p in policy.secrets if _is_pathlike(p)]
-        self.secret_names = [p for p in policy.secrets if not _is_pathlike(p)]
-        self.not_secret = list(policy.not_secret)
-        self.writable = [self._abs(p) for p in policy.writable]
+        self.secrets = tuple(self._abs(p) for p in policy.secrets if _is_pathlike(p))
+        self.secret_names = tuple(p for p in policy.secrets if not _is_pathlike(p))
+        self.not_secret = tuple(policy.not_secret)
+        self.writable = tuple(self._abs(p) for p in policy.writable)
         env_venv = ctx.env.get("VIRTUAL_ENV")
         self.env_venv = bool(env_venv) and self._inside(ctx.realpath(str(env_venv)))
 
@@ -160,7 +162,7 @@ class Resolver:
     def location(self, path: str, raw: str = "") -> str:
         """harmless, network, secret, git, inside or outside."""
         for candidate in (raw, path):
-            if candidate and any(fnmatchcase(candidate, h) for h in self.policy.harmless):
+            if candidate and any_match(self.policy.harmless, (candidate,)):
                 return "harmless"
             if candidate.startswith(("/dev/tcp/", "/dev/udp/")):
                 return "network"
@@ -169,17 +171,15 @@ class Resolver:
         if self._inside(path):
             rel = path[len(self.wt) :].lstrip("/")
             return "git" if rel.split("/", 1)[0] == ".git" else "inside"
-        if any(path == w or path.startswith(w + "/") or fnmatchcase(path, w) for w in self.writable):
+        if _under(path, self.writable):
             return "inside"
         return "outside"
 
     def _secret(self, path: str) -> bool:
         name = path.rsplit("/", 1)[-1]
-        if any(fnmatchcase(name, p) for p in self.not_secret):
+        if any_match(self.not_secret, (name,)):
             return False
-        if any(fnmatchcase(name, p) for p in self.secret_names):
-            return True
-        return any(path == s or path.startswith(s + "/") or fnmatchcase(path, s) for s in self.secrets)
+        return any_match(self.secret_names, (name,)) or _under(path, self.secrets)
 
     # --- effects
 
@@ -237,13 +237,24 @@ class Resolver:
             fx.setdefault("network-device", arg.text)
 
     def _glob_secret(self, value: str, cwd: str | None) -> bool:
+        """True when a glob could match a secret (as the shell expands it: * skips dotfiles)."""
         name = value.rsplit("/", 1)[-1]
-        if any(fnmatchcase(s, name) for s in self.secret_names):
+        if GLOB_CHARS.intersection(name):
+            if any(_glob_hits(name, s) for s in self.secret_names if not GLOB_CHARS.intersection(s)):
+                return True
+        elif self._secret(name):
             return True
-        base = self.resolve(Arg(glob_base(value) or ".", glob_base(value) or "."), cwd)
+        base_text = glob_base(value) or "."
+        base = self.resolve(Arg(base_text, base_text), cwd)
         if base is None:
             return False
-        return self._secret(base) or any(s.startswith(base.rstrip("/") + "/") for s in self.secrets)
+        if self._secret(base):
+            return True
+        first = value[len(glob_base(value)) :].lstrip("/").split("/", 1)[0]
+        prefix = base.rstrip("/") + "/"
+        return any(
+            s.startswith(prefix) and _glob_hits(first, s[len(prefix) :].split("/", 1)[0]) for s in self.secrets
+        )
 
     def apply_targets(
         self, name: str, args: tuple[Arg, ...], fx: dict[str, str], cwd: str | None, from_input: bool
@@ -318,6 +329,23 @@ class Resolver:
     def is_venv_activate(self, arg: Arg) -> bool:
         """True for `source .venv/bin/activate` (it only sets variables)."""
         return arg.value is not None and arg.value.endswith("bin/activate")
+
+
+def _glob_hits(pattern: str, name: str) -> bool:
+    """Would the shell glob pattern match name? (A leading dot must be matched explicitly.)"""
+    if name.startswith(".") and not pattern.startswith("."):
+        return False
+    return fnmatchcase(name, pattern)
+
+
+def _under(path: str, roots: tuple[str, ...]) -> bool:
+    """True when path is one of roots (fnmatch patterns) or inside one."""
+    if not roots:
+        return False
+    parents = [path]
+    while "/" in parents[-1].rstrip("/"):
+        parents.append(parents[-1].rsplit("/", 1)[0] or "/")
+    return any_match(roots, parents)
 
 
 def _is_pathlike(pattern: str) -> bool:

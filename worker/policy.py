@@ -25,16 +25,22 @@ merged per command.
 
 from __future__ import annotations
 
+import json
+import os
 import re
-from collections.abc import Mapping, Sequence
+import zlib
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
+from fnmatch import translate
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
-from boss import yamlio
-from boss.errors import ConfigError
+from boss.errors import ConfigError, InputError
+from worker.shellparse import Record, cache_dir
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the guard 3 ms
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 DEFAULT_POLICY = Path(__file__).with_name("default_policy.yaml")
 PROJECT_POLICY = Path(".boss") / "policy.yaml"
@@ -48,7 +54,7 @@ EFFECTS = frozenset(
 )  # fmt: skip
 TARGET_KINDS = ("write", "create", "delete")
 _TARGET_KEYS = ("operands", "last", "after_first", "all_but_last")
-_LIST_KEYS = ("command", "prefix", "flags_any", "flags_none", "operands_any", "words_only",
+_LIST_KEYS = ("command", "prefix", "flags_any", "flags_none", "operands_any", "words_any", "words_only",
               "env_any", "git_config_any", "stdin", "effect")  # fmt: skip
 _MATCH_KEYS = {*_LIST_KEYS, "args", "max_operands", "min_operands", "code_any", "venv", "unless"}
 _RULE_KEYS = {"id", "tier", "reason", "match", "examples", "fallback", "disabled"}
@@ -98,8 +104,34 @@ class Part:
         return self._split[1]
 
 
-def _any(patterns: Sequence[str], values: Sequence[str]) -> bool:
-    return any(fnmatchcase(v, p) for p in patterns for v in values)
+_GLOB = frozenset("*?[")
+_COMPILED: dict[tuple[str, ...], tuple[frozenset[str], re.Pattern[str] | None]] = {}
+
+
+def _compile(patterns: tuple[str, ...]) -> tuple[frozenset[str], re.Pattern[str] | None]:
+    """Exact names as a set, glob patterns as one regex (fnmatch per pattern is slow to start)."""
+    got = _COMPILED.get(patterns)
+    if got is None:
+        exact = frozenset(p for p in patterns if not _GLOB.intersection(p))
+        globs = [translate(p) for p in patterns if _GLOB.intersection(p)]
+        got = _COMPILED[patterns] = (exact, re.compile("|".join(globs)) if globs else None)
+    return got
+
+
+_REGEXES: dict[tuple[str, ...], re.Pattern[str]] = {}
+
+
+def _code_regex(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    got = _REGEXES.get(patterns)
+    if got is None:
+        got = _REGEXES[patterns] = re.compile("|".join(f"(?:{p})" for p in patterns))
+    return got
+
+
+def any_match(patterns: tuple[str, ...], values: Sequence[str]) -> bool:
+    """True when any value matches any pattern (fnmatch syntax, case-sensitive)."""
+    exact, rx = _compile(patterns)
+    return any(v in exact or (rx is not None and rx.match(v)) for v in values)
 
 
 @dataclass(frozen=True)
@@ -112,10 +144,11 @@ class Match:
     flags_any: tuple[str, ...] = ()
     flags_none: tuple[str, ...] = ()
     operands_any: tuple[str, ...] = ()
+    words_any: tuple[str, ...] = ()
     words_only: tuple[str, ...] = ()
     max_operands: int | None = None
     min_operands: int | None = None
-    code_any: tuple[re.Pattern[str], ...] = ()
+    code_any: tuple[str, ...] = ()  # regexes, compiled when first used
     env_any: tuple[str, ...] = ()
     git_config_any: tuple[str, ...] = ()
     stdin: tuple[str, ...] = ()
@@ -128,10 +161,10 @@ class Match:
         """True when the match names commands (an identity rule, not an aspect rule)."""
         return bool(self.command or self.prefix)
 
-    def matches(self, p: Part) -> bool:  # noqa: C901, PLR0911 - one check per condition
+    def matches(self, p: Part) -> bool:
         """True when part satisfies every condition (and not the `unless` ones)."""
         argv = p.argv
-        if self.command and not (argv and _any(self.command, argv[:1])):
+        if self.command and not (argv and any_match(self.command, argv[:1])):
             return False
         if self.prefix and tuple(argv[: len(self.prefix)]) != self.prefix:
             return False
@@ -139,13 +172,15 @@ class Match:
             ops = p.operands
             if len(ops) < len(self.args):
                 return False
-            if not all(_any(alts, (ops[i],)) for i, alts in enumerate(self.args)):
+            if not all(any_match(alts, (ops[i],)) for i, alts in enumerate(self.args)):
                 return False
         if self.flags_any and not p.flags.intersection(self.flags_any):
             return False
         if self.flags_none and p.flags.intersection(self.flags_none):
             return False
-        if self.operands_any and not _any(self.operands_any, p.operands):
+        if self.operands_any and not any_match(self.operands_any, p.operands):
+            return False
+        if self.words_any and not any_match(self.words_any, argv[1:]):
             return False
         if self.words_only and not (len(argv) > 1 and set(argv[1:]) <= set(self.words_only)):
             return False
@@ -153,11 +188,11 @@ class Match:
             return False
         if self.min_operands is not None and len(p.operands) < self.min_operands:
             return False
-        if self.code_any and not (p.code and any(rx.search(p.code) for rx in self.code_any)):
+        if self.code_any and not (p.code and _code_regex(self.code_any).search(p.code)):
             return False
-        if self.env_any and not _any(self.env_any, p.env_names):
+        if self.env_any and not any_match(self.env_any, p.env_names):
             return False
-        if self.git_config_any and not _any(self.git_config_any, p.git_config):
+        if self.git_config_any and not any_match(self.git_config_any, p.git_config):
             return False
         if self.stdin and p.stdin not in self.stdin:
             return False
@@ -184,26 +219,38 @@ class Rule:
     touched: bool = False  # defined or overridden outside the default policy
 
 
-@dataclass(frozen=True)
-class Targets:
+class Targets(Record):
     """Which arguments of a command are paths it writes, creates or deletes."""
 
-    operands: str = ""
-    last: str = ""
-    after_first: str = ""
-    all_but_last: str = ""
-    options: tuple[tuple[str, str], ...] = ()  # ("-o", "write"), ("of=", "write")
-    when_flags: tuple[str, ...] = ()
+    __slots__ = ("after_first", "all_but_last", "last", "operands", "options", "when_flags")
+
+    def __init__(
+        self,
+        operands: str = "",
+        last: str = "",
+        after_first: str = "",
+        all_but_last: str = "",
+        options: tuple[tuple[str, str], ...] = (),  # ("-o", "write"), ("of=", "write")
+        when_flags: tuple[str, ...] = (),
+    ) -> None:
+        self.operands = operands
+        self.last = last
+        self.after_first = after_first
+        self.all_but_last = all_but_last
+        self.options = options
+        self.when_flags = when_flags
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(Record):
     """A part judged: its tier, the deciding rule and reason, and every rule that matched."""
 
-    tier: int
-    rule: str
-    reason: str
-    matched: tuple[str, ...]
+    __slots__ = ("matched", "reason", "rule", "tier")
+
+    def __init__(self, tier: int, rule: str, reason: str, matched: tuple[str, ...]) -> None:
+        self.tier = tier
+        self.rule = rule
+        self.reason = reason
+        self.matched = matched
 
 
 @dataclass(frozen=True)
@@ -224,9 +271,27 @@ class Policy:
         """The rule with this id, or None."""
         return next((r for r in self.rules if r.id == rule_id), None)
 
+    @cached_property
+    def _index(self) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+        """Rules by exact command name, and the rules every part must be checked against."""
+        by_name: dict[str, list[int]] = {}
+        general: list[int] = []
+        for i, rule in enumerate(self.rules):
+            if rule.disabled:
+                continue
+            names = rule.match.command or rule.match.prefix[:1]
+            if names and not any(_GLOB.intersection(n) for n in names):
+                for name in names:
+                    by_name.setdefault(name, []).append(i)
+            else:
+                general.append(i)
+        return {k: tuple(v) for k, v in by_name.items()}, tuple(general)
+
     def judge(self, part: Part) -> Verdict:
         """The part's tier: its identity (project rules first) and every matching aspect."""
-        matched = [r for r in self.rules if not r.disabled and r.match.matches(part)]
+        by_name, general = self._index
+        order = sorted({*by_name.get(part.argv[0], ()), *general}) if part.argv else general
+        matched = [r for r in (self.rules[i] for i in order) if r.match.matches(part)]
         ids = tuple(r.id for r in matched)
         identity = [r for r in matched if r.match.identifies]
         own = [r for r in identity if r.project]
@@ -246,8 +311,9 @@ class Policy:
 
 
 class _Loader:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, check: bool = True) -> None:
         self.path = path
+        self.check = check  # compile regexes now (the default policy's are checked by tests)
 
     def fail(self, where: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.path}: {where}: {problem}")
@@ -279,10 +345,12 @@ class _Loader:
                     raise self.fail(f"{where}.{key}", "must be a whole number >= 0")
                 kw[key] = raw[key]
         if "code_any" in raw:
-            try:
-                kw["code_any"] = tuple(re.compile(p) for p in self.strings(where, raw["code_any"]))
-            except re.error as e:
-                raise self.fail(f"{where}.code_any", f"invalid regex: {e}") from e
+            kw["code_any"] = self.strings(f"{where}.code_any", raw["code_any"])
+            for pattern in kw["code_any"] if self.check else ():
+                try:
+                    re.compile(pattern)
+                except re.error as e:
+                    raise self.fail(f"{where}.code_any", f"invalid regex {pattern!r}: {e}") from e
         if "venv" in raw:
             if not isinstance(raw["venv"], bool):
                 raise self.fail(f"{where}.venv", "must be true or false")
@@ -362,8 +430,31 @@ def _known() -> str:
     return ", ".join(sorted(_MATCH_KEYS))
 
 
+def _load_yaml(path: Path) -> Any:
+    """Parse a policy file, with libyaml when available (the guard loads it on every call)."""
+    import yaml
+
+    from boss import yamlio
+
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is None:  # pragma: no cover - PyYAML without libyaml
+        return yamlio.load_file(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        msg = f"{path}: cannot read: {e.strerror}"
+        raise ConfigError(msg) from e
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - CSafeLoader is the safe loader
+    except yaml.YAMLError:
+        try:
+            return yamlio.load(text, str(path))  # the pure loader words the error with its line
+        except InputError as e:
+            raise ConfigError(str(e)) from e
+
+
 def _read(path: Path) -> dict[str, Any]:
-    raw = yamlio.load_file(path) or {}
+    raw = _load_yaml(path) or {}
     if not isinstance(raw, dict):
         msg = f"{path}: top level: must be a mapping"
         raise ConfigError(msg)
@@ -377,9 +468,8 @@ def _read(path: Path) -> dict[str, Any]:
     return raw
 
 
-def _merge(policy: Policy | None, path: Path, project: bool) -> Policy:
-    raw = _read(path)
-    load = _Loader(path)
+def _merge(policy: Policy | None, path: Path, raw: dict[str, Any], project: bool) -> Policy:
+    load = _Loader(path, check=project)
     rules = list(policy.rules) if policy else []
     index = {r.id: i for i, r in enumerate(rules)}
     raw_rules = raw.get("rules") or []
@@ -391,10 +481,11 @@ def _merge(policy: Policy | None, path: Path, project: bool) -> Policy:
         if isinstance(rid, str) and rid in seen:
             raise load.fail(f"rule {rid}: field id", "is used twice in this file")
         seen.add(str(rid))
-        base = rules[index[rid]] if isinstance(rid, str) and rid in index else None
+        at = index.get(rid) if isinstance(rid, str) else None
+        base = rules[at] if at is not None else None
         rule = load.rule(item, i, base, project)
-        if base is not None:
-            rules[index[rid]] = rule
+        if at is not None:
+            rules[at] = rule
         else:
             index[rule.id] = len(rules)
             rules.append(rule)
@@ -410,7 +501,10 @@ def _merge(policy: Policy | None, path: Path, project: bool) -> Policy:
         for k in _PATH_KEYS
     }
     targets = {**(policy.targets if policy else {}), **load.targets(raw.get("targets") or {})}
-    tiers = {**(policy.tiers if policy else {}), **(raw.get("tiers") or {})}
+    tiers = {
+        **(policy.tiers if policy else {}),
+        **{int(k): str(v) for k, v in (raw.get("tiers") or {}).items()},
+    }
     return Policy(
         rules=tuple(sorted(rules, key=lambda r: not r.project)),  # project rules first
         unknown_tier=unknown_tier, tiers=tiers, targets=targets,
@@ -426,15 +520,58 @@ def load_policy(
     The examples of every rule a project file defines or overrides are checked (they are
     tests); the default policy's own examples are checked by the test suite.
     """
-    policy = _merge(None, DEFAULT_POLICY, project=False)
-    files = [repo / PROJECT_POLICY] if repo is not None else []
-    for path in [*files, *extra]:
-        if path.is_file():
-            policy = _merge(policy, path, project=True)
-    if check_examples and len(policy.sources) > 1:
+    own = [repo / PROJECT_POLICY] if repo is not None else []
+    files = [DEFAULT_POLICY, *(p for p in [*own, *extra] if p.is_file())]
+    key = _stamp(files)
+    raws = _cache_get(key) if key else None
+    checked = raws is not None
+    if raws is None:
+        raws = [_read(path) for path in files]
+    policy = _merge(None, DEFAULT_POLICY, raws[0], project=False)
+    for path, raw in zip(files[1:], raws[1:], strict=True):
+        policy = _merge(policy, path, raw, project=True)
+    if check_examples and not checked and len(files) > 1:
         from worker.classify import example_problems
 
         problems = example_problems(policy, [r for r in policy.rules if r.touched])
         if problems:
             raise ConfigError("; ".join(problems[:5]))
+    if key and not checked:
+        _cache_put(key, raws)
     return policy
+
+
+def _stamp(files: list[Path]) -> str:
+    """A key for the files' current contents (path, size and modification time)."""
+    try:
+        parts = [f"{p.resolve()}:{(st := p.stat()).st_size}:{st.st_mtime_ns}" for p in files]
+    except OSError:
+        return ""
+    return "\n".join(parts)
+
+
+def _cache_file(key: str) -> Path:
+    return cache_dir() / f"policy-{zlib.crc32(key.encode()):08x}.json"
+
+
+def _cache_get(key: str) -> list[dict[str, Any]] | None:
+    """The parsed files checked before (JSON: no YAML parser to import on the guard's path)."""
+    try:
+        data = json.loads(_cache_file(key).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("key") != key or not isinstance(data.get("files"), list):
+        return None
+    files = data["files"]
+    return files if all(isinstance(d, dict) for d in files) else None
+
+
+def _cache_put(key: str, raws: list[dict[str, Any]]) -> None:
+    path = _cache_file(key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": key, "files": raws}), encoding="utf-8")
+        tmp.replace(path)
+    except (OSError, TypeError, ValueError):
+        pass  # no cache: the next load parses the YAML again

@@ -16,14 +16,17 @@ Two things are patched around bashlex 0.18, both at import and both with a safe 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the guard 3 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_LENGTH = 10_000  # longer command lines are not parsed (Claude Code prompts on them too)
 
@@ -32,15 +35,42 @@ class ShellSyntaxError(Exception):
     """The command line cannot be parsed; the message says why."""
 
 
-@dataclass(frozen=True)
-class Word:
+class Record:
+    """A plain record class: dataclasses cost the guard about 0.5 ms each to define at import."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(
+            getattr(self, k) == getattr(other, k) for k in self.__slots__
+        )
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, k) for k in self.__slots__))
+
+
+class Word(Record):
     """One shell word: its text after quote removal and the expansions the shell will do."""
 
-    text: str
-    params: tuple[str, ...] = ()  # parameter names expanded in it ($HOME -> HOME)
-    tilde: bool = False
-    substitutions: tuple[Group, ...] = ()  # $(...), `...`, <(...), >(...)
-    process: bool = False  # the word is a process substitution <(...) or >(...)
+    __slots__ = ("params", "process", "substitutions", "text", "tilde")
+
+    def __init__(
+        self,
+        text: str,
+        params: tuple[str, ...] = (),  # parameter names expanded in it ($HOME -> HOME)
+        tilde: bool = False,
+        substitutions: tuple[Group, ...] = (),  # $(...), `...`, <(...), >(...)
+        process: bool = False,  # the word is a process substitution <(...) or >(...)
+    ) -> None:
+        self.text = text
+        self.params = params
+        self.tilde = tilde
+        self.substitutions = substitutions
+        self.process = process
 
     @property
     def dynamic(self) -> bool:
@@ -48,53 +78,74 @@ class Word:
         return bool(self.params or self.substitutions)
 
 
-@dataclass(frozen=True)
-class Redirect:
+class Redirect(Record):
     """A redirection: `op` as bashlex names it, a file target (None for `2>&1`), a heredoc."""
 
-    op: str
-    fd: int | None
-    target: Word | None
-    heredoc: str | None = None
-    heredoc_quoted: bool = False
+    __slots__ = ("fd", "heredoc", "heredoc_quoted", "op", "target")
+
+    def __init__(
+        self,
+        op: str,
+        fd: int | None,
+        target: Word | None,
+        heredoc: str | None = None,
+        heredoc_quoted: bool = False,
+    ) -> None:
+        self.op = op
+        self.fd = fd
+        self.target = target
+        self.heredoc = heredoc
+        self.heredoc_quoted = heredoc_quoted
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(Record):
     """A simple command: assignments, words and redirections; `stdin` is "pipe" after a |."""
 
-    text: str
-    assignments: tuple[Word, ...] = ()
-    words: tuple[Word, ...] = ()
-    redirects: tuple[Redirect, ...] = ()
-    stdin: str = ""
+    __slots__ = ("assignments", "redirects", "stdin", "text", "words")
+
+    def __init__(
+        self,
+        text: str,
+        assignments: tuple[Word, ...] = (),
+        words: tuple[Word, ...] = (),
+        redirects: tuple[Redirect, ...] = (),
+        stdin: str = "",
+    ) -> None:
+        self.text = text
+        self.assignments = assignments
+        self.words = words
+        self.redirects = redirects
+        self.stdin = stdin
 
 
-@dataclass(frozen=True)
-class Group:
+class Group(Record):
     """Commands run in order; `isolated` when they run in their own shell (cd does not leak)."""
 
-    items: tuple[Node, ...] = ()
-    isolated: bool = False
+    __slots__ = ("isolated", "items")
+
+    def __init__(self, items: tuple[Node, ...] = (), isolated: bool = False) -> None:
+        self.items = items
+        self.isolated = isolated
 
 
-@dataclass(frozen=True)
-class Function:
+class Function(Record):
     """A function definition (its body runs only where the function is called)."""
 
-    name: str
-    body: Group
-    text: str
+    __slots__ = ("body", "name", "text")
+
+    def __init__(self, name: str, body: Group, text: str) -> None:
+        self.name = name
+        self.body = body
+        self.text = text
 
 
 Node = Command | Group | Function
 
 
-@dataclass
 class _Builder:
-    source: str
-    piped: bool = False
-    quoted_heredocs: set[int] = field(default_factory=set)
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.quoted_heredocs: set[int] = set()
 
     def text(self, node: Any) -> str:
         start, end = node.pos
@@ -205,8 +256,11 @@ def parse(text: str) -> Group:
     if len(text) > MAX_LENGTH:
         msg = f"command longer than {MAX_LENGTH} characters"
         raise ShellSyntaxError(msg)
-    if not text.strip():
-        return Group()
+    if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
+        return Group()  # blank or only comments (which bashlex fails on)
+    plain = _plain(text)
+    if plain is not None:
+        return plain
     bashlex = load_bashlex()
     builder = _Builder(text)
     _CURRENT.append(builder)
@@ -228,6 +282,36 @@ def parse(text: str) -> Group:
         raise ShellSyntaxError(msg) from e
     finally:
         _CURRENT.pop()
+
+
+# Characters with no meaning to the shell: a line of only these is words split on blanks, so
+# `git status` or `pytest -q tests/x` need no parser (and the guard need not import bashlex).
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 \t._/-=:,@+%")
+_RESERVED = frozenset({"if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done",
+                       "case", "esac", "function", "select", "time", "coproc", "in"})  # fmt: skip
+
+
+def _plain(text: str) -> Group | None:
+    """The IR of a line with no shell syntax at all (None when it has some: bashlex decides)."""
+    if not _PLAIN.issuperset(text):
+        return None
+    words = text.split()
+    count = 0
+    while count < len(words) and _assignment(words[count]):
+        count += 1
+    if count < len(words) and words[count] in _RESERVED:
+        return None
+    command = Command(
+        " ".join(words),
+        tuple(Word(w) for w in words[:count]),
+        tuple(Word(w) for w in words[count:]),
+    )
+    return Group((command,))
+
+
+def _assignment(word: str) -> bool:
+    name, eq, _ = word.partition("=")
+    return bool(eq) and bool(name) and not name[0].isdigit() and name.replace("_", "a").isalnum()
 
 
 def _without_time(text: str) -> str | None:
@@ -258,16 +342,22 @@ def _cache_file() -> Path | None:
         key = "-".join(f"{s.stat().st_size}.{s.stat().st_mtime_ns}" for s in stamps)
     except OSError:
         return None
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     version = f"{sys.version_info[0]}{sys.version_info[1]}"
-    return base / "boss" / f"bashlex-tables-py{version}-{key}.json"
+    return cache_dir() / f"bashlex-tables-py{version}-{key}.json"
+
+
+def cache_dir() -> Path:
+    """The user's cache folder for boss (parser tables, parsed policies): safe to delete."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "boss"
 
 
 def _load_fast(cache: Path) -> ModuleType:
     """Import bashlex with its parser rebuilt from cached tables instead of regenerated."""
     tables = json.loads(cache.read_text(encoding="utf-8"))
     spec = importlib.util.find_spec("bashlex")
-    assert spec is not None and spec.loader is not None
+    if spec is None or spec.loader is None:
+        msg = "bashlex is not installed"
+        raise ImportError(msg)
     package = importlib.util.module_from_spec(spec)
     sys.modules["bashlex"] = package  # __init__ runs last, once the parser module exists
     try:
@@ -350,10 +440,8 @@ def load_bashlex() -> ModuleType:
 
         module = bashlex
         if cache is not None:
-            try:
+            with contextlib.suppress(OSError):  # no writable cache: slower imports, nothing breaks
                 _save_tables(module, cache)
-            except OSError:
-                pass  # no writable cache folder: every import stays slow, nothing breaks
     _patch_heredoc(module)
     _LOADED.append(module)
     return module

@@ -9,40 +9,79 @@ nice, nohup, xargs, npx, uv run ... (or the shell string of bash -c, watch, floc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from worker.shellparse import Record
 
 
-@dataclass(frozen=True)
-class Arg:
+class Arg(Record):
     """One argument: its literal text and its value (None when the shell computes it)."""
 
-    text: str
-    value: str | None
+    __slots__ = ("text", "value")
+
+    def __init__(self, text: str, value: str | None) -> None:
+        self.text = text
+        self.value = value
 
 
-@dataclass(frozen=True)
-class Layer:
+class Layer(Record):
     """What a wrapper runs: an inner argv, or a shell string (`script`)."""
 
-    args: tuple[Arg, ...] = ()
-    script: Arg | None = None
-    from_input: bool = False  # xargs: more operands come from standard input
-    cwd: Arg | None = None  # the directory the inner command runs in (env -C, direnv exec)
+    __slots__ = ("args", "cwd", "from_input", "script")
+
+    def __init__(
+        self,
+        args: tuple[Arg, ...] = (),
+        script: Arg | None = None,
+        from_input: bool = False,  # xargs: more operands come from standard input
+        cwd: Arg | None = None,  # the directory the inner command runs in (env -C, direnv exec)
+    ) -> None:
+        self.args = args
+        self.script = script
+        self.from_input = from_input
+        self.cwd = cwd
 
 
-@dataclass(frozen=True)
-class _Spec:
-    valued: frozenset[str] = frozenset()  # options that take the next word as their value
-    skip: int = 0  # positional words before the inner command (timeout's duration)
-    script_opts: frozenset[str] = frozenset()  # options whose value is a shell command string
-    cwd_opts: frozenset[str] = frozenset()
-    cwd_positional: bool = False
-    from_input: bool = False
-    joined: bool = False  # the remaining words are one shell string (watch)
-    default: tuple[str, ...] = ()  # what runs when no command follows (xargs: echo)
-    assignments: bool = False  # NAME=value words may precede the command (env)
-    until_dashdash: bool = False  # the command follows `--` (mise exec)
-    lookup: frozenset[str] = frozenset()  # options that make it not run anything (command -v)
+class _Spec(Record):
+    """How to find a wrapper's inner command."""
+
+    __slots__ = (
+        "assignments",
+        "cwd_opts",
+        "cwd_positional",
+        "default",
+        "from_input",
+        "joined",
+        "lookup",
+        "script_opts",
+        "skip",
+        "until_dashdash",
+        "valued",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        valued: frozenset[str] = frozenset(),  # options that take the next word as their value
+        skip: int = 0,  # positional words before the inner command (timeout's duration)
+        script_opts: frozenset[str] = frozenset(),  # options whose value is a shell string
+        cwd_opts: frozenset[str] = frozenset(),
+        cwd_positional: bool = False,
+        from_input: bool = False,
+        joined: bool = False,  # the remaining words are one shell string (watch)
+        default: tuple[str, ...] = (),  # what runs when no command follows (xargs: echo)
+        assignments: bool = False,  # NAME=value words may precede the command (env)
+        until_dashdash: bool = False,  # the command follows `--` (mise exec)
+        lookup: frozenset[str] = frozenset(),  # options that make it run nothing (command -v)
+    ) -> None:
+        self.valued = valued
+        self.skip = skip
+        self.script_opts = script_opts
+        self.cwd_opts = cwd_opts
+        self.cwd_positional = cwd_positional
+        self.from_input = from_input
+        self.joined = joined
+        self.default = default
+        self.assignments = assignments
+        self.until_dashdash = until_dashdash
+        self.lookup = lookup
 
 
 def _s(*words: str) -> frozenset[str]:
@@ -54,10 +93,29 @@ _XARGS = _s("-I", "-L", "-n", "-P", "-s", "-d", "-E", "-a", "--arg-file", "--del
             "--process-slot-var")  # fmt: skip
 WRAPPERS: dict[tuple[str, ...], _Spec] = {
     ("sudo",): _Spec(
-        _s("-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T", "--user", "--group",
-           "--chdir", "--prompt", "--role", "--type", "--host", "--close-from", "--other-user"),
+        _s(
+            "-u",
+            "-g",
+            "-C",
+            "-D",
+            "-h",
+            "-p",
+            "-r",
+            "-t",
+            "-U",
+            "-T",
+            "--user",
+            "--group",
+            "--chdir",
+            "--prompt",
+            "--role",
+            "--type",
+            "--host",
+            "--close-from",
+            "--other-user",
+        ),
         cwd_opts=_s("-D", "--chdir"),
-    ),  # fmt: skip
+    ),
     ("doas",): _Spec(_s("-a", "-C", "-u")),
     ("env",): _Spec(
         _s("-u", "--unset", "-C", "--chdir", "-S", "--split-string"),
@@ -94,10 +152,21 @@ WRAPPERS: dict[tuple[str, ...], _Spec] = {
     ("yarn", "dlx"): _Spec(_s("-p", "--package")),
     ("yarn", "exec"): _Spec(),
     ("uv", "run"): _Spec(
-        _s("--with", "--python", "-p", "--package", "--project", "--directory", "--extra",
-           "--group", "--index", "--env-file", "--with-requirements"),
+        _s(
+            "--with",
+            "--python",
+            "-p",
+            "--package",
+            "--project",
+            "--directory",
+            "--extra",
+            "--group",
+            "--index",
+            "--env-file",
+            "--with-requirements",
+        ),
         cwd_opts=_s("--directory"),
-    ),  # fmt: skip
+    ),
     ("uv", "tool", "run"): _Spec(_s("--from", "--with", "--python", "-p")),
     ("poetry", "run"): _Spec(_s("-C", "--directory", "-P", "--project"), cwd_opts=_s("-C", "--directory")),
     ("pipenv", "run"): _Spec(),
@@ -185,46 +254,79 @@ def wrapper(args: tuple[Arg, ...]) -> Layer | None:
     return Layer(tuple(rest), from_input=spec.from_input, cwd=cwd)
 
 
-@dataclass(frozen=True)
-class Program:
+class Program(Record):
     """What an interpreter runs: inline code, a module, a script file, stdin, or nothing."""
 
-    kind: str  # "code", "module", "script", "stdin", "info", "shell"
-    code: str | None = None  # inline code; for "shell" the command string
-    code_arg: Arg | None = None
-    script: Arg | None = None
-    args: tuple[Arg, ...] = ()  # module and its arguments, or the files after the program
-    inplace: bool = False  # perl/ruby -i: the files after the program are edited
+    __slots__ = ("args", "code", "code_arg", "inplace", "kind", "script")
+
+    def __init__(
+        self,
+        kind: str,  # "code", "module", "script", "stdin", "info", "shell"
+        code: str | None = None,  # inline code; for "shell" the command string
+        code_arg: Arg | None = None,
+        script: Arg | None = None,
+        args: tuple[Arg, ...] = (),  # module and its arguments, or the files after the program
+        inplace: bool = False,  # perl/ruby -i: the files after the program are edited
+    ) -> None:
+        self.kind = kind
+        self.code = code
+        self.code_arg = code_arg
+        self.script = script
+        self.args = args
+        self.inplace = inplace
 
 
-@dataclass(frozen=True)
-class _Lang:
-    code_opts: frozenset[str]  # option (or cluster ending) whose value is inline code
-    valued: frozenset[str] = frozenset()
-    module_opt: str = ""  # python -m
-    script_opt: str = ""  # php -f, awk -f
-    inplace_letter: str = ""  # perl/ruby -i
-    prepend_opts: frozenset[str] = frozenset()  # perl -M, ruby -r: modules that run code
-    program_operand: bool = False  # awk: the first operand is the program
+class _Lang(Record):
+    """How an interpreter takes its program."""
+
+    __slots__ = (
+        "code_opts",
+        "inplace_letter",
+        "module_opt",
+        "prepend_opts",
+        "program_operand",
+        "script_opt",
+        "valued",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        code_opts: frozenset[str],  # option (or cluster ending) whose value is inline code
+        valued: frozenset[str] = frozenset(),
+        module_opt: str = "",  # python -m
+        script_opt: str = "",  # php -f, awk -f
+        inplace_letter: str = "",  # perl/ruby -i
+        prepend_opts: frozenset[str] = frozenset(),  # perl -M, ruby -r: modules that run code
+        program_operand: bool = False,  # awk: the first operand is the program
+    ) -> None:
+        self.code_opts = code_opts
+        self.valued = valued
+        self.module_opt = module_opt
+        self.script_opt = script_opt
+        self.inplace_letter = inplace_letter
+        self.prepend_opts = prepend_opts
+        self.program_operand = program_operand
 
 
-_PY = _Lang(_s("-c"), _s("-W", "-X"), module_opt="-m")
+_NODE_VALUED = _s("-r", "--require", "--import", "--loader", "-C", "--input-type")
+_AWK_VALUED = _s("-v", "-F", "--assign", "--field-separator")
 LANGS: dict[str, _Lang] = {
-    "python": _PY,
-    "node": _Lang(_s("-e", "--eval", "-p", "--print"), _s("-r", "--require", "--import", "--loader", "-C", "--input-type")),
+    "python": _Lang(_s("-c"), _s("-W", "-X"), module_opt="-m"),
+    "node": _Lang(_s("-e", "--eval", "-p", "--print"), _NODE_VALUED),
     "perl": _Lang(_s("-e", "-E"), _s("-I", "-x"), inplace_letter="i", prepend_opts=_s("-M", "-m")),
     "ruby": _Lang(_s("-e"), _s("-I", "-C"), inplace_letter="i", prepend_opts=_s("-r")),
     "php": _Lang(_s("-r"), _s("-c", "-d", "-z"), script_opt="-f"),
-    "awk": _Lang(frozenset(), _s("-v", "-F", "--assign", "--field-separator"), script_opt="-f", program_operand=True),
-}  # fmt: skip
+    "awk": _Lang(frozenset(), _AWK_VALUED, script_opt="-f", program_operand=True),
+}
 
 
 def language(name: str) -> str | None:
     """The interpreter family of a command name: python3.11 is python, gawk is awk."""
     if name in SHELLS:
         return "shell"
-    if name.startswith(("python", "pypy")) and all(c.isdigit() or c == "." for c in name.lstrip("pythonpy")):
-        return "python"
+    for stem in ("python", "pypy"):
+        if name.startswith(stem) and all(c.isdigit() or c == "." for c in name[len(stem) :]):
+            return "python"
     if name in ("node", "nodejs"):
         return "node"
     if name in ("gawk", "mawk", "nawk", "awk", "busybox-awk"):
@@ -315,13 +417,20 @@ def _shell(args: tuple[Arg, ...]) -> Program:
     return Program("stdin")
 
 
-@dataclass(frozen=True)
-class GitCall:
+class GitCall(Record):
     """git with its global options taken out."""
 
-    args: tuple[Arg, ...]  # "git", the subcommand and its arguments
-    dirs: tuple[Arg, ...] = ()  # -C, --git-dir, --work-tree values
-    config: tuple[str, ...] = ()  # -c keys, lowercased; "config-env" and "exec-path" too
+    __slots__ = ("args", "config", "dirs")
+
+    def __init__(
+        self,
+        args: tuple[Arg, ...],  # "git", the subcommand and its arguments
+        dirs: tuple[Arg, ...] = (),  # -C, --git-dir, --work-tree values
+        config: tuple[str, ...] = (),  # -c keys, lowercased; "config-env" and "exec-path" too
+    ) -> None:
+        self.args = args
+        self.dirs = dirs
+        self.config = config
 
 
 _GIT_VALUED = _s("-C", "-c", "--git-dir", "--work-tree", "--namespace", "--config-env",
@@ -348,17 +457,28 @@ def git_call(args: tuple[Arg, ...]) -> GitCall:
     return GitCall((args[0], *rest), tuple(dirs), tuple(config))
 
 
-@dataclass(frozen=True)
-class FindCall:
+class FindCall(Record):
     """find split into roots, its expression, -exec commands and files it writes."""
 
-    roots: tuple[Arg, ...]
-    expression: tuple[Arg, ...]
-    execs: tuple[tuple[Arg, ...], ...] = ()
-    writes: tuple[Arg, ...] = ()
-    delete: bool = False
-    filtered: bool = False  # the expression selects by name or path
-    inner_cwd: tuple[bool, ...] = field(default_factory=tuple)  # -execdir: runs in found dirs
+    __slots__ = ("delete", "execs", "expression", "filtered", "inner_cwd", "roots", "writes")
+
+    def __init__(
+        self,
+        roots: tuple[Arg, ...],
+        expression: tuple[Arg, ...],
+        execs: tuple[tuple[Arg, ...], ...] = (),
+        writes: tuple[Arg, ...] = (),
+        delete: bool = False,
+        filtered: bool = False,  # the expression selects by name or path
+        inner_cwd: tuple[bool, ...] = (),  # -execdir: the command runs in the found directory
+    ) -> None:
+        self.roots = roots
+        self.expression = expression
+        self.execs = execs
+        self.writes = writes
+        self.delete = delete
+        self.filtered = filtered
+        self.inner_cwd = inner_cwd
 
 
 _FIND_EXEC = _s("-exec", "-execdir", "-ok", "-okdir")

@@ -10,7 +10,7 @@ import click
 from boss.clikit import json_option, plan_argument
 
 if TYPE_CHECKING:
-    from boss.merge import DryRun
+    from boss.triage import DryRun
 
 
 @click.command()
@@ -37,7 +37,9 @@ def merge(plan: str | None, dry_run: bool, as_json: bool) -> int:
 
     paths, m, config = open_plan(plan)
     if dry_run:
-        _show_dry_run(ceremony.dry_run(paths, m, config), as_json)
+        from boss import triage
+
+        _show_dry_run(triage.dry_run(paths, m, config), as_json)
         return 0
 
     def progress(line: str) -> None:

@@ -1,0 +1,268 @@
+"""Every error a person can meet, in one place: what happened, the message, and what to do.
+
+The README's "Errors" section is rendered from this list (`render()`), and
+`tests/test_errors.py` drives each entry through the real CLI and checks that the message
+matches the entry's, starts with `Error:`, and comes with the entry's exit code and no
+traceback. In `message`, a word in angle brackets (`<repo>`) stands for any text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One error situation."""
+
+    key: str  # a stable name; the test's scenario for this entry has the same name
+    area: str
+    situation: str
+    exit_code: int
+    message: str  # what follows `Error: ` on stderr (the first line when there are several)
+    fix: str
+
+
+_PLACEHOLDER = re.compile(r"<[A-Za-z][^<>]*>")
+
+REPO = "Repository and plan"
+MAKE = "Making a plan (`boss plan`)"
+MANIFEST = "Manifest (`manifest.yaml`, `boss validate`)"
+MARKDOWN = "Markdown plan (`boss plan --from FILE.md`)"
+CONFIG = "Configuration (`.boss/config.yaml`)"
+AGENTS = "Agents and the planner"
+WORKERS = "Workers (`worker run`, `boss retry`, `run_workers.sh`)"
+MERGE = "Merge and review (`boss merge`, `boss quarantine`)"
+TIERS = "Tiered autonomy (`boss approve`, `worker classify`, `worker restore`)"
+ANY = "Any command"
+
+ENTRIES: tuple[Entry, ...] = (
+    # --- repository and plan ---------------------------------------------------------------
+    Entry("not-a-repo", REPO, "A command runs outside a git repository.", 2,
+          "<dir>: not inside a git repository (run `git init` first)",
+          "`cd` into your repository, or `git init` one."),
+    Entry("no-commits", REPO, "`boss plan` in a repository without a commit.", 2,
+          "<repo>: the repository has no commits yet; commit something first (workers start from a commit)",
+          "Make a first commit."),
+    Entry("no-plan", REPO, "A plan command before any plan exists.", 2,
+          "<repo>: no plan yet; create one with `boss plan --from FILE.md` (or `boss demo`)",
+          "Write a plan: `boss plan --from PLAN.md`."),
+    Entry("several-plans", REPO, "Several plans exist and the command names none.", 2,
+          "<repo>/.boss/plans: several plans (<plans>); name one",
+          "Add the plan: `boss status PLAN`, or `--plan PLAN` for worker commands."),
+    Entry("unknown-plan", REPO, "The plan named does not exist.", 2,
+          "<repo>/.boss/plans: no plan 'nope' (plans: <plans>)",
+          "Use one of the plans listed."),
+    Entry("unknown-worker", REPO,
+          "A worker id that is not in the plan (`boss log --worker`, `boss retry`, `boss quarantine show`, "
+          "`worker restore`).",
+          2, "<plan>: no worker 'NOPE' (workers: <ids>)",
+          "Use one of the ids listed."),
+    # --- boss plan --------------------------------------------------------------------------
+    Entry("plan-mode", MAKE, "`boss plan` without exactly one of `--from`, `--agent`, `--split`.", 2,
+          'boss plan: give exactly one of --from FILE.md, --agent NAME "TASK" or --split GLOB "TASK"',
+          "Pick one way to plan."),
+    Entry("plan-task-missing", MAKE, "`--agent` or `--split` without the TASK argument.", 2,
+          "boss plan --agent: the TASK argument is missing",
+          'Add the task in quotes: `boss plan --agent claude "Add a login page"`.'),
+    Entry("plan-task-with-from", MAKE, "`--from` with a TASK argument too.", 2,
+          "boss plan --from: the task comes from the Markdown file; drop the TASK argument",
+          "Drop the argument; the paragraph under the `#` heading is the task."),
+    Entry("plan-test-without-split", MAKE, "`--test` without `--split`.", 2,
+          "boss plan --test: only for --split (Markdown and agent plans set each worker's test)",
+          "Set each worker's `test:` in the plan instead."),
+    Entry("split-without-test", MAKE, "`--split` without `--test`.", 2,
+          "--split needs --test CMD: each worker's acceptance test (`{dir}` becomes its folder)",
+          "Add `--test 'make -C {dir} test'` (or your command)."),
+    Entry("split-no-match", MAKE, "`--split GLOB` matches no tracked folder.", 2,
+          "--split 'nomatch/*': no tracked folder matches (globs match folders, e.g. 'packages/*')",
+          "Write a glob of folders (`packages/*`), relative to the repository root."),
+    Entry("plan-file-unreadable", MAKE, "The Markdown file cannot be read.", 2,
+          "nothere.md: cannot read: No such file or directory",
+          "Check the path."),
+    Entry("plan-exists", MAKE, "A plan of the same name exists.", 2,
+          "<manifest>: plan 'alpha' already exists; pass --force to replace it, "
+          "or --plan SLUG to make another",
+          "`--force` replaces it; `--plan SLUG` makes another."),
+    Entry("detached-head", MAKE, "`boss plan` on a detached HEAD without `--base`.", 2,
+          "<repo>: HEAD is detached; name the branch the workers start from with --base BRANCH",
+          "Add `--base main` (or check out a branch)."),
+    Entry("base-missing", MAKE, "The base branch does not exist.", 2,
+          "<repo>: base branch 'nobranch' (--base) does not exist (branches: main); name an existing branch",
+          "Name an existing branch (`base:` in the plan, or `--base`)."),
+    # --- manifest ---------------------------------------------------------------------------
+    Entry("manifest-unknown-key", MANIFEST, "An unknown key (often a typo), in the plan or a worker.", 2,
+          "<file>: worker W1 field colour: unknown key (allowed: <keys>)",
+          "Fix the key; the allowed ones are listed."),
+    Entry("manifest-missing-field", MANIFEST, "A required field is missing.", 2,
+          "<file>: worker W1 field test: required field is missing",
+          "Add the field (a worker needs `id`, `title`, `scope` and `test`)."),
+    Entry("manifest-bad-value", MANIFEST, "A field has a value of the wrong kind.", 2,
+          "<file>: worker W1 field max_iterations: must be a whole number from 1 to 100",
+          "Give a value of the kind the message says."),
+    Entry("manifest-bad-version", MANIFEST, "A manifest version this tool does not read.", 2,
+          "<file>: field version: unsupported version 2 (this tool reads version 1)",
+          "Write `version: 1`."),
+    Entry("manifest-duplicate-id", MANIFEST, "Two workers have the same id.", 2,
+          "<file>: worker W1 field id: duplicate id (ids must be unique in the plan)",
+          "Rename one."),
+    Entry("manifest-unknown-dependency", MANIFEST, "`depends_on` names no worker of the plan.", 2,
+          "<file>: worker W2 field depends_on: names no worker W9 (workers: W1, W2)",
+          "Fix the id, or add that worker."),
+    Entry("manifest-self-dependency", MANIFEST, "A worker depends on itself.", 2,
+          "<file>: worker W1 field depends_on: a worker cannot depend on itself",
+          "Remove its own id from `depends_on`."),
+    Entry("manifest-cycle", MANIFEST, "Dependencies form a cycle.", 2,
+          "<file>: worker A field depends_on: dependency cycle A -> B -> C -> A (each depends on the next)",
+          "Remove one dependency of the cycle."),
+    Entry("manifest-bad-regex", MANIFEST, "A scope is not a valid Python regex.", 2,
+          "<file>: worker W1 field scope: invalid regex '^src/(': missing ), unterminated subpattern <at>",
+          "Fix the regex (escape `.`, `(` and `[` with `\\`)."),
+    Entry("manifest-empty-scope", MANIFEST, "A scope regex is empty.", 2,
+          "<file>: worker W1 field scope: empty regex (write '^' to allow every path)",
+          "Write the folders the worker may change (`^src/auth/`), or `^` for everything."),
+    Entry("manifest-bad-branch", MANIFEST, "A branch name git refuses.", 2,
+          "<file>: worker W1 field branch: invalid branch name 'feat/a..b': it contains '..' "
+          "(see git check-ref-format)",
+          "Pick another name, or drop `branch:` for the default `feat/<id>-<title>`."),
+    Entry("manifest-branch-is-base", MANIFEST, "A worker's branch is the base branch.", 2,
+          "<file>: worker W1 field branch: 'main' is the plan's base branch",
+          "Give the worker its own branch."),
+    Entry("manifest-shared-branch", MANIFEST, "Two workers on one branch.", 2,
+          "<file>: worker W2 field branch: branch 'feat/same' is also worker W1's",
+          "Give each worker its own branch."),
+    Entry("manifest-bad-slug", MANIFEST, "The plan name is not a slug.", 2,
+          "<file>: field plan: bad slug Bad_Slug: must match [a-z0-9][a-z0-9-]{0,62}",
+          "Use lowercase letters, digits and dashes."),
+    Entry("manifest-bad-id", MANIFEST, "A worker id is not valid.", 2,
+          "<file>: worker 9bad field id: bad id: must match [A-Za-z][A-Za-z0-9_-]{0,31}",
+          "Start with a letter; letters, digits, `_` and `-` only."),
+    Entry("invalid-yaml", MANIFEST, "A YAML file (manifest, config, policy) does not parse.", 2,
+          "<file>: line <n> invalid YAML: <problem>",
+          "Fix that line (quote values holding `: `, `#`, `[` or `{`)."),
+    # --- Markdown plan ----------------------------------------------------------------------
+    Entry("md-no-title", MARKDOWN, "No `# Title` heading.", 2,
+          "<file>:1: plan: no `# Title` heading: the first `# ` heading names the plan",
+          "Start the file with `# Plan title` and a paragraph (the task)."),
+    Entry("md-no-workers", MARKDOWN, "No `## ID: title` section.", 2,
+          "<file>:1: plan field workers: no workers: add a `## ID: title` section per worker",
+          "Add one `## W1: title` section per worker."),
+    Entry("md-bad-heading", MARKDOWN, "A `##` heading that is not `## ID: title`.", 2,
+          "<file>:3: worker 'W1 x': heading must be `## ID: title`",
+          "Write `## W1: Title`."),
+    Entry("md-bad-field", MARKDOWN, "A `- key: value` line with an unknown key.", 2,
+          "<file>:5: worker W1 field tset: unknown field (allowed: <keys>); write the list as "
+          "`- key: value`, and start free text with a sentence, not a list",
+          "Fix the key; instructions start with a sentence."),
+    # --- configuration ----------------------------------------------------------------------
+    Entry("config-unknown-key", CONFIG, "An unknown key in `.boss/config.yaml`.", 2,
+          "<file>: field agnets: unknown key (allowed: agents, heartbeat_stale, jobs, planner_timeout, "
+          "worktree_root)",
+          "Fix the key."),
+    Entry("config-agent-no-command", CONFIG, "An agent profile without `command`.", 2,
+          "<file>: agent mybot: field command: must be a non-empty shell command",
+          "Add `command:` (run with bash in the worktree)."),
+    Entry("config-bad-value", CONFIG, "A setting with a value of the wrong kind.", 2,
+          "<file>: field jobs: must be a whole number >= 0",
+          "Give a value of the kind the message says."),
+    # --- agents -----------------------------------------------------------------------------
+    Entry("unknown-agent-planner", AGENTS, "`boss plan --agent NAME` names no profile.", 2,
+          ".boss/config.yaml: agent 'nosuch' is not defined (known: <names>); add it under `agents:`",
+          "Use a built-in profile, or define yours under `agents:`."),
+    Entry("unknown-agent-worker", AGENTS, "A worker's `agent` names no profile.", 2,
+          "<manifest>: worker W1 field agent: no agent profile 'nosuch' (known: <names>); use one of "
+          "them, or define it under `agents:` in .boss/config.yaml",
+          "Fix `agent:` in the plan, or define the profile in `.boss/config.yaml`."),
+    Entry("scripted-cannot-plan", AGENTS, "`boss plan --agent scripted`.", 2,
+          "the scripted agent cannot plan; use --from FILE.md or a command profile",
+          "Plan with `--from`, or with a real agent."),
+    Entry("planner-failed", AGENTS, "The planner agent exits with an error (or times out).", 1,
+          "planner 'badplanner' exited with code 3; its output is kept in .boss/planner/last-output.txt",
+          "Read that file (log-in, quota, flags); `planner_timeout` in `.boss/config.yaml` sets the limit."),
+    Entry("planner-invalid", AGENTS, "The planner gives no valid manifest in three attempts.", 1,
+          "planner 'chatty' gave no valid manifest in 3 attempts; its last answer is kept in "
+          ".boss/planner/last-output.txt <rest>",
+          "Read its last answer; plan by hand with `--from`, or a better task description."),
+    # --- workers ----------------------------------------------------------------------------
+    Entry("dependency-not-done", WORKERS, "`worker run` of a worker whose dependency has not succeeded.", 1,
+          "worker W2 depends on W1, which is PENDING; run W1 first",
+          "Run the plan with `run_workers.sh`: it runs dependencies first."),
+    Entry("worker-busy", WORKERS, "`worker run` (or `boss retry`) while that worker runs elsewhere.", 1,
+          "worker W1 of plan alpha is already running in another process",
+          "Wait for it (`boss status --watch`), or stop that run first."),
+    Entry("context-missing", WORKERS, "A worker's `CONTEXT.md` is gone.", 1,
+          "<file>/CONTEXT.md: missing; run `boss render alpha` first",
+          "`boss render`."),
+    Entry("only-unknown", WORKERS, "`run_workers.sh --only` names no worker.", 2,
+          "run_workers.sh --only: plan alpha has no worker 'NOPE'",
+          "Use the ids of the plan (`boss status`)."),
+    Entry("run-while-running", WORKERS, "`run_workers.sh` while one of its workers runs elsewhere.", 2,
+          "worker W1 of plan alpha is running in another process; wait for it or stop it first",
+          "Wait for it, or stop that run (Ctrl-C in its terminal)."),
+    Entry("corrupted-status", WORKERS, "A hand-edited `status.json` with a wrong value.", 2,
+          "<file>/status.json: <problem>",
+          "Delete the file (the worker then reads PENDING) and run the worker again."),
+    Entry("demo-not-empty", WORKERS, "`boss demo DIR` into a folder that is not empty.", 2,
+          "<dir>: exists and is not empty; name another folder: boss demo DIR",
+          "Name a new folder; `--force` replaces an earlier demo."),
+    # --- merge and review -------------------------------------------------------------------
+    Entry("merge-busy", MERGE, "`boss merge` while another ceremony of the plan runs.", 1,
+          "another `boss merge alpha` is running (lock: <file>)",
+          "Wait for it to finish."),
+    Entry("not-quarantined", MERGE, "`boss quarantine accept|reject|salvage` of a worker not quarantined.", 2,
+          "plan alpha: worker W1 is not quarantined (see `boss quarantine list`)",
+          "`boss quarantine list` shows what is."),
+    # --- tiered autonomy -------------------------------------------------------------------
+    Entry("approval-unknown", TIERS, "`boss approve` or `boss deny` of a request that does not exist.", 2,
+          "<repo>/.boss/plans/alpha/approvals: no approval request 'NOPE' (pending: none)",
+          "`boss approvals` lists the pending ones."),
+    Entry("policy-invalid", TIERS, "A rule of `.boss/policy.yaml` is not valid.", 2,
+          "<file>/.boss/policy.yaml: rule deploy: field tier: must be 1, 2 or 3",
+          "Fix the rule; `worker classify --check` checks every rule and its examples."),
+    Entry("classify-usage", TIERS, "`worker classify` without a command line.", 2,
+          "give one command line as one argument (quote it), or --stdin",
+          "Quote it: `worker classify -- 'rm -rf build'`, or pipe lines into `--stdin`."),
+    Entry("classify-words", TIERS, "`worker classify` with the command line in several arguments.", 2,
+          "command: 2 arguments given; quote the command line into one argument",
+          "Quote it: `worker classify -- 'rm x'`."),
+    Entry("restore-no-worktree", TIERS, "`worker restore` of a worker that has no worktree (never ran).", 1,
+          "worker W1: no worktree at <path>",
+          "Nothing to restore: the worker has not run."),
+    # --- any command ------------------------------------------------------------------------
+    Entry("usage", ANY, "An unknown option, a missing argument or a missing option.", 2,
+          "No such option: --bogus",
+          "`boss COMMAND --help` shows the usage."),
+    Entry("internal-error", ANY, "A bug: an error the tool did not expect.", 1,
+          "internal error (<error>); the full trace is in <file>. Please report it.",
+          "Report it with the trace file (`.boss/crash-*.log`)."),
+)  # fmt: skip
+
+
+def pattern(entry: Entry) -> re.Pattern[str]:
+    """A regex finding the entry's message (placeholders match any text) in stderr."""
+    parts = _PLACEHOLDER.split(entry.message)
+    return re.compile("Error: " + ".+?".join(re.escape(p) for p in parts))
+
+
+def _cell(text: str, code: bool = False) -> str:
+    text = text.replace("|", "\\|")
+    if not code:
+        return text
+    fence = "``" if "`" in text else "`"
+    pad = " " if text.startswith("`") or text.endswith("`") or fence == "``" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def render() -> str:
+    """The README's table of errors, one section per area."""
+    lines: list[str] = []
+    area = ""
+    for e in ENTRIES:
+        if e.area != area:
+            area = e.area
+            lines += ["", f"**{area}**", "", "| Situation | Exit | The message | What to do |",
+                      "| --- | --- | --- | --- |"]  # fmt: skip
+        message = _cell(f"Error: {e.message}", code=True)
+        lines.append(f"| {_cell(e.situation)} | {e.exit_code} | {message} | {_cell(e.fix)} |")
+    return "\n".join(lines).strip() + "\n"

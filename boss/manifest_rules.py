@@ -1,0 +1,207 @@
+"""The rules of the manifest (SPEC section 3) as checks on parsed YAML: every problem is one
+line naming the file, the worker and the field. `boss.manifest.from_dict` applies them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from boss.errors import ManifestError
+from boss.git import branch_name_problem
+
+VERSION = 1
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+AGENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+COMMIT_RE = re.compile(r"[0-9a-f]{7,64}")
+TOP_REQUIRED = ("version", "plan", "base", "workers")
+TOP_KEYS = (
+    "version", "plan", "task", "base", "base_commit", "integration_test", "setup", "copy",
+    "defaults", "workers",
+)  # fmt: skip
+WORKER_REQUIRED = ("id", "title", "scope", "test")
+WORKER_KEYS = (
+    "id", "title", "branch", "scope", "depends_on", "test", "instructions", "write_test",
+    "agent", "max_iterations", "max_strategies", "agent_timeout", "test_timeout", "stall_timeout",
+)  # fmt: skip
+# Settings a worker may override; their defaults live in `defaults`.
+SETTING_DEFAULTS: dict[str, Any] = {
+    "agent": "claude",
+    "max_iterations": 5,
+    "max_strategies": 2,
+    "agent_timeout": 1800,
+    "test_timeout": 600,
+    "stall_timeout": 600,
+}
+COUNT_SETTINGS = ("max_iterations", "max_strategies")  # 1..100; the other numbers are seconds
+
+
+def show(value: object) -> str:
+    """A key or value as it reads on one line of an error message."""
+    text = str(value)
+    return text if re.fullmatch(r"[\w.-]{1,64}", text) else repr(text)[:80]
+
+
+class Problems:
+    """Collects validation problems, each a one-line message naming file, worker and field."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[str] = []
+
+    def add(self, where: str, problem: str) -> None:
+        self.items.append(f"{self.source}: {where}: {problem}")
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ManifestError("\n".join(self.items), self.items)
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def missing(value: Any) -> bool:
+    return value is None or value == [] or (isinstance(value, str) and not value.strip())
+
+
+def check_setting(p: Problems, where: str, key: str, value: Any) -> None:
+    if key == "agent":
+        if not isinstance(value, str) or not AGENT_RE.fullmatch(value):
+            p.add(f"{where} field agent", "must be an agent profile name (letters, digits, ._-)")
+    elif key in COUNT_SETTINGS:
+        if not is_int(value) or not 1 <= value <= 100:
+            p.add(f"{where} field {key}", "must be a whole number from 1 to 100")
+    elif not is_int(value) or value < 0:
+        p.add(f"{where} field {key}", "must be a whole number of seconds >= 0 (0: no limit)")
+
+
+def strings(value: Any) -> tuple[str, ...] | None:
+    """One string or a list of strings as a tuple; None when it is neither."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
+
+
+def check_keys(p: Problems, where: str, raw: dict[Any, Any], allowed: Iterable[str]) -> None:
+    allowed = tuple(allowed)
+    for key in sorted(set(raw) - set(allowed), key=str):
+        prefix = f"{where} field" if where else "field"
+        p.add(f"{prefix} {show(key)}", f"unknown key (allowed: {', '.join(allowed)})")
+
+
+def check_scope(p: Problems, where: str, value: Any) -> tuple[str, ...]:
+    scope = strings(value if value is not None else ())
+    if scope is None:
+        p.add(f"{where} field scope", "must be a regex or a list of regexes")
+        return ()
+    for rx in scope:
+        if not rx:
+            p.add(f"{where} field scope", "empty regex (write '^' to allow every path)")
+            continue
+        try:
+            re.compile(rx)
+        except re.error as e:
+            p.add(f"{where} field scope", f"invalid regex {rx!r}: {e}")
+    return scope
+
+
+def find_cycles(graph: dict[str, tuple[str, ...]]) -> list[list[str]]:
+    """Dependency cycles, each as [a, b, ..., a]; iterative, so long chains cannot overflow."""
+    deps = {node: [d for d in ds if d != node] for node, ds in graph.items()}
+    color: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles: list[list[str]] = []
+    seen: set[frozenset[str]] = set()
+    for root in deps:
+        if root in color:
+            continue
+        color[root] = 1
+        path, stack = [root], [iter(deps[root])]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                color[path.pop()] = 2
+                stack.pop()
+            elif nxt in deps and color.get(nxt) == 1:
+                cycle = path[path.index(nxt) :]
+                if frozenset(cycle) not in seen:
+                    seen.add(frozenset(cycle))
+                    cycles.append([*cycle, nxt])
+            elif nxt in deps and nxt not in color:
+                color[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(deps[nxt]))
+    return cycles
+
+
+def check_references(p: Problems, raw_workers: list[Any]) -> None:
+    """Unique ids, dependencies that name workers, no cycles: over every entry with an id."""
+    entries: list[tuple[str, tuple[str, ...]]] = []
+    for r in raw_workers:
+        if isinstance(r, dict) and isinstance(r.get("id"), str) and r["id"]:
+            deps = r.get("depends_on")
+            deps = strings(deps if deps not in (None, "") else []) or ()
+            entries.append((r["id"], tuple(dict.fromkeys(deps))))
+    ids: set[str] = set()
+    for wid, _ in entries:
+        if wid in ids:
+            p.add(f"worker {show(wid)} field id", "duplicate id (ids must be unique in the plan)")
+        ids.add(wid)
+    for wid, deps in entries:
+        for d in deps:
+            if d == wid:
+                p.add(f"worker {show(wid)} field depends_on", "a worker cannot depend on itself")
+            elif d not in ids:
+                p.add(f"worker {show(wid)} field depends_on", f"names no worker {show(d)}")
+    for cycle in find_cycles(dict(entries)):
+        p.add(
+            f"worker {cycle[0]} field depends_on",
+            f"dependency cycle {' -> '.join(cycle)} (each depends on the next)",
+        )
+
+
+def check_branches(p: Problems, branches: Iterable[tuple[str, str]], base: Any) -> None:
+    """Each (worker id, branch): a valid name, not the base, not another worker's."""
+    owners: dict[str, str] = {}
+    for wid, branch in branches:
+        problem = branch_name_problem(branch)
+        if problem:
+            p.add(
+                f"worker {wid} field branch",
+                f"invalid branch name {branch!r}: {problem} (see git check-ref-format)",
+            )
+        elif branch == base:
+            p.add(f"worker {wid} field branch", f"{branch!r} is the plan's base branch")
+        elif branch in owners:
+            p.add(f"worker {wid} field branch", f"branch {branch!r} is also worker {owners[branch]}'s")
+        else:
+            owners[branch] = wid
+
+
+def check_top(p: Problems, raw: dict[Any, Any]) -> None:
+    check_keys(p, "", raw, TOP_KEYS)
+    for key in TOP_REQUIRED:
+        if missing(raw.get(key)):
+            p.add(f"field {key}", "required field is missing")
+    if raw.get("version") not in (None, VERSION):
+        p.add(
+            "field version",
+            f"unsupported version {show(raw.get('version'))} (this tool reads version {VERSION})",
+        )
+    plan = raw.get("plan")
+    if plan is not None and (not isinstance(plan, str) or not SLUG_RE.fullmatch(plan)):
+        p.add("field plan", f"bad slug {show(plan)}: must match [a-z0-9][a-z0-9-]{{0,62}}")
+    for key in ("task", "base", "base_commit", "integration_test", "setup"):
+        if raw.get(key) is not None and not isinstance(raw.get(key), str):
+            p.add(f"field {key}", "must be a string")
+    base = raw.get("base")
+    if isinstance(base, str) and base.strip():
+        problem = branch_name_problem(base)
+        if problem:
+            p.add("field base", f"invalid branch name {base!r}: {problem}")
+    commit = raw.get("base_commit")
+    if isinstance(commit, str) and commit and not COMMIT_RE.fullmatch(commit):
+        p.add("field base_commit", "must be a commit hash (7 to 64 lowercase hex digits)")

@@ -1,0 +1,298 @@
+"""The guard: the hook an agent CLI runs before each shell command or file edit of a worker.
+
+`python -P -m worker.guard --agent claude|codex|gemini --plan P --worker W` reads the hook's
+JSON on stdin (Claude Code PreToolUse, Codex PreToolUse, Gemini CLI BeforeTool), classifies
+the command (or the file an edit touches) and answers:
+
+- TIER 1: allow (exit 0; Claude gets `permissionDecision: allow`).
+- TIER 2: checkpoint the worktree (`worker.checkpoint`), then allow.
+- TIER 3: allow once if a person approved exactly this command (`boss approve`); otherwise
+  record an approval request and block: exit 2 with the reason on stderr, which blocks in all
+  three CLIs and is shown to the model.
+
+It fails closed: any error inside blocks (exit 2; never exit 1, which Claude Code treats as a
+non-blocking error), and the command line rendered into hook configs ends in `|| exit 2`, so
+even a guard that cannot start blocks. Every decision is a state-log line (ACTION `guard`).
+It runs as `python -P -m` (not the click CLI) to start fast, and `-P` keeps a `worker/`
+folder in the agent's worktree from shadowing this package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the guard 3 ms
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from boss.paths import PlanPaths
+    from worker.classify import Decision
+
+ALLOW, BLOCK = 0, 2
+AGENTS = ("claude", "codex", "gemini")
+SHELL_TOOLS = frozenset({"Bash", "run_shell_command", "shell", "local_shell", "exec_command"})
+EDIT_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit", "write_file", "replace",
+                        "apply_patch", "edit"})  # fmt: skip
+PATH_KEYS = ("file_path", "notebook_path", "absolute_path", "path")
+PATCH_HEADERS = {"*** Add File: ": "write", "*** Update File: ": "write",
+                 "*** Delete File: ": "delete", "*** Move to: ": "write"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the hook process answers: exit code, stdout (JSON for the CLI) and stderr."""
+
+    code: int
+    stdout: str = ""
+    stderr: str = ""
+
+
+def hook_argv(agent: str, plan: str, worker_id: str, *, policy: Path | None = None) -> list[str]:
+    """The argv a hook configuration runs for this worker (this interpreter, fast entry point)."""
+    argv = [sys.executable, "-P", "-m", "worker.guard", "--agent", agent, "--plan", plan]
+    argv += ["--worker", worker_id]
+    return argv + (["--policy", str(policy)] if policy is not None else [])
+
+
+def hook_command(agent: str, plan: str, worker_id: str, *, policy: Path | None = None) -> str:
+    """hook_argv as one shell command line that blocks (exit 2) even if the guard cannot start."""
+    import shlex
+
+    return f"{shlex.join(hook_argv(agent, plan, worker_id, policy=policy))} || exit 2"
+
+
+def run(
+    payload: str,
+    *,
+    agent: str,
+    plan: str,
+    worker_id: str,
+    policy: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Outcome:
+    """Judge one hook call; any error blocks (fail closed)."""
+    try:
+        return _Guard(agent, plan, worker_id, policy, dict(os.environ if env is None else env)).run(payload)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        reason = f"guard error: {type(e).__name__}: {first}" if first else f"guard error: {type(e).__name__}"
+        return Outcome(BLOCK, "", f"{reason} (the command is blocked: the guard fails closed)\n")
+
+
+def _short(text: str, limit: int = 160) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[: limit - 3] + "..."
+
+
+class _Guard:
+    def __init__(
+        self, agent: str, plan: str, worker_id: str, policy: Path | None, env: dict[str, str]
+    ) -> None:
+        if agent not in AGENTS:
+            msg = f"--agent {agent!r}: must be one of {', '.join(AGENTS)}"
+            raise ValueError(msg)
+        self.agent, self.plan, self.worker_id, self.policy_file, self.env = (
+            agent,
+            plan,
+            worker_id,
+            policy,
+            env,
+        )
+
+    def run(self, text: str) -> Outcome:
+        payload = json.loads(text)
+        if not isinstance(payload, dict):
+            msg = "the hook input is not a JSON object"
+            raise ValueError(msg)
+        tool = str(payload.get("tool_name") or "")
+        tool_input = payload.get("tool_input") or {}
+        if not isinstance(tool_input, dict):
+            tool_input = {"command": tool_input}
+        worktree, repo = self.locate(payload)
+        from boss.paths import PlanPaths
+
+        paths = PlanPaths.of(repo, self.plan)
+        cwd = Path(str(payload.get("cwd") or worktree))
+        subject, decision = self.judge(tool, tool_input, cwd, worktree, repo, paths)
+        return self.act(subject, decision, worktree, cwd, paths)
+
+    def locate(self, payload: dict[str, object]) -> tuple[Path, Path]:
+        """The worktree (BOSS_WORKTREE, else the hook's cwd's checkout) and the main repository."""
+        worktree_env, repo_env = self.env.get("BOSS_WORKTREE"), self.env.get("BOSS_REPO")
+        if worktree_env and repo_env:
+            return Path(worktree_env), Path(repo_env)
+        from boss import git
+
+        start = Path(worktree_env or str(payload.get("cwd") or Path.cwd()))
+        worktree = Path(worktree_env) if worktree_env else git.toplevel(start)
+        return worktree, Path(repo_env) if repo_env else git.main_root(worktree)
+
+    def judge(
+        self,
+        tool: str,
+        tool_input: dict[str, object],
+        cwd: Path,
+        worktree: Path,
+        repo: Path,
+        paths: PlanPaths,
+    ) -> tuple[str, Decision]:
+        from worker import classify as cl
+        from worker.policy import load_policy
+
+        overlay = self.policy_file or paths.agent_config_dir(self.worker_id) / "policy.yaml"
+        policy = load_policy(repo, [overlay])
+        ctx = cl.make_context(worktree, self.env)
+        if tool in SHELL_TOOLS:
+            command = tool_input.get("command")
+            if isinstance(command, list):
+                import shlex
+
+                command = shlex.join(str(c) for c in command)
+            if not isinstance(command, str):
+                return tool, cl.Decision(3, f"{tool}: no command to judge", "cannot-parse")
+            folder = tool_input.get("dir_path") or tool_input.get("directory")
+            run_cwd = cwd / str(folder) if folder else cwd
+            return command, cl.classify(command, run_cwd, worktree, policy, context=ctx)
+        if tool in EDIT_TOOLS:
+            targets = _edit_targets(tool_input)
+            subject = f"{tool} {' '.join(p for p, _ in targets)}".strip()
+            if not targets:
+                return subject, cl.Decision(3, f"{tool}: cannot tell which file it changes", "cannot-parse")
+            decisions = [
+                cl.classify_path(p, cwd, worktree, policy, tool=tool, kind=k, context=ctx) for p, k in targets
+            ]
+            top = max(decisions, key=lambda d: d.tier)
+            parts = tuple(p for d in decisions for p in d.parts)
+            return subject, cl.Decision(top.tier, top.reason, top.rule, parts)
+        return tool, cl.Decision(1, f"{tool}: not a shell or file-changing tool", "other-tool")
+
+    def act(self, subject: str, decision: Decision, worktree: Path, cwd: Path, paths: PlanPaths) -> Outcome:
+        why = f"{_short(subject)} ({'rule ' + decision.rule})"
+        if decision.tier == 1:
+            self.log(paths, f"tier1 allowed: {why}")
+            return self.allow(f"TIER 1: {decision.reason}")
+        from worker import checkpoint
+
+        if decision.tier == 2:
+            cp = checkpoint.take(
+                worktree, self.plan, self.worker_id, f"boss checkpoint before: {_short(subject, 200)}"
+            )
+            self.log(paths, f"tier2 allowed after checkpoint {cp.ref}: {why}", cp.ref)
+            return self.allow(f"TIER 2 (checkpoint {cp.ref}): {decision.reason}")
+        from worker import approvals
+
+        folder = paths.approvals_dir
+        used = approvals.consume(folder, self.worker_id, subject)
+        if used is not None:
+            cp = checkpoint.take(
+                worktree, self.plan, self.worker_id, f"boss checkpoint before: {_short(subject, 200)}"
+            )
+            self.log(
+                paths, f"tier3 allowed once by approval {used.id} after checkpoint {cp.ref}: {why}", cp.ref
+            )
+            return self.allow(f"TIER 3 approved by a person ({used.id}): {decision.reason}")
+        refused = approvals.denied(folder, self.worker_id, subject)
+        if refused is not None:
+            self.log(paths, f"tier3 blocked (denied as {refused.id}): {why}", f"approvals/{refused.id}.json")
+            note = f": {refused.decision_reason}" if refused.decision_reason else ""
+            return self.block(
+                f"BLOCKED (TIER 3): {decision.reason}. A person already denied this command"
+                f" ({refused.id}){note}. Do not retry it or work around it."
+            )
+        req = approvals.request(
+            folder, plan=self.plan, worker=self.worker_id, command=subject, reason=decision.reason,
+            rule=decision.rule, tier=decision.tier, cwd=str(cwd),
+        )  # fmt: skip
+        self.log(paths, f"tier3 blocked: {why}; approval request {req.id}", f"approvals/{req.id}.json")
+        return self.block(
+            f"BLOCKED (TIER 3): {decision.reason}. It needs a person's approval: request {req.id} is"
+            f" recorded (`boss approve {req.id} --plan {self.plan}`); once approved, exactly this"
+            " command runs once on a later run. Do not try another way to do the same thing:"
+            " continue without it, or stop and say what you need."
+        )
+
+    def allow(self, reason: str) -> Outcome:
+        if self.agent == "claude":
+            out = {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "allow",
+                                          "permissionDecisionReason": reason}}  # fmt: skip
+            return Outcome(ALLOW, json.dumps(out))
+        if self.agent == "gemini":
+            return Outcome(ALLOW, "{}")
+        return Outcome(ALLOW)  # Codex rejects unknown fields and "ask": say nothing
+
+    def block(self, reason: str) -> Outcome:
+        return Outcome(BLOCK, "", reason + "\n")
+
+    def log(self, paths: PlanPaths, result: str, artifacts: str = "") -> None:
+        import time
+
+        from boss import statelog
+
+        strategy, iteration = self.env.get("BOSS_STRATEGY"), self.env.get("BOSS_ITERATION")
+        iteration_id = (
+            f"{self.worker_id}.s{strategy}.i{iteration}" if strategy and iteration else self.worker_id
+        )
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        statelog.append(paths.log, statelog.Event(now, "RUNNING", iteration_id, "guard", result, artifacts))
+
+
+def _edit_targets(tool_input: dict[str, object]) -> list[tuple[str, str]]:
+    """(path, write|delete) of every file a file tool changes; patches name theirs in headers."""
+    found: list[tuple[str, str]] = []
+    for key in PATH_KEYS:
+        value = tool_input.get(key)
+        if isinstance(value, str) and value:
+            found.append((value, "write"))
+    if found:
+        return found
+    texts = [v for v in tool_input.values() if isinstance(v, str)]
+    texts += [i for v in tool_input.values() if isinstance(v, list) for i in v if isinstance(i, str)]
+    for text in texts:
+        for line in text.splitlines():
+            for header, kind in PATCH_HEADERS.items():
+                if line.startswith(header) and line[len(header) :].strip():
+                    found.append((line[len(header) :].strip(), kind))
+    return found
+
+
+def _parse_args(argv: list[str]) -> dict[str, str]:
+    names = {"--agent": "agent", "--plan": "plan", "--worker": "worker", "--policy": "policy"}
+    opts: dict[str, str] = {}
+    it = iter(argv)
+    for word in it:
+        key, eq, value = word.partition("=")
+        if key not in names:
+            msg = f"unknown argument {word!r} (usage: --agent A --plan P --worker W [--policy FILE])"
+            raise ValueError(msg)
+        opts[names[key]] = value if eq else next(it, "")
+    missing = [f"--{n}" for n in ("agent", "plan", "worker") if not opts.get(n)]
+    if missing:
+        msg = f"missing {', '.join(missing)}"
+        raise ValueError(msg)
+    return opts
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m worker.guard`: never exits 1 (that would not block)."""
+    try:
+        opts = _parse_args(sys.argv[1:] if argv is None else argv)
+        policy = Path(opts["policy"]) if opts.get("policy") else None
+        outcome = run(
+            sys.stdin.read(), agent=opts["agent"], plan=opts["plan"], worker_id=opts["worker"], policy=policy
+        )
+    except Exception as e:
+        outcome = Outcome(BLOCK, "", f"guard error: {e} (the command is blocked: the guard fails closed)\n")
+    if outcome.stdout:
+        sys.stdout.write(outcome.stdout + "\n")
+    if outcome.stderr:
+        sys.stderr.write(outcome.stderr)
+    sys.stdout.flush()
+    return outcome.code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
