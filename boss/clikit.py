@@ -85,7 +85,5 @@ class Group(click.Group):
 
 
 plan_argument = click.argument("plan", required=False)
-plan_option = click.option(
-    "--plan", "plan", default=None, help="The plan (default: the only plan)."
-)
+plan_option = click.option("--plan", "plan", default=None, help="The plan (default: the only plan).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

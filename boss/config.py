@@ -53,9 +53,7 @@ def _fail(path: Path, where: str, problem: str) -> ConfigError:
 
 def _positive_int(path: Path, key: str, value: Any, allow_zero: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
-        raise _fail(
-            path, f"field {key}", f"must be a whole number {'>= 0' if allow_zero else '>= 1'}"
-        )
+        raise _fail(path, f"field {key}", f"must be a whole number {'>= 0' if allow_zero else '>= 1'}")
     return value
 
 
@@ -97,9 +95,7 @@ def load_config(repo: Path) -> Config:
         raise _fail(path, "top level", "must be a mapping")
     unknown = sorted(set(raw) - _TOP_KEYS)
     if unknown:
-        raise _fail(
-            path, f"field {unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_TOP_KEYS))})"
-        )
+        raise _fail(path, f"field {unknown[0]}", f"unknown key (allowed: {', '.join(sorted(_TOP_KEYS))})")
     agents_raw = raw.get("agents") or {}
     if not isinstance(agents_raw, dict):
         raise _fail(path, "field agents", "must map profile names to profiles")

@@ -303,7 +303,7 @@ def test_agent_environment_follows_the_spec(calc):
 def test_kill_9_reads_crashed_and_rerun_finishes(calc):
     slow = {"sleep": 60}
     w = worker("W1", steps=[slow], agent_timeout=120)
-    paths, m = make_plan(calc, [w])
+    paths, _ = make_plan(calc, [w])
     proc = subprocess.Popen(
         [sys.executable, "-m", "worker", "run", "p", "W1"], cwd=calc, start_new_session=True
     )
@@ -326,7 +326,7 @@ def test_kill_9_reads_crashed_and_rerun_finishes(calc):
     assert json.loads(out)["workers"][0]["state"] == "CRASHED"
     # rerun with a script that now succeeds
     w2 = worker("W1", steps=[{"write": {"src/done.txt": "x"}}])
-    paths, m = make_plan(calc, [w2])
+    paths, _m = make_plan(calc, [w2])
     worker_cmd("run", "p", "W1", cwd=calc, check=0)
     assert st.read(paths.status("W1")).state == "SUCCESS"
     # the rerun stopped the agent the killed worker had left running
@@ -335,7 +335,7 @@ def test_kill_9_reads_crashed_and_rerun_finishes(calc):
 
 def test_sigterm_leaves_a_true_status_and_stops_the_agent(calc):
     w = worker("W1", steps=[{"run": "echo $$ > ../agent.pid; sleep 60"}], agent_timeout=120)
-    paths, m = make_plan(calc, [w])
+    paths, _m = make_plan(calc, [w])
     proc = subprocess.Popen([sys.executable, "-m", "worker", "run", "p", "W1"], cwd=calc)
     pidfile = paths.worktree("W1").parent / "agent.pid"
     deadline = time.monotonic() + 20
@@ -353,7 +353,7 @@ def test_sigterm_leaves_a_true_status_and_stops_the_agent(calc):
 
 def test_second_concurrent_run_is_refused(calc):
     w = worker("W1", steps=[{"sleep": 3, "write": {"src/done.txt": "x"}}])
-    paths, m = make_plan(calc, [w])
+    paths, _m = make_plan(calc, [w])
     proc = subprocess.Popen([sys.executable, "-m", "worker", "run", "p", "W1"], cwd=calc)
     deadline = time.monotonic() + 10
     while (st.read(paths.status("W1")) is None) and time.monotonic() < deadline:

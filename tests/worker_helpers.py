@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 from conftest import git
@@ -41,32 +40,7 @@ def make_plan(repo: Path, workers: list[dict], plan: str = "p", **top) -> tuple[
     paths = PlanPaths.of(repo, plan, load_config(repo).worktree_root)
     m = mf.from_dict(raw, "manifest.yaml")
     mf.save(m, paths.manifest)
-    try:
-        from boss.render import render_plan  # the real renderer, once it exists
-    except ImportError:  # pragma: no cover - until render lands
-        import shlex
-        import sys
+    from boss.render import render_plan
 
-        import jinja2
-
-        for w in m.workers:
-            paths.context(w.id).parent.mkdir(parents=True, exist_ok=True)
-            paths.context(w.id).write_text(textwrap.dedent(w.instructions))
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(Path(__file__).parent.parent / "templates"),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-        )
-        env.filters["shquote"] = shlex.quote
-        text = env.get_template("run_workers.sh.j2").render(
-            m=m,
-            order=m.order(),
-            jobs=0,
-            python=sys.executable,
-            script_rel=f".boss/plans/{plan}/run_workers.sh",
-        )
-        paths.run_script.write_text(text)
-        paths.run_script.chmod(0o755)
-    else:
-        render_plan(paths, m, load_config(repo), force=True)
+    render_plan(paths, m, load_config(repo), force=True)
     return paths, m
