@@ -63,6 +63,13 @@ class Group(click.Group):
         except (click.exceptions.Abort, KeyboardInterrupt):
             click.echo("Interrupted.", err=True)
             sys.exit(130)
+        except click.UsageError as e:
+            # SPEC section 10: the message starts with `Error:`; the hint to --help follows.
+            click.echo(f"Error: {e.format_message()}", err=True)
+            if e.ctx is not None:
+                hint = f"{e.ctx.command_path} --help"
+                click.echo(f"Try '{hint}' for help.", err=True)
+            sys.exit(e.exit_code)
         except click.ClickException as e:
             e.show()
             sys.exit(e.exit_code)

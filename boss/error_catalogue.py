@@ -231,8 +231,12 @@ ENTRIES: tuple[Entry, ...] = (
           "Nothing to restore: the worker has not run."),
     # --- any command ------------------------------------------------------------------------
     Entry("usage", ANY, "An unknown option, a missing argument or a missing option.", 2,
-          "No such option: --bogus",
+          "No such option<x>--bogus<x>",
           "`boss COMMAND --help` shows the usage."),
+    Entry("git-failed", ANY, "A git command (or another program) the tool needed fails.", 1,
+          "command failed (exit 128): git -C <worktree> reset --quiet --hard <commit>",
+          "The lines after it show the program's own output (`stderr:`, `stdout:`), which says why: "
+          "here a crashed git left an `index.lock` to remove."),
     Entry("internal-error", ANY, "A bug: an error the tool did not expect.", 1,
           "internal error (<error>); the full trace is in <file>. Please report it.",
           "Report it with the trace file (`.boss/crash-*.log`)."),

@@ -155,7 +155,8 @@ def check_references(p: Problems, raw_workers: list[Any]) -> None:
             if d == wid:
                 p.add(f"worker {show(wid)} field depends_on", "a worker cannot depend on itself")
             elif d not in ids:
-                p.add(f"worker {show(wid)} field depends_on", f"names no worker {show(d)}")
+                known = ", ".join(show(i) for i in sorted(ids, key=str))
+                p.add(f"worker {show(wid)} field depends_on", f"names no worker {show(d)} (workers: {known})")
     for cycle in find_cycles(dict(entries)):
         p.add(
             f"worker {cycle[0]} field depends_on",

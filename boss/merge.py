@@ -16,13 +16,11 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from boss import git, integration, statelog, triage
 from boss import journal as jr
 from boss.config import Config
-from boss.errors import StateError
 from boss.journal import CONFLICT, MERGED, PENDING, REVERTED, SKIPPED, Journal, Record, crash_point
+from boss.lock import locked
 from boss.manifest import Manifest
 from boss.paths import PlanPaths
 from worker.worktree import tool_excludes
@@ -47,14 +45,9 @@ def journal_path(paths: PlanPaths) -> Path:
 
 def run(paths: PlanPaths, m: Manifest, config: Config, progress: Progress) -> Journal:
     """Run the ceremony to its end (or resume an interrupted one); the final journal."""
-    paths.merge_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(paths.merge_dir / "merge.lock"), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout as e:
-        msg = f"another `boss merge {paths.plan}` is running (lock: {paths.merge_dir / 'merge.lock'})"
-        raise StateError(msg) from e
-    try:
+    lock = paths.merge_dir / "merge.lock"
+    busy = f"another `boss merge {paths.plan}` is running (lock: {lock})"
+    with locked(lock, 0, busy):
         j = jr.load(journal_path(paths))
         if j is None or j.step == jr.DONE:
             j = _begin(paths, m, config, progress)
@@ -75,8 +68,6 @@ def run(paths: PlanPaths, m: Manifest, config: Config, progress: Progress) -> Jo
         finally:
             c.ticker.stop()
         return j
-    finally:
-        lock.release()
 
 
 def exit_code(j: Journal) -> int:

@@ -47,7 +47,11 @@ def find_base(start: Path, branch: str | None, where: str = "--base") -> Base:
     problem = git.branch_name_problem(branch)
     commit = None if problem else git.rev(repo, f"refs/heads/{branch}")
     if commit is None:
-        why = f"is not a valid branch name: {problem}" if problem else "does not exist"
+        if problem:
+            why = f"is not a valid branch name: {problem}"
+        else:
+            names = git.out(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/").split()
+            why = f"does not exist (branches: {', '.join(names[:10]) or 'none'}); name an existing branch"
         msg = f"{repo}: base branch {branch!r} ({where}) {why}"
         raise InputError(msg)
     return Base(repo, branch, commit)

@@ -36,7 +36,10 @@ def s(tmp_path):
     quarantine.reject(s.paths, s.m, load_config(s.repo), "W3", "not wanted")
     j = merge.run(s.paths, s.m, load_config(s.repo), lambda _line: None)
     assert {r.id: r.verdict for r in j.records} == {
-        "W1": "MERGED", "W2": "REVERTED", "W3": "QUARANTINED", "W4": "SKIPPED"
+        "W1": "MERGED",
+        "W2": "REVERTED",
+        "W3": "QUARANTINED",
+        "W4": "SKIPPED",
     }
     return s
 

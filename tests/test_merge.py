@@ -8,10 +8,12 @@ import subprocess
 
 import pytest
 from conftest import boss, git
-from merge_helpers import make_scenario, pytest_command, spec
+from merge_helpers import commit_files, make_scenario, pytest_command, spec
 
 from boss import merge, statelog
 from boss.config import load_config
+from boss.errors import StateError
+from boss.integration import Run, judge, judge_baseline
 from boss.journal import load as load_journal
 from worker import status as st
 
@@ -61,8 +63,12 @@ def test_done_means_lands_exactly_the_good_work_and_salvages_the_quarantined(tmp
     s.work("W1", {"src/a.txt": "a\n"})
     s.work("W2", {"src/b.txt": "b\n"})  # starts from W1's head
     s.status("W3", st.FAILED, reason="gave up after 4 iterations")
-    s.work("W4", {"src/d.txt": "d\n", "README.md": "# edited\n"}, state=st.SCOPE_VIOLATION,
-           violations=["README.md"])
+    s.work(
+        "W4",
+        {"src/d.txt": "d\n", "README.md": "# edited\n"},
+        state=st.SCOPE_VIOLATION,
+        violations=["README.md"],
+    )
     s.work("W5", {"src/shared.txt": "one\nTWO by W5\nthree\n"})
     s.work("W6", {"src/shared.txt": "one\ntwo by W6\nthree\n"})
     s.work("W7", {"src/bad.txt": "BROKEN\n"})
@@ -167,7 +173,9 @@ def test_a_branch_moved_after_its_status_was_written_is_quarantined(tmp_path):
     extra = git(s.repo, "commit-tree", f"{head}^{{tree}}", "-p", head, "-m", "later")
     git(s.repo, "update-ref", "refs/heads/" + s.m.worker("W1").branch, extra)
     j, code = run(s)
-    assert verdicts(j) == {"W1": "QUARANTINED"} and "not at the commit its status names" in j.records[0].reason
+    assert (
+        verdicts(j) == {"W1": "QUARANTINED"} and "not at the commit its status names" in j.records[0].reason
+    )
     assert code == 1
 
 
@@ -209,7 +217,12 @@ def test_pytest_baseline_failures_do_not_block_merges_and_new_failures_do(tmp_pa
     workers = [spec("W1", scope=["^src/", "^tests/"]), spec("W2", scope=["^src/", "^tests/"])]
     s = make_scenario(tmp_path / "r", workers, integration_test=pytest_command(), files=files)
     s.work("W1", {"tests/test_feature.py": "def test_feature():\n    assert 2 + 2 == 4\n"})
-    s.work("W2", {"tests/test_base.py": "def test_ok():\n    assert False\n\ndef test_known_bug():\n    assert 1 == 2\n"})
+    s.work(
+        "W2",
+        {
+            "tests/test_base.py": "def test_ok():\n    assert False\n\ndef test_known_bug():\n    assert 1 == 2\n"
+        },
+    )
     j, code = run(s)
     assert verdicts(j) == {"W1": "MERGED", "W2": "REVERTED"} and code == 1
     assert j.baseline["failures"] == ["tests.test_base::test_known_bug"]
@@ -303,3 +316,92 @@ def test_merged_work_whose_branch_was_cleaned_stays_merged_and_its_dependent_lan
     assert verdicts(j) == {"W1": "MERGED", "W2": "MERGED"} and code == 0
     assert "already in main" in j.record("W1").reason
     assert "src/b.txt" in files_on(s.repo, "main")
+
+
+def test_verification_catches_missing_branches_wrong_branches_and_unrelated_starts(tmp_path):
+    s = make_scenario(tmp_path / "r", [spec("W1"), spec("W2"), spec("W3")])
+    lost = commit_files(s.repo, s.base, {"src/a.txt": "a\n"}, "work whose branch is gone")
+    s.status("W1", st.SUCCESS, start_commit=s.base, head_commit=lost)  # no branch at all
+    s.work("W2", {"src/b.txt": "b\n"}, branch="feat/somewhere-else")
+    unrelated = git(s.repo, "commit-tree", s.base + "^{tree}", "-m", "a root of its own")
+    s.work("W3", {"src/c.txt": "c\n"}, start=unrelated)
+    j, code = run(s)
+    assert verdicts(j) == {"W1": "QUARANTINED", "W2": "QUARANTINED", "W3": "QUARANTINED"} and code == 1
+    assert "does not exist" in j.record("W1").reason
+    assert "feat/somewhere-else" in j.record("W2").reason
+    assert "not at the plan's base commit" in j.record("W3").reason
+
+
+def test_without_a_base_commit_a_start_off_the_base_is_caught(tmp_path):
+    s = make_scenario(tmp_path / "r", [spec("W1"), spec("W2")])
+    raw = s.paths.manifest.read_text().replace(f"base_commit: {s.base}", "base_commit: ''")
+    s.paths.manifest.write_text(raw)
+    s.reload()
+    s.work("W1", {"src/a.txt": "a\n"})
+    elsewhere = commit_files(s.repo, s.base, {"README.md": "not on main\n"}, "elsewhere")
+    s.work("W2", {"src/b.txt": "b\n"}, start=elsewhere)
+    j, _ = run(s)
+    assert verdicts(j) == {"W1": "MERGED", "W2": "QUARANTINED"}
+    assert "is not on main" in j.record("W2").reason
+
+
+def test_no_integration_test_merges_untested(tmp_path):
+    s = make_scenario(tmp_path / "r", [spec("W1")], integration_test="")
+    s.work("W1", {"src/a.txt": "a\n"})
+    j, code = run(s)
+    assert code == 0 and j.test_runs == 0 and "no integration_test" in j.record("W1").reason
+
+
+def test_setup_and_copy_files_prepare_the_integration_worktree(tmp_path):
+    s = make_scenario(tmp_path / "r", [spec("W1")], integration_test="test -f .env && test -f made-by-setup")
+    raw = (
+        s.paths.manifest.read_text()
+        .replace("setup: ''", "setup: touch made-by-setup")
+        .replace("copy: []", "copy:\n- .env")
+    )
+    s.paths.manifest.write_text(raw)
+    s.reload()
+    (s.repo / ".env").write_text("SECRET=1\n")
+    s.work("W1", {"src/a.txt": "a\n"})
+    j, code = run(s)
+    assert code == 0, j.baseline
+    s2 = make_scenario(tmp_path / "r2", [spec("W1")])
+    s2.paths.manifest.write_text(s2.paths.manifest.read_text().replace("setup: ''", "setup: exit 4"))
+    s2.reload()
+    s2.work("W1", {"src/a.txt": "a\n"})
+    with pytest.raises(StateError, match="setup failed"):
+        run(s2)
+
+
+def test_judging_runs_against_the_baseline():
+    m = type("M", (), {"integration_test": "pytest -q", "defaults": {"test_timeout": 5}})()
+    base = Run(1, 1.0, "b.log", ["t::known"])
+    assert judge(m, Run(1, 1.0, "x", ["t::known"]), base).ok
+    assert judge(m, Run(0, 1.0, "x", []), base).ok
+    red = judge(m, Run(1, 1.0, "x", ["t::known", "t::new"]), base)
+    assert not red.ok and red.new_failures == ["t::new"]
+    assert not judge(m, Run(2, 1.0, "x", ["t::collect"]), base).ok  # a collection error
+    assert not judge(m, Run(1, 1.0, "x", None), base).ok  # no junit report
+    assert not judge(m, Run(1, 1.0, "x", []), base).ok  # red without a failing test
+    assert not judge(m, Run(5, 1.0, "x", []), base).ok  # the tests are gone
+    assert judge(m, Run(5, 1.0, "x", []), Run(5, 1.0, "b", [])).ok
+    assert not judge(m, Run(-9, 5.0, "x", None, timed_out=True), base).ok
+    assert judge_baseline(m, base).ok and judge_baseline(m, Run(5, 1.0, "b", [])).ok
+    assert not judge_baseline(m, Run(4, 1.0, "b", [])).ok
+    assert not judge_baseline(m, Run(-9, 5.0, "b", None, timed_out=True)).ok
+    plain = type("M", (), {"integration_test": "make check", "defaults": {}})()
+    assert not judge_baseline(plain, Run(1, 1.0, "b", None)).ok
+    assert not judge(plain, Run(1, 1.0, "x", None), Run(0, 1.0, "b", None)).ok
+
+
+def test_an_unreadable_journal_names_its_file(tmp_path):
+    s = make_scenario(tmp_path / "r", [spec("W1")])
+    journal = s.paths.merge_dir / "journal.json"
+    journal.parent.mkdir(parents=True)
+    for text, problem in (("{oops", "invalid JSON"), ('{"version": 9}', "not a boss merge journal")):
+        journal.write_text(text)
+        with pytest.raises(StateError, match=problem) as e:
+            run(s)
+        assert str(journal) in str(e.value)
+    proc = boss("merge", cwd=s.repo, check=1)
+    assert proc.stderr.startswith("Error:") and "journal.json" in proc.stderr

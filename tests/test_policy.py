@@ -101,27 +101,50 @@ def test_extra_files_extend_and_targets_merge(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("rules: [{id: x, tier: 4, reason: r, match: {command: [a]}}]", "rule x: field tier: must be 1, 2 or 3"),
-        ("rules: [{id: x, tier: 1, reason: r, match: {commnd: [a]}}]", "rule x: field match.commnd: unknown condition"),
+        (
+            "rules: [{id: x, tier: 4, reason: r, match: {command: [a]}}]",
+            "rule x: field tier: must be 1, 2 or 3",
+        ),
+        (
+            "rules: [{id: x, tier: 1, reason: r, match: {commnd: [a]}}]",
+            "rule x: field match.commnd: unknown condition",
+        ),
         ("rules: [{id: x, tier: 1, reason: r}]", "rule x: field match: is required"),
         ("rules: [{id: X Y, tier: 1, reason: r, match: {command: [a]}}]", "field id: must be a slug"),
         ("rules: [{id: x, tier: 1, match: {command: [a]}}]", "rule x: field reason"),
-        ("rules: [{id: x, tier: 1, reason: r, match: {command: [a]}, colour: red}]", "rule x: field colour: unknown key"),
+        (
+            "rules: [{id: x, tier: 1, reason: r, match: {command: [a]}, colour: red}]",
+            "rule x: field colour: unknown key",
+        ),
         ("rules: [{id: x, tier: 1, reason: r, match: {effect: [teleport]}}]", "unknown effect 'teleport'"),
-        ("rules: [{id: x, tier: 1, reason: r, match: {code_any: ['(']}}]", "field match.code_any: invalid regex"),
-        ("rules: [{id: x, tier: 1, reason: r, match: {command: [a]}}, {id: x, tier: 1, reason: r, match: {command: [b]}}]",
-         "rule x: field id: is used twice"),
+        (
+            "rules: [{id: x, tier: 1, reason: r, match: {code_any: ['(']}}]",
+            "field match.code_any: invalid regex",
+        ),
+        (
+            "rules: [{id: x, tier: 1, reason: r, match: {command: [a]}}, {id: x, tier: 1, reason: r, match: {command: [b]}}]",
+            "rule x: field id: is used twice",
+        ),
         ("colour: red", "field colour: unknown key"),
         ("version: 2", "field version: must be 1"),
         ("defaults: {unknown_command: 0}", "field defaults.unknown_command"),
         ("targets: {rm: {operands: smash}}", "field targets.rm.operands: must be one of"),
-        ("rules: [{id: x, tier: 1, reason: r, match: {command: [a]}, examples: {match: [b]}}]",
-         "rule x: field examples.match: the rule does not match 'b'"),
-        ("rules: [{id: x, tier: 1, reason: r, match: {command: [a]}, examples: {not_match: [a]}}]",
-         "rule x: field examples.not_match: the rule matches 'a'"),
-        ("rules: [{id: curl-anything, tier: 1, reason: r, match: {command: [curl]}, examples: {match: [ls]}}]",
-         "rule curl-anything: field examples.match"),
-        ("rules: [{id: net-egress, match: {command: [wget]}}]", "rule net-egress: field examples.match: the rule does not match 'curl https://example.com'"),
+        (
+            "rules: [{id: x, tier: 1, reason: r, match: {command: [a]}, examples: {match: [b]}}]",
+            "rule x: field examples.match: the rule does not match 'b'",
+        ),
+        (
+            "rules: [{id: x, tier: 1, reason: r, match: {command: [a]}, examples: {not_match: [a]}}]",
+            "rule x: field examples.not_match: the rule matches 'a'",
+        ),
+        (
+            "rules: [{id: curl-anything, tier: 1, reason: r, match: {command: [curl]}, examples: {match: [ls]}}]",
+            "rule curl-anything: field examples.match",
+        ),
+        (
+            "rules: [{id: net-egress, match: {command: [wget]}}]",
+            "rule net-egress: field examples.match: the rule does not match 'curl https://example.com'",
+        ),
         ("rules: not-a-list", "field rules: must be a list"),
         (": : :", "invalid YAML"),
     ],

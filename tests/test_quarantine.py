@@ -71,7 +71,10 @@ def test_accept_merges_it_as_it_is(s):
 def test_reject_keeps_it_out(s):
     quarantine.reject(s.paths, s.m, load_config(s.repo), "W2", "it edits the docs")
     records = ceremony(s)
-    assert records["W2"].verdict == "QUARANTINED" and "rejected at review: it edits the docs" in records["W2"].reason
+    assert (
+        records["W2"].verdict == "QUARANTINED"
+        and "rejected at review: it edits the docs" in records["W2"].reason
+    )
     assert "src/two.txt" not in git(s.repo, "ls-tree", "-r", "--name-only", "main")
     events = (s.paths.log).read_text()
     assert "merge.W2 | quarantine | reject: it edits the docs" in events

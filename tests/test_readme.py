@@ -120,7 +120,6 @@ def test_the_readme_shows_every_config_key_and_manifest_field():
         assert re.search(rf"\b{key}\b", README), key
 
 
-@pytest.mark.xfail(strict=True, reason="boss/merge.py still imports filelock and pyproject.toml lists it")
 def test_filelock_is_not_used_as_the_readme_says():
     import tomllib
 

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from boss.errors import InputError
 from worker import status as st
 
 
@@ -20,15 +23,21 @@ def test_write_read_round_trip_and_version_first(tmp_path):
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_unknown_fields_are_ignored_and_garbage_reads_as_none(tmp_path):
+def test_unknown_fields_are_ignored_and_hand_edits_are_named(tmp_path):
     path = tmp_path / "status.json"
     path.write_text(json.dumps({"plan": "p", "id": "W1", "state": "FAILED", "from_the_future": 1}))
     assert st.read(path).state == "FAILED"
-    path.write_text("{not json")
-    assert st.read(path) is None
-    path.write_text("[]")
-    assert st.read(path) is None
     assert st.read(tmp_path / "absent.json") is None
+    for text, problem in [
+        ("{not json", "not valid JSON"),
+        ("[]", "not a status object"),
+        (json.dumps({"plan": "p", "id": "W1", "pid": "abc"}), "field pid: 'abc' is not a whole number"),
+        (json.dumps({"plan": "p", "id": "W1", "iteration": True}), "field iteration"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(InputError, match=problem) as info:
+            st.read(path)
+        assert str(path) in str(info.value) and "delete it" in str(info.value)
 
 
 def test_running_with_a_dead_process_reads_crashed():

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from boss.config import AgentConfig, Config
-from boss.errors import ConfigError
+from boss.errors import ConfigError, ManifestError
+from boss.manifest import Manifest
 
 
 @dataclass(frozen=True)
@@ -188,3 +189,18 @@ def get_profile(name: str, config: Config) -> AgentProfile:
     known = ", ".join(sorted({*builtin, *config.agents}))
     msg = f".boss/config.yaml: agent {name!r} is not defined (known: {known}); add it under `agents:`"
     raise ConfigError(msg)
+
+
+def check_agents(m: Manifest, config: Config, source: str, only: str | None = None) -> None:
+    """ManifestError naming each worker whose `agent` is no profile (built-in or the project's)."""
+    known = sorted({*_builtin(), *config.agents})
+    problems = []
+    for w in m.workers:
+        name = m.settings(w).agent
+        if (only is None or w.id == only) and name not in known:
+            problems.append(
+                f"{source}: worker {w.id} field agent: no agent profile {name!r} (known: "
+                f"{', '.join(known)}); use one of them, or define it under `agents:` in .boss/config.yaml"
+            )
+    if problems:
+        raise ManifestError("\n".join(problems), problems)

@@ -14,13 +14,13 @@ so that its contents are judged too.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from worker import pathcheck as wpaths
 from worker import shellparse as sp
 from worker import unwrap as uw
 from worker.policy import Part, Policy, Rule, Verdict
+from worker.shellparse import Record
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the guard 3 ms
 if TYPE_CHECKING:
@@ -35,15 +35,15 @@ COMMAND_VARIABLES = frozenset({"GIT_PAGER", "PAGER", "MANPAGER", "EDITOR", "VISU
                                "GIT_SEQUENCE_EDITOR", "GIT_SSH_COMMAND", "SUDO_ASKPASS"})  # fmt: skip
 
 
-@dataclass(frozen=True)
-class PartDecision:
+class PartDecision(Record):
     """One part of a command line: its text, tier, deciding rule, reason, all matching rules."""
 
-    command: str
-    tier: int
-    rule: str
-    reason: str
-    matched: tuple[str, ...] = ()
+    __slots__ = ("command", "matched", "reason", "rule", "tier")
+
+    def __init__(
+        self, command: str, tier: int, rule: str, reason: str, matched: tuple[str, ...] = ()
+    ) -> None:
+        self.command, self.tier, self.rule, self.reason, self.matched = command, tier, rule, reason, matched
 
     def to_json(self) -> dict[str, Any]:
         """The part as the `--json` output shows it."""
@@ -51,14 +51,13 @@ class PartDecision:
                 "reason": self.reason, "matched": list(self.matched)}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(Record):
     """A command line judged: the highest tier of its parts and why."""
 
-    tier: int
-    reason: str
-    rule: str
-    parts: tuple[PartDecision, ...] = ()
+    __slots__ = ("parts", "reason", "rule", "tier")
+
+    def __init__(self, tier: int, reason: str, rule: str, parts: tuple[PartDecision, ...] = ()) -> None:
+        self.tier, self.reason, self.rule, self.parts = tier, reason, rule, parts
 
     def to_json(self) -> dict[str, Any]:
         """{"tier": N, "reason": ..., "rule": ..., "parts": [...]}."""
@@ -66,16 +65,22 @@ class Decision:
                 "parts": [p.to_json() for p in self.parts]}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(Record):
     """Where a command runs and how the file system is seen (replaceable for policy examples)."""
 
-    worktree: str
-    home: str
-    env: Mapping[str, str] = field(default_factory=dict)
-    realpath: Callable[[str], str] = os.path.realpath
-    exists: Callable[[str], bool] = os.path.lexists
-    read_text: Callable[[str], str | None] = wpaths.read_script
+    __slots__ = ("env", "exists", "home", "read_text", "realpath", "worktree")
+
+    def __init__(
+        self,
+        worktree: str,
+        home: str,
+        env: Mapping[str, str] | None = None,
+        realpath: Callable[[str], str] = os.path.realpath,
+        exists: Callable[[str], bool] = os.path.lexists,
+        read_text: Callable[[str], str | None] = wpaths.read_script,
+    ) -> None:
+        self.worktree, self.home, self.env = worktree, home, {} if env is None else env
+        self.realpath, self.exists, self.read_text = realpath, exists, read_text
 
 
 def make_context(worktree: Path, env: Mapping[str, str] | None = None) -> Context:
@@ -247,9 +252,8 @@ class _Walker:
         for _ in range(MAX_DEPTH * 2):
             name = self.command_name(args[0], part.effects, run_cwd)
             venv = venv or self.paths.venv(args[0], run_cwd)
-            part = replace(
-                part, argv=(name, *(a.value if a.value is not None else a.text for a in args[1:])), venv=venv
-            )
+            part.argv = (name, *(a.value if a.value is not None else a.text for a in args[1:]))
+            part.venv = venv
             inner = self.analyze(name, args, part, run_cwd, body, from_input)
             self.add(part)
             if inner is None:
@@ -258,6 +262,8 @@ class _Walker:
             if inner.cwd is not None:
                 run_cwd = self.paths.resolve(inner.cwd, run_cwd)
             if inner.script is not None:
+                if from_input or inner.from_input:  # xargs sh -c '...': the words come from input
+                    self.add(Part((), part.text, effects={"dynamic-command": "a shell string fed by xargs"}))
                 self.shell_string(inner.script, run_cwd, args_text=part.text)
                 return
             if not args:

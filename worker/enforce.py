@@ -15,6 +15,7 @@ so that the approved command can run once.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Collection
 from fnmatch import fnmatchcase
@@ -49,7 +50,8 @@ LIMITS = {
     "codex": (
         "A PreToolUse hook (Bash and apply_patch, Codex 0.124 or later) given with -c judges every"
         " command; the run passes --dangerously-bypass-hook-trust, because untrusted hooks do not"
-        " run. The workspace-write sandbox with network off is the backstop. The execpolicy .rules"
+        " run (BOSS_CODEX_TRUST_HOOKS=0 leaves it out, for older Codex builds: then only the"
+        " sandbox and the static rules guard). The workspace-write sandbox with network off is the backstop. The execpolicy .rules"
         " file is rendered but Codex reads rules only from CODEX_HOME/rules or a trusted project's"
         " .codex/rules: copy it there to add it."
     ),
@@ -205,8 +207,9 @@ def _codex(folder: Path, hook: str, denies: list[tuple[Rule, list[str]]], _polic
     rules_file = folder / CODEX_RULES
     rules_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     inline = "[" + ", ".join(_toml_inline(g) for g in groups) + "]"
-    args = ["-c", "features.codex_hooks=true", "-c", f"hooks.PreToolUse={inline}",
-            "--dangerously-bypass-hook-trust"]  # fmt: skip
+    args = ["-c", "features.codex_hooks=true", "-c", f"hooks.PreToolUse={inline}"]
+    if os.environ.get("BOSS_CODEX_TRUST_HOOKS", "1") != "0":  # for Codex builds without the flag
+        args.append("--dangerously-bypass-hook-trust")  # untrusted hooks do not run headless
     return {"args": args, "files": [str(hooks_file), str(rules_file)]}
 
 

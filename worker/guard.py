@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the guard 3 ms
@@ -42,13 +41,13 @@ PATCH_HEADERS = {"*** Add File: ": "write", "*** Update File: ": "write",
                  "*** Delete File: ": "delete", "*** Move to: ": "write"}  # fmt: skip
 
 
-@dataclass(frozen=True)
 class Outcome:
     """What the hook process answers: exit code, stdout (JSON for the CLI) and stderr."""
 
-    code: int
-    stdout: str = ""
-    stderr: str = ""
+    __slots__ = ("code", "stderr", "stdout")
+
+    def __init__(self, code: int, stdout: str = "", stderr: str = "") -> None:
+        self.code, self.stdout, self.stderr = code, stdout, stderr
 
 
 def hook_argv(agent: str, plan: str, worker_id: str, *, policy: Path | None = None) -> list[str]:
@@ -175,25 +174,18 @@ class _Guard:
         if decision.tier == 1:
             self.log(paths, f"tier1 allowed: {why}")
             return self.allow(f"TIER 1: {decision.reason}")
-        from worker import checkpoint
-
+        message = f"boss checkpoint before: {_short(subject, 200)}"
         if decision.tier == 2:
-            cp = checkpoint.take(
-                worktree, self.plan, self.worker_id, f"boss checkpoint before: {_short(subject, 200)}"
-            )
-            self.log(paths, f"tier2 allowed after checkpoint {cp.ref}: {why}", cp.ref)
-            return self.allow(f"TIER 2 (checkpoint {cp.ref}): {decision.reason}")
+            cp = self.checkpoint(worktree, message)
+            self.log(paths, f"tier2 allowed after checkpoint {cp}: {why}", cp)
+            return self.allow(f"TIER 2 (checkpoint {cp}): {decision.reason}")
         from worker import approvals
 
         folder = paths.approvals_dir
         used = approvals.consume(folder, self.worker_id, subject)
         if used is not None:
-            cp = checkpoint.take(
-                worktree, self.plan, self.worker_id, f"boss checkpoint before: {_short(subject, 200)}"
-            )
-            self.log(
-                paths, f"tier3 allowed once by approval {used.id} after checkpoint {cp.ref}: {why}", cp.ref
-            )
+            cp = self.checkpoint(worktree, message)
+            self.log(paths, f"tier3 allowed once by approval {used.id} after checkpoint {cp}: {why}", cp)
             return self.allow(f"TIER 3 approved by a person ({used.id}): {decision.reason}")
         refused = approvals.denied(folder, self.worker_id, subject)
         if refused is not None:
@@ -214,6 +206,12 @@ class _Guard:
             " command runs once on a later run. Do not try another way to do the same thing:"
             " continue without it, or stop and say what you need."
         )
+
+    def checkpoint(self, worktree: Path, message: str) -> str:
+        """Checkpoint the worktree (imported here: git and subprocess only on this path)."""
+        from worker import checkpoint
+
+        return checkpoint.take(worktree, self.plan, self.worker_id, message).ref
 
     def allow(self, reason: str) -> Outcome:
         if self.agent == "claude":

@@ -200,7 +200,7 @@ class Resolver:
                 fx.setdefault("unresolved-target", arg.text)
                 continue
             where = self.location(path, raw)
-            if where == "harmless":
+            if where == "harmless" or (kind == "reach" and where == "inside"):
                 continue
             effect = {"network": "network-device", "secret": "secret-path", "git": "git-internals",
                       "outside": "write-outside"}.get(where)  # fmt: skip
@@ -253,7 +253,8 @@ class Resolver:
         first = value[len(glob_base(value)) :].lstrip("/").split("/", 1)[0]
         prefix = base.rstrip("/") + "/"
         return any(
-            s.startswith(prefix) and _glob_hits(first, s[len(prefix) :].split("/", 1)[0]) for s in self.secrets
+            s.startswith(prefix) and _glob_hits(first, s[len(prefix) :].split("/", 1)[0])
+            for s in self.secrets
         )
 
     def apply_targets(

@@ -16,7 +16,7 @@ from boss.paths import PlanPaths
 from boss.proc import Outcome, kill_group, run_group, run_shell
 from worker import gates, scope
 from worker import status as st
-from worker.agents import AgentProfile, AgentRun, agent_env, get_profile
+from worker.agents import AgentProfile, AgentRun, agent_env, check_agents, get_profile
 from worker.blocker import StrategyRecord, write_report
 from worker.prompt import Feedback, iteration_prompt, tail, write_test_prompt
 from worker.recorder import Recorder
@@ -118,6 +118,7 @@ def run_worker(paths: PlanPaths, m: Manifest, config: Config, worker_id: str, *,
     """Run one worker to its end state (SUCCESS, FAILED or SCOPE_VIOLATION) and return it."""
     w = m.worker(worker_id)
     settings = m.settings(w)
+    check_agents(m, config, str(paths.manifest), only=w.id)
     profile = get_profile(settings.agent, config)
     context_file = paths.context(w.id)
     if not context_file.is_file():

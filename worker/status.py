@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from boss.errors import InputError
 from boss.proc import pid_alive
 from boss.yamlio import write_atomic
 
@@ -70,19 +71,47 @@ class Status:
 
 
 _KNOWN = {f.name for f in fields(Status)}
+_SAMPLE = Status(plan="", id="")
+_KINDS: dict[str, type] = {name: type(getattr(_SAMPLE, name)) for name in _KNOWN}
+_KIND_NAMES = {int: "a whole number", str: "a string", list: "a list", dict: "a mapping"}
 
 
 def read(path: Path) -> Status | None:
-    """Read a status file; None when it does not exist or cannot be parsed (a torn file cannot
-    happen with atomic writes, so unparseable means someone edited it)."""
+    """Read a status file; None when there is none, InputError naming it when it is not valid.
+
+    Writes are atomic, so a file that does not parse was edited by hand: the message says so.
+    """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return None
-    if not isinstance(data, dict) or "plan" not in data or "id" not in data:
-        return None
+    except OSError as e:
+        msg = f"{path}: cannot read the status file: {e.strerror}"
+        raise InputError(msg) from e
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise _invalid(path, f"not valid JSON ({e.msg} at line {e.lineno})") from e
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("plan"), str)
+        or not isinstance(data.get("id"), str)
+    ):
+        raise _invalid(path, "not a status object with plan and id")
     # Unknown fields are ignored so newer writers do not break older readers.
-    return Status(**{k: v for k, v in data.items() if k in _KNOWN})
+    known = {k: v for k, v in data.items() if k in _KNOWN}
+    for key, value in known.items():
+        kind = _KINDS[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise _invalid(path, f"field {key}: {value!r} is not {_KIND_NAMES[kind]}")
+    return Status(**known)
+
+
+def _invalid(path: Path, problem: str) -> InputError:
+    return InputError(
+        f"{path}: {problem}; the worker writes this file, so it was edited by hand: delete it "
+        "(the worker then reads PENDING) and run the worker again"
+    )
 
 
 def write(path: Path, status: Status) -> None:

@@ -102,6 +102,9 @@ def plan(
         from boss import git
 
         git.add_exclude(b.repo, exclude_patterns(config))
+        from worker.agents import get_profile
+
+        get_profile(name, config).planner_invocation(b.repo / ".boss" / "planner" / "prompt.md", b.repo)
         click.echo(f"Asking {name} to plan (read-only, timeout {config.planner_timeout}s)...", err=True)
         m = plan_with_agent(b.repo, name, the_task, b.commit, config, finalize)
     paths, result = write_plan(m, b, config, force=force)

@@ -73,9 +73,11 @@ def validate(plan: str | None, as_json: bool) -> int:
         else:
             from boss import git
             from boss.workspace import open_plan
+            from worker.agents import check_agents
 
-            paths, m, _ = open_plan(plan)
+            paths, m, config = open_plan(plan)
             path = paths.manifest
+            check_agents(m, config, mf.display_path(path))
             tracked = git.ls_files(paths.repo)
     except ManifestError as e:
         if as_json:

@@ -18,9 +18,12 @@ def retry(worker_id: str, plan: str | None, fresh: bool) -> int:
     run_workers.sh again to resume them.
     """
     from boss.workspace import open_plan
+    from worker.agents import check_agents
     from worker.run import run_worker
 
     paths, m, config = open_plan(plan)
+    m.worker(worker_id)  # an unknown id fails here, naming the plan's workers
+    check_agents(m, config, str(paths.manifest), only=worker_id)
     click.echo(f"Retrying {worker_id} of plan {paths.plan}{' from scratch' if fresh else ''}...")
     state = run_worker(paths, m, config, worker_id, fresh=fresh)
     click.echo(f"{worker_id}: {state}")
