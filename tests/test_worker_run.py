@@ -361,3 +361,32 @@ def test_second_concurrent_run_is_refused(calc):
     res = worker_cmd("run", "p", "W1", cwd=calc, check=1)
     assert "already running" in res.stderr
     assert proc.wait(timeout=30) == 0
+
+
+def test_test_and_setup_know_their_worker(calc):
+    w = worker("W1", test='test "$BOSS_WORKER" = W1 && test -f src/done.txt && test -f ../setup-$BOSS_WORKER')
+    paths, _ = make_plan(calc, [w], setup='touch "../setup-$BOSS_WORKER"; test "$BOSS_PLAN" = p')
+    assert run(paths, m_of(paths), "W1") == st.SUCCESS
+
+
+def test_a_worktree_deleted_by_hand_is_made_again(calc):
+    import shutil
+
+    flaky = worker(
+        "W1",
+        test="test -f src/W1.txt",
+        max_iterations=1,
+        max_strategies=1,
+        steps=[{"run": "test -f ../go && echo W1 > src/W1.txt || true"}],
+    )
+    paths, m = make_plan(calc, [flaky])
+    assert run(paths, m, "W1") == st.FAILED
+    shutil.rmtree(paths.worktree("W1"))
+    (paths.worktree("W1").parent / "go").write_text("")
+    assert run(paths, m, "W1") == st.SUCCESS
+
+
+def m_of(paths):
+    from boss.manifest import load
+
+    return load(paths.manifest)

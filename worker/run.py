@@ -27,6 +27,18 @@ EXIT_CODES = {st.SUCCESS: 0, st.FAILED: 1, st.SCOPE_VIOLATION: 3}
 JUNK = ["__pycache__/", "*.py[cod]", ".pytest_cache/"]
 
 
+def command_env(paths: PlanPaths, worker_id: str, worktree: Path) -> dict[str, str]:
+    """The environment of the worker's test and setup: which worker, so ports and databases
+    can be derived per worker (BOSS_WORKER, BOSS_WORKTREE)."""
+    return {
+        **os.environ,
+        "BOSS_PLAN": paths.plan,
+        "BOSS_WORKER": worker_id,
+        "BOSS_WORKTREE": str(worktree),
+        "BOSS_REPO": str(paths.repo),
+    }
+
+
 def short(commit: str) -> str:
     """An abbreviated commit for messages."""
     return commit[:10]
@@ -59,7 +71,7 @@ class _Run:
         outcome = run_shell(
             self.w.test,
             cwd=self.wt.path,
-            env=os.environ,
+            env=command_env(self.paths, self.w.id, self.wt.path),
             log_path=log,
             timeout=self.settings.test_timeout or None,
             on_start=self.child,
@@ -192,7 +204,8 @@ def _setup(run: _Run) -> bool:
     if not run.m.setup.strip():
         return True
     log = run.paths.attempts(run.w.id) / "setup.log"
-    outcome = run_shell(run.m.setup, cwd=run.wt.path, env=os.environ, log_path=log)
+    env = command_env(run.paths, run.w.id, run.wt.path)
+    outcome = run_shell(run.m.setup, cwd=run.wt.path, env=env, log_path=log)
     ok = outcome.exit_code == 0
     run.rec.event(run.w.id, "setup", f"{'ok' if ok else 'fail'} exit={outcome.exit_code}", log)
     if not ok:

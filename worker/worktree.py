@@ -96,6 +96,10 @@ def prepare(paths: PlanPaths, m: Manifest, w: Worker, *, fresh: bool = False) ->
     # `worktree prune` in one worker could remove another's half-made worktree: one at a time.
     with locked(paths.boss_dir / "worktrees.lock", 120, f"{paths.boss_dir}/worktrees.lock: busy for 120s"):
         registered = path.resolve() in {p.resolve() for p in git.worktrees(repo)}
+        if registered and not path.is_dir():
+            # Deleted by hand while git still lists it: forget it and make it again.
+            git.git(repo, "worktree", "prune")
+            registered = False
         if fresh and registered:
             git.worktree_remove(repo, path)
             registered = False
