@@ -403,12 +403,6 @@ def checkout_branch(path: Path | str, branch: str, start: str) -> None:
     git(path, "checkout", "--quiet", "--force", "-B", branch, start)
 
 
-def merge_base(repo: Path | str, a: str, b: str) -> str | None:
-    """The best common ancestor of two commits, None when they share no history."""
-    res = git(repo, "merge-base", a, b, check=False)
-    return res.stdout.strip() or None if res.returncode == 0 else None
-
-
 def parents(repo: Path | str, commit: str) -> list[str]:
     """The parents of a commit."""
     return out(repo, "rev-list", "--parents", "-n", "1", commit).split()[1:]

@@ -197,6 +197,9 @@ def salvage(paths: PlanPaths, m: Manifest, config: Config, worker_id: str, reaso
             + "".join(f"dropped: {p}\n" for p in outside)
         )
         head = git.commit_tree(repo, tree, [it.head], message)
+        if checkout is not None and not git.read_tree_update(checkout, it.head, head, dry_run=True):
+            msg = f"{checkout}: untracked files in worker {w.id}'s worktree are in the way; remove them first"
+            raise StateError(msg)
         if not git.update_ref(repo, f"refs/heads/{w.branch}", head, it.head):
             msg = f"branch {w.branch} moved during the salvage; run it again"
             raise StateError(msg)

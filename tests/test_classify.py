@@ -13,6 +13,7 @@ import pytest
 import yaml
 from conftest import git, make_repo
 
+from worker import bashlex_loader as bl
 from worker import shellparse as sp
 from worker.classify import classify, classify_path, make_context
 from worker.policy import load_policy
@@ -290,7 +291,7 @@ def test_file_tools(world: World) -> None:
 
 def test_plain_lines_skip_the_parser_and_give_the_same_tree() -> None:
     """The fast path for lines without shell syntax builds what bashlex would."""
-    bashlex = sp.load_bashlex()
+    bashlex = bl.load_bashlex()
     for line in ["git status", "pytest -q tests/x.py", "FOO=1 BAR=2 make test", "ls -la src/", "A=b"]:
         fast = sp._plain(line)
         assert fast is not None
@@ -323,14 +324,15 @@ def test_cached_parser_tables_parse_like_bashlex(tmp_path) -> None:
         env=env,
         check=True,
     )
-    warm = "from worker.shellparse import load_bashlex; load_bashlex()"
+    warm = "from worker.bashlex_loader import load_bashlex; load_bashlex()"
     subprocess.run([sys.executable, "-c", warm], check=True)  # writes the table cache if missing
-    assert sp._cache_file() is not None and sp._cache_file().is_file()
+    cache = bl._cache_file()
+    assert cache is not None and cache.is_file()
     fast = subprocess.run(
         [
             sys.executable,
             "-c",
-            "from worker import shellparse as s; s._load_fast(s._cache_file())\n" + script,
+            "from worker import bashlex_loader as s; s._load_fast(s._cache_file())\n" + script,
         ],
         input=json.dumps(lines),
         capture_output=True,

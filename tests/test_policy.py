@@ -10,8 +10,9 @@ import pytest
 from conftest import write_files
 
 from boss.errors import ConfigError
-from worker.classify import classify, example_context, example_problems
+from worker.classify import classify
 from worker.policy import DEFAULT_POLICY, Part, load_policy
+from worker.policy_file import example_context, example_problems
 
 
 @pytest.fixture(autouse=True)

@@ -16,10 +16,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from worker import interpreters as ip
 from worker import pathcheck as wpaths
 from worker import shellparse as sp
 from worker import unwrap as uw
-from worker.policy import Part, Policy, Rule, Verdict
+from worker.policy import Part, Policy, Verdict
 from worker.shellparse import Record
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the guard 3 ms
@@ -306,7 +307,7 @@ class _Walker:
             if len(args) > 1 and not self.paths.is_venv_activate(args[1]):
                 self.script_file(args[1], fx, cwd, shell=True)
             return None
-        lang = uw.language(name)
+        lang = ip.language(name)
         if lang is not None:
             return self.program(lang, args, part, cwd, body)
         return uw.wrapper(args)
@@ -315,7 +316,7 @@ class _Walker:
         self, lang: str, args: tuple[uw.Arg, ...], part: Part, cwd: str | None, body: str | None
     ) -> uw.Layer | None:
         fx = part.effects
-        prog = uw.interpreter(lang, args[1:])
+        prog = ip.interpreter(lang, args[1:])
         if prog.kind == "shell":
             return uw.Layer(script=prog.code_arg or uw.Arg("", ""))
         if prog.kind == "module":
@@ -401,39 +402,3 @@ def _calls(group: sp.Group, name: str) -> bool:
         if isinstance(item, sp.Function) and _calls(item.body, name):
             return True
     return False
-
-
-# --- policy examples --------------------------------------------------------------------------
-
-EXAMPLE_WORKTREE = "/boss-example/worktree"
-EXAMPLE_HOME = "/boss-example/home"
-
-
-def example_context() -> Context:
-    """The stand-in world policy examples run in: files exist when their name starts `existing`."""
-
-    def exists(path: str) -> bool:
-        return Path(path).name.startswith("existing") or EXAMPLE_WORKTREE.startswith(path)
-
-    return Context(EXAMPLE_WORKTREE, EXAMPLE_HOME, {}, os.path.normpath, exists, lambda _path: None)
-
-
-def example_problems(policy: Policy, rules: list[Rule] | None = None) -> list[str]:
-    """Every policy example that its rule does not match (or not_match example it matches)."""
-    ctx = example_context()
-    problems = []
-    cwd = Path(EXAMPLE_WORKTREE)
-    for rule in policy.rules if rules is None else rules:
-        if rule.disabled:
-            continue
-        for wanted, examples in ((True, rule.examples[0]), (False, rule.examples[1])):
-            for example in examples:
-                decision = classify(example, cwd, cwd, policy, context=ctx)
-                hit = any(rule.id in p.matched for p in decision.parts)
-                if hit != wanted:
-                    field_name = "examples.match" if wanted else "examples.not_match"
-                    verb = "does not match" if wanted else "matches"
-                    problems.append(
-                        f"{rule.source}: rule {rule.id}: field {field_name}: the rule {verb} {example!r}"
-                    )
-    return problems

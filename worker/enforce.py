@@ -29,6 +29,7 @@ from worker import shellparse as sp
 from worker.agents import AgentRun
 from worker.classify import classify
 from worker.policy import Policy, Rule
+from worker.shellparse import Record
 
 CLAUDE_SETTINGS = "claude-settings.json"
 CODEX_HOOKS = "codex-hooks.json"
@@ -49,11 +50,11 @@ LIMITS = {
     ),
     "codex": (
         "A PreToolUse hook (Bash and apply_patch, Codex 0.124 or later) given with -c judges every"
-        " command; the run passes --dangerously-bypass-hook-trust, because untrusted hooks do not"
-        " run (BOSS_CODEX_TRUST_HOOKS=0 leaves it out, for older Codex builds: then only the"
-        " sandbox and the static rules guard). The workspace-write sandbox with network off is the backstop. The execpolicy .rules"
-        " file is rendered but Codex reads rules only from CODEX_HOME/rules or a trusted project's"
-        " .codex/rules: copy it there to add it."
+        " command. Codex runs only trusted hooks, so the run passes --dangerously-bypass-hook-trust"
+        " (BOSS_CODEX_TRUST_HOOKS=0 leaves it out for builds without the flag: then only the"
+        " sandbox guards). The workspace-write sandbox with network off is the backstop. The"
+        " execpolicy .rules file is rendered, but Codex reads rules only from CODEX_HOME/rules or a"
+        " trusted project's .codex/rules: copy it there to add it."
     ),
     "gemini": (
         "A BeforeTool hook on run_shell_command, write_file and replace, from a system settings"
@@ -88,8 +89,9 @@ def render_enforcement(agent: str, run: AgentRun, policy: Policy) -> dict[str, A
         return result
     overlay = write_overlay(run, folder / OVERLAY)
     hook = guard.hook_command(agent, run.plan, run.worker_id, policy=overlay)
-    denies = static_denies(policy, released_rules(run, policy))
-    result.update(renderers[agent](folder, hook, denies, policy), enforced=True)
+    inputs = _Inputs(folder, hook, static_denies(policy, released_rules(run, policy)), policy,
+                     run.test_command.strip())  # fmt: skip
+    result.update(renderers[agent](inputs), enforced=True)
     result["files"] = [str(overlay), *result["files"]]
     return result
 
@@ -100,7 +102,9 @@ def write_overlay(run: AgentRun, path: Path) -> Path:
     for i, words in enumerate(_simple_commands(run.test_command), start=1):
         rules.append({"id": f"worker-test-{i}", "tier": 1, "reason": "the worker's own acceptance test",
                       "match": {"prefix": [Path(words[0]).name, *words[1:]]}})  # fmt: skip
-    yamlio.write_atomic(path, yamlio.dump({"version": 1, "rules": rules}))
+    text = yamlio.dump({"version": 1, "rules": rules})
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:  # unchanged: the guard's cache holds
+        yamlio.write_atomic(path, text)
     return path
 
 
@@ -164,21 +168,33 @@ def sp_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
-def _claude(folder: Path, hook: str, denies: list[tuple[Rule, list[str]]], policy: Policy) -> dict[str, Any]:
-    deny = [f"Bash({p}{suffix})" for _, ps in denies for p in ps for suffix in ("", " *")]
-    deny += ["WebFetch", "WebSearch", *_claude_secret_reads(policy)]
-    entry = [{"type": "command", "command": hook, "timeout": HOOK_TIMEOUT}]
+class _Inputs(Record):
+    """What every renderer needs: the folder, the hook command, static denies, the policy, the test."""
+
+    __slots__ = ("denies", "folder", "hook", "policy", "test")
+
+    def __init__(
+        self, folder: Path, hook: str, denies: list[tuple[Rule, list[str]]], policy: Policy, test: str
+    ) -> None:
+        self.folder, self.hook, self.denies, self.policy, self.test = folder, hook, denies, policy, test
+
+
+def _claude(r: _Inputs) -> dict[str, Any]:
+    deny = [f"Bash({p}{suffix})" for _, ps in r.denies for p in ps for suffix in ("", " *")]
+    deny += ["WebFetch", "WebSearch", *_claude_secret_reads(r.policy)]
+    entry = [{"type": "command", "command": r.hook, "timeout": HOOK_TIMEOUT}]
+    own_test = [f"Bash({r.test})", f"Bash({r.test} *)"] if r.test else []  # also in the static rules
     settings = {
         "permissions": {
             "defaultMode": "dontAsk",
-            "allow": ["Bash", "Read", "Grep", "Glob", "LS", *EDIT_TOOLS, "TodoWrite"],
+            "allow": ["Bash", "Read", "Grep", "Glob", "LS", *EDIT_TOOLS, "TodoWrite", *own_test],
             "deny": deny,
         },
         "hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": entry},
                                  {"matcher": "|".join(EDIT_TOOLS), "hooks": entry}]},
         "disableAllHooks": False,
     }  # fmt: skip
-    path = _write_json(folder / CLAUDE_SETTINGS, settings)
+    path = _write_json(r.folder / CLAUDE_SETTINGS, settings)
     return {"settings": str(path), "files": [str(path)]}
 
 
@@ -194,17 +210,17 @@ def _claude_secret_reads(policy: Policy) -> list[str]:
     return rules
 
 
-def _codex(folder: Path, hook: str, denies: list[tuple[Rule, list[str]]], _policy: Policy) -> dict[str, Any]:
-    groups = [{"matcher": "Bash|apply_patch|shell", "hooks": [{"type": "command", "command": hook,
+def _codex(r: _Inputs) -> dict[str, Any]:
+    groups = [{"matcher": "Bash|apply_patch|shell", "hooks": [{"type": "command", "command": r.hook,
                                                                 "timeout": HOOK_TIMEOUT}]}]  # fmt: skip
-    hooks_file = _write_json(folder / CODEX_HOOKS, {"hooks": {"PreToolUse": groups}})
+    hooks_file = _write_json(r.folder / CODEX_HOOKS, {"hooks": {"PreToolUse": groups}})
     lines = ["# Rendered by boss: TIER 3 commands (copy into CODEX_HOME/rules/ to use).", ""]
-    for rule, prefixes in denies:
+    for rule, prefixes in r.denies:
         for prefix in prefixes:
             why = json.dumps(f"TIER 3: {rule.reason}; needs a person")
             pattern = json.dumps(prefix.split())
             lines.append(f'prefix_rule(pattern={pattern}, decision="forbidden", justification={why})')
-    rules_file = folder / CODEX_RULES
+    rules_file = r.folder / CODEX_RULES
     rules_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     inline = "[" + ", ".join(_toml_inline(g) for g in groups) + "]"
     args = ["-c", "features.codex_hooks=true", "-c", f"hooks.PreToolUse={inline}"]
@@ -224,21 +240,24 @@ def _toml_inline(value: object) -> str:
     return json.dumps(value)
 
 
-def _gemini(folder: Path, hook: str, denies: list[tuple[Rule, list[str]]], _policy: Policy) -> dict[str, Any]:
-    entry = {"type": "command", "command": hook, "timeout": HOOK_TIMEOUT * 1000, "name": "boss-guard"}
+def _gemini(r: _Inputs) -> dict[str, Any]:
+    entry = {"type": "command", "command": r.hook, "timeout": HOOK_TIMEOUT * 1000, "name": "boss-guard"}
     tools = "run_shell_command|write_file|replace"
     settings = {
         "hooksConfig": {"enabled": True},
         "hooks": {"BeforeTool": [{"matcher": tools, "hooks": [entry]}]},
     }
-    settings_file = _write_json(folder / GEMINI_SETTINGS, settings)
+    settings_file = _write_json(r.folder / GEMINI_SETTINGS, settings)
     rules = [
         '[[rule]]\ntoolName = "run_shell_command"\ndecision = "allow"\npriority = 100\n',
         '[[rule]]\ntoolName = ["write_file", "replace"]\ndecision = "allow"\npriority = 100\n',
         '[[rule]]\ntoolName = ["web_fetch", "google_web_search"]\ndecision = "deny"\npriority = 900\n'
         'denyMessage = "TIER 3: network egress needs a person\'s approval; stop and report what you need."\n',
     ]
-    for rule, prefixes in denies:
+    if r.test:  # the worker's own test (the hook says TIER 1 too)
+        rules.append(f'[[rule]]\ntoolName = "run_shell_command"\ncommandPrefix = [{json.dumps(r.test)}]\n'
+                     'decision = "allow"\npriority = 500\n')  # fmt: skip
+    for rule, prefixes in r.denies:
         alternatives = "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in prefixes)
         regex = rf"^\s*(?:{alternatives})(?:\s|$)"
         message = f"TIER 3 ({rule.reason}): needs a person's approval; stop and report the exact command."
@@ -246,25 +265,24 @@ def _gemini(folder: Path, hook: str, denies: list[tuple[Rule, list[str]]], _poli
             f'[[rule]]\ntoolName = "run_shell_command"\ncommandRegex = {json.dumps(regex)}\n'
             f'decision = "deny"\npriority = 900\ndenyMessage = {json.dumps(message)}\n'
         )
-    policy_file = folder / GEMINI_POLICY
+    policy_file = r.folder / GEMINI_POLICY
     policy_file.write_text("# Rendered by boss (tiered autonomy).\n\n" + "\n".join(rules), encoding="utf-8")
     env = {"GEMINI_CLI_SYSTEM_SETTINGS_PATH": str(settings_file)}
     return {"policy": str(policy_file), "env": env, "files": [str(settings_file), str(policy_file)]}
 
 
-def _opencode(
-    folder: Path, _hook: str, denies: list[tuple[Rule, list[str]]], _policy: Policy
-) -> dict[str, Any]:
+def _opencode(r: _Inputs) -> dict[str, Any]:
     bash: dict[str, str] = {"*": "allow"}  # first: the last matching pattern wins
-    for _, prefixes in denies:
+    for _, prefixes in r.denies:
         for prefix in prefixes:
             bash[prefix] = "deny"
             bash[f"{prefix} *"] = "deny"
     config = {"$schema": "https://opencode.ai/config.json",
               "permission": {"edit": "allow", "bash": bash, "webfetch": "deny", "websearch": "deny",
                              "external_directory": "deny", "doom_loop": "deny"}}  # fmt: skip
-    path = _write_json(folder / OPENCODE_CONFIG, config)
-    env = {"OPENCODE_CONFIG": str(path), "OPENCODE_CONFIG_CONTENT": json.dumps(config)}
+    path = _write_json(r.folder / OPENCODE_CONFIG, config)
+    env = {"OPENCODE_CONFIG": str(path), "OPENCODE_CONFIG_CONTENT": json.dumps(config),
+           "OPENCODE_PERMISSION": json.dumps(config["permission"])}  # fmt: skip
     return {"env": env, "files": [str(path)]}
 
 

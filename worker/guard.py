@@ -94,13 +94,8 @@ class _Guard:
         if agent not in AGENTS:
             msg = f"--agent {agent!r}: must be one of {', '.join(AGENTS)}"
             raise ValueError(msg)
-        self.agent, self.plan, self.worker_id, self.policy_file, self.env = (
-            agent,
-            plan,
-            worker_id,
-            policy,
-            env,
-        )
+        self.agent, self.plan, self.worker_id = agent, plan, worker_id
+        self.policy_file, self.env = policy, env
 
     def run(self, text: str) -> Outcome:
         payload = json.loads(text)
@@ -170,7 +165,7 @@ class _Guard:
         return tool, cl.Decision(1, f"{tool}: not a shell or file-changing tool", "other-tool")
 
     def act(self, subject: str, decision: Decision, worktree: Path, cwd: Path, paths: PlanPaths) -> Outcome:
-        why = f"{_short(subject)} ({'rule ' + decision.rule})"
+        why = f"{_short(subject)} (rule {decision.rule})"
         if decision.tier == 1:
             self.log(paths, f"tier1 allowed: {why}")
             return self.allow(f"TIER 1: {decision.reason}")

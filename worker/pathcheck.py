@@ -8,9 +8,10 @@ from fnmatch import fnmatchcase
 from itertools import pairwise
 from pathlib import Path
 
+from worker.interpreters import SHELLS
 from worker.policy import any_match
 from worker.shellparse import Word
-from worker.unwrap import SHELLS, Arg
+from worker.unwrap import Arg
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the guard 3 ms
 if TYPE_CHECKING:

@@ -11,6 +11,7 @@ import zlib
 from pathlib import Path
 
 from boss.errors import ConfigError, InputError
+from worker.bashlex_loader import cache_dir
 from worker.policy import (
     DEFAULT_POLICY,
     EFFECTS,
@@ -21,12 +22,13 @@ from worker.policy import (
     Rule,
     Targets,
 )  # fmt: skip
-from worker.shellparse import cache_dir
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the guard 3 ms
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
+
+    from worker.classify import Context
 
 _TARGET_KEYS = ("operands", "last", "after_first", "all_but_last")
 _LIST_KEYS = ("command", "prefix", "flags_any", "flags_none", "operands_any", "words_any", "words_only",
@@ -55,8 +57,6 @@ def load(repo: Path | None = None, extra: Sequence[Path] = (), *, check_examples
     for path, raw in zip(files[1:], raws[1:], strict=True):
         policy = _merge(policy, path, raw, project=True)
     if check_examples and not checked and len(files) > 1:
-        from worker.classify import example_problems
-
         problems = example_problems(policy, [r for r in policy.rules if r.touched])
         if problems:
             raise ConfigError("; ".join(problems[:5]))
@@ -301,3 +301,40 @@ def _cache_put(key: str, raws: list[dict[str, Any]]) -> None:
         tmp.replace(path)
     except (OSError, TypeError, ValueError):
         pass  # no cache: the next load parses the YAML again
+
+
+EXAMPLE_WORKTREE = "/boss-example/worktree"
+EXAMPLE_HOME = "/boss-example/home"
+
+
+def example_context() -> Context:
+    """The stand-in world policy examples run in: files exist when their name starts `existing`."""
+    from worker.classify import Context
+
+    def exists(path: str) -> bool:
+        return Path(path).name.startswith("existing") or EXAMPLE_WORKTREE.startswith(path)
+
+    return Context(EXAMPLE_WORKTREE, EXAMPLE_HOME, {}, os.path.normpath, exists, lambda _path: None)
+
+
+def example_problems(policy: Policy, rules: list[Rule] | None = None) -> list[str]:
+    """Every policy example that its rule does not match (or not_match example it matches)."""
+    from worker.classify import classify
+
+    ctx = example_context()
+    problems = []
+    cwd = Path(EXAMPLE_WORKTREE)
+    for rule in policy.rules if rules is None else rules:
+        if rule.disabled:
+            continue
+        for wanted, examples in ((True, rule.examples[0]), (False, rule.examples[1])):
+            for example in examples:
+                decision = classify(example, cwd, cwd, policy, context=ctx)
+                hit = any(rule.id in p.matched for p in decision.parts)
+                if hit != wanted:
+                    field_name = "examples.match" if wanted else "examples.not_match"
+                    verb = "does not match" if wanted else "matches"
+                    problems.append(
+                        f"{rule.source}: rule {rule.id}: field {field_name}: the rule {verb} {example!r}"
+                    )
+    return problems

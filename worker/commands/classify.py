@@ -110,7 +110,7 @@ def _show(decision: Decision) -> None:
 
 
 def _check(policy: Policy) -> int:
-    from worker.classify import example_problems
+    from worker.policy_file import example_problems
 
     problems = example_problems(policy)
     for line in problems:

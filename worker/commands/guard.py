@@ -40,7 +40,7 @@ def guard(agent: str, plan: str, worker_id: str, policy: Path | None) -> int:
 @click.option("--list", "list_only", is_flag=True, help="List the worker's checkpoints instead.")
 @json_option
 def restore(plan: str | None, worker_id: str, checkpoint: str | None, list_only: bool, as_json: bool) -> int:
-    """Put worker ID's worktree back as CHECKPOINT (a number; default: the latest) found it.
+    """Put worker ID's worktree back as it was when CHECKPOINT was taken (default: the latest).
 
     The state before the restore is checkpointed first, so a restore can be undone.
     """
