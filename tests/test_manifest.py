@@ -98,7 +98,7 @@ BAD = {
     ),
     "unknown dependency": (
         raw_manifest(w("W1", depends_on=["W9"])),
-        "m.yaml: worker W1 field depends_on: names no worker W9",
+        "m.yaml: worker W1 field depends_on: names no worker W9 (workers: W1)",
     ),
     "self dependency": (
         raw_manifest(w("W1", depends_on="W1")),

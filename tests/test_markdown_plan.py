@@ -256,7 +256,9 @@ def test_base_comes_from_the_option_then_the_file_then_the_current_branch(repo):
     (repo / "plan.md").write_text(SPEC_EXAMPLE.replace("- base: main\n", "- base: nope\n"))
     res = CliRunner().invoke(cli, ["plan", "--from", "plan.md", "--plan", "c"])
     assert res.exit_code == 2
-    assert res.stderr.strip().endswith("base branch 'nope' (field base of plan.md) does not exist")
+    assert res.stderr.strip().endswith(
+        "base branch 'nope' (field base of plan.md) does not exist (branches: dev, main); name an existing branch"
+    )
 
 
 def test_unreadable_markdown_file(repo):

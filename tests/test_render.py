@@ -198,7 +198,7 @@ def test_render_refuses_an_invalid_manifest(plan):
     assert res.exit_code == 2
     assert (
         res.stderr
-        == "Error: .boss/plans/shop/manifest.yaml: worker W2 field depends_on: names no worker W7\n"
+        == "Error: .boss/plans/shop/manifest.yaml: worker W2 field depends_on: names no worker W7 (workers: W1, W2, W3)\n"
     )
 
 
