@@ -124,7 +124,11 @@ def worktree_changes(path: Path | str) -> list[str]:
 def commit_all(path: Path | str, message: str) -> str | None:
     """Stage and commit everything in a worktree; the new commit, or None when nothing changed."""
     git(path, "add", "--all")
-    res = git(path, "commit", "--quiet", "--no-verify", "-m", message, env=identity_env(), check=False)
+    # No auto-maintenance after each worker's commit: N workers would each start a gc.
+    res = git(
+        path, "-c", "maintenance.auto=false", "-c", "gc.auto=0", "commit", "--quiet", "--no-verify",
+        "-m", message, env=identity_env(), check=False,
+    )  # fmt: skip
     if res.returncode != 0:
         if "nothing to commit" in res.stdout + res.stderr or "nothing added" in res.stdout:
             return None

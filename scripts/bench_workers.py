@@ -70,14 +70,19 @@ def run_plan(repo: Path, jobs: int) -> float:
     return time.perf_counter() - start
 
 
-def efficiency(workers: int, jobs: int, sleep: float) -> None:
+def efficiency(workers: int, jobs: int, sleep: float, rounds: int) -> None:
     agent = f'sleep {sleep}; mkdir -p "out/$BOSS_WORKER" && echo x > "out/$BOSS_WORKER/done"'
     test = "ls out/*/done >/dev/null 2>&1"
-    with tempfile.TemporaryDirectory() as d:
-        one = run_plan(make_repo(Path(d) / "one", 1, agent, test), 1)
-    with tempfile.TemporaryDirectory() as d:
-        many = run_plan(make_repo(Path(d) / "many", workers, agent, test), jobs)
-    print(f"parallel: {workers} workers, -j {jobs}, agent sleeps {sleep}s, {os.cpu_count()} CPUs")
+    ones, manys = [], []
+    for _ in range(rounds):  # best of several rounds for both, so load from elsewhere matters less
+        with tempfile.TemporaryDirectory() as d:
+            ones.append(run_plan(make_repo(Path(d) / "one", 1, agent, test), 1))
+        with tempfile.TemporaryDirectory() as d:
+            manys.append(run_plan(make_repo(Path(d) / "many", workers, agent, test), jobs))
+    one, many = min(ones), min(manys)
+    print(
+        f"parallel: {workers} workers, -j {jobs}, agent sleeps {sleep}s, {os.cpu_count()} CPUs, best of {rounds}"
+    )
     print(f"  one worker alone (ideal wall time): {one:.2f}s")
     print(f"  {workers} workers measured:            {many:.2f}s")
     print(f"  parallel efficiency (ideal/measured): {one / many:.2f}   (bar: >= 0.90)")
@@ -116,6 +121,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=8)
     parser.add_argument("--sleep", type=float, default=2.0)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if shutil.which("git") is None:
         print("git is required", file=sys.stderr)
@@ -123,7 +129,7 @@ def main() -> int:
     env_vars = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
                 "GIT_COMMITTER_EMAIL": "b@b"}  # fmt: skip
     os.environ.update(env_vars)
-    efficiency(args.workers, args.jobs, args.sleep)
+    efficiency(args.workers, args.jobs, args.sleep, args.rounds)
     overhead(args.repeat)
     return 0
 
