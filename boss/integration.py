@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from boss import git
-from boss.errors import StateError
+from boss.errors import GitError, StateError
 from boss.manifest import SETTING_DEFAULTS, Manifest
 from boss.paths import PlanPaths
 from boss.proc import run_shell
@@ -45,8 +45,7 @@ def worktree_path(paths: PlanPaths) -> Path:
 def prepare(paths: PlanPaths, m: Manifest, start: str) -> Path:
     """The integration worktree on its branch at start, clean; copy files and setup when new."""
     repo, path = paths.repo, worktree_path(paths)
-    registered = path.resolve() in {p.resolve() for p in git.worktrees(repo)}
-    if registered and path.is_dir():
+    if path.is_dir() and path.resolve() in {p.resolve() for p in git.worktrees(repo)}:
         release_lock(path)
         git.merge_abort(path)
         git.checkout_branch(path, branch(paths.plan), start)
@@ -56,7 +55,11 @@ def prepare(paths: PlanPaths, m: Manifest, start: str) -> Path:
         shutil.rmtree(path)  # a leftover folder git no longer knows: nothing to keep
         git.git(repo, "worktree", "prune")
     path.parent.mkdir(parents=True, exist_ok=True)
-    git.worktree_add_branch(repo, path, branch(paths.plan), start)
+    try:
+        git.worktree_add_branch(repo, path, branch(paths.plan), start)
+    except GitError:  # a registration whose folder was deleted still holds the branch
+        git.git(repo, "worktree", "prune")
+        git.worktree_add_branch(repo, path, branch(paths.plan), start)
     copy_files(repo, path, m.copy)
     if m.setup.strip():
         log = paths.merge_dir / "logs" / "setup.log"

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
-from boss import git, integration, statelog, triage
+from boss import git, integration, merge_report, statelog, triage
 from boss import journal as jr
 from boss.config import Config
 from boss.journal import CONFLICT, MERGED, PENDING, REVERTED, SKIPPED, Journal, Record, crash_point
@@ -152,6 +152,7 @@ class _Ceremony:
         if not self.j.queue:
             self.step(jr.LANDING)
             return
+        merge_report.warm_up()
         crash_point("prepare")
         integration.prepare(self.paths, self.m, self.j.base_start)
         self.prepared = True
@@ -376,8 +377,6 @@ class _Ceremony:
         self.step(jr.REPORT)
 
     def report(self) -> None:
-        from boss import merge_report
-
         self.j.finished_at = self.j.finished_at or now()
         written = merge_report.write(self.paths, self.m, self.j)
         _log(

@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boss.journal import MERGED, VERDICTS, Journal, Record
 from boss.manifest import Manifest
 from boss.paths import PlanPaths
 from boss.yamlio import write_atomic
+
+if TYPE_CHECKING:
+    import jinja2
 
 VERSION = 1
 
@@ -134,24 +139,41 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 def markdown(paths: PlanPaths, m: Manifest, j: Journal) -> str:
     """REPORT.md's text."""
-    from boss.render import make_env
-
     data = report_data(paths, j)
     for w in data["workers"]:
         w["test_log_link"], w["retry_log_link"] = _link(paths, w["test_log"]), _link(paths, w["retry_log"])
         decisive = w["retry_log"] or w["test_log"]
         w["output_tail"] = _tail(paths.repo / decisive) if w["verdict"] == "REVERTED" and decisive else ""
-    return (
-        make_env()
-        .get_template("report.md.j2")
-        .render(
-            r=data,
-            titles={w.id: w.title for w in m.workers},
-            timeline=timeline(j),
-            counts=counts_line(j),
-            baseline_link=_link(paths, str(data["baseline"].get("log") or "")),
-        )
+    return _template().render(
+        r=data,
+        titles={w.id: w.title for w in m.workers},
+        timeline=timeline(j),
+        counts=counts_line(j),
+        baseline_link=_link(paths, str(data["baseline"].get("log") or "")),
     )
+
+
+_TEMPLATE: list[jinja2.Template] = []  # the compiled report template, once loaded
+
+
+def _template() -> jinja2.Template:
+    """The compiled report.md.j2 (Jinja is imported on first use: it takes tens of ms)."""
+    if not _TEMPLATE:
+        from boss.render import make_env
+
+        _TEMPLATE.append(make_env().get_template("report.md.j2"))
+    return _TEMPLATE[0]
+
+
+def warm_up() -> None:
+    """Load Jinja and compile the template in the background while the merges run: the
+    ceremony's main thread mostly waits for git and the tests, so the report is ready sooner."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # the report step loads it again and reports errors
+            _template()
+
+    threading.Thread(target=load, name="report-warm-up", daemon=True).start()
 
 
 def write(paths: PlanPaths, m: Manifest, j: Journal) -> Path:

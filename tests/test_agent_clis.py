@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
+import tomllib
 import types
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,8 +17,10 @@ from conftest import git, make_repo
 
 from boss import git as bgit
 from boss.errors import ConfigError, StateError
+from boss.paths import PlanPaths
 from boss.proc import Outcome, pid_alive, run_group
 from worker import agent_clis
+from worker import approvals as ap
 from worker.agent_clis import PROFILES
 from worker.agents import AgentRun, Invocation, agent_env
 
@@ -220,22 +225,69 @@ def test_a_silent_agent_is_stopped_as_stalled(tmp_path):
 # --- Claude Code ------------------------------------------------------------------------------
 
 
-def test_claude_without_enforcement_gets_settings_allowing_edits_and_the_test(tmp_path):
+def test_claude_settings_allow_edits_and_the_test_and_call_the_guard(tmp_path):
     run = make_run(tmp_path)
     argv = PROFILES["claude"].invocation(run).argv
-    settings = Path(argv[argv.index("--settings") + 1])
-    assert settings.parent == run.config_dir
-    perms = json.loads(settings.read_text())["permissions"]
+    settings_file = Path(argv[argv.index("--settings") + 1])
+    assert settings_file.parent == run.config_dir  # outside the worktree: the agent cannot edit it
+    settings = json.loads(settings_file.read_text())
+    perms = settings["permissions"]
     assert perms["defaultMode"] == "dontAsk"
     assert {"Edit", "Bash(python -m pytest -q)", "Bash(python -m pytest -q *)"} <= set(perms["allow"])
+    assert {"Bash(curl *)", "Bash(sudo *)", "WebFetch"} <= set(perms["deny"])  # the TIER 3 backstop
+    hooks = [h["command"] for g in settings["hooks"]["PreToolUse"] for h in g["hooks"]]
+    assert hooks and all("-m worker.guard --agent claude --plan p --worker W1" in h for h in hooks)
     for flag in ("-p", "--verbose", "--", "--max-turns"):
         assert flag in argv
     assert argv[argv.index("--output-format") + 1] == "stream-json"
     assert argv[argv.index("--permission-mode") + 1] == "dontAsk"
 
 
+# The worker's declared test: a command no rule knows (TIER 3 by default) that only the
+# worker's overlay policy makes TIER 1. Each call appends its arguments to checks.log.
+CHECKS = '#!/bin/sh\necho "$*" >> checks.log\n'
+TIER_3 = "curl -s file:///dev/null > hacked.txt"  # network egress; harmless (and local) if it ran
+HOOKED = ("claude", "codex", "gemini")  # the CLIs whose hook runs the guard
+
+
+def checks_env(tmp_path: Path) -> dict[str, object]:
+    """PATH with a `run-checks` command first (the worker's test in these tests)."""
+    folder = tmp_path / "bin"
+    folder.mkdir(exist_ok=True)
+    (folder / "run-checks").write_text(CHECKS)
+    (folder / "run-checks").chmod(0o755)
+    return {"PATH": os.pathsep.join([str(folder), str(FAKES), os.environ["PATH"]])}
+
+
+@pytest.mark.parametrize("name", ["claude", "codex", "gemini", "opencode"])
+def test_the_policy_lets_the_agent_run_its_test_and_blocks_tier_3(tmp_path, name):
+    script = f"```agent-script\n- run: run-checks --quick\n- run: {TIER_3}\n- run: run-checks --all\n```"
+    run = make_run(tmp_path, script, test="run-checks --quick")
+    env = checks_env(tmp_path)
+    for iteration in (1, 2, 3):
+        step = replace(run, iteration=iteration)
+        outcome, log = run_fake(tmp_path, PROFILES[name].invocation(step), run.worktree, step, env=env)
+        assert outcome.exit_code == 0, log
+    assert not (run.worktree / "hacked.txt").exists()  # TIER 3: blocked in every CLI
+    ran = (run.worktree / "checks.log").read_text().splitlines()
+    requests = [r.command for r in ap.list_requests(PlanPaths.of(run.repo, "p").approvals_dir)]
+    if name in HOOKED:
+        # The guard judged each command: the declared test ran, an undeclared one is TIER 3.
+        assert ran == ["--quick"]
+        assert "run-checks --all" in requests
+    else:
+        # OpenCode has no hook: only its static patterns apply (worker.enforce.LIMITS).
+        assert ran == ["--quick", "--all"]
+        assert requests == []
+    if name in ("claude", "codex"):  # Gemini's static policy denies curl before its hook runs
+        assert TIER_3 in requests
+
+
 @pytest.mark.parametrize("name", ["claude", "gemini", "opencode"])
-def test_without_a_policy_the_agent_may_run_the_test_and_nothing_else(tmp_path, name):
+def test_without_the_enforcement_module_the_agent_may_run_the_test_and_nothing_else(
+    tmp_path, monkeypatch, name
+):
+    monkeypatch.setitem(sys.modules, "worker.enforce", None)  # each CLI's own minimum applies
     script = "```agent-script\n- run: touch tested.txt\n- run: touch hacked.txt\n```"
     for iteration, path in ((1, "tested.txt"), (2, "hacked.txt")):
         root = tmp_path / f"i{iteration}"
@@ -243,6 +295,28 @@ def test_without_a_policy_the_agent_may_run_the_test_and_nothing_else(tmp_path, 
         outcome, log = run_fake(root, PROFILES[name].invocation(run), run.worktree, run)
         assert outcome.exit_code == 0, log
         assert (run.worktree / path).exists() is (iteration == 1), (name, path)
+
+
+def test_without_the_enforcement_module_each_cli_gets_a_minimum(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "worker.enforce", None)
+    run = make_run(tmp_path)
+    argv = PROFILES["claude"].invocation(run).argv
+    settings = json.loads(Path(argv[argv.index("--settings") + 1]).read_text())
+    assert {"Edit", "Bash(python -m pytest -q)", "Bash(python -m pytest -q *)"} <= set(
+        settings["permissions"]["allow"]
+    )
+    assert "hooks" not in settings
+    argv = PROFILES["gemini"].invocation(run).argv
+    assert 'commandPrefix = ["python -m pytest -q"]' in Path(argv[argv.index("--policy") + 1]).read_text()
+    empty = make_run(tmp_path / "no-test", test="")
+    argv = PROFILES["gemini"].invocation(empty).argv
+    assert Path(argv[argv.index("--policy") + 1]).read_text() == ""
+    permission = json.loads(PROFILES["opencode"].invocation(run).env["OPENCODE_PERMISSION"])
+    assert next(iter(permission["bash"].items())) == ("*", "deny")
+    assert permission["bash"]["python -m pytest -q *"] == "allow"
+    assert "ask" not in json.dumps(permission)  # run rejects (or hangs on) "ask"
+    codex = PROFILES["codex"].invocation(run).argv
+    assert "--dangerously-bypass-hook-trust" not in codex  # no hooks: only its sandbox
 
 
 def hook_settings(tmp_path: Path, hook: str, **perms: list[str]) -> Path:
@@ -355,7 +429,7 @@ def test_claude_max_turns_ends_in_an_error_result(tmp_path):
 # --- Codex ------------------------------------------------------------------------------------
 
 
-def test_codex_invocation_flags(tmp_path):
+def test_codex_invocation_flags(tmp_path, monkeypatch):
     run = make_run(tmp_path)
     argv = PROFILES["codex"].invocation(run).argv
     assert argv[:3] == ["codex", "exec", "--json"]
@@ -364,6 +438,15 @@ def test_codex_invocation_flags(tmp_path):
     assert "sandbox_workspace_write.network_access=false" in argv
     assert "--full-auto" not in argv and "--skip-git-repo-check" in argv
     assert argv[-2] == "--"
+    # Enforcement: the guard as a PreToolUse hook, which Codex runs only when trusted.
+    overrides = [argv[i + 1] for i, a in enumerate(argv) if a == "-c"]
+    inline = next(o for o in overrides if o.startswith("hooks.PreToolUse="))
+    groups = tomllib.loads("v = " + inline.partition("=")[2])["v"]
+    assert re.fullmatch(groups[0]["matcher"], "Bash") and re.fullmatch(groups[0]["matcher"], "apply_patch")
+    assert "-m worker.guard --agent codex" in groups[0]["hooks"][0]["command"]
+    assert "--dangerously-bypass-hook-trust" in argv
+    monkeypatch.setenv("BOSS_CODEX_TRUST_HOOKS", "0")  # for builds without the flag
+    assert "--dangerously-bypass-hook-trust" not in PROFILES["codex"].invocation(run).argv
 
 
 @pytest.mark.parametrize(
@@ -382,6 +465,70 @@ def test_codex_fake_fails_like_the_real_cli(tmp_path, argv, code, message):
     got, log = run_cli(tmp_path, ["codex", *argv], outside)
     assert got == code
     assert message in log
+
+
+def hook_script(tmp_path: Path, hook: str) -> Path:
+    """A hook command that saves its input to hook-input.json, then runs the bash snippet."""
+    script = tmp_path / "hook.sh"
+    script.write_text(f"#!/usr/bin/env bash\ncat > {tmp_path}/hook-input.json\n{hook}\n")
+    script.chmod(0o755)
+    return script
+
+
+def codex_events(log: str) -> list[dict]:
+    return [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+
+
+def codex_hook_argv(script: Path, *extra: str) -> list[str]:
+    hooks = f'[{{matcher = "Bash|apply_patch", hooks = [{{type = "command", command = "{script}", timeout = 30}}]}}]'
+    return ["codex", "exec", "--json", "--sandbox", "workspace-write", "-c", f"hooks.PreToolUse={hooks}",
+            *extra, "--"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("hook", "extra", "ran"),
+    [
+        ("echo 'blocked: tier 3' >&2; exit 2", ["--dangerously-bypass-hook-trust"], False),
+        ("echo 'blocked: tier 3' >&2; exit 2", [], True),  # untrusted: skipped without a word
+        ("echo 'no' >&2; exit 2", ["--dangerously-bypass-hook-trust", "-c", "features.hooks=false"], True),
+        ("exit 2", ["--dangerously-bypass-hook-trust"], True),  # no reason on stderr: a failure
+        ("echo 'no' >&2; exit 1", ["--dangerously-bypass-hook-trust"], True),  # other exits: failures
+        (f"echo '{DENY_JSON % 'deny'}'", ["--dangerously-bypass-hook-trust"], False),
+        ("""echo '{"decision": "block", "reason": "no"}'""", ["--dangerously-bypass-hook-trust"], False),
+        (f"echo '{DENY_JSON % 'ask'}'", ["--dangerously-bypass-hook-trust"], True),  # ask: unsupported
+    ],
+)
+def test_codex_fake_runs_pre_tool_use_hooks_only_when_trusted(tmp_path, hook, extra, ran):
+    repo = make_repo(tmp_path / "repo")
+    code, log = run_cli(tmp_path, [*codex_hook_argv(hook_script(tmp_path, hook), *extra), RUN_TOUCH], repo)
+    assert code == 0, log
+    assert (repo / "ran.txt").exists() is ran
+    (item,) = [e["item"] for e in codex_events(log)
+               if e["type"] == "item.completed" and e["item"]["type"] == "command_execution"]  # fmt: skip
+    assert item["status"] == ("completed" if ran else "declined")
+    called = (tmp_path / "hook-input.json").exists()
+    assert called is ("--dangerously-bypass-hook-trust" in extra and "features.hooks=false" not in extra)
+    if called:
+        payload = json.loads((tmp_path / "hook-input.json").read_text())
+        assert set(payload) == {"session_id", "turn_id", "transcript_path", "cwd", "hook_event_name", "model",
+                                "permission_mode", "tool_name", "tool_input", "tool_use_id"}  # fmt: skip
+        assert payload["hook_event_name"] == "PreToolUse" and payload["cwd"] == str(repo)
+        assert (payload["tool_name"], payload["tool_input"]) == ("Bash", {"command": "touch ran.txt"})
+
+
+def test_codex_fake_sends_edits_to_the_hook_as_apply_patch(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    script = hook_script(tmp_path, "echo 'blocked: outside' >&2; exit 2")
+    argv = [*codex_hook_argv(script, "--dangerously-bypass-hook-trust"), SCRIPT]
+    code, log = run_cli(tmp_path, argv, repo)
+    assert code == 0 and not (repo / "src/calc/add.py").exists()
+    changes = [e["item"] for e in codex_events(log) if e.get("item", {}).get("type") == "file_change"]
+    assert [c["status"] for c in changes] == ["declined"]
+    payload = json.loads((tmp_path / "hook-input.json").read_text())
+    assert payload["tool_name"] == "apply_patch"
+    patch = payload["tool_input"]["command"]
+    assert patch.startswith("*** Begin Patch\n*** Add File: src/calc/add.py\n+def add(a, b):\n")
+    assert patch.endswith("*** End Patch\n")
 
 
 def test_codex_cannot_write_git_metadata_and_a_failed_step_fails_the_turn(tmp_path):
@@ -458,12 +605,23 @@ def test_gemini_invocation_flags_and_trust(tmp_path):
     assert inv.argv[1] == f"--prompt={run.prompt_file.read_text()}"
     assert inv.argv[inv.argv.index("--approval-mode") + 1] == "auto_edit"
     assert "--skip-trust" in inv.argv and inv.env["GEMINI_CLI_TRUST_WORKSPACE"] == "true"
-    policy = Path(inv.argv[inv.argv.index("--policy") + 1])  # no policy module: a minimum
-    assert policy.parent == run.config_dir
-    assert 'commandPrefix = ["python -m pytest -q"]' in policy.read_text()
+    policy = Path(inv.argv[inv.argv.index("--policy") + 1])
+    assert policy.parent == run.config_dir  # outside the worktree
+    rules = tomllib.loads(policy.read_text())["rule"]
+    assert {"commandPrefix": ["python -m pytest -q"], "decision": "allow"}.items() <= next(
+        r for r in rules if "commandPrefix" in r
+    ).items()
+    assert any(r["decision"] == "deny" and re.match(r["commandRegex"], "curl https://x") for r in rules
+               if "commandRegex" in r)  # fmt: skip
+    settings = json.loads(Path(inv.env["GEMINI_CLI_SYSTEM_SETTINGS_PATH"]).read_text())
+    hook = settings["hooks"]["BeforeTool"][0]
+    assert re.fullmatch(hook["matcher"], "run_shell_command") and re.fullmatch(hook["matcher"], "write_file")
+    assert "-m worker.guard --agent gemini" in hook["hooks"][0]["command"]
+    assert settings["hooksConfig"]["enabled"] is True
     empty = make_run(tmp_path / "no-test", test="")
     argv = PROFILES["gemini"].invocation(empty).argv
-    assert Path(argv[argv.index("--policy") + 1]).read_text() == ""
+    text = Path(argv[argv.index("--policy") + 1]).read_text()
+    assert "commandPrefix" not in text and "commandRegex" in text  # no test to allow; TIER 3 denied
     code, log = run_cli(tmp_path, ["gemini", "-p", "hi", "--output-format", "stream-json"], tmp_path)
     assert code == 55 and "not running in a trusted directory" in log
 
@@ -489,6 +647,45 @@ def test_gemini_runs_shell_commands_only_where_a_policy_allows(tmp_path):
     assert "denied by policy (ask_user)" in log  # no policy: headless shell is refused
 
 
+@pytest.mark.parametrize(
+    ("hook", "enabled", "ran"),
+    [
+        ("echo 'blocked: tier 3' >&2; exit 2", True, False),
+        ("""echo '{"decision": "deny", "reason": "blocked: tier 3"}'""", True, False),
+        ("echo '{}'", True, True),
+        ("echo 'broken' >&2; exit 1", True, True),  # other exits: a warning, the call goes on
+        ("echo 'blocked: tier 3' >&2; exit 2", False, True),  # hooksConfig.enabled false
+    ],
+)
+def test_gemini_fake_runs_before_tool_hooks_from_the_system_settings(tmp_path, hook, enabled, ran):
+    repo = make_repo(tmp_path / "repo")
+    settings = tmp_path / "system-settings.json"
+    group = {"matcher": "run_shell_command|write_file", "hooks": [
+        {"type": "command", "command": str(hook_script(tmp_path, hook)), "timeout": 30000}]}  # fmt: skip
+    settings.write_text(json.dumps({"hooksConfig": {"enabled": enabled}, "hooks": {"BeforeTool": [group]}}))
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[[rule]]\ntoolName = "run_shell_command"\ncommandPrefix = ["touch"]\n'
+                      'decision = "allow"\npriority = 500\n')  # fmt: skip
+    argv = ["gemini", f"--prompt={RUN_TOUCH}", "--output-format", "stream-json", "--skip-trust",
+            "--approval-mode", "auto_edit"]  # fmt: skip
+    env = {"GEMINI_CLI_SYSTEM_SETTINGS_PATH": str(settings)}
+    code, log = run_cli(tmp_path, [*argv, "--policy", str(policy)], repo, **env)
+    assert code == 0, log
+    assert (repo / "ran.txt").exists() is ran
+    if not ran:
+        assert "blocked: tier 3" in log
+    assert (tmp_path / "hook-input.json").exists() is enabled
+    if enabled:
+        payload = json.loads((tmp_path / "hook-input.json").read_text())
+        assert set(payload) == {"session_id", "transcript_path", "cwd", "hook_event_name", "timestamp",
+                                "tool_name", "tool_input"}  # fmt: skip
+        assert (payload["hook_event_name"], payload["tool_name"]) == ("BeforeTool", "run_shell_command")
+        assert payload["tool_input"]["command"] == "touch ran.txt" and payload["cwd"] == str(repo)
+    (tmp_path / "hook-input.json").unlink(missing_ok=True)
+    run_cli(tmp_path, argv, repo, BOSS_ITERATION="1", **env)  # no policy: headless shell is denied
+    assert not (tmp_path / "hook-input.json").exists()  # ... before any hook runs
+
+
 def test_gemini_fake_fails_like_the_real_cli(tmp_path):
     code, log = run_cli(tmp_path, ["gemini", "--frob", "--skip-trust", "-p", "x"], tmp_path)
     assert code == 1 and "Unknown argument: frob" in log
@@ -505,9 +702,14 @@ def test_opencode_invocation_flags(tmp_path):
     assert inv.argv[:4] == ["opencode", "run", "--format", "json"]
     assert inv.argv[inv.argv.index("--dir") + 1] == str(run.worktree)
     assert inv.env["OPENCODE_DISABLE_AUTOUPDATE"] == inv.env["OPENCODE_DISABLE_CLAUDE_CODE"] == "1"
-    permission = json.loads(inv.env["OPENCODE_PERMISSION"])  # no policy module: a minimum
-    assert next(iter(permission["bash"].items())) == ("*", "deny")
-    assert permission["bash"]["python -m pytest -q *"] == "allow"
+    assert Path(inv.env["OPENCODE_CONFIG"]).parent == run.config_dir  # outside the worktree
+    # Inline too: the worktree's own opencode.json is read later and cannot loosen it.
+    config = json.loads(inv.env["OPENCODE_CONFIG_CONTENT"])
+    permission = json.loads(inv.env["OPENCODE_PERMISSION"])
+    assert permission == config["permission"]
+    assert next(iter(permission["bash"].items())) == ("*", "allow")  # first: the last match wins
+    assert permission["bash"]["curl *"] == permission["bash"]["sudo *"] == "deny"
+    assert permission["external_directory"] == permission["webfetch"] == "deny"
     assert "ask" not in json.dumps(permission)  # run rejects (or hangs on) "ask"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -118,3 +119,16 @@ def test_base_moved_while_interrupted_is_left_alone(tmp_path):
     assert s.main() == mine
     assert "moved" in rerun.stdout and "boss/p/integration" in rerun.stdout
     assert "src/a.txt" in git(s.repo, "ls-tree", "-r", "--name-only", "boss/p/integration")
+
+
+def test_an_integration_worktree_deleted_by_hand_is_made_again(tmp_path):
+    s = build(tmp_path / "repo")
+    boss("merge", cwd=s.repo, check=None, env={"BOSS_MERGE_CRASH_AT": "merge:W3"})
+    integration = s.paths.worktree_root / "p" / "_integration"
+    shutil.rmtree(integration)
+    boss("merge", cwd=s.repo, check=1)
+    verdicts, _ = outcome(s)
+    assert verdicts == {"W1": "MERGED", "W2": "MERGED", "W3": "REVERTED", "W4": "CONFLICT", "W5": "MERGED"}
+    shutil.rmtree(integration)
+    boss("merge", cwd=s.repo, check=1)  # a new ceremony, its folder gone but still registered
+    assert outcome(s)[0]["W3"] == "REVERTED"

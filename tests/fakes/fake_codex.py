@@ -10,12 +10,26 @@ hangs, as the real one does). `--json` prints `thread.started`, `turn.started`, 
 `turn.failed` (exit 1). The sandbox: `read-only` (the default) refuses every edit and declines
 commands, and the model only answers (the planner's reply); `workspace-write` allows edits
 under -C and --add-dir; commands are not sandboxed here (no network or write jail).
-Hooks and execpolicy rules are not modelled.
+
+PreToolUse hooks given with `-c hooks.PreToolUse=[...]` (or `-c 'hooks={PreToolUse=[...]}'`)
+run before each shell command (`tool_name` "Bash", `tool_input.command` the command line) and
+each edit (`apply_patch`, `tool_input.command` the patch), as codex-rs/hooks does
+(events/pre_tool_use.rs, engine/discovery.rs, config/hook_config.rs): they are on unless
+`features.hooks` (or its old alias `features.codex_hooks`) is false; hooks from `-c` are not
+managed, so, untrusted, they are skipped without a word unless `--dangerously-bypass-hook-trust`
+is given; the matcher is a regex over the tool name; `timeout` is in seconds (default 600);
+exit 2 with a reason on stderr, or exit 0 with `permissionDecision: "deny"` or `decision:
+"block"`, blocks the call (a shell command is then `declined`, an edit `declined`); any other
+exit, exit 2 without a reason, `ask`, unknown fields or a timeout are hook failures and the
+call goes on. Not modelled: hooks.json and config.toml hooks, persisted trust, execpolicy
+`.rules` files, the item a blocked call really produces (the fake's `declined` is a guess).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 import tomllib
 from pathlib import Path
@@ -24,12 +38,14 @@ from typing import Any
 from common import (
     INPUT_TOKENS,
     OUTPUT_TOKENS,
+    Action,
     CliParser,
     Model,
     apply_edit,
     edit_kind,
     emit,
     fail,
+    hook_command,
     new_id,
     planner_reply,
     read_mentioned,
@@ -43,6 +59,11 @@ from common import (
 from boss import git
 
 SANDBOXES = ["read-only", "workspace-write", "danger-full-access"]
+MODEL = "gpt-5-codex"
+HOOK_FIELDS = {"continue", "decision", "reason", "stopReason", "suppressOutput", "systemMessage",
+               "hookSpecificOutput"}  # fmt: skip
+PRE_TOOL_USE_FIELDS = {"hookEventName", "permissionDecision", "permissionDecisionReason", "updatedInput",
+                       "additionalContext"}  # fmt: skip
 USAGE = (
     "Usage: codex exec [OPTIONS] [PROMPT]\n       codex exec [OPTIONS] <COMMAND> [ARGS]\n\n"
     "For more information, try '--help'."
@@ -64,6 +85,7 @@ def parser() -> CliParser:
         p.add_argument(flag, action="store_true")
     p.add_argument("--dangerously-bypass-approvals-and-sandbox", "--yolo", dest="yolo",
                    action="store_true")  # fmt: skip
+    p.add_argument("--dangerously-bypass-hook-trust", dest="bypass_hook_trust", action="store_true")
     p.add_argument("--color", choices=["always", "never", "auto"], default="auto")
     p.add_argument("-m", "--model")
     p.add_argument("--local-provider")
@@ -88,6 +110,57 @@ def overrides(items: list[str]) -> dict[str, Any]:
         except tomllib.TOMLDecodeError:
             found[key.strip()] = raw
     return found
+
+
+def session_hooks(args: Any, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The PreToolUse matcher groups given with -c that run: hooks on, and trust bypassed."""
+    if False in (config.get("features.hooks"), config.get("features.codex_hooks")):
+        return []
+    nested = config.get("hooks")
+    groups = config.get("hooks.PreToolUse", nested.get("PreToolUse") if isinstance(nested, dict) else None)
+    if groups is None:
+        return []
+    if not isinstance(groups, list) or not all(
+        isinstance(g, dict) and isinstance(g.get("hooks", []), list) for g in groups
+    ):
+        say("warning: failed to parse TOML hooks in /<session-flags>/config.toml", err=True)
+        return []
+    return groups if args.bypass_hook_trust else []  # untrusted: skipped without a word
+
+
+def block_reason(code: int | None, stdout: str, stderr: str) -> str | None:
+    """Why one PreToolUse hook run blocks the call; None: it does not (or the hook failed)."""
+    if code == 2:
+        return stderr.strip() or None  # no reason on stderr: a hook failure, not a block
+    if code != 0 or not stdout.strip():
+        return None
+    try:
+        data = json.loads(stdout)
+    except ValueError:
+        return None
+    specific = (data.get("hookSpecificOutput") or {}) if isinstance(data, dict) else None
+    if not isinstance(specific, dict) or set(data) - HOOK_FIELDS or set(specific) - PRE_TOOL_USE_FIELDS:
+        return None  # invalid output: the hook failed, the call goes on
+    if specific.get("permissionDecision") == "deny":
+        return str(specific.get("permissionDecisionReason") or "blocked by a PreToolUse hook")
+    if data.get("decision") == "block":
+        return str(data.get("reason") or "blocked by a PreToolUse hook")
+    return None  # allow, and "ask" (not supported: a failure), let the call go on
+
+
+def patch_text(action: Action, root: Path) -> str:
+    """The apply_patch input the model sends for an edit."""
+    if action.op == "delete":
+        body = f"*** Delete File: {action.path}\n"
+    elif action.op == "replace":
+        old, new = (str(v) for v in action.value)
+        lines = [f"-{line}" for line in old.splitlines()] + [f"+{line}" for line in new.splitlines()]
+        body = f"*** Update File: {action.path}\n@@\n" + "".join(f"{line}\n" for line in lines)
+    else:
+        verb = "Update File" if (root / action.path).exists() else "Add File"
+        added = "".join(f"+{line}\n" for line in str(action.value).splitlines())
+        body = f"*** {verb}: {action.path}\n" + ("@@\n" if verb == "Update File" else "") + added
+    return f"*** Begin Patch\n{body}*** End Patch\n"
 
 
 def resolve_prompt(arg: str | None) -> str:
@@ -130,16 +203,19 @@ def main(argv: list[str]) -> int:
         args.sandbox or str(config.get("sandbox_mode") or "read-only"))  # fmt: skip
     model_input = prompt + read_mentioned(prompt)  # reads are not sandboxed
     record("codex", argv, input=model_input, prompt=prompt, sandbox=sandbox, config=config)
-    return Run(args, sandbox, cwd).go(Model.read(model_input))
+    return Run(args, sandbox, cwd, session_hooks(args, config)).go(Model.read(model_input))
 
 
 class Run:
     """One exec run: JSONL (or human) events out, edits checked against the sandbox."""
 
-    def __init__(self, args: Any, sandbox: str, cwd: Path) -> None:
+    def __init__(self, args: Any, sandbox: str, cwd: Path, hooks: list[dict[str, Any]]) -> None:
         self.args = args
         self.sandbox = sandbox
         self.cwd = cwd
+        self.hooks = hooks
+        self.thread_id = new_id()
+        self.turn_id = new_id()
         self.roots = [cwd, *(Path(d).resolve() for d in args.add_dir)]
         self.items = 0
         self.last = ""
@@ -172,7 +248,7 @@ class Run:
         return False
 
     def go(self, model: Model) -> int:
-        self.out({"type": "thread.started", "thread_id": new_id()})
+        self.out({"type": "thread.started", "thread_id": self.thread_id})
         self.out({"type": "turn.started"})
         if self.sandbox == "read-only":
             return self.finish(planner_reply())
@@ -187,19 +263,52 @@ class Run:
             elif action.kind == "shell":
                 self.command(action.command)
             else:
-                kind = edit_kind(action, self.cwd)
-                target = self.cwd / action.path
-                ok = self.writable(target) and not apply_edit(action, self.cwd)
-                self.out({"type": "item.completed", "item": {
-                    "id": self.item_id(), "type": "file_change",
-                    "changes": [{"path": str(target), "kind": kind}],
-                    "status": "completed" if ok else "failed"}})  # fmt: skip
+                self.edit(action)
         return self.finish(model.final_text())
+
+    def pre_tool_use(self, tool: str, tool_input: dict[str, Any]) -> str | None:
+        """Run the PreToolUse hooks that match tool; the reason when one blocks the call."""
+        payload = {"session_id": self.thread_id, "turn_id": self.turn_id, "transcript_path": None,
+                   "cwd": str(self.cwd), "hook_event_name": "PreToolUse",
+                   "model": self.args.model or MODEL, "permission_mode": "default", "tool_name": tool,
+                   "tool_input": tool_input, "tool_use_id": new_id("call_")}  # fmt: skip
+        reasons = []
+        for group in self.hooks:
+            matcher = str(group.get("matcher") or "")
+            try:
+                if matcher not in ("", "*") and not re.fullmatch(matcher, tool):
+                    continue
+            except re.error:
+                continue  # an invalid matcher: its group is skipped with a warning
+            for hook in group.get("hooks") or []:
+                if isinstance(hook, dict) and hook.get("type") == "command" and hook.get("command"):
+                    timeout = float(hook.get("timeout") or 600)
+                    reason = block_reason(*hook_command(str(hook["command"]), payload, self.cwd, timeout, {}))
+                    reasons += [reason] if reason else []
+        return reasons[0] if reasons else None
+
+    def edit(self, action: Action) -> None:
+        kind = edit_kind(action, self.cwd)
+        target = self.cwd / action.path
+        if self.pre_tool_use("apply_patch", {"command": patch_text(action, self.cwd)}) is not None:
+            status = "declined"
+        elif self.writable(target) and not apply_edit(action, self.cwd):
+            status = "completed"
+        else:
+            status = "failed"
+        self.out({"type": "item.completed", "item": {
+            "id": self.item_id(), "type": "file_change",
+            "changes": [{"path": str(target), "kind": kind}], "status": status}})  # fmt: skip
 
     def command(self, command: str) -> None:
         item = {"id": self.item_id(), "type": "command_execution",
                 "command": f"/bin/bash -lc {command!r}", "aggregated_output": "",
                 "exit_code": None, "status": "in_progress"}  # fmt: skip
+        blocked = self.pre_tool_use("Bash", {"command": command})
+        if blocked is not None:
+            self.out({"type": "item.completed", "item": {**item, "aggregated_output": blocked,
+                                                          "status": "declined"}})  # fmt: skip
+            return
         self.out({"type": "item.started", "item": item})
         code, output = shell(command, self.cwd)
         item = {**item, "aggregated_output": output, "exit_code": code,

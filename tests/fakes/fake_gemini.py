@@ -12,7 +12,16 @@ everything) and the `--policy` TOML files at the user tier 4 (`toolName`, `modes
 `denyMessage`, `allowRedirection`); the highest priority wins; `ask_user` is a denial
 headless; chained commands are split on && || ; and every part must be allowed.
 `--output-format stream-json` prints init, message, tool_use, tool_result and result{stats}.
-Hooks are not modelled.
+
+BeforeTool hooks (docs/hooks/reference.md) come from the system settings file
+(GEMINI_CLI_SYSTEM_SETTINGS_PATH), ~/.gemini/settings.json and the workspace's
+.gemini/settings.json, all of them; none run when the settings that win say
+`hooksConfig.enabled: false`. They run for a call the policy allows, before it runs: the
+matcher is a regex over the tool name, `timeout` is in milliseconds (default 60000), stdin is
+{session_id, transcript_path, cwd, hook_event_name, timestamp, tool_name, tool_input}; exit 2
+blocks with stderr as the reason, exit 0 with `decision` "deny" or "block" blocks with its
+`reason`; any other exit or a timeout is a warning and the call goes on. Not modelled: other
+events, `sequential`, `continue: false`, rewritten tool input.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from common import (
     apply_edit,
     emit,
     fail,
+    hook_command,
     new_id,
     planner_reply,
     read_mentioned,
@@ -95,6 +105,25 @@ def load_policies(paths: list[str]) -> list[dict[str, Any]]:
     return rules
 
 
+def before_tool_hooks(cwd: Path) -> list[dict[str, Any]]:
+    """The BeforeTool matcher groups of every settings file (system settings win on `enabled`)."""
+    files = [cwd / ".gemini" / "settings.json", Path.home() / ".gemini" / "settings.json"]
+    if os.environ.get("GEMINI_CLI_SYSTEM_SETTINGS_PATH"):
+        files.append(Path(os.environ["GEMINI_CLI_SYSTEM_SETTINGS_PATH"]))
+    groups: list[dict[str, Any]] = []
+    enabled = True
+    for file in files:  # lowest precedence first
+        if not file.is_file():
+            continue
+        try:
+            settings = json.loads(file.read_text())
+        except (OSError, ValueError) as e:
+            fail(f"Error in {file}: {e}", 52)
+        enabled = (settings.get("hooksConfig") or {}).get("enabled", enabled)
+        groups += [g for g in (settings.get("hooks") or {}).get("BeforeTool") or [] if isinstance(g, dict)]
+    return groups if enabled is not False else []
+
+
 def main(argv: list[str]) -> int:
     args = parser().parse(argv)
     if args.prompt is not None and args.query:
@@ -117,11 +146,26 @@ def main(argv: list[str]) -> int:
     roots = [Path.cwd(), *(Path(d) for item in args.include_directories for d in item.split(","))]
     model_input = prompt + read_mentioned(prompt, roots)
     record("gemini", argv, input=model_input, prompt=prompt, mode=mode, policies=args.policy)
-    return Gemini(args, mode, rules).run(prompt, Model.read(model_input))
+    return Gemini(args, mode, rules, before_tool_hooks(Path.cwd())).run(prompt, Model.read(model_input))
 
 
 def _iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _hook_block(code: int | None, stdout: str, stderr: str) -> str | None:
+    """Why one BeforeTool hook run blocks the call (None: it does not)."""
+    if code == 2:
+        return stderr.strip() or "Blocked by a BeforeTool hook"
+    if code != 0 or not stdout.strip():
+        return None
+    try:
+        data = json.loads(stdout)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and data.get("decision") in ("deny", "block"):
+        return str(data.get("reason") or "Blocked by a BeforeTool hook")
+    return None
 
 
 def _listify(value: Any) -> list[str]:
@@ -133,10 +177,14 @@ def _listify(value: Any) -> list[str]:
 class Gemini:
     """One headless run: policy decisions, tool calls, stream-json events."""
 
-    def __init__(self, args: Any, mode: str, rules: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, args: Any, mode: str, rules: list[dict[str, Any]], hooks: list[dict[str, Any]]
+    ) -> None:
         self.args = args
         self.mode = mode
         self.rules = rules
+        self.hooks = hooks
+        self.session = new_id()
         self.cwd = Path.cwd()
         self.calls = 0
         self.start = time.monotonic()
@@ -151,7 +199,7 @@ class Gemini:
         self.out({"type": "message", "role": "assistant", "content": text, "delta": True})
 
     def run(self, prompt: str, model: Model) -> int:
-        self.out({"type": "init", "session_id": new_id(), "model": self.args.model or "gemini-2.5-pro"})
+        self.out({"type": "init", "session_id": self.session, "model": self.args.model or "gemini-2.5-pro"})
         self.out({"type": "message", "role": "user", "content": prompt})
         if self.mode == "plan":
             self.assistant(planner_reply())
@@ -182,6 +230,9 @@ class Gemini:
                                           "content": str(action.value)}  # fmt: skip
         self.out({"type": "tool_use", "tool_name": name, "tool_id": tool_id, "parameters": params})
         allowed, message = self.decide(name, params)
+        if allowed:
+            blocked = self.before_tool(name, params)
+            allowed, message = blocked is None, blocked or ""
         if not allowed:
             self.out({"type": "tool_result", "tool_id": tool_id, "status": "error",
                       "error": {"type": "permission_denied", "message": message}})  # fmt: skip
@@ -193,6 +244,34 @@ class Gemini:
             problem = apply_edit(action, self.cwd)
             status, output = ("error", problem) if problem else ("success", "OK")
         self.out({"type": "tool_result", "tool_id": tool_id, "status": status, "output": output})
+
+    def before_tool(self, tool: str, params: dict[str, Any]) -> str | None:
+        """Run the BeforeTool hooks that match tool; the reason when one blocks the call."""
+        payload = {"session_id": self.session, "transcript_path": str(Path.home() / ".gemini" / "tmp"
+                   / f"{self.session}.json"), "cwd": str(self.cwd), "hook_event_name": "BeforeTool",
+                   "timestamp": _iso(), "tool_name": tool, "tool_input": params}  # fmt: skip
+        for group in self.hooks:
+            matcher = str(group.get("matcher") or "")
+            try:
+                if matcher not in ("", "*") and not re.fullmatch(matcher, tool):
+                    continue
+            except re.error:
+                continue
+            for hook in group.get("hooks") or []:
+                if not isinstance(hook, dict) or hook.get("type", "command") != "command":
+                    continue
+                timeout = float(hook.get("timeout") or 60000) / 1000
+                env = {"GEMINI_PROJECT_DIR": str(self.cwd), "GEMINI_SESSION_ID": self.session}
+                code, stdout, stderr = hook_command(str(hook.get("command")), payload, self.cwd, timeout, env)
+                reason = _hook_block(code, stdout, stderr)
+                if reason is not None:
+                    return reason
+                if code not in (0, 2):
+                    say(
+                        f"Warning: hook {hook.get('name') or hook.get('command')} failed (exit {code})",
+                        err=True,
+                    )
+        return None
 
     def decide(self, tool: str, params: dict[str, Any]) -> tuple[bool, str]:
         if tool != "run_shell_command":
