@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-import tempfile
 import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,8 @@ from boss.errors import BossError, ManifestError
 
 def _trace_file() -> Path:
     """Where an internal error's full trace goes: the repo's .boss/ when there is one."""
+    import tempfile  # only on the rare path of an internal error
+
     here = Path.cwd()
     for d in (here, *here.parents):
         if (d / ".boss").is_dir():
@@ -77,6 +77,8 @@ class Group(click.Group):
             report_error(e)
             sys.exit(e.exit_code)
         except Exception as e:
+            import traceback
+
             path = _trace_file()
             try:
                 path.write_text(traceback.format_exc())
