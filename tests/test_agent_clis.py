@@ -16,6 +16,7 @@ import pytest
 from conftest import git, make_repo
 
 from boss import git as bgit
+from boss import statelog
 from boss.errors import ConfigError, StateError
 from boss.paths import PlanPaths
 from boss.proc import Outcome, pid_alive, run_group
@@ -39,6 +40,7 @@ USAGE = {
     "opencode": FULL,
 }
 PLAN_YAML = "version: 1\nplan: demo\ntask: Add numbers\nworkers:\n  - id: W1\n"
+HOOKED = ("claude", "codex", "gemini")  # the CLIs whose hook runs the guard (worker.enforce)
 
 
 def make_run(
@@ -127,6 +129,10 @@ def test_profile_runs_its_cli_headless_and_reads_its_output(tmp_path, name):
     assert run.prompt_file.read_text() in seen["input"]  # the prompt reached the model
     assert seen["stdin"] == "devnull"
     assert seen["cwd"] == str(run.worktree)
+    # The guard judged the edit where the CLI has a hook (a new file in the worktree: TIER 1).
+    judged = [e.result for e in statelog.read(PlanPaths.of(run.repo, "p").log) if e.action == "guard"]
+    assert len(judged) == (1 if name in HOOKED else 0), judged
+    assert all(r.startswith("tier1 allowed: ") and "src/calc/add.py" in r for r in judged)
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
@@ -247,7 +253,6 @@ def test_claude_settings_allow_edits_and_the_test_and_call_the_guard(tmp_path):
 # worker's overlay policy makes TIER 1. Each call appends its arguments to checks.log.
 CHECKS = '#!/bin/sh\necho "$*" >> checks.log\n'
 TIER_3 = "curl -s file:///dev/null > hacked.txt"  # network egress; harmless (and local) if it ran
-HOOKED = ("claude", "codex", "gemini")  # the CLIs whose hook runs the guard
 
 
 def checks_env(tmp_path: Path) -> dict[str, object]:

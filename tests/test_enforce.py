@@ -114,7 +114,7 @@ def test_codex_hooks_and_rules(run: AgentRun) -> None:
     outside_worktree(run, out["files"])
     args = out["args"]
     assert "--dangerously-bypass-hook-trust" in args
-    assert args[args.index("-c") + 1] == "features.codex_hooks=true"
+    assert args[args.index("-c") + 1] == "features.hooks=true"
     inline = next(a for a in args if a.startswith("hooks.PreToolUse="))
     groups = tomllib.loads("v = " + inline.split("=", 1)[1])["v"]
     assert groups[0]["matcher"] == "Bash|apply_patch|shell"

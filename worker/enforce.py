@@ -223,7 +223,7 @@ def _codex(r: _Inputs) -> dict[str, Any]:
     rules_file = r.folder / CODEX_RULES
     rules_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     inline = "[" + ", ".join(_toml_inline(g) for g in groups) + "]"
-    args = ["-c", "features.codex_hooks=true", "-c", f"hooks.PreToolUse={inline}"]
+    args = ["-c", "features.hooks=true", "-c", f"hooks.PreToolUse={inline}"]
     if os.environ.get("BOSS_CODEX_TRUST_HOOKS", "1") != "0":  # for Codex builds without the flag
         args.append("--dangerously-bypass-hook-trust")  # untrusted hooks do not run headless
     return {"args": args, "files": [str(hooks_file), str(rules_file)]}
