@@ -35,6 +35,9 @@ def load(text: str, source: str) -> Any:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader (C or Python)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
+        context = getattr(e, "context_mark", None)
+        if mark is not None and context is not None and mark.line >= len(text.splitlines()):
+            mark = context  # an error at the very end: name where the unclosed construct began
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         msg = f"{source}:{where} invalid YAML: {problem}"
