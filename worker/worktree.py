@@ -95,20 +95,22 @@ def prepare(paths: PlanPaths, m: Manifest, w: Worker, *, fresh: bool = False) ->
     start_point = heads[0][1] if heads else _base_commit(repo, m)
     # `worktree prune` in one worker could remove another's half-made worktree: one at a time.
     with locked(paths.boss_dir / "worktrees.lock", 120, f"{paths.boss_dir}/worktrees.lock: busy for 120s"):
-        registered = path.resolve() in {p.resolve() for p in git.worktrees(repo)}
-        if registered and not path.is_dir():
-            # Deleted by hand while git still lists it: forget it and make it again.
-            git.git(repo, "worktree", "prune")
-            registered = False
-        if fresh and registered:
-            git.worktree_remove(repo, path)
-            registered = False
-        if not registered:
-            if path.exists():
+        registered = False
+        if path.is_dir():
+            registered = path.resolve() in {p.resolve() for p in git.worktrees(repo)}
+            if fresh and registered:
+                git.worktree_remove(repo, path)
+                registered = False
+            if not registered and path.exists():
                 shutil.rmtree(path)  # a leftover folder git no longer knows: nothing to keep
                 git.git(repo, "worktree", "prune")
+        if not registered:
             path.parent.mkdir(parents=True, exist_ok=True)
-            git.git(repo, "worktree", "add", "--quiet", "--force", "-B", w.branch, str(path), start_point)
+            add = ("worktree", "add", "--quiet", "--force", "-B", w.branch, str(path), start_point)
+            if git.git(repo, *add, check=False).returncode != 0:
+                # Git still lists a worktree whose folder was deleted by hand: forget it, try again.
+                git.git(repo, "worktree", "prune")
+                git.git(repo, *add)
     if registered:
         git.git(path, "checkout", "--quiet", "--force", "-B", w.branch, start_point)
         git.git(path, "clean", "-fdq")
