@@ -22,8 +22,11 @@ class LockBusy(StateError):
 
 
 @contextmanager
-def locked(path: Path, timeout: float, busy_message: str) -> Iterator[None]:
-    """Hold an exclusive lock on path for the block; LockBusy(busy_message) after timeout seconds."""
+def locked(path: Path, timeout: float, busy_message: str, *, shared: bool = False) -> Iterator[None]:
+    """Hold a lock on path for the block; LockBusy(busy_message) after timeout seconds.
+
+    Exclusive by default; `shared` holders exclude only exclusive ones (readers and a writer).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -31,7 +34,7 @@ def locked(path: Path, timeout: float, busy_message: str) -> Iterator[None]:
         delay = 0.002
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:

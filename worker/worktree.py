@@ -93,22 +93,29 @@ def prepare(paths: PlanPaths, m: Manifest, w: Worker, *, fresh: bool = False) ->
     path = paths.worktree(w.id)
     heads = dependency_heads(paths, w)
     start_point = heads[0][1] if heads else _base_commit(repo, m)
-    # `worktree prune` in one worker could remove another's half-made worktree: one at a time.
-    with locked(paths.boss_dir / "worktrees.lock", 120, f"{paths.boss_dir}/worktrees.lock: busy for 120s"):
-        registered = False
-        if path.is_dir():
-            registered = path.resolve() in {p.resolve() for p in git.worktrees(repo)}
-            if fresh and registered:
+    lock = paths.boss_dir / "worktrees.lock"
+    busy = f"{lock}: busy for 120s"
+    # Adding worktrees in parallel is safe; `worktree prune` is not (it could remove another
+    # worker's half-made worktree), so adds share the lock and a prune takes it alone.
+    registered = False
+    if path.is_dir():
+        registered = path.resolve() in {p.resolve() for p in git.worktrees(repo)}
+        if fresh and registered:
+            with locked(lock, 120, busy):
                 git.worktree_remove(repo, path)
-                registered = False
-            if not registered and path.exists():
-                shutil.rmtree(path)  # a leftover folder git no longer knows: nothing to keep
+            registered = False
+        if not registered and path.exists():
+            shutil.rmtree(path)  # a leftover folder git no longer knows: nothing to keep
+            with locked(lock, 120, busy):
                 git.git(repo, "worktree", "prune")
-        if not registered:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            add = ("worktree", "add", "--quiet", "--force", "-B", w.branch, str(path), start_point)
-            if git.git(repo, *add, check=False).returncode != 0:
-                # Git still lists a worktree whose folder was deleted by hand: forget it, try again.
+    if not registered:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        add = ("worktree", "add", "--quiet", "--force", "-B", w.branch, str(path), start_point)
+        with locked(lock, 120, busy, shared=True):
+            added = git.git(repo, *add, check=False).returncode == 0
+        if not added:
+            # Git still lists a worktree whose folder was deleted by hand: forget it, try again.
+            with locked(lock, 120, busy):
                 git.git(repo, "worktree", "prune")
                 git.git(repo, *add)
     if registered:
