@@ -79,7 +79,10 @@ def test_lock_excludes_and_times_out(tmp_path):
 
 def test_shared_holders_exclude_only_an_exclusive_one(tmp_path):
     lock = tmp_path / "s.lock"
-    with locked(lock, 0, "busy", shared=True), locked(lock, 0, "busy", shared=True):
-        with pytest.raises(LockBusy):
-            with locked(lock, 0.05, "busy"):
-                pass
+    with (
+        locked(lock, 0, "busy", shared=True),
+        locked(lock, 0, "busy", shared=True),
+        pytest.raises(LockBusy),
+        locked(lock, 0.05, "busy"),
+    ):
+        pass
