@@ -7,7 +7,6 @@ and the final message from the agent's output. The built-in profiles for the rea
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,17 +142,10 @@ class ScriptedProfile:
 
 def usage_from_json_lines(output: str) -> dict[str, Any]:
     """Usage from a JSON line a command agent may print: {"usage": {...}} or top-level keys."""
+    from worker.agent_output import json_lines
+
     found: dict[str, Any] = {}
-    for line in output.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            data = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(data, dict):
-            continue
+    for data in json_lines(output):
         nested = data.get("usage")
         source: dict[str, Any] = nested if isinstance(nested, dict) else data
         for key in ("cost_usd", "input_tokens", "output_tokens"):
