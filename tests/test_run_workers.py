@@ -207,6 +207,19 @@ def test_progress_prints_plain_lines_when_not_a_terminal(repo):
     assert "W1" in res.stdout and "RUNNING" in res.stdout and "SUCCESS" in res.stdout
 
 
+def test_worker_states_json(repo):
+    import json
+
+    from conftest import worker_cmd
+
+    paths, _ = make_plan(repo, [sleeper("W1", 0), worker("W2", test="true")])
+    run_script(paths)
+    assert json.loads(worker_cmd("states", "p", "--json", cwd=repo).stdout) == {
+        "W1": "SUCCESS",
+        "W2": "FAILED",
+    }
+
+
 def test_status_and_log_commands(repo):
     from conftest import boss
 

@@ -50,13 +50,19 @@ def skip(plan: str, worker_id: str, reason: str) -> int:
 @click.command()
 @click.argument("plan", required=False)
 @click.option("--summary", is_flag=True, help="A readable summary instead of `ID STATE` lines.")
-def states(plan: str | None, summary: bool) -> int:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def states(plan: str | None, summary: bool, as_json: bool) -> int:
     """Print each worker's state (a RUNNING worker whose process is gone reads CRASHED)."""
     from boss.statusview import counts, rows
     from boss.workspace import open_plan
 
     paths, m, config = open_plan(plan)
     all_rows = rows(paths, m, config)
+    if as_json:
+        import json
+
+        click.echo(json.dumps({r.id: r.state for r in all_rows}, indent=2))
+        return 0
     if not summary:
         for r in all_rows:
             click.echo(f"{r.id} {r.state}")
