@@ -8,6 +8,7 @@ any other command is judged by its exit code.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import time
@@ -214,9 +215,24 @@ def judge_baseline(m: Manifest, run: Run) -> Judgement:
     if is_pytest(m.integration_test) and run.exit_code in _PYTEST_JUDGED and run.failures is not None:
         if run.exit_code == 5:
             return Judgement(True, "collects no tests")
+        if stops_early(m.integration_test):
+            return Judgement(
+                False,
+                "fails, and `-x`/`--maxfail` stops pytest at the base's first failure, so "
+                "a merge's new failures could hide behind it (remove it from integration_test)",
+            )
         n = len(run.failures)
         return Judgement(True, f"{n} failing test(s) recorded; only new failures count against a merge")
     return Judgement(False, f"fails (exit {run.exit_code})")
+
+
+def stops_early(command: str) -> bool:
+    """True when pytest is told to stop at the first failures (in the command or PYTEST_ADDOPTS)."""
+    words = f"{command} {os.environ.get('PYTEST_ADDOPTS', '')}".split()
+    return any(
+        w in ("-x", "--exitfirst") or w.startswith("--maxfail") or re.fullmatch(r"-[a-wyz]*x\w*", w)
+        for w in words
+    )
 
 
 def judge(m: Manifest, run: Run, baseline: Run) -> Judgement:
@@ -237,5 +253,5 @@ def judge(m: Manifest, run: Run, baseline: Run) -> Judgement:
         return Judgement(False, f"pytest failed (exit {run.exit_code}) without a failing test")
     new = sorted(set(run.failures) - set(baseline.failures or ()))
     if not new:
-        return Judgement(True, "only the base's own failures")
-    return Judgement(False, f"{len(new)} new failing test(s): {', '.join(new[:5])}", new)
+        return Judgement(True, "shows only the base's own failures")
+    return Judgement(False, f"has {len(new)} new failing test(s): {', '.join(new[:5])}", new)

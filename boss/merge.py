@@ -331,10 +331,20 @@ class _Ceremony:
         how = f"land it with `git merge --ff-only {j.integration_branch}` on {j.base}"
         if current != target:
             if current != j.base_start:
+                # A fast-forward only works when nothing new landed on the base meanwhile.
+                can_ff = current is not None and git.is_ancestor(repo, current, target)
+                advice = (
+                    f"{how}, or run `boss merge` again"
+                    if can_ff
+                    else (
+                        "run `boss merge` again to merge and test the work on top of the new "
+                        f"{j.base} (a fast-forward to {j.integration_branch} is no longer possible)"
+                    )
+                )
                 j.message = (
                     f"{j.base} moved from {short(j.base_start)} to {short(current or '')} during the "
                     f"ceremony, so it was not touched; the tested result is on {j.integration_branch}: "
-                    f"{how}, or run `boss merge` again"
+                    f"{advice}"
                 )
                 self._landed(False, started)
                 return

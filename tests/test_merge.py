@@ -231,6 +231,16 @@ def test_pytest_baseline_failures_do_not_block_merges_and_new_failures_do(tmp_pa
     assert "tests/test_feature.py" in files_on(s.repo, "main")
 
 
+def test_pytest_that_stops_at_the_first_failure_cannot_judge_a_red_base(tmp_path):
+    files = {"tests/test_base.py": "def test_known_bug():\n    assert 1 == 2\n", "src/__init__.py": ""}
+    workers = [spec("W1", scope=["^src/", "^tests/"])]
+    s = make_scenario(tmp_path / "r", workers, integration_test=pytest_command() + " -x", files=files)
+    s.work("W1", {"tests/test_new.py": "def test_new():\n    assert False\n"})
+    j, code = run(s)
+    assert code == 1 and verdicts(j) == {"W1": "PENDING"} and not j.landed
+    assert "-x" in j.message and "hide" in j.message
+
+
 def test_a_red_base_stops_a_plain_command_ceremony(tmp_path):
     s = make_scenario(tmp_path / "r", [spec("W1")], files={"check.sh": "exit 3\n"})
     s.work("W1", {"src/a.txt": "a\n"})

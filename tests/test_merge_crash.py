@@ -118,6 +118,8 @@ def test_base_moved_while_interrupted_is_left_alone(tmp_path):
     rerun = boss("merge", cwd=s.repo, check=1)
     assert s.main() == mine
     assert "moved" in rerun.stdout and "boss/p/integration" in rerun.stdout
+    # main diverged: the advice is to merge again, not a fast-forward that cannot work
+    assert "boss merge` again" in rerun.stdout and "--ff-only" not in rerun.stdout
     assert "src/a.txt" in git(s.repo, "ls-tree", "-r", "--name-only", "boss/p/integration")
 
 
