@@ -390,3 +390,14 @@ def m_of(paths):
     from boss.manifest import load
 
     return load(paths.manifest)
+
+
+def test_a_hanging_test_is_reported_as_a_timeout(calc):
+    w = worker(
+        "W1", test="test -f src/done.txt && sleep 30", test_timeout=1, max_iterations=1, max_strategies=1
+    )
+    paths, m = make_plan(calc, [w])
+    assert run(paths, m, "W1") == st.FAILED
+    assert any(e.action == "test" and "timed out after 1s" in e.result for e in events(paths))
+    report = paths.blocker("W1").read_text()
+    assert "timed out after 1s (test_timeout)" in report and "hangs or is too slow" in report

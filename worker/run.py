@@ -77,7 +77,12 @@ class _Run:
             on_start=self.child,
         )
         self.child(0)
-        return outcome, log.read_text(errors="replace")
+        output = log.read_text(errors="replace")
+        if outcome.timed_out:
+            # Say it in words: the agent, the log and the blocker report must not see a bare -15.
+            limit = self.settings.test_timeout
+            output += f"\n[boss] the test timed out after {limit}s (test_timeout) and was stopped\n"
+        return outcome, output
 
     def agent(self, prompt: str, strategy: int, adir: Path) -> Outcome:
         prompt_file, feedback_file = adir / "prompt.md", self.dir / "feedback.md"
@@ -264,7 +269,12 @@ def _loop(run: _Run, frozen: gates.Frozen) -> str:
                 rec.update(green={"exit_code": 0, "log": run.paths.rel(adir / "test.log")})
                 rec.event(iid, "test", "pass exit=0", adir / "test.log")
                 return _finish(run, iid)
-            rec.event(iid, "test", f"fail exit={outcome.exit_code}", adir / "test.log")
+            how = (
+                f"timed out after {settings.test_timeout}s"
+                if outcome.timed_out
+                else f"exit={outcome.exit_code}"
+            )
+            rec.event(iid, "test", f"fail {how}", adir / "test.log")
             last_scope = scope.violations(wt.path, run.wt.start, w.scope)
             feedback = Feedback(output, outcome.exit_code, last_scope, tampered)
             record.iterations += 1
