@@ -151,21 +151,21 @@ def _record(paths: PlanPaths, d: Decision) -> Decision:
 
 def accept(paths: PlanPaths, m: Manifest, config: Config, worker_id: str, reason: str) -> Decision:
     """Queue the branch for the next merge as it is, with the reviewer's reason."""
-    it = get(paths, m, config, worker_id)
-    _reviewable(it)
-    return _record(
-        paths,
-        Decision(it.id, ACCEPT, reason, st.now_iso(), it.start, it.head, out_of_scope=it.out_of_scope),
-    )
+    return _decide(paths, m, config, worker_id, reason, ACCEPT)
 
 
 def reject(paths: PlanPaths, m: Manifest, config: Config, worker_id: str, reason: str) -> Decision:
     """Keep the branch out of every merge, with the reviewer's reason."""
+    return _decide(paths, m, config, worker_id, reason, REJECT)
+
+
+def _decide(
+    paths: PlanPaths, m: Manifest, config: Config, worker_id: str, reason: str, kind: str
+) -> Decision:
     it = get(paths, m, config, worker_id)
     _reviewable(it)
     return _record(
-        paths,
-        Decision(it.id, REJECT, reason, st.now_iso(), it.start, it.head, out_of_scope=it.out_of_scope),
+        paths, Decision(it.id, kind, reason, st.now_iso(), it.start, it.head, out_of_scope=it.out_of_scope)
     )
 
 

@@ -120,14 +120,7 @@ def claude_final(output: str) -> str:
 
 def codex_usage(output: str) -> Usage:
     """Tokens from the last `turn.completed` event."""
-    done = _last(json_lines(output), "turn.completed")
-    if done is None:
-        return {}
-    usage = _dict(done.get("usage"))
-    found: Usage = {}
-    _put(found, "input_tokens", _tokens(usage, "input_tokens"))
-    _put(found, "output_tokens", _tokens(usage, "output_tokens"))
-    return found
+    return _event_tokens(output, "turn.completed", "usage")
 
 
 def codex_final(output: str) -> str:
@@ -144,13 +137,18 @@ def codex_final(output: str) -> str:
 
 def gemini_usage(output: str) -> Usage:
     """Tokens from the `stats` of the last `result` event."""
-    result = _last(json_lines(output), "result")
-    if result is None:
+    return _event_tokens(output, "result", "stats")
+
+
+def _event_tokens(output: str, event_type: str, field: str) -> Usage:
+    """input/output tokens from `field` of the last event of a type (Codex, Gemini)."""
+    event = _last(json_lines(output), event_type)
+    if event is None:
         return {}
-    stats = _dict(result.get("stats"))
+    counts = _dict(event.get(field))
     found: Usage = {}
-    _put(found, "input_tokens", _tokens(stats, "input_tokens"))
-    _put(found, "output_tokens", _tokens(stats, "output_tokens"))
+    _put(found, "input_tokens", _tokens(counts, "input_tokens"))
+    _put(found, "output_tokens", _tokens(counts, "output_tokens"))
     return found
 
 
