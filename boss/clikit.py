@@ -4,32 +4,13 @@ from __future__ import annotations
 
 import importlib
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import click
 
-from boss.errors import BossError, ManifestError
-
-
-def _trace_file() -> Path:
-    """Where an internal error's full trace goes: the repo's .boss/ when there is one."""
-    import tempfile  # only on the rare path of an internal error
-
-    here = Path.cwd()
-    for d in (here, *here.parents):
-        if (d / ".boss").is_dir():
-            return d / ".boss" / f"crash-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    return Path(tempfile.gettempdir()) / f"boss-crash-{time.strftime('%Y%m%d-%H%M%S')}.log"
-
-
-def report_error(err: BossError) -> None:
-    """Print an expected error as `Error:` lines on stderr."""
-    lines = err.problems if isinstance(err, ManifestError) else [str(err)]
-    for line in lines:
-        click.echo(f"Error: {line}", err=True)
+from boss.errors import BossError
+from boss.exits import report_error, report_internal
 
 
 class Group(click.Group):
@@ -77,18 +58,7 @@ class Group(click.Group):
             report_error(e)
             sys.exit(e.exit_code)
         except Exception as e:
-            import traceback
-
-            path = _trace_file()
-            try:
-                path.write_text(traceback.format_exc())
-                where = f"the full trace is in {path}"
-            except OSError:
-                where = "the trace could not be saved"
-            click.echo(
-                f"Error: internal error ({type(e).__name__}: {e}); {where}. Please report it.",
-                err=True,
-            )
+            report_internal(e)
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
 

@@ -90,7 +90,7 @@ def load_config(repo: Path) -> Config:
     path = config_path(repo)
     if not path.is_file():
         return Config()
-    raw = yamlio.load_file(path) or {}
+    raw = yamlio.load_file(path, cached=True) or {}
     if not isinstance(raw, dict):
         raise _fail(path, "top level", "must be a mapping")
     unknown = sorted(set(raw) - _TOP_KEYS)

@@ -200,6 +200,17 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("run-while-running", WORKERS, "`run_workers.sh` while one of its workers runs elsewhere.", 2,
           "worker W1 of plan alpha is running in another process; wait for it or stop it first",
           "Wait for it, or stop that run (Ctrl-C in its terminal)."),
+    Entry("pool-stopped", WORKERS, "The worker pool `run_workers.sh` starts its workers from was killed.", 1,
+          "run_workers.sh: the worker pool of plan alpha stopped; boss status alpha shows the workers",
+          "Workers it had started finish on their own; run the script again to resume the rest."),
+    Entry("pool-events-fd", WORKERS, "`worker pool` run by hand without its events file descriptor.", 2,
+          "worker pool: --events-fd 97 is not open (<reason>)",
+          "Leave `worker pool` to `run_workers.sh`; it opens the descriptor."),
+    Entry("render-running-changed", WORKERS, "`boss render` or `boss plan --force` changes the "
+          "definition of a worker that is running.", 1,
+          "worker W1 of plan alpha is running and its test changed; stop it (Ctrl-C in its terminal) "
+          "before changing its definition, then render again",
+          "Let it finish or stop it, then render again: it is reset and runs with the new definition."),
     Entry("corrupted-status", WORKERS, "A hand-edited `status.json` with a wrong value.", 2,
           "<file>/status.json: <problem>",
           "Delete the file (the worker then reads PENDING) and run the worker again."),

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from boss import yamlio
-from boss.errors import InputError, ManifestError
+from boss.errors import ManifestError
 from boss.manifest_rules import (
     AGENT_RE,
     COMMIT_RE,
@@ -321,12 +321,7 @@ def display_path(path: Path) -> str:
 def load(path: Path) -> Manifest:
     """Read and validate a manifest file; errors name it relative to the current directory."""
     source = display_path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        msg = f"{source}: cannot read: {e.strerror}"
-        raise InputError(msg) from e
-    return from_dict(yamlio.load(text, source), source)
+    return from_dict(yamlio.load_file(path, source, cached=True), source)
 
 
 def save(m: Manifest, path: Path) -> None:

@@ -155,7 +155,14 @@ def run_group(
                     code = proc.returncode if proc.returncode is not None else -9
                     break
         except BaseException:
-            stop_group(proc)
+            # A second Ctrl-C (or SIGTERM) must not cut the stopping short and leave the group
+            # running: the signals wait until the group is gone.
+            held = {signal.SIGINT, signal.SIGTERM}
+            before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+            try:
+                stop_group(proc)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, before)
             raise
         # Children the command left behind in its group die with it.
         with contextlib.suppress(ProcessLookupError, PermissionError):

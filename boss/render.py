@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from boss import yamlio
-from boss.config import Config
+from boss import definitions, yamlio
+from boss.config import Config, config_path
 from boss.manifest import Manifest, overlap_warning, scope_overlaps
 from boss.paths import PlanPaths
 
@@ -34,6 +34,7 @@ class RenderResult:
     unchanged: list[Path] = field(default_factory=list)
     kept: list[Path] = field(default_factory=list)  # edited by a person; left as they are
     warnings: list[str] = field(default_factory=list)
+    reset: list[str] = field(default_factory=list)  # workers whose definition changed since they ran
 
 
 def templates_dir() -> Path:
@@ -116,15 +117,17 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _read_index(paths: PlanPaths) -> dict[str, str]:
+def _read_index(paths: PlanPaths) -> tuple[dict[str, str], Any]:
+    """The rendered files' hashes, and the workers' definitions, as the last render left them."""
     try:
         raw = json.loads(paths.rendered_index.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
-    files = raw.get("files") if isinstance(raw, dict) else None
-    if not isinstance(files, dict):
-        return {}
-    return {str(k): str(v) for k, v in files.items()}
+        return {}, None
+    if not isinstance(raw, dict):
+        return {}, None
+    files = raw.get("files")
+    hashes = {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
+    return hashes, raw.get("workers")
 
 
 def render_plan(
@@ -145,8 +148,10 @@ def render_plan(
         tracked: the repository's tracked paths, for the scope-overlap warnings.
     """
     files, warnings = generate(paths, m, config, tracked)
-    index = _read_index(paths)
-    result = RenderResult(warnings=warnings)
+    index, ran_with = _read_index(paths)
+    stale = definitions.changed(ran_with, m)
+    definitions.refuse_running(paths, config, stale)
+    result = RenderResult(warnings=warnings, reset=definitions.reset(paths, stale))
     for path, (text, mode) in files.items():
         rel = paths.rel(path)
         data = text.encode("utf-8")
@@ -163,6 +168,14 @@ def render_plan(
             result.kept.append(path)
             continue
         index[rel] = _sha(data)
-    payload: dict[str, Any] = {"version": INDEX_VERSION, "files": dict(sorted(index.items()))}
+    payload: dict[str, Any] = {
+        "version": INDEX_VERSION,
+        "files": dict(sorted(index.items())),
+        "workers": definitions.digests(m),
+    }
     yamlio.write_atomic(paths.rendered_index, json.dumps(payload, indent=1) + "\n")
+    # What every worker reads at start, kept parsed: workers then need no YAML parser.
+    for source in (paths.manifest, config_path(paths.repo)):
+        if source.is_file():
+            yamlio.save_cache(source)
     return result

@@ -118,3 +118,21 @@ def counts(all_rows: list[Row]) -> str:
 def now_monotonic() -> float:
     """A clock for refresh loops."""
     return time.monotonic()
+
+
+def summary(paths: PlanPaths, m: Manifest, config: Config, *, interrupted: bool = False) -> list[str]:
+    """The lines run_workers.sh ends with: counts, each worker, what to read and do next."""
+    all_rows = rows(paths, m, config)
+    lines = ["", f"plan {paths.plan}: {counts(all_rows)}"]
+    for r in all_rows:
+        why = f": {r.reason}" if r.reason and r.state != "SUCCESS" else ""
+        lines.append(f"  {r.id:<10} {r.state}{why}")
+    for r in all_rows:
+        if r.state in ("FAILED", "CRASHED") and paths.blocker(r.id).is_file():
+            lines.append(f"  {r.id}: read {paths.blocker(r.id).relative_to(paths.repo)}")
+    script = paths.run_script.relative_to(paths.repo).as_posix()
+    if interrupted:
+        lines.append(f"Interrupted. Next: bash {script}   (resumes: successes are kept)")
+    elif any(r.state == "SUCCESS" for r in all_rows):
+        lines.append(f"Next: boss merge {paths.plan}   (or inspect: boss status {paths.plan})")
+    return lines

@@ -2,37 +2,56 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
 import os
 import threading
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from boss.errors import InputError
 
-# libyaml's C parser is ~10x faster than the pure-Python one (a 50-worker manifest: 58 -> 5 ms).
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+# PyYAML is imported on first use: a worker reads the manifest and config from their JSON
+# caches (see load_file) and never pays for the import.
 
 
-class _Dumper(_BaseDumper):  # type: ignore[misc]
-    """A safe dumper that writes multi-line strings as `|` blocks people can edit."""
+@functools.cache
+def _yaml() -> Any:
+    import yaml
+
+    return yaml
 
 
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    if "\n" in value:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+@functools.cache
+def _loader() -> Any:
+    # libyaml's C parser is ~10x faster than the pure-Python one (a 50-worker manifest: 58 -> 5 ms).
+    yaml = _yaml()
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-_Dumper.add_representer(str, _str)
+@functools.cache
+def _dumper() -> Any:
+    yaml = _yaml()
+    base: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+    class Dumper(base):  # type: ignore[misc]
+        """A safe dumper that writes multi-line strings as `|` blocks people can edit."""
+
+    def _str(dumper: Any, value: str) -> Any:
+        if "\n" in value:
+            return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+    Dumper.add_representer(str, _str)
+    return Dumper
 
 
 def load(text: str, source: str) -> Any:
     """Parse YAML text; InputError naming source and line on a syntax error."""
+    yaml = _yaml()
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader (C or Python)
+        return yaml.load(text, Loader=_loader())  # a safe loader (C or Python)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         context = getattr(e, "context_mark", None)
@@ -44,25 +63,64 @@ def load(text: str, source: str) -> Any:
         raise InputError(msg) from e
 
 
-def load_file(path: Path) -> Any:
-    """Read and parse a YAML file."""
+def cache_path(path: Path) -> Path:
+    """Where save_cache keeps a file's parsed data: `.<name>.json` beside it."""
+    return path.with_name(f".{path.name}.json")
+
+
+def _read(path: Path, where: str) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as e:
-        msg = f"{path}: cannot read: {e.strerror}"
+        msg = f"{where}: cannot read: {e.strerror}"
         raise InputError(msg) from e
-    return load(text, str(path))
+
+
+def load_file(path: Path, source: str | None = None, *, cached: bool = False) -> Any:
+    """Read and parse a YAML file; errors name it as source (default: the path).
+
+    cached: use the JSON copy save_cache keeps beside the file when it was made from the very
+    same text (any edit is seen at once: the whole text is compared). JSON is read in a
+    fraction of the time PyYAML takes to import, which every worker would pay.
+    """
+    where = source or str(path)
+    text = _read(path, where)
+    if cached:
+        try:
+            saved = json.loads(cache_path(path).read_text(encoding="utf-8"))
+            if isinstance(saved, dict) and saved.get("text") == text:
+                return saved.get("data")
+        except (OSError, ValueError):
+            pass
+    return load(text, where)
+
+
+def save_cache(path: Path) -> None:
+    """Keep a YAML file's parsed data beside it as JSON, with the text it came from, for
+    load_file(cached=True). `boss render` does it; readers never write. Data JSON cannot hold
+    exactly (dates, say) is not kept, and a folder that cannot be written is no error."""
+    text = _read(path, str(path))
+    data = load(text, str(path))
+    try:
+        encoded = json.dumps({"text": text, "data": data}, allow_nan=False)
+    except (TypeError, ValueError):
+        return
+    if json.loads(encoded)["data"] == data:
+        with contextlib.suppress(OSError):  # a read-only checkout: parse every time
+            write_atomic(cache_path(path), encoded)
 
 
 def dump(data: Any) -> str:
     """YAML text in the order given, block style."""
-    return yaml.dump(
-        data,
-        Dumper=_Dumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=100,
+    return str(
+        _yaml().dump(
+            data,
+            Dumper=_dumper(),
+            sort_keys=False,
+            default_flow_style=False,
+            allow_unicode=True,
+            width=100,
+        )
     )
 
 

@@ -390,6 +390,35 @@ def s_run_while_running(tmp_path):
     return [run_workers(repo)]
 
 
+def s_pool_stopped(tmp_path):
+    repo = plan_repo(tmp_path)
+    fake = tmp_path / "fake-worker"
+    # A pool that says it is ready and dies before it reports the worker it was told to run.
+    fake.write_text(
+        "#!/usr/bin/env bash\n[[ $1 == pool ]] && { echo ready >&3; read -r _; exit 9; }\nexit 0\n"
+    )
+    fake.chmod(0o755)
+    script = repo / ".boss/plans/alpha/run_workers.sh"
+    env = {**os.environ, "BOSS_WORKER_BIN": str(fake)}
+    return [
+        subprocess.run(
+            ["bash", str(script), "--only", "W1"], cwd=repo, capture_output=True, text=True, env=env
+        )
+    ]
+
+
+def s_pool_events_fd(tmp_path):
+    return [worker_cmd("pool", "alpha", "--events-fd", "97", cwd=plan_repo(tmp_path), check=None)]
+
+
+def s_render_running_changed(tmp_path):
+    repo = plan_repo(tmp_path)
+    running_status(repo)
+    manifest = repo / ".boss/plans/alpha/manifest.yaml"
+    manifest.write_text(manifest.read_text().replace("test: 'false'", "test: test -f src/x", 1))
+    return [run("render", cwd=repo)]
+
+
 def s_corrupted_status(tmp_path):
     repo = plan_repo(tmp_path)
     bad = {"version": 1, "plan": "alpha", "id": "W1", "state": "RUNNING", "pid": "abc", "heartbeat": 7}

@@ -71,10 +71,18 @@ def hostile_manifest(repo: Path, marker: Path) -> dict:
 
 
 FAKE_WORKER = """#!/usr/bin/env bash
-# Stands in for `worker`: records its arguments, one call per line, and succeeds.
+# Stands in for `worker`: records its arguments, one call per line, and succeeds. As the pool,
+# it records each command the script sends as `VERB|PLAN|ID|` and reports every run a success.
 printf '%s|' "$@" >> "$FAKE_LOG"
 echo >> "$FAKE_LOG"
-if [[ "$1" == states && "${3:-}" == --summary ]]; then echo "summary"; fi
+if [[ "$1" == pool ]]; then
+  echo ready >&3
+  while read -r verb id _; do
+    [[ "$verb" == end ]] && { echo summary; break; }
+    printf '%s|%s|%s|\n' "$verb" "$2" "$id" >> "$FAKE_LOG"
+    [[ "$verb" == run ]] && echo "done $id 0" >&3
+  done
+fi
 exit 0
 """
 

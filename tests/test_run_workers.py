@@ -174,6 +174,8 @@ def test_ctrl_c_stops_every_worker_and_leaves_true_statuses(repo):
         s = st.read(paths.status(wid))
         assert s.state == "FAILED" and "interrupted" in s.reason
     assert state(paths, "W3") is None
+    assert "Interrupted. Next: bash .boss/plans/p/run_workers.sh" in out
+    assert "Next: boss merge" not in out
     from boss.proc import pid_alive
 
     time.sleep(0.2)
@@ -263,3 +265,109 @@ def test_python_fallback_when_rendering_python_is_gone(repo):
     env = {**os.environ, "BOSS_WORKER_BIN": f"{sys.executable} -m worker"}
     res = subprocess.run(["bash", str(paths.run_script)], cwd=repo, capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr
+
+
+def wait_for(predicate, seconds=30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def pids_in(path: Path) -> list[int]:
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def test_kill_9_of_a_worker_in_the_pool_reads_crashed_and_the_rerun_finishes(repo):
+    w1 = worker("W1", steps=[{"run": "test -f ../go || sleep 60"},
+                             {"write": {"src/done.txt": "x"}}], agent_timeout=120)  # fmt: skip
+    paths, _ = make_plan(repo, [w1, sleeper("W2", 0), sleeper("W3", 0, depends_on=["W1"])])
+    go = paths.worktree("W1").parent / "go"
+    proc = subprocess.Popen(["bash", str(paths.run_script)], cwd=repo, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    wait_for(lambda: (s := st.read(paths.status("W1"))) is not None and s.child_pgid > 0)
+    os.kill(st.read(paths.status("W1")).pid, signal.SIGKILL)  # the worker process, not its agent
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, out + err
+    assert state(paths, "W2") == "SUCCESS"
+    assert state(paths, "W3") == "SKIPPED"
+    assert "dependency W1 ended FAILED" in st.read(paths.status("W3")).reason
+    from conftest import worker_cmd
+
+    assert "W1 CRASHED" in worker_cmd("states", "p", cwd=repo).stdout
+    go.write_text("")
+    res = run_script(paths)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert [state(paths, w) for w in ("W1", "W2", "W3")] == ["SUCCESS"] * 3
+    assert any(e.action == "reap" for e in statelog.read(paths.log) if e.worker == "W1")
+
+
+def test_the_script_stops_with_a_clear_error_when_the_pool_dies(repo):
+    from boss.proc import pid_alive
+
+    paths, _ = make_plan(repo, [worker("W1", steps=[{"run": "sleep 1.5"}, {"write": {"src/done.txt": "x"}}])])
+    proc = subprocess.Popen(["bash", str(paths.run_script)], cwd=repo, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    wait_for(lambda: (s := st.read(paths.status("W1"))) is not None and s.child_pgid > 0)
+    worker_pid = st.read(paths.status("W1")).pid
+    pool = int(Path(f"/proc/{worker_pid}/stat").read_text().rsplit(")", 1)[1].split()[1])  # its parent
+    assert _cmdline(Path(f"/proc/{pool}")).endswith(" -m worker pool p")
+    assert Path(f"/proc/{worker_pid}/comm").read_text().strip() == "worker W1"
+    os.kill(pool, signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "Error: run_workers.sh: the worker pool of plan p stopped" in err
+    # The worker it had started is not lost: it finishes and records its state.
+    wait_for(lambda: state(paths, "W1") == "SUCCESS")
+    wait_for(lambda: not pid_alive(st.read(paths.status("W1")).pid))
+
+
+def _cmdline(proc_dir: Path) -> str:
+    try:
+        return proc_dir.joinpath("cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+def test_a_bad_manifest_stops_the_script_before_any_worker_runs(repo):
+    paths, _ = make_plan(repo, [worker("W1")])
+    paths.manifest.write_text(paths.manifest.read_text().replace("version: 1", "version: 7"))
+    res = run_script(paths)
+    assert res.returncode == 2
+    assert res.stderr.startswith("Error: ") and "version" in res.stderr
+    assert state(paths, "W1") is None
+
+
+def test_pool_protocol(repo):
+    """The pool run_workers.sh talks to: states, run, skip, an unknown line, end."""
+    make_plan(repo, [sleeper("W1", 0), worker("W2")])
+    script = 'exec 3>&1 1>&2; exec "$@"'
+    feed = "run W1\nskip W2 dependency W9 ended FAILED\nskip NOPE x\nhello\nend\n"
+    res = subprocess.run(["bash", "-c", script, "-", sys.executable, "-m", "worker", "pool", "p"], cwd=repo,
+                         input=feed, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == ["state W1 PENDING", "state W2 PENDING", "ready", "done W1 0"]
+    assert "W2: SKIPPED (dependency W9 ended FAILED)" in res.stderr
+    assert "Error: plan p: no worker 'NOPE'" in res.stderr
+    assert "Error: worker pool: unknown command 'hello'" in res.stderr
+    assert "plan p: 1 SUCCESS, 1 SKIPPED" in res.stderr
+
+
+def test_pool_refuses_runs_after_sigterm_and_needs_its_events_fd(repo):
+    from conftest import worker_cmd
+
+    paths, _ = make_plan(repo, [sleeper("W1", 0)])
+    proc = subprocess.Popen([sys.executable, "-m", "worker", "pool", "p", "--events-fd", "1"], cwd=repo,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout.readline() == "state W1 PENDING\n"
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    out, _ = proc.communicate("run W1\nend\n", timeout=60)
+    assert proc.returncode == 130
+    assert "done W1 130" in out and "Interrupted. Next: bash" in out
+    assert state(paths, "W1") is None
+    res = worker_cmd("pool", "p", "--events-fd", "97", cwd=repo, check=2)
+    assert "--events-fd 97 is not open" in res.stderr

@@ -11,6 +11,7 @@ COMMANDS = {
     "run": "worker.commands.run:run",
     "skip": "worker.commands.run:skip",
     "states": "worker.commands.run:states",
+    "pool": "worker.commands.run:pool",
     "progress": "worker.commands.progress:progress",
     "classify": "worker.commands.classify:classify",
     "guard": "worker.commands.guard:guard",

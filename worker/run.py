@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from boss import git
@@ -14,6 +16,7 @@ from boss.lock import locked
 from boss.manifest import Manifest, Settings, Worker
 from boss.paths import PlanPaths
 from boss.proc import Outcome, kill_group, run_group, run_shell
+from boss.workspace import open_plan
 from worker import gates, scope
 from worker import status as st
 from worker.agents import AgentProfile, AgentRun, agent_env, check_agents, get_profile
@@ -129,6 +132,24 @@ class _Run:
             adir / "agent.log",
         )
         return outcome
+
+
+def _sigterm(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001
+    # SIGTERM from run_workers.sh's Ctrl-C handling takes the same path as Ctrl-C.
+    raise KeyboardInterrupt
+
+
+def install_sigterm() -> None:
+    """SIGTERM (run_workers.sh's Ctrl-C handling) takes the path of Ctrl-C: the worker stops its
+    agent and records FAILED "interrupted"."""
+    signal.signal(signal.SIGTERM, _sigterm)
+
+
+def run_command(plan: str, worker_id: str, *, fresh: bool = False) -> int:
+    """`worker run PLAN ID`: find the plan, run the worker, return its exit code."""
+    install_sigterm()
+    paths, m, config = open_plan(plan)
+    return EXIT_CODES[run_worker(paths, m, config, worker_id, fresh=fresh)]
 
 
 def run_worker(paths: PlanPaths, m: Manifest, config: Config, worker_id: str, *, fresh: bool = False) -> str:

@@ -23,6 +23,8 @@ def report_render(paths: PlanPaths, result: RenderResult) -> None:
         f"Rendered plan {paths.plan} in {display_path(paths.root)}/: {len(result.written)} written, "
         f"{len(result.unchanged)} unchanged, {len(result.kept)} kept."
     )
+    for line in result.reset:
+        click.echo(line)
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
     for path in result.kept:

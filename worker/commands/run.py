@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import signal
+import os
 import sys
-from types import FrameType
 
 import click
 
-
-def _sigterm(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001
-    # SIGTERM from run_workers.sh's Ctrl-C handling takes the same path as Ctrl-C.
-    raise KeyboardInterrupt
+from boss.errors import InputError
 
 
 @click.command()
@@ -23,13 +19,30 @@ def run(plan: str, worker_id: str, fresh: bool) -> int:
 
     Exit 0 SUCCESS, 1 FAILED, 3 SCOPE_VIOLATION, 130 interrupted.
     """
-    from boss.workspace import open_plan
-    from worker.run import EXIT_CODES, run_worker
+    from worker.run import run_command
 
-    signal.signal(signal.SIGTERM, _sigterm)
+    return run_command(plan, worker_id, fresh=fresh)
+
+
+@click.command()
+@click.argument("plan")
+@click.option("--events-fd", type=int, default=3, show_default=True, help="Where events are written.")
+def pool(plan: str, events_fd: int) -> int:
+    """Start workers for run_workers.sh, forked from one process (see worker/pool.py).
+
+    Reads `run ID`, `skip ID REASON` and `end` lines on stdin; writes `state ID STATE`,
+    `ready` and `done ID CODE` lines to the events file descriptor.
+    """
+    from boss.workspace import open_plan
+    from worker.pool import serve
+
+    try:
+        os.fstat(events_fd)
+    except OSError as e:
+        msg = f"worker pool: --events-fd {events_fd} is not open ({e.strerror})"
+        raise InputError(msg) from e
     paths, m, config = open_plan(plan)
-    state = run_worker(paths, m, config, worker_id, fresh=fresh)
-    return EXIT_CODES[state]
+    return serve(paths, m, config, events_fd)
 
 
 @click.command()
@@ -53,7 +66,8 @@ def skip(plan: str, worker_id: str, reason: str) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def states(plan: str | None, summary: bool, as_json: bool) -> int:
     """Print each worker's state (a RUNNING worker whose process is gone reads CRASHED)."""
-    from boss.statusview import counts, rows
+    from boss.statusview import rows
+    from boss.statusview import summary as summary_lines
     from boss.workspace import open_plan
 
     paths, m, config = open_plan(plan)
@@ -67,15 +81,6 @@ def states(plan: str | None, summary: bool, as_json: bool) -> int:
         for r in all_rows:
             click.echo(f"{r.id} {r.state}")
         return 0
-    click.echo(f"\nplan {paths.plan}: {counts(all_rows)}")
-    for r in all_rows:
-        why = f": {r.reason}" if r.reason and r.state != "SUCCESS" else ""
-        click.echo(f"  {r.id:<10} {r.state}{why}")
-    failed = [r for r in all_rows if r.state in ("FAILED", "CRASHED")]
-    for r in failed:
-        if paths.blocker(r.id).is_file():
-            click.echo(f"  {r.id}: read {paths.blocker(r.id).relative_to(paths.repo)}")
-    if any(r.state == "SUCCESS" for r in all_rows):
-        click.echo(f"Next: boss merge {paths.plan}   (or inspect: boss status {paths.plan})")
+    click.echo("\n".join(summary_lines(paths, m, config)))
     sys.stdout.flush()
     return 0
