@@ -52,6 +52,19 @@ def _key(text: str) -> str:
     return re.sub(r"[\s_-]+", "_", text.strip().lower())
 
 
+def _near(key: str, allowed: tuple[str, ...]) -> str | None:
+    """The field a misspelt key was meant to be (`integraton test`), if it is that close."""
+    import difflib
+
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def _field_like(key: str, allowed: tuple[str, ...]) -> bool:
+    """A key that is a field, or so close to one that it must be a typo, not text."""
+    return key in allowed or _near(key, allowed) is not None
+
+
 def _unquote(text: str) -> str:
     """text without the backticks of a code span wrapping all of it (`pytest -q`)."""
     text = text.strip()
@@ -128,7 +141,7 @@ class _Parser:
                     j += 1
                 nxt = _ITEM.match(body[j][1]) if j < len(body) and not line.strip() else None
                 known = _FIELD.match(nxt.group(1).strip()) if nxt else None
-                if known is None or _key(known.group(1)) not in allowed:
+                if known is None or not _field_like(_key(known.group(1)), allowed):
                     break
                 i += 1
                 continue
@@ -143,10 +156,12 @@ class _Parser:
             key = _key(m.group(1)) if m else ""
             if key not in allowed:
                 what = _key(m.group(1)) if m else item.group(1).strip()[:40]
+                guess = _near(key, allowed) if key else None
+                hint = f"did you mean {guess}? " if guess else ""
                 self.fail(
                     n,
                     f"{where} field {what}",
-                    f"unknown field (allowed: {', '.join(allowed)}); write the list as "
+                    f"unknown field ({hint}allowed: {', '.join(allowed)}); write the list as "
                     "`- key: value`, and start free text with a sentence, not a list",
                 )
                 continue
@@ -164,7 +179,7 @@ class _Parser:
         while i < len(body):
             item = _ITEM.match(body[i][1])
             m = _FIELD.match(item.group(1).strip()) if item else None
-            if m and _key(m.group(1)) in allowed:
+            if m and _field_like(_key(m.group(1)), allowed):
                 found, i = self.fields(body, i, allowed, "plan")
                 for key in found.keys() & raw.keys():
                     self.fail(body[i - 1][0], f"plan field {key}", "given twice")

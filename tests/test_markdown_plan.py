@@ -12,8 +12,11 @@ from conftest import git
 from boss import manifest as mf
 from boss.cli import cli
 from boss.errors import ManifestError
-from boss.markdown_plan import parse
+from boss.manifest import SETTING_DEFAULTS
+from boss.markdown_plan import TOP_FIELDS, parse
 from worker.scripted_agent import load_script
+
+TOP_ALLOWED = (*TOP_FIELDS, *SETTING_DEFAULTS)
 
 SPEC_EXAMPLE = """\
 # Auth and UI
@@ -186,7 +189,7 @@ def test_instructions_are_verbatim_and_headings_in_fences_are_text():
         ("# A\n## W1 the title\n", ["plan.md:2: worker 'W1 the title': heading must be `## ID: title`"]),
         ("# A\ntext\n", ["plan.md:1: plan field workers: no workers: add a `## ID: title` section per worker"]),
         ("# A\n## W1: x\n- scope: ^a/\n- scpoe: ^b/\n- test: t\n",
-         ["plan.md:4: worker W1 field scpoe: unknown field (allowed: branch, scope, depends_on, test, "
+         ["plan.md:4: worker W1 field scpoe: unknown field (did you mean scope? allowed: branch, scope, depends_on, test, "
           "instructions, write_test, agent, max_iterations, max_strategies, agent_timeout, test_timeout, "
           "stall_timeout); write the list as `- key: value`, and start free text with a sentence, not a list"]),
         ("# A\n## W1: x\n- scope: ^a/\n- scope: ^b/\n- test: t\n", ["plan.md:4: worker W1 field scope: given twice"]),
@@ -265,3 +268,51 @@ def test_unreadable_markdown_file(repo):
     res = CliRunner().invoke(cli, ["plan", "--from", "missing.md"])
     assert res.exit_code == 2
     assert res.stderr == "Error: missing.md: cannot read: No such file or directory\n"
+
+
+def test_a_misspelt_first_plan_field_is_an_error_not_task_text():
+    text = md("""
+    # Alpha
+    Do alpha.
+
+    - integraton test: pytest -q
+
+    ## W1: first
+    - scope: ^src/
+    - test: false
+    """)
+    with pytest.raises(ManifestError) as e:
+        parse(text, "plan.md")
+    assert e.value.problems == [
+        "plan.md:4: plan field integraton_test: unknown field (did you mean integration_test? allowed: "
+        + ", ".join(TOP_ALLOWED)
+        + "); write the list as `- key: value`, and start free text with a sentence, not a list"
+    ]
+
+
+def test_a_misspelt_worker_field_after_a_blank_line_is_an_error_not_instructions():
+    text = md("""
+    # Alpha
+    ## W1: first
+    - scope: ^src/
+    - test: false
+
+    - depnds on: W2
+
+    Work on src.
+
+    ## W2: second
+    - scope: ^b/
+    - test: false
+
+    - note: instructions may start with a list
+    - max iterations are not a field here, just words
+    """)
+    with pytest.raises(ManifestError) as e:
+        parse(text, "plan.md")
+    (problem,) = e.value.problems
+    assert problem.startswith("plan.md:6: worker W1 field depnds_on: unknown field (did you mean depends_on?")
+    text = text.replace("- depnds on: W2", "- depends on: W2")
+    w1, w2 = parse(text, "plan.md")["workers"]
+    assert w1["depends_on"] == ["W2"] and w1["instructions"] == "Work on src."
+    assert w2["instructions"].startswith("- note: instructions may start with a list")
