@@ -2,8 +2,10 @@
 
 A worker's worktree and branch go when its work is in the base (merged), when its review
 rejected it, or when its branch holds nothing of its own (skipped, never started); anything
-else (unmerged commits, uncommitted changes, a running worker, an unlanded ceremony result)
-is kept unless forced, and the result says what was kept and why.
+else (unmerged commits, uncommitted changes, a running worker, a failed or crashed worker
+whose blocker report says to finish on its branch, an unlanded ceremony result) is kept unless
+forced, and the result says what was kept and why. `--all` never removes the files in `.boss/`
+that are the user's own (config.yaml, policy.yaml).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from boss.manifest import Manifest, load
 from boss.paths import BOSS_DIR, PlanPaths, list_plans
 from boss.quarantine import REJECT, read_decision
 from worker import status as st
+
+# What a person wrote in .boss/; everything else there the tool made.
+USER_FILES = ("config.yaml", "policy.yaml")
 
 
 @dataclass
@@ -77,11 +82,13 @@ class _Cleaner:
             return
         self.done.freed += disk_usage(path) if path.is_dir() else 0
         self.done.worktrees.append(str(path))
+        # Its branch is no longer checked out (a dry run says what the real run would do).
+        self.checked_out.discard(self.registered.get(path.resolve()) or "")
         if self.dry_run:
             return
         if path.resolve() in self.registered:
             git.worktree_remove(self.repo, path)
-            self.checked_out.discard(self.registered.pop(path.resolve()) or "")
+            self.registered.pop(path.resolve())
         if path.exists():
             shutil.rmtree(path)
 
@@ -96,8 +103,24 @@ class _Cleaner:
             if self.dry_run or git.delete_ref(self.repo, ref):
                 self.done.refs.append(ref)
 
+    def boss_dir(self, path: Path) -> None:
+        """The tool's folder, but for the user's own files in it."""
+        mine = [path / name for name in USER_FILES if (path / name).is_file()]
+        if not mine:
+            self.folder(path)
+            return
+        for child in sorted(path.iterdir()):
+            if child not in mine:
+                self.folder(child)
+        self.done.kept.extend(f"{p}: your own file" for p in mine)
+
     def folder(self, path: Path) -> None:
-        if path.exists():
+        if path.is_file() or path.is_symlink():
+            self.done.freed += path.lstat().st_size
+            self.done.folders.append(str(path))
+            if not self.dry_run:
+                path.unlink()
+        elif path.exists():
             self.done.freed += disk_usage(path)
             self.done.folders.append(str(path))
             if not self.dry_run:
@@ -130,7 +153,8 @@ def _clean_workers(c: _Cleaner, paths: PlanPaths, m: Manifest, config: Config, f
         decision = read_decision(paths, w.id)
         head = heads.get(w.branch)
         wt = paths.worktree(w.id)
-        if st.effective_state(status, config.heartbeat_stale) == st.RUNNING:
+        state = st.effective_state(status, config.heartbeat_stale)
+        if state == st.RUNNING:
             c.done.kept.append(f"{w.id}: still running; nothing removed")
             continue
         own_work = (
@@ -139,6 +163,12 @@ def _clean_workers(c: _Cleaner, paths: PlanPaths, m: Manifest, config: Config, f
             and head != (status.start_commit if status else "")
         )
         rejected = decision is not None and decision.decision == REJECT
+        if not force and state in (st.FAILED, st.CRASHED) and head is not None:
+            c.done.kept.append(
+                f"{w.id}: {state}; its branch {w.branch} and worktree are where its blocker report's "
+                "manual step is done (--force removes them)"
+            )
+            continue
         dirty = wt.is_dir() and wt.resolve() in c.registered and bool(git.worktree_changes(wt))
         if not force and dirty:
             c.done.kept.append(f"{w.id}: its worktree {wt} has uncommitted changes (--force removes them)")
@@ -211,7 +241,7 @@ def clean_all(repo: Path, *, force: bool = False, dry_run: bool = False) -> Clea
             c.branch(branch)
     if force or not total.kept:
         c.refs("refs/boss/")
-        c.folder(repo / BOSS_DIR)
+        c.boss_dir(repo / BOSS_DIR)
         if root.is_dir() and not dry_run and not any(root.iterdir()):
             root.rmdir()
     else:

@@ -119,3 +119,37 @@ def test_all_when_everything_merged(tmp_path):
     assert not (s.repo / ".boss").exists() and branches(s.repo) == {"main"}
     assert (s.repo / "src/a.txt").exists()
     boss("clean", "p", "--all", cwd=s.repo, check=2)
+
+
+def test_dry_run_says_what_the_real_run_does(s):
+    dry = json.loads(boss("clean", "p", "--dry-run", "--json", cwd=s.repo).stdout)
+    real = json.loads(boss("clean", "p", "--json", cwd=s.repo).stdout)
+    for key in ("worktrees", "branches", "refs", "kept"):
+        assert sorted(dry[key]) == sorted(real[key]), key
+    assert "feat/w1-work-w1" in real["branches"]  # its worktree went first, then the branch
+
+
+def test_failed_and_crashed_workers_keep_their_branch_for_the_manual_step(tmp_path):
+    s = make_scenario(tmp_path / "repo", [spec("W1"), spec("W2")])
+    for wid in ("W1", "W2"):
+        git(s.repo, "branch", f"feat/{wid.lower()}-work-{wid.lower()}", s.base)
+        s.worktree(wid)
+    s.status("W1", st.FAILED, reason="gave up", start_commit=s.base)
+    s.status("W2", st.RUNNING, pid=2**22 + 1, start_commit=s.base)  # a dead process: CRASHED
+    s.paths.blocker("W1").write_text("finish on the branch\n")
+    done = clean.clean_plan(s.paths, s.m, load_config(s.repo))
+    assert [k.split(";")[0] for k in done.kept] == ["W1: FAILED", "W2: CRASHED"]
+    assert {"feat/w1-work-w1", "feat/w2-work-w2"} <= branches(s.repo)
+    assert s.paths.worktree("W1").is_dir()
+    done = clean.clean_plan(s.paths, s.m, load_config(s.repo), force=True)
+    assert done.kept == [] and branches(s.repo) == {"main"}
+
+
+def test_all_keeps_the_users_own_files_in_dot_boss(s):
+    (s.repo / ".boss/config.yaml").write_text("jobs: 2\n")
+    (s.repo / ".boss/policy.yaml").write_text("rules: []\n")
+    out = boss("clean", "--all", "--force", cwd=s.repo).stdout
+    assert f"kept {s.repo / '.boss/config.yaml'}: your own file" in out
+    assert sorted(p.name for p in (s.repo / ".boss").iterdir()) == ["config.yaml", "policy.yaml"]
+    assert (s.repo / ".boss/config.yaml").read_text() == "jobs: 2\n"
+    assert branches(s.repo) == {"main"}
