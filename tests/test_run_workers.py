@@ -293,7 +293,7 @@ def test_kill_9_of_a_worker_in_the_pool_reads_crashed_and_the_rerun_finishes(rep
     assert proc.returncode == 1, out + err
     assert state(paths, "W2") == "SUCCESS"
     assert state(paths, "W3") == "SKIPPED"
-    assert "dependency W1 ended FAILED" in st.read(paths.status("W3")).reason
+    assert "dependency W1 ended CRASHED" in st.read(paths.status("W3")).reason
     from conftest import worker_cmd
 
     assert "W1 CRASHED" in worker_cmd("states", "p", cwd=repo).stdout

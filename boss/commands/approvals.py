@@ -34,7 +34,8 @@ def approvals(plan: str | None, as_json: bool, show_all: bool) -> int:
     for r in found:
         status = "" if r.status == ap.PENDING else f" [{r.status}]"
         click.echo(f"{r.id}{status}  {r.worker}  {r.created_at}  {r.command}")
-        click.echo(f"    {r.reason} (rule {r.rule})")
+        rule = "" if not r.rule or f"rule {r.rule}" in r.reason else f" (rule {r.rule})"
+        click.echo(f"    {r.reason}{rule}")
     if not show_all:
         plan_flag = f"--plan {paths.plan}"
         click.echo(f"Approve with `boss approve ID {plan_flag}`, refuse with `boss deny ID {plan_flag}`.")

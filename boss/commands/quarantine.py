@@ -81,7 +81,8 @@ def _decide(action: str, worker_id: str, plan: str | None, reason: str) -> int:
     elif action == "accept":
         click.echo(f"{worker_id}: accepted as it is ({d.head[:10]}); queued for the next merge")
     else:
-        click.echo(f"{worker_id}: rejected; it will not be merged")
+        click.echo(f"{worker_id}: rejected; it will not be merged (`boss clean {paths.plan}` removes it)")
+        return 0
     click.echo(f"Run `boss merge {paths.plan}` to merge the queued work.")
     return 0
 
