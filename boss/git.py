@@ -176,8 +176,15 @@ def update_ref(path: Path | str, ref: str, new: str, old: str | None = None) -> 
     return git(path, *args, check=False).returncode == 0
 
 
+# What this process has already excluded: forked workers inherit the pool's, and skip the git call.
+_EXCLUDED: set[tuple[Path, tuple[str, ...]]] = set()
+
+
 def add_exclude(repo: Path, patterns: list[str]) -> None:
     """Append patterns to .git/info/exclude once each, never touching the tracked .gitignore."""
+    key = (repo, tuple(patterns))
+    if key in _EXCLUDED:
+        return
     exclude = common_dir(repo) / "info" / "exclude"
     exclude.parent.mkdir(parents=True, exist_ok=True)
     existing = exclude.read_text().splitlines() if exclude.exists() else []
@@ -187,6 +194,7 @@ def add_exclude(repo: Path, patterns: list[str]) -> None:
             if existing and existing[-1] != "":
                 f.write("\n")
             f.write("".join(f"{p}\n" for p in missing))
+    _EXCLUDED.add(key)
 
 
 def worktree_add(repo: Path, path: Path, branch: str, start: str) -> None:

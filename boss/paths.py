@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 BOSS_DIR = ".boss"
@@ -23,11 +24,11 @@ class PlanPaths:
         root = Path(worktree_root)
         return cls(repo, plan, root if root.is_absolute() else repo / root)
 
-    @property
+    @cached_property
     def boss_dir(self) -> Path:
         return self.repo / BOSS_DIR
 
-    @property
+    @cached_property
     def root(self) -> Path:
         return self.boss_dir / "plans" / self.plan
 

@@ -86,3 +86,22 @@ def test_shared_holders_exclude_only_an_exclusive_one(tmp_path):
         locked(lock, 0.05, "busy"),
     ):
         pass
+
+
+def test_run_group_sees_the_exit_at_once_not_at_the_next_check(tmp_path):
+    # The timeout and stall checks run every POLL_SECONDS; the exit must not wait for one.
+    out = proc.run_shell("exit 4", cwd=tmp_path, env=os.environ, log_path=tmp_path / "log", timeout=60)
+    assert out.exit_code == 4 and out.elapsed < proc.POLL_SECONDS
+
+
+def test_run_group_without_pidfd_still_waits_times_out_and_stalls(tmp_path, monkeypatch):
+    # An old kernel (before Linux 5.3) has no pidfd: subprocess's own wait does the job.
+    def no_pidfd(pid: int) -> int:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    log = tmp_path / "log"
+    assert proc.run_shell("exit 5", cwd=tmp_path, env=os.environ, log_path=log).exit_code == 5
+    assert proc.run_shell("sleep 30", cwd=tmp_path, env=os.environ, log_path=log, timeout=0.3).timed_out
+    stalled = proc.run_shell("echo x; sleep 30", cwd=tmp_path, env=os.environ, log_path=log, stall=0.3)
+    assert stalled.stalled and not stalled.timed_out

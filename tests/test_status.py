@@ -23,6 +23,17 @@ def test_write_read_round_trip_and_version_first(tmp_path):
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_the_file_is_one_field_a_line_and_keeps_any_text(tmp_path):
+    path = tmp_path / "status.json"
+    reason = 'a "quoted" reason: naïve \\ path\nsecond line'
+    s = st.Status(plan="p", id="W1", reason=reason, red={"exit_code": 1, "log": "é.log"}, violations=["x,y"])
+    st.write(path, s)
+    assert st.read(path) == s
+    lines = path.read_text().splitlines()
+    assert lines[0] == "{" and lines[-1] == "}" and len(lines) == len(json.loads(path.read_text())) + 2
+    assert '  "red": {"exit_code": 1, "log": "é.log"},' in lines
+
+
 def test_unknown_fields_are_ignored_and_hand_edits_are_named(tmp_path):
     path = tmp_path / "status.json"
     path.write_text(json.dumps({"plan": "p", "id": "W1", "state": "FAILED", "from_the_future": 1}))

@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from boss import git
 from boss.config import Config
 from boss.errors import BossError
 from boss.exits import outcome, report_error, say
@@ -60,6 +61,7 @@ class Pool:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGCHLD, _nothing)
         signal.set_wakeup_fd(self._wake_w)
+        self._prewarm()
         for r in rows(self.paths, self.m, self.config):
             self.emit("state", r.id, r.state)
         self.emit("ready")
@@ -95,6 +97,13 @@ class Pool:
             sys.stdout.write("\n".join(text) + "\n")
             sys.stdout.flush()
         return INTERRUPTED if self.stopping else 0
+
+    def _prewarm(self) -> None:
+        """Do once, before any fork, what every worker would otherwise do for itself."""
+        from worker import agent_clis, agent_output  # noqa: F401  (a worker imports them late)
+
+        git.identity_env()
+        worker_run.exclude_tool_files(self.paths)
 
     def _command(self, line: str) -> None:
         verb, _, rest = line.strip().partition(" ")

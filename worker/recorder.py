@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -41,18 +40,17 @@ class Recorder:
         action: str,
         result: str,
         artifacts: Path | str = "",
+        **changes: Any,
     ) -> None:
-        """Append a state-log line and remember it as the worker's last event."""
+        """Append a state-log line; remember it as the last event, with changes, in one write."""
         art = self.paths.rel(artifacts) if isinstance(artifacts, Path) else artifacts
-        statelog.append(
-            self.paths.log,
-            statelog.Event(st.now_iso(), self.status.state, iteration_id, action, result, art),
-        )
-        self.update(last_event=f"{action}: {result}", heartbeat=st.now_iso())
+        # The status first: a reader that sees the line (an `end`, say) finds the status it tells.
+        now = st.now_iso()
+        status = self.update(last_event=f"{action}: {result}", heartbeat=now, **changes)
+        statelog.append(self.paths.log, statelog.Event(now, status.state, iteration_id, action, result, art))
 
     def start_heartbeat(self) -> None:
         """Refresh the heartbeat every few seconds until stop_heartbeat()."""
-        self.update(pid=os.getpid(), heartbeat=st.now_iso())
 
         def beat() -> None:
             while not self._stop.wait(HEARTBEAT_SECONDS):

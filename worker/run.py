@@ -123,13 +123,13 @@ class _Run:
         output = (adir / "agent.log").read_text(errors="replace")
         for key, value in self.profile.run_usage(run, output).items():
             self.usage[key] = round(self.usage.get(key, 0) + value, 6)
-        self.rec.update(usage=dict(self.usage))
         how = " (timed out)" if outcome.timed_out else " (stalled: no output)" if outcome.stalled else ""
         self.rec.event(
             f"{self.w.id}.s{strategy}.i{self.iteration}",
             "agent",
             f"exit={outcome.exit_code}{how}",
             adir / "agent.log",
+            usage=dict(self.usage),
         )
         return outcome
 
@@ -182,17 +182,19 @@ def _run_locked(
     orphan = previous.child_pgid if previous and previous.state == st.RUNNING else 0
     now = st.now_iso()
     rec = Recorder(paths, w.id, st.Status(plan=paths.plan, id=w.id, branch=w.branch))
-    rec.update(state=st.RUNNING, started_at=now, heartbeat=now, pid=os.getpid())
-    rec.start_heartbeat()
     try:
-        rec.event(w.id, "start", f"agent={settings.agent} test={w.test}")
+        start = f"agent={settings.agent} test={w.test}"
+        rec.event(w.id, "start", start, state=st.RUNNING, started_at=now, pid=os.getpid())
+        rec.start_heartbeat()
         if kill_group(orphan):
             rec.event(w.id, "reap", f"stopped process group {orphan} left by a crashed run")
-        git.add_exclude(paths.repo, [*tool_excludes(paths), *JUNK])
+        exclude_tool_files(paths)
         wt = prepare(paths, m, w, fresh=fresh)
-        rec.update(worktree=str(wt.path), start_commit=wt.start, head_commit=wt.start)
         how = "created" if wt.created else "reset"
-        rec.event(w.id, "worktree", f"{how} on {w.branch} at {short(wt.start)}", str(wt.path))
+        rec.event(
+            w.id, "worktree", f"{how} on {w.branch} at {short(wt.start)}", str(wt.path),
+            worktree=str(wt.path), start_commit=wt.start, head_commit=wt.start,
+        )  # fmt: skip
         run = _Run(paths, m, w, settings, profile, rec, wt, context)
         if wt.created and not _setup(run):
             return _end(rec, st.FAILED, rec.status.reason)
@@ -210,6 +212,11 @@ def _run_locked(
         rec.stop_heartbeat()
 
 
+def exclude_tool_files(paths: PlanPaths) -> None:
+    """Keep the tool's folders and test caches out of git status (.git/info/exclude)."""
+    git.add_exclude(paths.repo, [*tool_excludes(paths), *JUNK])
+
+
 def _one_line(err: BossError) -> str:
     """An error as one line: its first line, plus git's or the command's own last word."""
     first = str(err).splitlines()[0]
@@ -218,8 +225,8 @@ def _one_line(err: BossError) -> str:
 
 
 def _end(rec: Recorder, state: str, reason: str, action: str = "end") -> str:
-    rec.update(state=state, reason=reason, finished_at=st.now_iso())
-    rec.event(rec.worker_id, action, f"{state}: {reason}" if reason else state)
+    result = f"{state}: {reason}" if reason else state
+    rec.event(rec.worker_id, action, result, state=state, reason=reason, finished_at=st.now_iso())
     return state
 
 
@@ -250,8 +257,8 @@ def _gated(run: _Run) -> str:
     red_log = run.paths.attempts(w.id) / "red" / "test.log"
     outcome, output = run.test(red_log)
     verdict = gates.judge_red(outcome, w.test, output)
-    rec.update(red={"exit_code": outcome.exit_code, "log": run.paths.rel(red_log)})
-    rec.event(w.id, "red", f"{'ok' if verdict.ok else 'refused'}: {verdict.reason}", red_log)
+    red = {"exit_code": outcome.exit_code, "log": run.paths.rel(red_log)}
+    rec.event(w.id, "red", f"{'ok' if verdict.ok else 'refused'}: {verdict.reason}", red_log, red=red)
     if not verdict.ok:
         if w.write_test:
             git.reset_hard(wt.path, wt.start)
@@ -271,14 +278,13 @@ def _loop(run: _Run, frozen: gates.Frozen) -> str:
     s_start = git.head(wt.path) if run.w.write_test else wt.start
     for strategy in range(1, settings.max_strategies + 1):
         git.update_ref(run.paths.repo, f"refs/boss/{run.paths.plan}/{w.id}/strategy-{strategy}", s_start)
-        rec.update(strategy=strategy)
         feedback = Feedback()
         record = StrategyRecord(strategy, 0)
         for _ in range(settings.max_iterations):
             run.iteration += 1
             iid = f"{w.id}.s{strategy}.i{run.iteration}"
             adir = run.paths.attempts(w.id) / f"s{strategy}i{run.iteration}"
-            rec.update(iteration=run.iteration)
+            rec.update(strategy=strategy, iteration=run.iteration)
             (run.dir / "feedback.md").write_text(feedback.text())
             prompt = iteration_prompt(run.context, feedback.text(), strategy, run.iteration, shifts)
             run.agent(prompt, strategy, adir)
@@ -287,8 +293,8 @@ def _loop(run: _Run, frozen: gates.Frozen) -> str:
                 rec.event(iid, "tamper", "refused changes to the acceptance test: " + ", ".join(tampered))
             outcome, output = run.test(adir / "test.log")
             if outcome.exit_code == 0:
-                rec.update(green={"exit_code": 0, "log": run.paths.rel(adir / "test.log")})
-                rec.event(iid, "test", "pass exit=0", adir / "test.log")
+                green = {"exit_code": 0, "log": run.paths.rel(adir / "test.log")}
+                rec.event(iid, "test", "pass exit=0", adir / "test.log", green=green)
                 return _finish(run, iid)
             how = (
                 f"timed out after {settings.test_timeout}s"
@@ -337,12 +343,10 @@ def _finish(run: _Run, iid: str) -> str:
         wt.path, f"{w.id}: {w.title}\n\nboss worker, plan {run.paths.plan}, iteration {run.iteration}"
     )
     head = head or git.head(wt.path)
-    rec.update(head_commit=head)
-    rec.event(iid, "commit", short(head))
+    rec.event(iid, "commit", short(head), head_commit=head)
     violations = scope.branch_violations(run.paths.repo, wt.start, head, w.scope)
     if violations:
-        rec.update(violations=violations)
-        rec.event(iid, "scope", "violation: " + ", ".join(violations))
+        rec.event(iid, "scope", "violation: " + ", ".join(violations), violations=violations)
         shown = ", ".join(violations[:5]) + (
             f" and {len(violations) - 5} more" if len(violations) > 5 else ""
         )
