@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from boss.yamlio import write_atomic
+from worker.approvals import Request
 from worker.prompt import tail
 
 
@@ -39,8 +40,15 @@ _HINTS = (
 )
 
 
-def hypothesis(records: list[StrategyRecord], violations: list[str]) -> str:
+def hypothesis(records: list[StrategyRecord], violations: list[str], pending: list[Request]) -> str:
     """A best guess at the root cause from the last test outputs."""
+    if pending:
+        # The guard stopped the agent before a command only a person may allow: that, not the
+        # code, is what held the work back, and the test output only shows the consequence.
+        return (
+            "The agent was stopped before a command that needs a person's approval "
+            f"({', '.join(r.command for r in pending[:3])}); the work may need it to run."
+        )
     text = "\n".join(r.last_output for r in records)
     for pattern, guess in _HINTS:
         if re.search(pattern, text):
@@ -63,48 +71,72 @@ def write_report(
     test_command: str,
     records: list[StrategyRecord],
     violations: list[str],
+    *,
+    plan: str,
+    pending: list[Request],
 ) -> None:
-    """Write BLOCKER_REPORT.md."""
+    """Write BLOCKER_REPORT.md; `pending` are the worker's approval requests nobody decided."""
+    from boss.mdtext import code, fence  # only a worker that gives up needs it
+
     total = sum(r.iterations for r in records)
     lines = [
         f"# Blocker report: {worker_id} ({title})",
         "",
-        f"The worker gave up after {total} iterations in {len(records)} strategies; the worktree "
+        f"The worker gave up after {_n(total, 'iteration')} in {_n(len(records), 'strategy')}; the worktree "
         "was rolled back to its clean start. Nothing of this work will be merged.",
         "",
         "## Strategies attempted",
         "",
     ]
     for r in records:
-        changed = ", ".join(f"`{c}`" for c in r.changed[:15]) or "nothing"
+        changed = ", ".join(code(c) for c in r.changed[:15]) or "nothing"
         lines += [
-            f"### Strategy {r.number}: {r.iterations} iterations",
+            f"### Strategy {r.number}: {_n(r.iterations, 'iteration')}",
             "",
             f"- files changed: {changed}",
             f"- last test exit code: {r.last_exit}",
             f"- logs: `{r.log}`",
             "",
         ]
+    if pending:
+        lines += ["## Waiting for approval", "", "The guard blocked these commands and asked for one:", ""]
+        lines += [f"- {r.id}: {code(r.command)} ({r.reason})" for r in pending]
+        lines.append("")
     last = records[-1] if records else None
     lines += [
         "## Error logs (last test output)",
         "",
-        "```",
-        tail(last.last_output if last else "", 4000).rstrip(),
-        "```",
+        fence(tail(last.last_output if last else "", 4000).rstrip() or "(the test printed nothing)"),
         "",
         "## Hypothesis of the root cause",
         "",
-        hypothesis(records, violations),
+        hypothesis(records, violations, pending),
         "",
         "## Recommended manual intervention",
         "",
-        f"1. Read the test output above and run `{test_command}` in the worktree yourself.",
-        "2. Check that the acceptance test asks for what the instructions say, and that "
-        "the scope covers every file the change needs.",
-        "3. Fix the manifest (instructions, scope, test) and run "
-        f"`boss render` then `boss retry {worker_id} --fresh`, or finish the work by hand "
-        "on the branch and commit it.",
-        "",
     ]
+    steps = [
+        f"Read the test output above and run {code(test_command)} in the worktree yourself.",
+        "Check that the acceptance test asks for what the instructions say, and that "
+        "the scope covers every file the change needs.",
+        "Fix the manifest (instructions, scope, test) and run "
+        f"`boss render {plan}` then `boss retry {worker_id} --plan {plan} --fresh`, or finish "
+        "the work by hand on the branch and commit it.",
+    ]
+    if pending:
+        ids = " ".join(r.id for r in pending)
+        steps.insert(
+            0,
+            f"Decide the approval requests above: `boss approve ID --plan {plan}` (or `boss deny`) "
+            f"for each of {ids}, then `boss retry {worker_id} --plan {plan}`; an approved "
+            "command runs once.",
+        )
+    lines += [f"{n}. {step}" for n, step in enumerate(steps, 1)] + [""]
     write_atomic(path, "\n".join(lines))
+
+
+def _n(count: int, word: str) -> str:
+    """`1 iteration`, `2 iterations`, `2 strategies`."""
+    if count == 1:
+        return f"1 {word}"
+    return f"{count} {word[:-1]}ies" if word.endswith("y") else f"{count} {word}s"

@@ -17,7 +17,7 @@ from boss.manifest import Manifest, Settings, Worker
 from boss.paths import PlanPaths
 from boss.proc import Outcome, kill_group, run_group, run_shell
 from boss.workspace import open_plan
-from worker import gates, scope
+from worker import approvals, gates, scope
 from worker import status as st
 from worker.agents import AgentProfile, AgentRun, agent_env, check_agents, get_profile
 from worker.blocker import StrategyRecord, write_report
@@ -320,9 +320,13 @@ def _loop(run: _Run, frozen: gates.Frozen) -> str:
             )
     git.reset_hard(wt.path, wt.start)
     blocker = run.paths.blocker(w.id)
-    write_report(blocker, w.id, w.title, w.test, records, last_scope)
+    folder = run.paths.approvals_dir
+    pending = [r for r in approvals.list_requests(folder, approvals.PENDING) if r.worker == w.id]
+    write_report(blocker, w.id, w.title, w.test, records, last_scope, plan=run.paths.plan, pending=pending)
+    waiting = f"; {len(pending)} approval request(s) pending (boss approvals)" if pending else ""
     reason = (
-        f"gave up after {run.iteration} iterations in {len(records)} strategies; see {run.paths.rel(blocker)}"
+        f"gave up after {run.iteration} iterations in {len(records)} strategies{waiting}; "
+        f"see {run.paths.rel(blocker)}"
     )
     rec.event(w.id, "blocker", reason, blocker)
     return _end(rec, st.FAILED, reason)
