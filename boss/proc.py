@@ -194,19 +194,33 @@ def run_group(
                         code = proc.returncode if proc.returncode is not None else -9
                         break
         except BaseException:
-            # A second Ctrl-C (or SIGTERM) must not cut the stopping short and leave the group
-            # running: the signals wait until the group is gone.
-            held = {signal.SIGINT, signal.SIGTERM}
-            before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-            try:
-                stop_group(proc)
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, before)
+            _stop_despite_signals(proc)
             raise
         # Children the command left behind in its group die with it.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
     return Outcome(code, time.monotonic() - start, timed_out, stalled)
+
+
+def _stop_despite_signals(proc: subprocess.Popen[bytes]) -> None:
+    """stop_group that a second Ctrl-C or SIGTERM cannot cut short and leave the group running.
+
+    Further signals wait (blocked) until the group is gone. One that arrived before the block
+    still has its Python handler pending, which raises inside stop_group: stopping starts over.
+    Ctrl-C on a terminal and the pool's SIGTERM reach a worker within a millisecond.
+    """
+    held = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        for _ in range(len(held) + 1):  # each pending handler raises once
+            try:
+                stop_group(proc)
+                return
+            except KeyboardInterrupt:
+                continue
+        stop_group(proc)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def run_shell(

@@ -182,6 +182,38 @@ def test_ctrl_c_stops_every_worker_and_leaves_true_statuses(repo):
     assert not [pid for pid in map(int, pids.read_text().split()) if pid_alive(pid)]
 
 
+def test_ctrl_c_kills_agent_children_that_ignore_interrupt_and_terminate(repo):
+    # Ctrl-C reaches each worker directly and the pool's SIGTERM follows at once: the second
+    # signal must not cut the stopping short before the group's final SIGKILL.
+    stubborn = "(trap '' INT TERM; exec sleep 60) & echo $! >> ../pids; wait"
+    paths, _ = make_plan(
+        repo, [worker(w, steps=[{"run": stubborn}], agent_timeout=120) for w in ("W1", "W2", "W3")]
+    )
+    pids = paths.worktree("W1").parent / "pids"
+    for _ in range(3):
+        proc = subprocess.Popen(
+            ["bash", str(paths.run_script), "-j", "3"], cwd=repo, start_new_session=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not pids.exists() or len(pids.read_text().split()) < 3):
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGTERM)  # and a second signal right behind it
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, out + err
+        from boss.proc import pid_alive
+
+        survivors = [pid for pid in map(int, pids.read_text().split()) if pid_alive(pid)]
+        for pid in survivors:
+            os.kill(pid, signal.SIGKILL)
+        assert not survivors, out + err
+        for wid in ("W1", "W2", "W3"):
+            s = st.read(paths.status(wid))
+            assert s.state == "FAILED" and "interrupted" in s.reason, (wid, s)
+        pids.unlink()
+
+
 def test_hostile_strings_run_nothing(repo, tmp_path):
     marker = tmp_path / "pwned"
     evil = f"$(touch {marker}) `touch {marker}`; touch {marker} ' \" \\ \n ünïcødé ☃"

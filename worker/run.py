@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -145,6 +148,21 @@ def install_sigterm() -> None:
     signal.signal(signal.SIGTERM, _sigterm)
 
 
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """Ctrl-C and SIGTERM ignored for a moment (main thread only), then as they were."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            if handler is not None:  # None: set outside Python, nothing to put back
+                signal.signal(sig, handler)
+
+
 def run_command(plan: str, worker_id: str, *, fresh: bool = False) -> int:
     """`worker run PLAN ID`: find the plan, run the worker, return its exit code."""
     install_sigterm()
@@ -201,7 +219,8 @@ def _run_locked(
         return _gated(run)
     except KeyboardInterrupt:
         reason = f"interrupted during iteration {rec.status.iteration}; run it again to resume"
-        _end(rec, st.FAILED, reason, action="interrupt")
+        with _signals_ignored():  # the pool's SIGTERM right behind a Ctrl-C must not cut this short
+            _end(rec, st.FAILED, reason, action="interrupt")
         raise
     except BossError as e:
         return _end(rec, st.FAILED, _one_line(e), action="error")
