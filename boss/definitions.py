@@ -69,14 +69,19 @@ def changed(previous: Any, m: Manifest) -> dict[str, str]:
     return reasons
 
 
-def refuse_running(paths: PlanPaths, config: Config, reasons: dict[str, str]) -> None:
+def refuse_running(
+    paths: PlanPaths,
+    config: Config,
+    reasons: dict[str, str],
+    then: str = "before changing its definition, then render again",
+) -> None:
     """StateError when a worker about to be reset is running: its result would be stale too."""
     for worker_id, why in reasons.items():
         status = st.read(paths.status(worker_id))
         if st.effective_state(status, config.heartbeat_stale) == st.RUNNING:
             msg = (
-                f"worker {worker_id} of plan {paths.plan} is running and {why}; stop it "
-                "(Ctrl-C in its terminal) before changing its definition, then render again"
+                f"worker {worker_id} of plan {paths.plan} is running and {why}; "
+                f"stop it (Ctrl-C in its terminal) {then}"
             )
             raise StateError(msg)
 

@@ -147,7 +147,10 @@ def render_plan(
         force: overwrite files a person edited.
         tracked: the repository's tracked paths, for the scope-overlap warnings.
     """
+    from worker.worktree import foreign_branches
+
     files, warnings = generate(paths, m, config, tracked)
+    warnings += [message for _, message in foreign_branches(paths, m.workers)]
     index, ran_with = _read_index(paths)
     stale = definitions.changed(ran_with, m)
     definitions.refuse_running(paths, config, stale)

@@ -290,6 +290,48 @@ def test_retry_reruns_one_worker(repo):
     assert Path(paths.worktree("W1")).is_dir()
 
 
+def test_retry_of_a_worker_drops_the_results_its_dependents_built_on_its_old_branch(repo):
+    from conftest import boss
+
+    paths, _ = make_plan(
+        repo,
+        [
+            worker("W1", steps=[{"write": {"src/W1.txt": "one"}}], test="test -f src/W1.txt"),
+            worker(
+                "W2", depends_on=["W1"], test="test -f src/W2.txt", steps=[{"write": {"src/W2.txt": "2"}}]
+            ),
+            worker(
+                "W3", depends_on=["W2"], test="test -f src/W3.txt", steps=[{"write": {"src/W3.txt": "3"}}]
+            ),
+        ],
+    )
+    assert run_script(paths).returncode == 0
+    old = st.read(paths.status("W1")).head_commit
+    time.sleep(1.1)  # a new commit time, so the retried work is a new commit
+    out = boss("retry", "W1", "--plan", "p", cwd=repo).stdout
+    new = st.read(paths.status("W1")).head_commit
+    assert new != old
+    assert "W2: its dependency W1 was retried since it ran (SUCCESS); its result is dropped" in out
+    assert "W3: its dependency W1 was retried" in out
+    assert "Its dependents (W2, W3): bash .boss/plans/p/run_workers.sh" in out
+    assert state(paths, "W2") is None and state(paths, "W3") is None
+    assert run_script(paths).returncode == 0
+    assert st.read(paths.status("W2")).start_commit == new  # rebuilt on the retried W1
+
+
+def test_retry_refuses_while_a_dependent_runs(repo):
+    from conftest import boss
+
+    paths, _ = make_plan(repo, [worker("W1"), worker("W2", depends_on=["W1"])])
+    st.write(
+        paths.status("W2"),
+        st.Status(plan="p", id="W2", state=st.RUNNING, pid=os.getpid(), heartbeat=st.now_iso()),
+    )
+    err = boss("retry", "W1", "--plan", "p", cwd=repo, check=1).stderr
+    assert "worker W2 of plan p is running and depends on W1" in err and "before retrying W1" in err
+    assert state(paths, "W1") is None  # nothing ran
+
+
 def test_python_fallback_when_rendering_python_is_gone(repo):
     paths, _ = make_plan(repo, [sleeper("W1", 0)])
     text = paths.run_script.read_text().replace(f"PYTHON={sys.executable}", "PYTHON=/nonexistent/python")
@@ -369,6 +411,21 @@ def test_a_bad_manifest_stops_the_script_before_any_worker_runs(repo):
     res = run_script(paths)
     assert res.returncode == 2
     assert res.stderr.startswith("Error: ") and "version" in res.stderr
+    assert state(paths, "W1") is None
+
+
+def test_an_unknown_agent_or_a_missing_context_stops_the_script_before_any_worker_runs(repo):
+    paths, _ = make_plan(repo, [worker("W1"), worker("W2", agent="scripted")])
+    text = paths.manifest.read_text()
+    paths.manifest.write_text(text.replace("agent: scripted", "agent: nosuch", 1))
+    res = run_script(paths)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "field agent: no agent profile 'nosuch'" in res.stderr and res.stderr.startswith("Error: ")
+    assert state(paths, "W1") is None and state(paths, "W2") is None
+    paths.manifest.write_text(text)
+    paths.context("W2").unlink()
+    res = run_script(paths)
+    assert res.returncode == 1 and "CONTEXT.md: missing; run `boss render p` first" in res.stderr
     assert state(paths, "W1") is None
 
 

@@ -218,6 +218,57 @@ def test_timed_out_agent_counts_as_failed_iteration(calc):
     assert st.read(paths.status("W1")).iteration == 2
 
 
+def test_the_next_prompt_says_the_last_run_timed_out(calc):
+    w = worker("W1", steps=[{"sleep": 30}, {"write": {"src/done.txt": "x"}}], agent_timeout=1)
+    paths, m = make_plan(calc, [w])
+    assert run(paths, m, "W1") == st.SUCCESS
+    prompt = (paths.attempts("W1") / "s1i2" / "prompt.md").read_text()
+    assert "Your last run was stopped after 1s (agent_timeout)" in prompt
+
+
+def test_an_agent_stopped_by_its_limit_every_time_is_the_blockers_hypothesis(calc):
+    w = worker("W1", steps=[{"sleep": 30}], agent_timeout=1, max_iterations=1, max_strategies=2)
+    paths, m = make_plan(calc, [w])
+    assert run(paths, m, "W1") == st.FAILED
+    assert "gave up after 2 iterations in 2 strategies" in st.read(paths.status("W1")).reason
+    report = paths.blocker("W1").read_text()
+    assert "stopped by agent_timeout in every iteration" in report
+    assert "- agent runs: 1 (exit " in report and "; 1 stopped by agent_timeout" in report
+
+
+def test_an_agent_that_only_edits_the_test_is_named_in_the_blocker_report(calc):
+    (calc / "check.sh").write_text("grep -q 'a + b' src/calc.py\n")
+    git(calc, "add", "-A")
+    git(calc, "commit", "-qm", "check")
+    cheat = {"write": {"check.sh": "true\n"}}
+    w = worker("W1", scope=["^src/", "^check.sh$"], test="bash check.sh", steps=[cheat], max_strategies=1)
+    paths, m = make_plan(calc, [w])
+    assert run(paths, m, "W1") == st.FAILED
+    report = paths.blocker("W1").read_text()
+    assert "- refused edits to the acceptance test: `check.sh`" in report
+    assert "only changed the acceptance test" in report
+    assert "gave up after 2 iterations in 1 strategy;" in report
+
+
+@pytest.mark.parametrize(
+    ("command", "code", "why"), [("no-such-agent-xyz", 127, "not found"), ("./x.txt", 126, "not executable")]
+)
+def test_an_agent_that_cannot_run_fails_at_once(calc, command, code, why):
+    (calc / "x.txt").write_text("not a program\n")
+    (calc / ".boss").mkdir(exist_ok=True)
+    (calc / ".boss/config.yaml").write_text(f"agents:\n  gone:\n    command: {command}\n")
+    git(calc, "add", "x.txt")
+    git(calc, "commit", "-qm", "x")
+    paths, m = make_plan(calc, [worker("W1", agent="gone")])
+    assert run(paths, m, "W1") == st.FAILED
+    reason = st.read(paths.status("W1")).reason
+    assert (
+        f"the agent cannot run (exit {code}: command {why}); see workers/W1/attempts/s1i1/agent.log" in reason
+    )
+    assert sum(e.action == "agent" for e in events(paths)) == 1  # not max_strategies x max_iterations
+    assert git(paths.worktree("W1"), "status", "--porcelain") == ""
+
+
 def test_write_test_mode_freezes_what_the_agent_wrote(calc):
     write = {"write": {"tests/check.sh": "grep -q 'a + b' src/calc.py\n"}}
     cheat = {"write": {"tests/check.sh": "true\n"}}

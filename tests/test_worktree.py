@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import git, make_repo
+from conftest import boss, git, make_repo
 from worker_helpers import make_plan, worker
 
 from boss.config import load_config
@@ -88,3 +88,38 @@ def test_a_worktree_root_outside_the_repository(repo, tmp_path):
     paths, m = make_plan(repo, [worker("W1")])
     assert run_worker(paths, m, load_config(repo), "W1") == st.SUCCESS
     assert (tmp_path / "trees" / "p" / "W1" / "src/done.txt").is_file()
+
+
+def test_a_branch_the_worker_did_not_make_is_never_reset(repo):
+    # The user's own branch, with a commit, happens to be the worker's default branch name.
+    git(repo, "branch", "feat/w1-work-w1", "main")
+    git(repo, "checkout", "-q", "feat/w1-work-w1")
+    (repo / "precious.txt").write_text("mine\n")
+    git(repo, "add", "precious.txt")
+    git(repo, "commit", "-qm", "my precious work")
+    precious = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "main")
+    paths, m = make_plan(repo, [worker("W1")])
+
+    warning = boss("validate", "p", cwd=repo).stderr
+    assert "Warning: worker W1, field branch: branch 'feat/w1-work-w1' already exists" in warning
+    assert run_worker(paths, m, load_config(repo), "W1") == st.FAILED
+    status = st.read(paths.status("W1"))
+    assert (
+        "field branch: branch 'feat/w1-work-w1' already exists and was not made by this worker"
+        in status.reason
+    )
+    assert git(repo, "rev-parse", "feat/w1-work-w1") == precious
+    assert not paths.worktree("W1").exists()
+
+
+def test_a_branch_of_another_plan_is_refused_and_the_workers_own_is_reused(repo):
+    paths_a, m_a = make_plan(repo, [worker("W1")], plan="a")
+    config = load_config(repo)
+    assert run_worker(paths_a, m_a, config, "W1") == st.SUCCESS
+    assert run_worker(paths_a, m_a, config, "W1") == st.SUCCESS  # its own branch: reset and redone
+
+    paths_b, m_b = make_plan(repo, [worker("W1")], plan="b")  # the same default branch name
+    assert run_worker(paths_b, m_b, config, "W1") == st.FAILED
+    assert "was not made by this worker" in st.read(paths_b.status("W1")).reason
+    assert git(repo, "rev-parse", "feat/w1-work-w1") == st.read(paths_a.status("W1")).head_commit != ""

@@ -21,6 +21,10 @@ class StrategyRecord:
     last_exit: int | None = None
     last_output: str = ""
     log: str = ""
+    agent_timeouts: int = 0
+    agent_stalls: int = 0
+    agent_exits: list[int] = field(default_factory=list)
+    tampered: list[str] = field(default_factory=list)
 
 
 _HINTS = (
@@ -48,6 +52,21 @@ def hypothesis(records: list[StrategyRecord], violations: list[str], pending: li
         return (
             "The agent was stopped before a command that needs a person's approval "
             f"({', '.join(r.command for r in pending[:3])}); the work may need it to run."
+        )
+    runs = sum(r.iterations for r in records)
+    timeouts = sum(r.agent_timeouts for r in records)
+    stalls = sum(r.agent_stalls for r in records)
+    if runs and timeouts + stalls == runs:
+        # What the agent did not finish says nothing about the code: the limits stopped it.
+        which = "agent_timeout" if timeouts >= stalls else "stall_timeout (no output)"
+        return (
+            f"The agent was stopped by {which} in every iteration, so it never finished its work: "
+            "raise the limit in the manifest, or split the worker into smaller pieces."
+        )
+    if any(r.tampered for r in records) and not any(r.changed for r in records):
+        return (
+            "The agent only changed the acceptance test, and those changes were undone: the test "
+            "may expect something the instructions do not ask for, or the agent misread the task."
         )
     text = "\n".join(r.last_output for r in records)
     for pattern, guess in _HINTS:
@@ -82,8 +101,9 @@ def write_report(
     lines = [
         f"# Blocker report: {worker_id} ({title})",
         "",
-        f"The worker gave up after {_n(total, 'iteration')} in {_n(len(records), 'strategy')}; the worktree "
-        "was rolled back to its clean start. Nothing of this work will be merged.",
+        f"The worker gave up after {counted(total, 'iteration')} in "
+        f"{counted(len(records), 'strategy')}; the worktree was rolled back "
+        "to its clean start. Nothing of this work will be merged.",
         "",
         "## Strategies attempted",
         "",
@@ -91,11 +111,17 @@ def write_report(
     for r in records:
         changed = ", ".join(code(c) for c in r.changed[:15]) or "nothing"
         lines += [
-            f"### Strategy {r.number}: {_n(r.iterations, 'iteration')}",
+            f"### Strategy {r.number}: {counted(r.iterations, 'iteration')}",
             "",
             f"- files changed: {changed}",
             f"- last test exit code: {r.last_exit}",
+            f"- agent runs: {_agent_summary(r)}",
             f"- logs: `{r.log}`",
+            *(
+                [f"- refused edits to the acceptance test: {', '.join(code(t) for t in r.tampered)}"]
+                if r.tampered
+                else []
+            ),
             "",
         ]
     if pending:
@@ -135,8 +161,19 @@ def write_report(
     write_atomic(path, "\n".join(lines))
 
 
-def _n(count: int, word: str) -> str:
+def counted(count: int, word: str) -> str:
     """`1 iteration`, `2 iterations`, `2 strategies`."""
     if count == 1:
         return f"1 {word}"
     return f"{count} {word[:-1]}ies" if word.endswith("y") else f"{count} {word}s"
+
+
+def _agent_summary(r: StrategyRecord) -> str:
+    """`3 (exit 0, 0, 1); 1 stopped by agent_timeout`."""
+    exits = ", ".join(map(str, r.agent_exits)) or "none"
+    notes = [
+        f"{n} stopped by {what}"
+        for n, what in ((r.agent_timeouts, "agent_timeout"), (r.agent_stalls, "stall_timeout"))
+        if n
+    ]
+    return f"{len(r.agent_exits)} (exit {exits})" + "".join(f"; {note}" for note in notes)

@@ -23,7 +23,7 @@ from boss.workspace import open_plan
 from worker import approvals, gates, scope
 from worker import status as st
 from worker.agents import AgentProfile, AgentRun, agent_env, check_agents, get_profile
-from worker.blocker import StrategyRecord, write_report
+from worker.blocker import StrategyRecord, counted, write_report
 from worker.prompt import Feedback, iteration_prompt, tail, write_test_prompt
 from worker.recorder import Recorder
 from worker.worktree import Prepared, copy_files, dependency_heads, prepare, tool_excludes
@@ -137,6 +137,10 @@ class _Run:
         return outcome
 
 
+# Exit codes of a command that could not be run at all: 127 not found, 126 not executable.
+CANNOT_RUN = (126, 127)
+
+
 def _sigterm(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001
     # SIGTERM from run_workers.sh's Ctrl-C handling takes the same path as Ctrl-C.
     raise KeyboardInterrupt
@@ -170,16 +174,24 @@ def run_command(plan: str, worker_id: str, *, fresh: bool = False) -> int:
     return EXIT_CODES[run_worker(paths, m, config, worker_id, fresh=fresh)]
 
 
+def check_runnable(paths: PlanPaths, m: Manifest, config: Config, only: str | None = None) -> None:
+    """Raise for what would stop every run of a worker (all, or `only`) before it starts:
+    an agent with no profile, a CONTEXT.md never rendered. run_workers.sh asks before any."""
+    check_agents(m, config, str(paths.manifest), only=only)
+    for w in m.workers:
+        context_file = paths.context(w.id)
+        if (only is None or w.id == only) and not context_file.is_file():
+            msg = f"{context_file}: missing; run `boss render {paths.plan}` first"
+            raise StateError(msg)
+
+
 def run_worker(paths: PlanPaths, m: Manifest, config: Config, worker_id: str, *, fresh: bool = False) -> str:
     """Run one worker to its end state (SUCCESS, FAILED or SCOPE_VIOLATION) and return it."""
     w = m.worker(worker_id)
     settings = m.settings(w)
-    check_agents(m, config, str(paths.manifest), only=w.id)
+    check_runnable(paths, m, config, only=w.id)
     profile = get_profile(settings.agent, config)
     context_file = paths.context(w.id)
-    if not context_file.is_file():
-        msg = f"{context_file}: missing; run `boss render {paths.plan}` first"
-        raise StateError(msg)
     dependency_heads(paths, w)  # refuse early, without touching the status
     paths.worker_dir(w.id).mkdir(parents=True, exist_ok=True)
     busy = f"worker {w.id} of plan {paths.plan} is already running in another process"
@@ -271,7 +283,9 @@ def _gated(run: _Run) -> str:
     if w.write_test:
         run.iteration = 1
         rec.update(strategy=1, iteration=1)
-        run.agent(write_test_prompt(run.context, w.test), 1, run.paths.attempts(w.id) / "write-test")
+        adir = run.paths.attempts(w.id) / "write-test"
+        if cannot := _cannot_run(run, run.agent(write_test_prompt(run.context, w.test), 1, adir), adir):
+            return cannot
         frozen_paths = scope.changed_since(wt.path, wt.start)
     red_log = run.paths.attempts(w.id) / "red" / "test.log"
     outcome, output = run.test(red_log)
@@ -306,10 +320,16 @@ def _loop(run: _Run, frozen: gates.Frozen) -> str:
             rec.update(strategy=strategy, iteration=run.iteration)
             (run.dir / "feedback.md").write_text(feedback.text())
             prompt = iteration_prompt(run.context, feedback.text(), strategy, run.iteration, shifts)
-            run.agent(prompt, strategy, adir)
+            agent = run.agent(prompt, strategy, adir)
+            if cannot := _cannot_run(run, agent, adir):
+                return cannot
+            record.agent_exits.append(agent.exit_code)
+            record.agent_timeouts += agent.timed_out
+            record.agent_stalls += agent.stalled
             tampered = frozen.restore()
             if tampered:
                 rec.event(iid, "tamper", "refused changes to the acceptance test: " + ", ".join(tampered))
+                record.tampered = sorted({*record.tampered, *tampered})
             outcome, output = run.test(adir / "test.log")
             if outcome.exit_code == 0:
                 green = {"exit_code": 0, "log": run.paths.rel(adir / "test.log")}
@@ -322,7 +342,7 @@ def _loop(run: _Run, frozen: gates.Frozen) -> str:
             )
             rec.event(iid, "test", f"fail {how}", adir / "test.log")
             last_scope = scope.violations(wt.path, run.wt.start, w.scope)
-            feedback = Feedback(output, outcome.exit_code, last_scope, tampered)
+            feedback = Feedback(output, outcome.exit_code, last_scope, tampered, _agent_note(agent, settings))
             record.iterations += 1
             record.last_exit, record.last_output = outcome.exit_code, output
             record.log = run.paths.rel(adir)
@@ -344,11 +364,40 @@ def _loop(run: _Run, frozen: gates.Frozen) -> str:
     write_report(blocker, w.id, w.title, w.test, records, last_scope, plan=run.paths.plan, pending=pending)
     waiting = f"; {len(pending)} approval request(s) pending (boss approvals)" if pending else ""
     reason = (
-        f"gave up after {run.iteration} iterations in {len(records)} strategies{waiting}; "
-        f"see {run.paths.rel(blocker)}"
+        f"gave up after {counted(run.iteration, 'iteration')} in {counted(len(records), 'strategy')}"
+        f"{waiting}; see {run.paths.rel(blocker)}"
     )
     rec.event(w.id, "blocker", reason, blocker)
     return _end(rec, st.FAILED, reason)
+
+
+def _cannot_run(run: _Run, agent: Outcome, adir: Path) -> str | None:
+    """End the worker FAILED when its agent could not be run at all; None when it ran.
+
+    A missing or non-executable agent fails the same way every time: iterating is pointless.
+    """
+    if agent.exit_code not in CANNOT_RUN or agent.timed_out or agent.stalled:
+        return None
+    git.reset_hard(run.wt.path, run.wt.start)
+    why = "not found" if agent.exit_code == 127 else "not executable"
+    log = run.paths.rel(adir / "agent.log")
+    reason = f"the agent cannot run (exit {agent.exit_code}: command {why}); see {log}"
+    return _end(run.rec, st.FAILED, reason)
+
+
+def _agent_note(agent: Outcome, settings: Settings) -> str:
+    """What the next prompt must know about how the last agent run ended."""
+    if agent.timed_out:
+        return (
+            f"Your last run was stopped after {settings.agent_timeout}s (agent_timeout) before it "
+            "finished: work in smaller steps and leave the code in a state the test can run."
+        )
+    if agent.stalled:
+        return (
+            f"Your last run was stopped after {settings.stall_timeout}s without any output "
+            "(stall_timeout): do not wait on anything interactive or long-running."
+        )
+    return ""
 
 
 def _shift_summary(record: StrategyRecord) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,36 @@ def tool_excludes(paths: PlanPaths) -> list[str]:
 def start_ref(paths: PlanPaths, worker_id: str) -> str:
     """The rollback ref holding a worker's clean start."""
     return f"refs/boss/{paths.plan}/{worker_id}/start"
+
+
+def foreign_branches(paths: PlanPaths, workers: Iterable[Worker]) -> list[tuple[Worker, str]]:
+    """(worker, message) for each worker whose branch exists but was not made by that worker.
+
+    A worker resets its branch to its start on every run. That is right for a branch it made
+    (its start ref is in the branch's history) and would lose work on any other: a branch the
+    user had, or one of another plan.
+    """
+    workers = list(workers)
+    if not workers:
+        return []
+    refs = ["refs/heads/" + w.branch for w in workers] + [start_ref(paths, w.id) for w in workers]
+    text = git.git(paths.repo, "for-each-ref", "--format=%(refname) %(objectname)", *refs).stdout
+    found = dict(line.rsplit(" ", 1) for line in text.splitlines() if " " in line)
+    foreign = []
+    for w in workers:
+        head, start = found.get("refs/heads/" + w.branch), found.get(start_ref(paths, w.id))
+        if head is None or (start is not None and git.is_ancestor(paths.repo, start, head)):
+            continue
+        foreign.append(
+            (
+                w,
+                f"worker {w.id}, field branch: branch {w.branch!r} already exists and was not made "
+                "by this worker, which would reset it to its start; give the worker another branch "
+                f"in the manifest (then `boss render {paths.plan}`), or delete that branch if "
+                "nothing on it matters",
+            )
+        )
+    return foreign
 
 
 def _base_commit(repo: Path, m: Manifest) -> str:
@@ -92,6 +123,8 @@ def prepare(paths: PlanPaths, m: Manifest, w: Worker, *, fresh: bool = False) ->
     repo = paths.repo
     path = paths.worktree(w.id)
     heads = dependency_heads(paths, w)
+    for _, message in foreign_branches(paths, [w]):
+        raise StateError(message)
     start_point = heads[0][1] if heads else _base_commit(repo, m)
     lock = paths.boss_dir / "worktrees.lock"
     busy = f"{lock}: busy for 120s"

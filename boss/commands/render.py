@@ -68,6 +68,7 @@ def validate(plan: str | None, as_json: bool) -> int:
     from boss.errors import ManifestError
 
     tracked: list[str] = []
+    paths = None
     try:
         if plan and plan.endswith((".yaml", ".yml")):
             path = Path(plan)
@@ -85,7 +86,11 @@ def validate(plan: str | None, as_json: bool) -> int:
         if as_json:
             click.echo(json.dumps({"valid": False, "problems": e.problems}, indent=2))
         raise
+    from worker.worktree import foreign_branches
+
     warnings = [mf.overlap_warning(*o) for o in mf.scope_overlaps(m, tracked)]
+    if paths is not None:  # a plan, not a lone manifest file: its branches can be checked
+        warnings += [message for _, message in foreign_branches(paths, m.workers)]
     waves = m.waves()
     if as_json:
         data = {

@@ -35,6 +35,7 @@ def pool(plan: str, events_fd: int) -> int:
     """
     from boss.workspace import open_plan
     from worker.pool import serve
+    from worker.run import check_runnable
 
     try:
         os.fstat(events_fd)
@@ -42,6 +43,7 @@ def pool(plan: str, events_fd: int) -> int:
         msg = f"worker pool: --events-fd {events_fd} is not open ({e.strerror})"
         raise InputError(msg) from e
     paths, m, config = open_plan(plan)
+    check_runnable(paths, m, config)  # a bad agent name stops the script before any worker runs
     return serve(paths, m, config, events_fd)
 
 
