@@ -7,8 +7,6 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
-from boss.overlaps import simple_form
-
 _LITERAL = re.compile(r"(?:[^\\.^$*+?{}\[\]|()]|\\[^A-Za-z0-9])+")
 
 
@@ -55,6 +53,8 @@ def _unescape(literal: str) -> str:
 
 def scope_words(rx: str) -> str:
     """What a scope regex allows, in plain words (Markdown)."""
+    from boss.overlaps import simple_form  # the rest of this module is on a worker's path too
+
     form = simple_form(rx)
     if form is not None:
         kind, lit = form

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -90,22 +91,50 @@ def duration(seconds: float) -> str:
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
-def format_row(row: Row, width: int = 100, color: bool = False) -> str:
+@dataclass(frozen=True)
+class Columns:
+    """Widths of the table's id and branch columns, fitted to a plan's rows."""
+
+    id: int = 10
+    branch: int = 28
+
+    @classmethod
+    def fit(cls, all_rows: Sequence[Row]) -> Columns:
+        """Wide enough for every id and branch (branches cut at MAX_BRANCH with an ellipsis)."""
+        ids = max((len(r.id) for r in all_rows), default=0)
+        branches = max((len(r.branch) for r in all_rows), default=0)
+        return cls(max(6, ids), min(MAX_BRANCH, max(6, branches)))
+
+
+MAX_BRANCH = 48
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_row(row: Row, width: int = 100, color: bool = False, cols: Columns | None = None) -> str:
     """One line: id, state, strategy/iteration, elapsed, branch, last event."""
     import click  # only for styling
 
+    cols = cols or Columns()
     state = f"{row.state:<15}"
     if color:
         state = click.style(state, fg=COLORS.get(row.state, "white"), bold=row.state == "RUNNING")
     event = row.last_event or row.reason
-    line = f"{row.id:<10} {state} {row.progress:<8} {duration(row.elapsed):>7}  {row.branch:<28} "
+    branch = _cut(row.branch, cols.branch)
+    line = (
+        f"{row.id:<{cols.id}} {state} {row.progress:<8} {duration(row.elapsed):>7}  {branch:<{cols.branch}} "
+    )
     room = max(10, width - len(line) + (len(state) - 15))
-    return line + (event if len(event) <= room else event[: room - 1] + "…")
+    return line + _cut(event, room)
 
 
-def header() -> str:
+def header(cols: Columns | None = None) -> str:
     """The column titles."""
-    return f"{'WORKER':<10} {'STATE':<15} {'S/I':<8} {'ELAPSED':>7}  {'BRANCH':<28} LAST EVENT"
+    cols = cols or Columns()
+    worker, branch = "WORKER", "BRANCH"
+    return f"{worker:<{cols.id}} {'STATE':<15} {'S/I':<8} {'ELAPSED':>7}  {branch:<{cols.branch}} LAST EVENT"
 
 
 def counts(all_rows: list[Row]) -> str:
@@ -131,8 +160,13 @@ def summary(paths: PlanPaths, m: Manifest, config: Config, *, interrupted: bool 
         if r.state in ("FAILED", "CRASHED") and paths.blocker(r.id).is_file():
             lines.append(f"  {r.id}: read {paths.blocker(r.id).relative_to(paths.repo)}")
     script = paths.run_script.relative_to(paths.repo).as_posix()
+    running = [r.id for r in all_rows if r.state == "RUNNING"]
     if interrupted:
         lines.append(f"Interrupted. Next: bash {script}   (resumes: successes are kept)")
+    elif running:  # run elsewhere (`boss retry`, another --only run): merging now would skip them
+        lines.append(
+            f"Still running elsewhere: {', '.join(running)}. Watch: boss status {paths.plan} --watch"
+        )
     elif any(r.state == "SUCCESS" for r in all_rows):
         lines.append(f"Next: boss merge {paths.plan}   (or inspect: boss status {paths.plan})")
     return lines

@@ -29,7 +29,10 @@ def plan_name(repo: Path, plan: str | None) -> str:
         msg = f"{repo}: no plan yet; create one with `boss plan --from FILE.md` (or `boss demo`)"
         raise PlanNotFound(msg)
     if len(plans) > 1:
-        msg = f"{repo / '.boss/plans'}: several plans ({', '.join(plans)}); name one"
+        msg = (
+            f"{repo / '.boss/plans'}: several plans ({', '.join(plans)}); name one: "
+            "`boss status PLAN`, or `--plan PLAN` with a worker command"
+        )
         raise PlanNotFound(msg)
     return plans[0]
 

@@ -7,7 +7,7 @@ import pytest
 from boss import yamlio
 from boss.config import load_config
 from boss.errors import ConfigError, InputError
-from boss.statusview import Row, counts, duration, format_row, header
+from boss.statusview import MAX_BRANCH, Columns, Row, counts, duration, format_row, header
 
 
 def write_config(repo, text):
@@ -79,3 +79,17 @@ def test_status_view_formatting():
     idle = Row("W2", "PENDING", 0, 0, 0, "b", "", "", {})
     assert format_row(idle, 80).split()[2] == "-"
     assert counts([row, idle, row]) == "2 RUNNING, 1 PENDING"
+
+
+def test_status_columns_fit_long_ids_and_branches():
+    long = Row("LongWorkerId_42", "SUCCESS", 1, 1, 3.0, "feat/" + "b" * 60, "end: SUCCESS", "", {})
+    short = Row("W2", "PENDING", 0, 0, 0, "feat/w2-x", "", "", {})
+    cols = Columns.fit([long, short])
+    assert cols == Columns(15, MAX_BRANCH)
+    lines = [header(cols), format_row(long, 200, cols=cols), format_row(short, 200, cols=cols)]
+    starts = {line.index(word) for line, word in zip(lines, ["STATE", "SUCCESS", "PENDING"], strict=True)}
+    assert len(starts) == 1  # the state column is aligned
+    assert "feat/" + "b" * (MAX_BRANCH - 6) + "…" in lines[1]
+    assert lines[1].endswith(" end: SUCCESS") and lines[0].index("LAST EVENT") == lines[1].index(
+        "end: SUCCESS"
+    )

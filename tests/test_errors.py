@@ -376,12 +376,22 @@ def s_only_unknown(tmp_path):
     return [run_workers(plan_repo(tmp_path), "--only", "NOPE")]
 
 
-def running_status(repo: Path) -> None:
-    """W1's status says RUNNING, in a live process (this one) with a fresh heartbeat."""
+def s_script_usage(tmp_path):
+    return [run_workers(plan_repo(tmp_path), "--bogus")]
+
+
+def running_status(repo: Path, worker_id: str = "W1") -> None:
+    """A worker's status says RUNNING, in a live process (this one) with a fresh heartbeat."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    status = {"version": 1, "plan": "alpha", "id": "W1", "state": "RUNNING", "pid": os.getpid(),
-              "heartbeat": now, "started_at": now, "branch": "feat/w1-first"}  # fmt: skip
-    (repo / ".boss/plans/alpha/workers/W1/status.json").write_text(json.dumps(status))
+    status = {"version": 1, "plan": "alpha", "id": worker_id, "state": "RUNNING", "pid": os.getpid(),
+              "heartbeat": now, "started_at": now, "branch": f"feat/{worker_id.lower()}"}  # fmt: skip
+    (repo / f".boss/plans/alpha/workers/{worker_id}/status.json").write_text(json.dumps(status))
+
+
+def s_retry_dependent_running(tmp_path):
+    repo = plan_repo(tmp_path)
+    running_status(repo, "W2")
+    return [run("retry", "W1", cwd=repo)]
 
 
 def s_run_while_running(tmp_path):

@@ -20,6 +20,13 @@ from worker.scripted_agent import apply_step, load_script
         (137, "make test", "", False, "signal 9"),
         (2, "python -m pytest -q", "ERROR collecting", False, "collection error"),
         (4, "pytest --nope", "", False, "usage error"),
+        (
+            4,
+            "pytest tests/t.py",
+            "ERROR: file or directory not found: tests/t.py",
+            False,
+            "set write_test: true",
+        ),
         (5, "pytest -q tests/x", "no tests ran", False, "no tests were collected"),
         (1, "bash t.sh", "t.sh: line 2: foo: command not found", False, "not found"),
         (2, "bash -c 'if'", "syntax error: unexpected end of file", False, "shell syntax"),

@@ -122,10 +122,22 @@ def test_only_runs_the_named_workers(repo):
 
 def test_bad_usage_exits_2(repo):
     paths, _ = make_plan(repo, [worker("W1")])
-    assert run_script(paths, "-j", "zero").returncode == 2
+    for args, why in [
+        (["-j", "zero"], "-j needs a whole number of at least 1, not 'zero'"),
+        (["-j0"], "-j needs a whole number of at least 1, not '0'"),
+        (["--bogus"], "unknown argument '--bogus'"),
+        (["--only", ""], "--only needs worker ids (--only W1,W2), not an empty list"),
+        (["--only=,"], "--only needs worker ids"),
+        (["--only"], "--only needs worker ids"),
+    ]:
+        res = run_script(paths, *args)
+        assert res.returncode == 2, args
+        assert res.stderr.startswith(f"Error: run_workers.sh: {why}"), (args, res.stderr)
+        assert "usage: bash run_workers.sh" in res.stderr
     res = run_script(paths, "--only", "NOPE")
     assert res.returncode == 2 and "no worker 'NOPE'" in res.stderr
-    assert run_script(paths, "--bogus").returncode == 2
+    assert state(paths, "W1") is None
+    assert run_script(paths, "--only", "W1,").returncode == 0
 
 
 def test_rerun_resumes_keeping_successes(repo):
@@ -317,6 +329,18 @@ def test_retry_of_a_worker_drops_the_results_its_dependents_built_on_its_old_bra
     assert state(paths, "W2") is None and state(paths, "W3") is None
     assert run_script(paths).returncode == 0
     assert st.read(paths.status("W2")).start_commit == new  # rebuilt on the retried W1
+
+
+def test_the_summary_does_not_send_to_merge_while_a_worker_runs_elsewhere(repo):
+    paths, _ = make_plan(repo, [worker("W1"), worker("W2")])
+    st.write(
+        paths.status("W2"),
+        st.Status(plan="p", id="W2", state=st.RUNNING, pid=os.getpid(), heartbeat=st.now_iso()),
+    )
+    res = run_script(paths, "--only", "W1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Still running elsewhere: W2. Watch: boss status p --watch" in res.stdout
+    assert "Next: boss merge" not in res.stdout
 
 
 def test_retry_refuses_while_a_dependent_runs(repo):

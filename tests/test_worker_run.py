@@ -131,7 +131,9 @@ def test_never_passes_writes_blocker_after_all_iterations_and_rolls_back(calc):
     prompt = (paths.attempts("W1") / "s2i3" / "prompt.md").read_text()
     assert "STRATEGY SHIFT" in prompt and "src/attempt.txt" in prompt
     # feedback of iteration 2 holds the previous test output
-    assert "exit 1" in (paths.attempts("W1") / "s1i2" / "prompt.md").read_text()
+    second = (paths.attempts("W1") / "s1i2" / "prompt.md").read_text()
+    assert "## Feedback from the last iteration\n\n### The acceptance test failed (exit 1)" in second
+    assert (paths.worker_dir("W1") / "feedback.md").read_text().startswith("## The acceptance test failed")
 
 
 def test_scope_violation_names_the_path(calc):
@@ -156,7 +158,8 @@ def test_test_already_passing_fails_before_agent_runs(calc):
     ("test", "why"),
     [
         ("no-such-command-xyz --flag", "not found"),
-        ("python -m pytest -q tests/test_missing.py", "cannot run: pytest reported"),
+        ("python -m pytest -q tests/test_missing.py", "cannot run: pytest found no such test file or folder"),
+        ("python -m pytest -q --no-such-flag", "cannot run: pytest reported"),
         ("bash -c 'if then'", "syntax error"),
     ],
 )

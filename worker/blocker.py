@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from boss.mdtext import code, fence
 from boss.yamlio import write_atomic
 from worker.approvals import Request
 from worker.prompt import tail
@@ -95,8 +96,6 @@ def write_report(
     pending: list[Request],
 ) -> None:
     """Write BLOCKER_REPORT.md; `pending` are the worker's approval requests nobody decided."""
-    from boss.mdtext import code, fence  # only a worker that gives up needs it
-
     total = sum(r.iterations for r in records)
     lines = [
         f"# Blocker report: {worker_id} ({title})",

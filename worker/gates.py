@@ -42,6 +42,9 @@ class Verdict:
     reason: str
 
 
+_NOT_FOUND = re.compile(r"file or directory not found|file not found:", re.IGNORECASE)
+
+
 def judge_red(outcome: Outcome, command: str, output: str) -> Verdict:
     """Red gate: the test must fail, and fail as a test failure rather than a crash."""
     code = outcome.exit_code
@@ -58,6 +61,13 @@ def judge_red(outcome: Outcome, command: str, output: str) -> Verdict:
         return Verdict(False, f"the acceptance test cannot run: its command was {what} (exit {code})")
     if outcome.killed_by_signal:
         return Verdict(False, f"the acceptance test crashed: killed by signal {outcome.killed_by_signal}")
+    if is_pytest(command) and code == 4 and _NOT_FOUND.search(output):
+        return Verdict(
+            False,
+            "the acceptance test cannot run: pytest found no such test file or folder (exit 4); "
+            "the test must exist before the worker starts, or set write_test: true to have the "
+            "agent write it first",
+        )
     if is_pytest(command) and code in _PYTEST_CRASH:
         return Verdict(
             False,

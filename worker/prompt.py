@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from boss.mdtext import code, fence
+
 MAX_OUTPUT = 6000  # characters of test output fed back; the tail is where failures are
 
 
@@ -24,25 +26,24 @@ class Feedback:
     tampered: list[str] = field(default_factory=list)
     agent_note: str = ""
 
-    def text(self) -> str:
-        """The feedback file's Markdown (empty before the first iteration)."""
+    def text(self, level: int = 2) -> str:
+        """The feedback's Markdown, its headings at `level` (empty before the first iteration)."""
+        h = "#" * level
         parts = []
         if self.test_exit is not None:
-            parts.append(
-                f"## The acceptance test failed (exit {self.test_exit})\n\n```\n"
-                f"{tail(self.test_output).rstrip()}\n```"
-            )
+            output = tail(self.test_output).rstrip() or "(the test printed nothing)"
+            parts.append(f"{h} The acceptance test failed (exit {self.test_exit})\n\n{fence(output)}")
         if self.out_of_scope:
-            paths = "\n".join(f"- `{p}`" for p in self.out_of_scope)
-            parts.append("## Out-of-scope changes (revert them; they will block your merge)\n\n" + paths)
+            paths = "\n".join(f"- {code(p)}" for p in self.out_of_scope)
+            parts.append(f"{h} Out-of-scope changes (revert them; they will block your merge)\n\n" + paths)
         if self.tampered:
-            paths = "\n".join(f"- `{p}`" for p in self.tampered)
+            paths = "\n".join(f"- {code(p)}" for p in self.tampered)
             parts.append(
-                "## Your changes to the acceptance test were undone\n\nThe test's files are "
+                f"{h} Your changes to the acceptance test were undone\n\nThe test's files are "
                 "frozen after the red gate; make the code pass the test as it is.\n\n" + paths
             )
         if self.agent_note:
-            parts.append(f"## Note\n\n{self.agent_note}")
+            parts.append(f"{h} Note\n\n{self.agent_note}")
         return "\n\n".join(parts) + ("\n" if parts else "")
 
 

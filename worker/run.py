@@ -319,7 +319,7 @@ def _loop(run: _Run, frozen: gates.Frozen) -> str:
             adir = run.paths.attempts(w.id) / f"s{strategy}i{run.iteration}"
             rec.update(strategy=strategy, iteration=run.iteration)
             (run.dir / "feedback.md").write_text(feedback.text())
-            prompt = iteration_prompt(run.context, feedback.text(), strategy, run.iteration, shifts)
+            prompt = iteration_prompt(run.context, feedback.text(3), strategy, run.iteration, shifts)
             agent = run.agent(prompt, strategy, adir)
             if cannot := _cannot_run(run, agent, adir):
                 return cannot

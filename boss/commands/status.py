@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -21,7 +22,7 @@ def status(plan: str | None, as_json: bool, watch: bool) -> int:
 
     A RUNNING worker whose process is gone, or whose heartbeat is stale, shows CRASHED.
     """
-    from boss.statusview import counts, format_row, header, rows
+    from boss.statusview import Columns, counts, format_row, header, rows
     from boss.workspace import open_plan
 
     paths, m, config = open_plan(plan)
@@ -35,9 +36,11 @@ def status(plan: str | None, as_json: bool, watch: bool) -> int:
             if watch and sys.stdout.isatty():
                 click.clear()
             click.echo(f"plan {paths.plan}: {counts(current)}")
-            click.echo(header())
+            cols = Columns.fit(current)
+            width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 160
+            click.echo(header(cols))
             for r in current:
-                click.echo(format_row(r, 120, bool(color)))
+                click.echo(format_row(r, width, bool(color), cols))
         if not watch or not any(r.state in ("RUNNING", "WAITING") for r in current):
             return 0
         time.sleep(1.0)

@@ -23,7 +23,7 @@ def progress(plan: str, parent: int, interval: float) -> int:
     worker changes, and a "still running" line when nothing changed for a while.
     """
     from boss.proc import pid_alive
-    from boss.statusview import format_row, header, rows
+    from boss.statusview import Columns, format_row, header, rows
     from boss.workspace import open_plan
 
     paths, m, config = open_plan(plan)
@@ -35,9 +35,10 @@ def progress(plan: str, parent: int, interval: float) -> int:
     try:
         while parent == 0 or pid_alive(parent):
             current = rows(paths, m, config)
+            cols = Columns.fit(current)
             if tty:
                 width = shutil.get_terminal_size((100, 20)).columns
-                lines = [header()] + [format_row(r, width, color) for r in current]
+                lines = [header(cols)] + [format_row(r, width, color, cols) for r in current]
                 out = (f"\x1b[{drawn}F" if drawn else "") + "".join(f"\x1b[2K{line}\n" for line in lines)
                 sys.stdout.write(out)
                 sys.stdout.flush()
@@ -48,7 +49,7 @@ def progress(plan: str, parent: int, interval: float) -> int:
                     if seen.get(r.id) != key:
                         seen[r.id] = key
                         last_change = time.monotonic()
-                        click.echo(format_row(r, 160))
+                        click.echo(format_row(r, 160, cols=cols))
                 if time.monotonic() - last_change > QUIET_NOTICE:
                     busy = [f"{r.id} ({r.last_event or r.state})" for r in current if r.state == "RUNNING"]
                     if busy:
