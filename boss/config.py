@@ -76,6 +76,10 @@ def _agent(path: Path, name: str, raw: Any) -> AgentConfig:
     env = raw.get("env") or {}
     if not isinstance(env, dict) or not all(isinstance(k, str) for k in env):
         raise _fail(path, f"{where}: field env", "must map variable names to values")
+    for key, value in env.items():
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            # A list or mapping has no one text form in an environment; true/false has YAML's.
+            raise _fail(path, f"{where}: field env.{key}", "must be a string or a number (quote it)")
     return AgentConfig(
         name=name,
         command=command,

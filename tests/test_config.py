@@ -45,6 +45,11 @@ def test_a_full_config(tmp_path):
         ("agents:\n  x: {cmd: y}\n", "agent x: field cmd: unknown key"),
         ("agents:\n  x: {command: ''}\n", "agent x: field command"),
         ("agents:\n  x: {command: y, env: [1]}\n", "agent x: field env"),
+        (
+            "agents:\n  x: {command: y, env: {A: [1, 2]}}\n",
+            "agent x: field env.A: must be a string or a number",
+        ),
+        ("agents:\n  x: {command: y, env: {A: yes}}\n", "agent x: field env.A: must be a string or a number"),
         ("worktree_root: ''\n", "field worktree_root"),
         ("jobs: [\n", "invalid YAML"),
     ],
