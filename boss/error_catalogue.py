@@ -49,8 +49,8 @@ ENTRIES: tuple[Entry, ...] = (
           "<repo>: no plan yet; create one with `boss plan --from FILE.md` (or `boss demo`)",
           "Write a plan: `boss plan --from PLAN.md`."),
     Entry("several-plans", REPO, "Several plans exist and the command names none.", 2,
-          "<repo>/.boss/plans: several plans (<plans>); name one: `boss status PLAN`, "
-          "or `--plan PLAN` with a worker command",
+          "<repo>/.boss/plans: several plans (<plans>); name one: as the argument of a plan "
+          "command (`boss status PLAN`), or with --plan (`boss retry ID --plan PLAN`)",
           "Add the plan: `boss status PLAN`, or `--plan PLAN` for worker commands."),
     Entry("unknown-plan", REPO, "The plan named does not exist.", 2,
           "<repo>/.boss/plans: no plan 'nope' (plans: <plans>)",

@@ -347,6 +347,15 @@ def diff_names_many(repo: Path | str, pairs: list[tuple[str, str]]) -> list[list
     return [sorted(s) for s in result]
 
 
+def ref_commits(repo: Path | str, refs: list[str]) -> dict[str, str]:
+    """The commit each of these full ref names points at, in one git run; absent ones left out."""
+    if not refs:
+        return {}
+    text = git(repo, "for-each-ref", "--format=%(refname)%00%(objectname)", *refs).stdout
+    found = dict(line.split("\0", 1) for line in text.splitlines() if "\0" in line)
+    return {ref: found[ref] for ref in refs if ref in found}  # for-each-ref also matches prefixes
+
+
 def branch_heads(repo: Path | str) -> dict[str, str]:
     """Every local branch and the commit it points at, in one git run."""
     text = git(repo, "for-each-ref", "--format=%(refname)%00%(objectname)", "refs/heads/").stdout

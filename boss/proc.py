@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from boss.errors import CommandError
 
@@ -164,8 +165,9 @@ def run_group(
                 start_new_session=True,
             )
         except OSError as e:
+            # As a shell would say it: 126 found but not executable, 127 not found.
             out.write(f"{argv[0]}: cannot start: {e}\n".encode())
-            return Outcome(127, time.monotonic() - start)
+            return Outcome(126 if isinstance(e, PermissionError) else 127, time.monotonic() - start)
         timed_out = stalled = False
         last_size, last_growth = 0, start
         try:
@@ -202,25 +204,43 @@ def run_group(
     return Outcome(code, time.monotonic() - start, timed_out, stalled)
 
 
-def _stop_despite_signals(proc: subprocess.Popen[bytes]) -> None:
-    """stop_group that a second Ctrl-C or SIGTERM cannot cut short and leave the group running.
+HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+_T = TypeVar("_T")
 
-    Further signals wait (blocked) until the group is gone. One that arrived before the block
-    still has its Python handler pending, which raises inside stop_group: stopping starts over.
-    Ctrl-C on a terminal and the pool's SIGTERM reach a worker within a millisecond.
+
+def _retrying(call: Callable[[], _T]) -> _T:
+    """call(), again whenever a pending Ctrl-C/SIGTERM handler raises out of it (it is the one
+    being handled: only a path that is already stopping holds signals)."""
+    while True:
+        try:
+            return call()
+        except KeyboardInterrupt:
+            continue
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait (blocked in this thread) until the block ends.
+
+    For a critical step of stopping: a second signal (Ctrl-C, and the pool's SIGTERM right
+    behind it) must not cut it short. Python runs a handler that was already pending when the
+    mask changes, so that raise is absorbed and the block still goes up. Other threads must
+    block these signals themselves (the worker's heartbeat does), or the kernel delivers them
+    there. When the block ends, a signal that came meanwhile takes effect.
     """
-    held = {signal.SIGINT, signal.SIGTERM}
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    before = _retrying(lambda: signal.pthread_sigmask(signal.SIG_BLOCK, ()))
+    held = HELD_SIGNALS - before
+    _retrying(lambda: signal.pthread_sigmask(signal.SIG_BLOCK, held))
     try:
-        for _ in range(len(held) + 1):  # each pending handler raises once
-            try:
-                stop_group(proc)
-                return
-            except KeyboardInterrupt:
-                continue
-        stop_group(proc)
+        yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+def _stop_despite_signals(proc: subprocess.Popen[bytes]) -> None:
+    """stop_group that a second Ctrl-C or SIGTERM cannot cut short and leave the group running."""
+    with signals_held():
+        stop_group(proc)
 
 
 def run_shell(

@@ -30,8 +30,8 @@ def plan_name(repo: Path, plan: str | None) -> str:
         raise PlanNotFound(msg)
     if len(plans) > 1:
         msg = (
-            f"{repo / '.boss/plans'}: several plans ({', '.join(plans)}); name one: "
-            "`boss status PLAN`, or `--plan PLAN` with a worker command"
+            f"{repo / '.boss/plans'}: several plans ({', '.join(plans)}); name one: as the "
+            "argument of a plan command (`boss status PLAN`), or with --plan (`boss retry ID --plan PLAN`)"
         )
         raise PlanNotFound(msg)
     return plans[0]

@@ -48,6 +48,14 @@ def test_judge_red(code, command, output, ok, why):
     assert why in verdict.reason
 
 
+def test_judge_red_missing_test_file_with_write_test():
+    out = Outcome(4, 0.1)
+    reason = gates.judge_red(
+        out, "pytest tests/t.py", "ERROR: file or directory not found: tests/t.py", True
+    ).reason
+    assert "write-test run did not create it" in reason and "set write_test" not in reason
+
+
 def test_judge_red_timeout():
     assert "timed out" in gates.judge_red(Outcome(-9, 1, timed_out=True), "t", "").reason
 

@@ -57,6 +57,9 @@ def test_run_group_exit_codes_stdin_and_signal(tmp_path):
     assert out.killed_by_signal == 9
     missing = proc.run_group(["/no/such/binary"], cwd=tmp_path, env=os.environ, log_path=log)
     assert missing.exit_code == 127 and "cannot start" in log.read_text()
+    (tmp_path / "plain.txt").write_text("not a program\n")
+    denied = proc.run_group([str(tmp_path / "plain.txt")], cwd=tmp_path, env=os.environ, log_path=log)
+    assert denied.exit_code == 126 and "cannot start" in log.read_text()
     started: list[int] = []
     proc.run_shell("true", cwd=tmp_path, env=os.environ, log_path=log, on_start=started.append)
     assert started and started[0] > 0
@@ -88,10 +91,23 @@ def test_shared_holders_exclude_only_an_exclusive_one(tmp_path):
         pass
 
 
-def test_run_group_sees_the_exit_at_once_not_at_the_next_check(tmp_path):
-    # The timeout and stall checks run every POLL_SECONDS; the exit must not wait for one.
-    out = proc.run_shell("exit 4", cwd=tmp_path, env=os.environ, log_path=tmp_path / "log", timeout=60)
+def test_run_group_waits_on_a_pidfd_and_sees_the_exit_at_once(tmp_path, monkeypatch):
+    # The timeout and stall checks run every POLL_SECONDS; the exit must not wait for one, and
+    # the wait is the kernel's (a pidfd), not a polling loop of short sleeps.
+    opened: list[int] = []
+    real = os.pidfd_open
+
+    def spy(pid: int, flags: int = 0) -> int:
+        opened.append(pid)
+        return real(pid, flags)
+
+    monkeypatch.setattr(os, "pidfd_open", spy)
+    monkeypatch.setattr(time, "sleep", lambda s: pytest.fail(f"polled with sleep({s})"))
+    out = proc.run_shell(
+        "sleep 0.2; exit 4", cwd=tmp_path, env=os.environ, log_path=tmp_path / "log", timeout=60
+    )
     assert out.exit_code == 4 and out.elapsed < proc.POLL_SECONDS
+    assert len(opened) == 1
 
 
 def test_run_group_without_pidfd_still_waits_times_out_and_stalls(tmp_path, monkeypatch):

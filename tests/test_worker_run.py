@@ -455,3 +455,24 @@ def test_a_hanging_test_is_reported_as_a_timeout(calc):
     assert any(e.action == "test" and "timed out after 1s" in e.result for e in events(paths))
     report = paths.blocker("W1").read_text()
     assert "timed out after 1s (test_timeout)" in report and "hangs or is too slow" in report
+
+
+def test_approval_requests_of_an_earlier_run_are_not_blamed_for_this_one(calc):
+    from worker import approvals
+
+    paths, m = make_plan(
+        calc, [worker("W1", steps=[{"write": {"src/x.txt": "x"}}], max_iterations=1, max_strategies=1)]
+    )
+    old = approvals.request(
+        paths.approvals_dir,
+        plan="p",
+        worker="W1",
+        command="rm -rf build",
+        reason="old",
+        rule="recursive-delete",
+    )
+    path = paths.approvals_dir / f"{old.id}.json"
+    path.write_text(path.read_text().replace(old.created_at, "2000-01-01T00:00:00Z"))
+    assert run(paths, m, "W1") == st.FAILED
+    assert "approval" not in st.read(paths.status("W1")).reason
+    assert "Waiting for approval" not in paths.blocker("W1").read_text()

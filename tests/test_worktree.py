@@ -33,6 +33,9 @@ def test_conflicting_dependencies_fail_the_dependent_with_the_files(repo):
     reason = st.read(paths.status("W3")).reason
     assert "W1, W2 conflict in src/shared.txt" in reason
     assert git(paths.worktree("W3"), "status", "--porcelain") == ""  # the merge was aborted
+    # Its branch is its own although the first run stopped before its start was final.
+    assert run_worker(paths, m, config, "W3") == st.FAILED
+    assert "W1, W2 conflict in src/shared.txt" in st.read(paths.status("W3")).reason
 
 
 def test_prepare_resets_a_reused_worktree_and_fresh_recreates_it(repo):

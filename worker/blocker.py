@@ -52,7 +52,7 @@ def hypothesis(records: list[StrategyRecord], violations: list[str], pending: li
         # code, is what held the work back, and the test output only shows the consequence.
         return (
             "The agent was stopped before a command that needs a person's approval "
-            f"({', '.join(r.command for r in pending[:3])}); the work may need it to run."
+            f"({', '.join(code(r.command) for r in pending[:3])}); the work may need it to run."
         )
     runs = sum(r.iterations for r in records)
     timeouts = sum(r.agent_timeouts for r in records)

@@ -45,7 +45,7 @@ class Verdict:
 _NOT_FOUND = re.compile(r"file or directory not found|file not found:", re.IGNORECASE)
 
 
-def judge_red(outcome: Outcome, command: str, output: str) -> Verdict:
+def judge_red(outcome: Outcome, command: str, output: str, write_test: bool = False) -> Verdict:
     """Red gate: the test must fail, and fail as a test failure rather than a crash."""
     code = outcome.exit_code
     if outcome.timed_out:
@@ -62,11 +62,14 @@ def judge_red(outcome: Outcome, command: str, output: str) -> Verdict:
     if outcome.killed_by_signal:
         return Verdict(False, f"the acceptance test crashed: killed by signal {outcome.killed_by_signal}")
     if is_pytest(command) and code == 4 and _NOT_FOUND.search(output):
+        fix = (
+            "the agent's write-test run did not create it where the test command looks"
+            if write_test
+            else "the test must exist before the worker starts, or set write_test: true to have "
+            "the agent write it first"
+        )
         return Verdict(
-            False,
-            "the acceptance test cannot run: pytest found no such test file or folder (exit 4); "
-            "the test must exist before the worker starts, or set write_test: true to have the "
-            "agent write it first",
+            False, f"the acceptance test cannot run: pytest found no such test file or folder (exit 4); {fix}"
         )
     if is_pytest(command) and code in _PYTEST_CRASH:
         return Verdict(

@@ -33,6 +33,7 @@ from boss.errors import BossError
 from boss.exits import outcome, report_error, say
 from boss.manifest import Manifest
 from boss.paths import PlanPaths
+from boss.proc import HELD_SIGNALS
 from boss.statusview import rows, summary
 from worker import run as worker_run
 
@@ -126,24 +127,28 @@ class Pool:
             return
         sys.stdout.flush()
         sys.stderr.flush()
+        # Signals wait across the fork: until the child has a worker's handlers, a SIGTERM would
+        # run the pool's (which signals the other workers) in it.
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child ends in os._exit; coverage saves it (patch _exit)
             code = 1
             try:
                 self._become_worker()
                 self._name(worker_id)
-                code = outcome(lambda: self._run(worker_id))
+                code = outcome(lambda: self._run(worker_id, before))
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
         self.children[pid] = worker_id
 
     def _become_worker(self) -> None:
         """Undo what is the pool's in a freshly forked child: signals, pipes, standard input."""
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        worker_run.install_sigterm()
         for fd in (self._wake_r, self._wake_w, self.events):
             os.close(fd)
         null = os.open(os.devnull, os.O_RDONLY)
@@ -155,8 +160,8 @@ class Pool:
         with contextlib.suppress(OSError):
             Path("/proc/self/comm").write_text(f"worker {worker_id}"[:15])
 
-    def _run(self, worker_id: str) -> int:
-        worker_run.install_sigterm()
+    def _run(self, worker_id: str, mask: set[int | signal.Signals]) -> int:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a signal that came meanwhile stops it now
         state = worker_run.run_worker(self.paths, self.m, self.config, worker_id)
         return worker_run.EXIT_CODES[state]
 

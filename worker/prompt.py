@@ -51,7 +51,7 @@ def write_test_prompt(context: str, test_command: str) -> str:
     """The first prompt in write_test mode: write the acceptance test only."""
     return (
         f"{context.rstrip()}\n\n# This run: write the acceptance test only\n\n"
-        f"Write the acceptance test that `{test_command}` runs, inside your scope, and nothing "
+        f"Write the acceptance test that {code(test_command)} runs, inside your scope, and nothing "
         "else. It must fail now, as a test failure (import the missing feature inside the test "
         "function, not at module level), and pass once the feature exists. Do not implement "
         "the feature in this run. After this run the test's files are frozen.\n"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 from typing import Any
 
 from boss import statelog
 from boss.paths import PlanPaths
+from boss.proc import HELD_SIGNALS
 from worker import status as st
 
 HEARTBEAT_SECONDS = 5.0
@@ -53,6 +55,9 @@ class Recorder:
         """Refresh the heartbeat every few seconds until stop_heartbeat()."""
 
         def beat() -> None:
+            # Signals are for the main thread: delivered here, they would slip past its
+            # signals_held() while it stops an agent.
+            signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
             while not self._stop.wait(HEARTBEAT_SECONDS):
                 self.update(heartbeat=st.now_iso())
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import threading
-from collections.abc import Iterator
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -17,8 +15,9 @@ from boss.config import Config
 from boss.errors import BossError, StateError
 from boss.lock import locked
 from boss.manifest import Manifest, Settings, Worker
+from boss.mdtext import code, fence
 from boss.paths import PlanPaths
-from boss.proc import Outcome, kill_group, run_group, run_shell
+from boss.proc import HELD_SIGNALS, Outcome, kill_group, run_group, run_shell, signals_held
 from boss.workspace import open_plan
 from worker import approvals, gates, scope
 from worker import status as st
@@ -141,30 +140,30 @@ class _Run:
 CANNOT_RUN = (126, 127)
 
 
-def _sigterm(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001
-    # SIGTERM from run_workers.sh's Ctrl-C handling takes the same path as Ctrl-C.
-    raise KeyboardInterrupt
+class _StopSignals:
+    """Ctrl-C and SIGTERM (run_workers.sh's Ctrl-C handling) stop a worker, once.
+
+    The first raises KeyboardInterrupt: the worker stops its agent's group and records FAILED
+    "interrupted". Any later one is ignored: a terminal's Ctrl-C and the pool's SIGTERM reach a
+    worker within a millisecond, and a second KeyboardInterrupt could land anywhere in the
+    stopping (even before a `try`) and leave the agent's group running or the status untrue.
+    """
+
+    stopping = False
+
+    @classmethod
+    def handle(cls, signum: int, frame: FrameType | None) -> None:  # noqa: ARG003
+        if cls.stopping:
+            return
+        cls.stopping = True
+        raise KeyboardInterrupt
 
 
 def install_sigterm() -> None:
-    """SIGTERM (run_workers.sh's Ctrl-C handling) takes the path of Ctrl-C: the worker stops its
-    agent and records FAILED "interrupted"."""
-    signal.signal(signal.SIGTERM, _sigterm)
-
-
-@contextlib.contextmanager
-def _signals_ignored() -> Iterator[None]:
-    """Ctrl-C and SIGTERM ignored for a moment (main thread only), then as they were."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    before = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in before.items():
-            if handler is not None:  # None: set outside Python, nothing to put back
-                signal.signal(sig, handler)
+    """Ctrl-C and SIGTERM stop this worker process once (see _StopSignals); main thread only."""
+    _StopSignals.stopping = False
+    for sig in HELD_SIGNALS:
+        signal.signal(sig, _StopSignals.handle)
 
 
 def run_command(plan: str, worker_id: str, *, fresh: bool = False) -> int:
@@ -174,13 +173,17 @@ def run_command(plan: str, worker_id: str, *, fresh: bool = False) -> int:
     return EXIT_CODES[run_worker(paths, m, config, worker_id, fresh=fresh)]
 
 
-def check_runnable(paths: PlanPaths, m: Manifest, config: Config, only: str | None = None) -> None:
-    """Raise for what would stop every run of a worker (all, or `only`) before it starts:
-    an agent with no profile, a CONTEXT.md never rendered. run_workers.sh asks before any."""
-    check_agents(m, config, str(paths.manifest), only=only)
+def check_runnable(paths: PlanPaths, m: Manifest, config: Config, ids: Collection[str] = ()) -> None:
+    """Raise for what would stop every run of the workers `ids` (all when empty) before it
+    starts: an agent with no profile, a CONTEXT.md never rendered. run_workers.sh asks first."""
+    if ids:
+        for worker_id in ids:
+            check_agents(m, config, str(paths.manifest), only=worker_id)
+    else:
+        check_agents(m, config, str(paths.manifest))  # every problem at once
     for w in m.workers:
         context_file = paths.context(w.id)
-        if (only is None or w.id == only) and not context_file.is_file():
+        if (not ids or w.id in ids) and not context_file.is_file():
             msg = f"{context_file}: missing; run `boss render {paths.plan}` first"
             raise StateError(msg)
 
@@ -189,7 +192,7 @@ def run_worker(paths: PlanPaths, m: Manifest, config: Config, worker_id: str, *,
     """Run one worker to its end state (SUCCESS, FAILED or SCOPE_VIOLATION) and return it."""
     w = m.worker(worker_id)
     settings = m.settings(w)
-    check_runnable(paths, m, config, only=w.id)
+    check_runnable(paths, m, config, [w.id])
     profile = get_profile(settings.agent, config)
     context_file = paths.context(w.id)
     dependency_heads(paths, w)  # refuse early, without touching the status
@@ -231,7 +234,7 @@ def _run_locked(
         return _gated(run)
     except KeyboardInterrupt:
         reason = f"interrupted during iteration {rec.status.iteration}; run it again to resume"
-        with _signals_ignored():  # the pool's SIGTERM right behind a Ctrl-C must not cut this short
+        with signals_held():  # the pool's SIGTERM right behind a Ctrl-C must not cut this short
             _end(rec, st.FAILED, reason, action="interrupt")
         raise
     except BossError as e:
@@ -289,7 +292,7 @@ def _gated(run: _Run) -> str:
         frozen_paths = scope.changed_since(wt.path, wt.start)
     red_log = run.paths.attempts(w.id) / "red" / "test.log"
     outcome, output = run.test(red_log)
-    verdict = gates.judge_red(outcome, w.test, output)
+    verdict = gates.judge_red(outcome, w.test, output, w.write_test)
     red = {"exit_code": outcome.exit_code, "log": run.paths.rel(red_log)}
     rec.event(w.id, "red", f"{'ok' if verdict.ok else 'refused'}: {verdict.reason}", red_log, red=red)
     if not verdict.ok:
@@ -360,7 +363,9 @@ def _loop(run: _Run, frozen: gates.Frozen) -> str:
     git.reset_hard(wt.path, wt.start)
     blocker = run.paths.blocker(w.id)
     folder = run.paths.approvals_dir
-    pending = [r for r in approvals.list_requests(folder, approvals.PENDING) if r.worker == w.id]
+    since = rec.status.started_at  # requests of earlier runs nobody decided did not block this one
+    requests = approvals.list_requests(folder, approvals.PENDING)
+    pending = [r for r in requests if r.worker == w.id and r.created_at >= since]
     write_report(blocker, w.id, w.title, w.test, records, last_scope, plan=run.paths.plan, pending=pending)
     waiting = f"; {len(pending)} approval request(s) pending (boss approvals)" if pending else ""
     reason = (
@@ -375,8 +380,9 @@ def _cannot_run(run: _Run, agent: Outcome, adir: Path) -> str | None:
     """End the worker FAILED when its agent could not be run at all; None when it ran.
 
     A missing or non-executable agent fails the same way every time: iterating is pointless.
+    Only its first run is judged so: once it ran, a later 127 is the agent's own business.
     """
-    if agent.exit_code not in CANNOT_RUN or agent.timed_out or agent.stalled:
+    if run.iteration > 1 or agent.exit_code not in CANNOT_RUN or agent.timed_out or agent.stalled:
         return None
     git.reset_hard(run.wt.path, run.wt.start)
     why = "not found" if agent.exit_code == 127 else "not executable"
@@ -401,11 +407,11 @@ def _agent_note(agent: Outcome, settings: Settings) -> str:
 
 
 def _shift_summary(record: StrategyRecord) -> str:
-    changed = ", ".join(record.changed[:20]) or "nothing"
+    changed = ", ".join(code(c) for c in record.changed[:20]) or "nothing"
+    output = tail(record.last_output, 2000).rstrip() or "(the test printed nothing)"
     return (
-        f"### Strategy {record.number} failed after {record.iterations} iterations\n\n"
-        f"Files it changed: {changed}\n\nIts last test output:\n\n```\n"
-        f"{tail(record.last_output, 2000).rstrip()}\n```"
+        f"### Strategy {record.number} failed after {counted(record.iterations, 'iteration')}\n\n"
+        f"Files it changed: {changed}\n\nIts last test output:\n\n{fence(output)}"
     )
 
 

@@ -49,8 +49,7 @@ def foreign_branches(paths: PlanPaths, workers: Iterable[Worker]) -> list[tuple[
     if not workers:
         return []
     refs = ["refs/heads/" + w.branch for w in workers] + [start_ref(paths, w.id) for w in workers]
-    text = git.git(paths.repo, "for-each-ref", "--format=%(refname) %(objectname)", *refs).stdout
-    found = dict(line.rsplit(" ", 1) for line in text.splitlines() if " " in line)
+    found = git.ref_commits(paths.repo, refs)
     foreign = []
     for w in workers:
         head, start = found.get("refs/heads/" + w.branch), found.get(start_ref(paths, w.id))
@@ -126,6 +125,9 @@ def prepare(paths: PlanPaths, m: Manifest, w: Worker, *, fresh: bool = False) ->
     for _, message in foreign_branches(paths, [w]):
         raise StateError(message)
     start_point = heads[0][1] if heads else _base_commit(repo, m)
+    # The start ref first: from the moment the branch is (re)made at start_point, it is this
+    # worker's by foreign_branches' rule, even if what follows fails or is killed.
+    git.update_ref(repo, start_ref(paths, w.id), start_point)
     lock = paths.boss_dir / "worktrees.lock"
     busy = f"{lock}: busy for 120s"
     # Adding worktrees in parallel is safe; `worktree prune` is not (it could remove another
@@ -158,7 +160,7 @@ def prepare(paths: PlanPaths, m: Manifest, w: Worker, *, fresh: bool = False) ->
     if len(heads) > 1:
         _merge_dependencies(path, heads, w)
         start = git.head(path)
-    git.update_ref(repo, start_ref(paths, w.id), start)
+        git.update_ref(repo, start_ref(paths, w.id), start)
     return Prepared(path, start, not registered)
 
 

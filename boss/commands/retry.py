@@ -14,8 +14,9 @@ from boss.clikit import plan_option
 def retry(worker_id: str, plan: str | None, fresh: bool) -> int:
     """Run worker ID again in the foreground; exit 0 when it ends SUCCESS.
 
-    Its earlier attempts stay under attempts/. When its branch changed, the results of its
-    dependents (built on the old one) are dropped: run run_workers.sh again to redo them.
+    Its earlier attempts stay under attempts/. Its dependents were built on the branch it is
+    about to redo, so their results are dropped first (refused while one of them runs): run
+    run_workers.sh again afterwards to redo them on the new branch.
     """
     from boss import definitions
     from boss.workspace import open_plan
@@ -29,23 +30,14 @@ def retry(worker_id: str, plan: str | None, fresh: bool) -> int:
     dependents = [w.id for w in m.order() if w.id in m.dependents(worker_id)]
     why = f"depends on {worker_id}, which would change under it"
     definitions.refuse_running(paths, config, dict.fromkeys(dependents, why), f"before retrying {worker_id}")
-    before = st.read(paths.status(worker_id))
+    # Before the run, not after: an interrupted retry has already reset the branch they built on.
+    for line in definitions.reset(paths, dict.fromkeys(dependents, f"its dependency {worker_id} is retried")):
+        click.echo(line)
     click.echo(f"Retrying {worker_id} of plan {paths.plan}{' from scratch' if fresh else ''}...")
     state = run_worker(paths, m, config, worker_id, fresh=fresh)
     after = st.read(paths.status(worker_id))
     click.echo(f"{worker_id}: {state}" + (f" ({after.reason})" if after and after.reason else ""))
     if dependents:
         script = f"bash {paths.run_script.relative_to(paths.repo)}"
-        unchanged = (
-            before is not None and after is not None and before.state == state == st.SUCCESS
-            and before.head_commit == after.head_commit
-        )  # fmt: skip
-        if unchanged:
-            names = ", ".join(dependents)
-            click.echo(f"Its dependents ({names}) keep their results: its branch did not change.")
-        else:
-            reasons = dict.fromkeys(dependents, f"its dependency {worker_id} was retried")
-            for line in definitions.reset(paths, reasons):
-                click.echo(line)
-            click.echo(f"Its dependents ({', '.join(dependents)}): {script}")
+        click.echo(f"Its dependents ({', '.join(dependents)}): {script}")
     return 0 if state == "SUCCESS" else 1

@@ -27,7 +27,8 @@ def run(plan: str, worker_id: str, fresh: bool) -> int:
 @click.command()
 @click.argument("plan")
 @click.option("--events-fd", type=int, default=3, show_default=True, help="Where events are written.")
-def pool(plan: str, events_fd: int) -> int:
+@click.option("--only", default="", metavar="ID,...", help="Check only these workers before starting.")
+def pool(plan: str, events_fd: int, only: str) -> int:
     """Start workers for run_workers.sh, forked from one process (see worker/pool.py).
 
     Reads `run ID`, `skip ID REASON` and `end` lines on stdin; writes `state ID STATE`,
@@ -43,7 +44,9 @@ def pool(plan: str, events_fd: int) -> int:
         msg = f"worker pool: --events-fd {events_fd} is not open ({e.strerror})"
         raise InputError(msg) from e
     paths, m, config = open_plan(plan)
-    check_runnable(paths, m, config)  # a bad agent name stops the script before any worker runs
+    # A bad agent name stops the script before any worker runs (of the selected ones: a worker
+    # that --only leaves out cannot stop the others).
+    check_runnable(paths, m, config, [i for i in only.split(",") if i])
     return serve(paths, m, config, events_fd)
 
 
