@@ -207,7 +207,8 @@ def test_timeout_stops_the_whole_process_group(tmp_path):
     script = "```agent-script\n- run: 'sleep 60 & echo $! > child.pid; wait'\n```"
     run = make_run(tmp_path, script)
     start = time.monotonic()
-    outcome, _ = run_fake(tmp_path, PROFILES["codex"].invocation(run), run.worktree, run, timeout=1.0)
+    # 3 s: room for the fake CLI (Python, under coverage in CI) to start its child first.
+    outcome, _ = run_fake(tmp_path, PROFILES["codex"].invocation(run), run.worktree, run, timeout=3.0)
     assert outcome.timed_out and outcome.exit_code != 0
     assert time.monotonic() - start < 10
     child = int((run.worktree / "child.pid").read_text())
