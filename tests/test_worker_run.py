@@ -387,10 +387,11 @@ def test_kill_9_reads_crashed_and_rerun_finishes(calc):
     assert any(e.action == "reap" for e in events(paths, "W1"))
 
 
-def test_sigterm_leaves_a_true_status_and_stops_the_agent(calc):
+@pytest.mark.parametrize("command", [["worker", "run", "p", "W1"], ["boss", "retry", "W1"]])
+def test_sigterm_leaves_a_true_status_and_stops_the_agent(calc, command):
     w = worker("W1", steps=[{"run": "echo $$ > ../agent.pid; sleep 60"}], agent_timeout=120)
     paths, _m = make_plan(calc, [w])
-    proc = subprocess.Popen([sys.executable, "-m", "worker", "run", "p", "W1"], cwd=calc)
+    proc = subprocess.Popen([sys.executable, "-m", *command], cwd=calc, stdout=subprocess.DEVNULL)
     pidfile = paths.worktree("W1").parent / "agent.pid"
     deadline = time.monotonic() + 20
     while not pidfile.exists() and time.monotonic() < deadline:

@@ -148,7 +148,7 @@ class Pool:
         """Undo what is the pool's in a freshly forked child: signals, pipes, standard input."""
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        worker_run.install_sigterm()
+        worker_run.install_stop_signals()
         for fd in (self._wake_r, self._wake_w, self.events):
             os.close(fd)
         null = os.open(os.devnull, os.O_RDONLY)

@@ -17,7 +17,7 @@ from boss.lock import locked
 from boss.manifest import Manifest, Settings, Worker
 from boss.mdtext import code, fence
 from boss.paths import PlanPaths
-from boss.proc import HELD_SIGNALS, Outcome, kill_group, run_group, run_shell, signals_held
+from boss.proc import HELD_SIGNALS, Outcome, kill_group, run_group, run_shell
 from boss.workspace import open_plan
 from worker import approvals, gates, scope
 from worker import status as st
@@ -159,7 +159,7 @@ class _StopSignals:
         raise KeyboardInterrupt
 
 
-def install_sigterm() -> None:
+def install_stop_signals() -> None:
     """Ctrl-C and SIGTERM stop this worker process once (see _StopSignals); main thread only."""
     _StopSignals.stopping = False
     for sig in HELD_SIGNALS:
@@ -168,7 +168,7 @@ def install_sigterm() -> None:
 
 def run_command(plan: str, worker_id: str, *, fresh: bool = False) -> int:
     """`worker run PLAN ID`: find the plan, run the worker, return its exit code."""
-    install_sigterm()
+    install_stop_signals()
     paths, m, config = open_plan(plan)
     return EXIT_CODES[run_worker(paths, m, config, worker_id, fresh=fresh)]
 
@@ -234,8 +234,7 @@ def _run_locked(
         return _gated(run)
     except KeyboardInterrupt:
         reason = f"interrupted during iteration {rec.status.iteration}; run it again to resume"
-        with signals_held():  # the pool's SIGTERM right behind a Ctrl-C must not cut this short
-            _end(rec, st.FAILED, reason, action="interrupt")
+        _end(rec, st.FAILED, reason, action="interrupt")  # later signals are ignored (_StopSignals)
         raise
     except BossError as e:
         return _end(rec, st.FAILED, _one_line(e), action="error")

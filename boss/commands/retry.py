@@ -22,7 +22,7 @@ def retry(worker_id: str, plan: str | None, fresh: bool) -> int:
     from boss.workspace import open_plan
     from worker import status as st
     from worker.agents import check_agents
-    from worker.run import run_worker
+    from worker.run import install_stop_signals, run_worker
 
     paths, m, config = open_plan(plan)
     m.worker(worker_id)  # an unknown id fails here, naming the plan's workers
@@ -34,6 +34,7 @@ def retry(worker_id: str, plan: str | None, fresh: bool) -> int:
     for line in definitions.reset(paths, dict.fromkeys(dependents, f"its dependency {worker_id} is retried")):
         click.echo(line)
     click.echo(f"Retrying {worker_id} of plan {paths.plan}{' from scratch' if fresh else ''}...")
+    install_stop_signals()  # Ctrl-C or SIGTERM: the agent is stopped, the status says interrupted
     state = run_worker(paths, m, config, worker_id, fresh=fresh)
     after = st.read(paths.status(worker_id))
     click.echo(f"{worker_id}: {state}" + (f" ({after.reason})" if after and after.reason else ""))
