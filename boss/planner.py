@@ -160,6 +160,22 @@ def plan_with_agent(
     raise AgentError(msg)
 
 
+def check_planner(profile_name: str, config: Config, repo: Path) -> None:
+    """ConfigError, before any planning starts, when the profile cannot plan (the scripted agent).
+
+    The invocation is built against a throwaway prompt: the real one is written per attempt.
+    """
+    import tempfile
+
+    from worker.agents import get_profile
+
+    profile = get_profile(profile_name, config)
+    with tempfile.TemporaryDirectory(prefix="boss-plan-check-") as scratch:
+        prompt = Path(scratch) / "prompt.md"
+        prompt.write_text("Plan the task.\n", encoding="utf-8")
+        profile.planner_invocation(prompt, repo)
+
+
 def _ask(run: PlannerRun, profile: AgentProfile, attempt: int, config: Config) -> str:
     """Run the planner once; its final text, or AgentError when it fails or times out."""
     prompt_file = run.prompt(attempt)

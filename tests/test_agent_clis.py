@@ -8,7 +8,6 @@ import re
 import sys
 import time
 import tomllib
-import types
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from conftest import git, make_repo
 
 from boss import git as bgit
 from boss import statelog
-from boss.errors import ConfigError, StateError
+from boss.errors import StateError
 from boss.paths import PlanPaths
 from boss.proc import Outcome, pid_alive, run_group
 from worker import agent_clis
@@ -287,42 +286,6 @@ def test_the_policy_lets_the_agent_run_its_test_and_blocks_tier_3(tmp_path, name
         assert requests == []
     if name in ("claude", "codex"):  # Gemini's static policy denies curl before its hook runs
         assert TIER_3 in requests
-
-
-@pytest.mark.parametrize("name", ["claude", "gemini", "opencode"])
-def test_without_the_enforcement_module_the_agent_may_run_the_test_and_nothing_else(
-    tmp_path, monkeypatch, name
-):
-    monkeypatch.setitem(sys.modules, "worker.enforce", None)  # each CLI's own minimum applies
-    script = "```agent-script\n- run: touch tested.txt\n- run: touch hacked.txt\n```"
-    for iteration, path in ((1, "tested.txt"), (2, "hacked.txt")):
-        root = tmp_path / f"i{iteration}"
-        run = make_run(root, script, iteration=iteration, test="touch tested.txt")
-        outcome, log = run_fake(root, PROFILES[name].invocation(run), run.worktree, run)
-        assert outcome.exit_code == 0, log
-        assert (run.worktree / path).exists() is (iteration == 1), (name, path)
-
-
-def test_without_the_enforcement_module_each_cli_gets_a_minimum(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "worker.enforce", None)
-    run = make_run(tmp_path)
-    argv = PROFILES["claude"].invocation(run).argv
-    settings = json.loads(Path(argv[argv.index("--settings") + 1]).read_text())
-    assert {"Edit", "Bash(python -m pytest -q)", "Bash(python -m pytest -q *)"} <= set(
-        settings["permissions"]["allow"]
-    )
-    assert "hooks" not in settings
-    argv = PROFILES["gemini"].invocation(run).argv
-    assert 'commandPrefix = ["python -m pytest -q"]' in Path(argv[argv.index("--policy") + 1]).read_text()
-    empty = make_run(tmp_path / "no-test", test="")
-    argv = PROFILES["gemini"].invocation(empty).argv
-    assert Path(argv[argv.index("--policy") + 1]).read_text() == ""
-    permission = json.loads(PROFILES["opencode"].invocation(run).env["OPENCODE_PERMISSION"])
-    assert next(iter(permission["bash"].items())) == ("*", "deny")
-    assert permission["bash"]["python -m pytest -q *"] == "allow"
-    assert "ask" not in json.dumps(permission)  # run rejects (or hangs on) "ask"
-    codex = PROFILES["codex"].invocation(run).argv
-    assert "--dangerously-bypass-hook-trust" not in codex  # no hooks: only its sandbox
 
 
 def hook_settings(tmp_path: Path, hook: str, **perms: list[str]) -> Path:
@@ -738,89 +701,6 @@ def test_opencode_fake_fails_like_the_real_cli(tmp_path):
     assert code == 1 and "You must provide a message or a command" in log
     code, log = run_cli(tmp_path, ["opencode", "run", "--bogus", "x"], tmp_path)
     assert code == 1 and "Unknown argument: bogus" in log
-
-
-# --- enforcement (worker.enforce, another engineer's module) ----------------------------------
-
-
-@pytest.fixture
-def enforce(monkeypatch, tmp_path):
-    """Stand-ins for worker.enforce / worker.policy that render real files, as specified."""
-    calls: list[tuple[str, object]] = []
-    enforce = types.ModuleType("worker.enforce")
-    policy = types.ModuleType("worker.policy")
-    policy.load_policy = lambda repo: {"repo": str(repo)}  # type: ignore[attr-defined]
-
-    def render(agent: str, run: AgentRun, loaded: object) -> dict:
-        calls.append((agent, loaded))
-        run.config_dir.mkdir(parents=True, exist_ok=True)
-        if agent == "claude":
-            path = hook_settings(run.config_dir, "echo nope >&2; exit 2", allow=["Edit", "Bash"])
-            return {"settings": str(path)}
-        if agent == "codex":
-            return {"args": ["-c", "features.hooks=true"]}
-        if agent == "gemini":
-            (run.config_dir / "policy.toml").write_text("")
-            return {"policy": str(run.config_dir / "policy.toml"), "env": {"GEMINI_X": "1"}}
-        return {"env": {"OPENCODE_CONFIG": str(run.config_dir / "opencode.json")}}
-
-    enforce.render_enforcement = render  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "worker.enforce", enforce)
-    monkeypatch.setitem(sys.modules, "worker.policy", policy)
-    return calls
-
-
-def test_enforcement_is_wired_into_every_cli_that_has_it(tmp_path, enforce):
-    run = make_run(tmp_path)
-    claude = PROFILES["claude"].invocation(run).argv
-    assert claude[claude.index("--settings") + 1] == str(run.config_dir / "settings.json")
-    codex = PROFILES["codex"].invocation(run).argv
-    assert codex[codex.index("features.hooks=true") - 1] == "-c"
-    gemini = PROFILES["gemini"].invocation(run)
-    assert gemini.argv[gemini.argv.index("--policy") + 1] == str(run.config_dir / "policy.toml")
-    assert gemini.env["GEMINI_X"] == "1" and gemini.env["GEMINI_CLI_TRUST_WORKSPACE"] == "true"
-    opencode = PROFILES["opencode"].invocation(run)
-    assert opencode.env["OPENCODE_CONFIG"] == str(run.config_dir / "opencode.json")
-    assert "OPENCODE_PERMISSION" not in opencode.env  # the policy decides, not the fallback
-    assert [a for a, _ in enforce] == ["claude", "codex", "gemini", "opencode"]
-    assert enforce[0][1] == {"repo": str(run.repo)}
-
-
-def test_claude_obeys_the_enforcement_hook(tmp_path, enforce):
-    run = make_run(tmp_path, "```agent-script\n- run: touch ran.txt\n```")
-    _, log = run_fake(tmp_path, PROFILES["claude"].invocation(run), run.worktree, run)
-    assert not (run.worktree / "ran.txt").exists()
-    assert claude_result(log)["permission_denials"][0]["tool_input"]["command"] == "touch ran.txt"
-
-
-def test_without_the_enforcement_modules_there_is_no_enforcement(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "worker.enforce", None)  # as if it did not exist
-    assert agent_clis.enforcement("codex", make_run(tmp_path)) == agent_clis.Enforced()
-
-
-def test_a_broken_enforcement_module_is_not_hidden(monkeypatch, tmp_path):
-    import worker
-
-    shadow = tmp_path / "shadow"
-    shadow.mkdir()
-    (shadow / "enforce.py").write_text("import a_module_that_is_not_installed\n")
-    monkeypatch.setattr(worker, "__path__", [str(shadow), *worker.__path__])
-    monkeypatch.delitem(sys.modules, "worker.enforce", raising=False)
-    run = make_run(tmp_path)
-    with pytest.raises(ModuleNotFoundError, match="a_module_that_is_not_installed"):
-        PROFILES["codex"].invocation(run)
-
-
-def test_enforcement_errors_propagate(tmp_path, enforce):
-    def bad(agent: str, run: AgentRun, loaded: object) -> dict:
-        raise ConfigError(".boss/policy.yaml: field rules: must be a list")
-
-    sys.modules["worker.enforce"].render_enforcement = bad  # type: ignore[attr-defined]
-    with pytest.raises(ConfigError, match=r"policy\.yaml"):
-        PROFILES["gemini"].invocation(make_run(tmp_path))
-
-
-# --- the worker loop with each built-in profile -------------------------------------------------
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))

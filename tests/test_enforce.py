@@ -14,8 +14,9 @@ from conftest import git, write_files
 from worker_helpers import make_plan, worker
 
 from worker import approvals as ap
+from worker.agent_clis import LIMITS, render_enforcement
 from worker.agents import AgentRun
-from worker.enforce import LIMITS, render_enforcement, static_denies
+from worker.enforce import static_denies
 from worker.guard import hook_command
 from worker.policy import load_policy
 
@@ -62,7 +63,7 @@ def outside_worktree(run: AgentRun, files: list[str]) -> None:
 def test_claude_settings_call_the_guard(run: AgentRun) -> None:
     out = render_enforcement("claude", run, load_policy(run.repo))
     outside_worktree(run, out["files"])
-    assert out["enforced"] is True and out["args"] == [] and out["env"] == {}
+    assert out["args"] == [] and out["env"] == {}
     settings = json.loads(Path(out["settings"]).read_text())
     perms = settings["permissions"]
     assert perms["defaultMode"] == "dontAsk"
@@ -165,7 +166,8 @@ def test_opencode_permissions(run: AgentRun) -> None:
 def test_agents_without_enforcement(run: AgentRun) -> None:
     for agent in ("aider", "scripted"):
         out = render_enforcement(agent, run, load_policy(run.repo))
-        assert out["enforced"] is False and out["args"] == [] and out["files"] == []
+        assert out["args"] == [] and out["env"] == {}
+        assert [Path(f).name for f in out["files"]] == ["policy.yaml"]  # the overlay only
     assert set(LIMITS) == {"claude", "codex", "gemini", "opencode", "aider"}
     assert "no hook" in LIMITS["opencode"].lower()
 

@@ -87,7 +87,7 @@ def plan(
         m = mf.from_dict(complete(raw, b, plan=slug, integration_test=integration_test), "--split")
     else:
         from boss.new_plan import exclude_patterns
-        from boss.planner import plan_with_agent
+        from boss.planner import check_planner, plan_with_agent
 
         b = find_base(Path.cwd(), base)
         config = load_config(b.repo)
@@ -102,9 +102,7 @@ def plan(
         from boss import git
 
         git.add_exclude(b.repo, exclude_patterns(config))
-        from worker.agents import get_profile
-
-        get_profile(name, config).planner_invocation(b.repo / ".boss" / "planner" / "prompt.md", b.repo)
+        check_planner(name, config, b.repo)
         click.echo(f"Asking {name} to plan (read-only, timeout {config.planner_timeout}s)...", err=True)
         m = plan_with_agent(b.repo, name, the_task, b.commit, config, finalize)
     paths, result = write_plan(m, b, config, force=force)

@@ -1,0 +1,93 @@
+"""Codex: `codex exec --json --sandbox workspace-write` (JSONL events, tokens only).
+
+Enforcement: a PreToolUse hook given with `-c` (Bash and apply_patch), trusted with
+`--dangerously-bypass-hook-trust`, and the workspace-write sandbox with network off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from worker import agent_output as out
+from worker.agents import AgentRun, Invocation
+from worker.clis import common
+from worker.enforce import HOOK_TIMEOUT, Inputs, write_json
+
+HOOKS = "codex-hooks.json"
+RULES = "codex-boss.rules"
+LIMITS = (
+    "A PreToolUse hook (Bash and apply_patch, Codex 0.124 or later) given with -c judges every"
+    " command. Codex runs only trusted hooks, so the run passes --dangerously-bypass-hook-trust"
+    " (BOSS_CODEX_TRUST_HOOKS=0 leaves it out for builds without the flag: then only the"
+    " sandbox guards). The workspace-write sandbox with network off is the backstop. The"
+    " execpolicy .rules file is rendered, but Codex reads rules only from CODEX_HOME/rules or a"
+    " trusted project's .codex/rules: copy it there to add it."
+)
+
+
+def render(r: Inputs) -> dict[str, Any]:
+    """The hook (inline with -c), and an execpolicy rules file of the static TIER 3 denies."""
+    groups = [{"matcher": "Bash|apply_patch|shell", "hooks": [{"type": "command", "command": r.hook,
+                                                                "timeout": HOOK_TIMEOUT}]}]  # fmt: skip
+    hooks_file = write_json(r.folder / HOOKS, {"hooks": {"PreToolUse": groups}})
+    lines = ["# Rendered by boss: TIER 3 commands (copy into CODEX_HOME/rules/ to use).", ""]
+    for rule, prefixes in r.denies:
+        for prefix in prefixes:
+            why = json.dumps(f"TIER 3: {rule.reason}; needs a person")
+            pattern = json.dumps(prefix.split())
+            lines.append(f'prefix_rule(pattern={pattern}, decision="forbidden", justification={why})')
+    rules_file = r.folder / RULES
+    rules_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    inline = "[" + ", ".join(toml_inline(g) for g in groups) + "]"
+    args = ["-c", "features.hooks=true", "-c", f"hooks.PreToolUse={inline}"]
+    if os.environ.get("BOSS_CODEX_TRUST_HOOKS", "1") != "0":  # for Codex builds without the flag
+        args.append("--dangerously-bypass-hook-trust")  # untrusted hooks do not run headless
+    return {"args": args, "files": [str(hooks_file), str(rules_file)]}
+
+
+def toml_inline(value: object) -> str:
+    """A TOML inline value (JSON strings are valid TOML basic strings for these contents)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_inline(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_inline(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def _codex(sandbox: str, cwd: Path) -> list[str]:
+    return ["codex", "exec", "--json", "--sandbox", sandbox, "--skip-git-repo-check",
+            "--ephemeral", "-C", str(cwd)]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CodexProfile:
+    """Codex: `codex exec --json --sandbox workspace-write` (JSONL events, tokens only)."""
+
+    name: str = "codex"
+
+    def invocation(self, run: AgentRun) -> Invocation:
+        enforced = common.enforcement(self.name, run, render)
+        argv = [*_codex("workspace-write", run.worktree)]
+        argv += ["-c", "sandbox_workspace_write.network_access=false"]
+        argv += [*enforced.args, *common.extra_args(self.name), "--", common.read_it(run.prompt_file)]
+        return Invocation(argv, enforced.env)
+
+    def planner_invocation(self, prompt_file: Path, cwd: Path) -> Invocation:
+        argv = [*_codex("read-only", cwd), *common.extra_args(self.name), "--", common.read_it(prompt_file)]
+        return Invocation(argv)
+
+    def usage(self, output: str) -> dict[str, Any]:
+        return out.codex_usage(output)
+
+    def final_text(self, output: str) -> str:
+        return out.codex_final(output)
+
+    def run_usage(self, run: AgentRun, output: str) -> dict[str, Any]:  # noqa: ARG002
+        """Usage of one run (the same as usage(): everything is in the output)."""
+        return self.usage(output)
