@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from worker.classify import Decision
 
 ALLOW, BLOCK = 0, 2
-AGENTS = ("claude", "codex", "gemini")
+AGENTS = ("claude", "codex", "gemini", "opencode")
 SHELL_TOOLS = frozenset({"Bash", "run_shell_command", "shell", "local_shell", "exec_command"})
 EDIT_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit", "write_file", "replace",
                         "apply_patch", "edit"})  # fmt: skip
