@@ -8,7 +8,8 @@ warnings on stderr do no harm. Usage keys are only those the CLI reports:
   `input_tokens` counts cache reads and writes too (the API reports them apart).
 - Codex (`exec --json`): the last `turn.completed` usage (a running total for the thread);
   its `input_tokens` already includes cached input. No money.
-- Gemini CLI (`--output-format stream-json`): the last `result` event's `stats`. No money.
+- Gemini CLI (`--output-format stream-json`): the last `result` event's `stats`; output is
+  `total_tokens - input_tokens` (thinking tokens are only in the total). No money.
 - OpenCode (`run --format json`): the sum of every `step_finish` part; input counts cache
   reads and writes, output counts reasoning.
 - Aider: the console's `Tokens: ... Cost: ...` lines (rounded by aider: 1.2k tokens, $0.01),
@@ -136,8 +137,17 @@ def codex_final(output: str) -> str:
 
 
 def gemini_usage(output: str) -> Usage:
-    """Tokens from the `stats` of the last `result` event."""
-    return _event_tokens(output, "result", "stats")
+    """Tokens from the `stats` of the last `result` event.
+
+    Gemini's `output_tokens` leaves out thinking tokens, which only its `total_tokens` counts:
+    the output is the total less the input (the model bills thoughts as output).
+    """
+    found = _event_tokens(output, "result", "stats")
+    event = _last(json_lines(output), "result")
+    total = _num(_dict(event.get("stats")).get("total_tokens")) if event else None
+    if total is not None and "input_tokens" in found:
+        found["output_tokens"] = max(int(total) - found["input_tokens"], found.get("output_tokens", 0))
+    return found
 
 
 def _event_tokens(output: str, event_type: str, field: str) -> Usage:

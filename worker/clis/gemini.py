@@ -1,17 +1,26 @@
 """Gemini CLI: `gemini --prompt=... --output-format stream-json` (JSONL, tokens only).
 
-Enforcement: a BeforeTool hook that runs the guard, and a `--policy` file that allows shell and
-edits and denies the static TIER 3 commands.
+Enforcement: a BeforeTool hook that runs the guard, in the worktree's project settings
+(`.gemini/settings.json`, the one place a headless run reliably reads it: a file named by
+GEMINI_CLI_SYSTEM_SETTINGS_PATH is skipped unless it and every parent folder are root-owned and
+not group/other-writable). The file is kept out of git (.git/info/exclude; skip-worktree when
+the repository tracks one) and rewritten before every run, so an edit the agent made never
+survives into the next run. A `--policy` file allows shell and edits and denies the static
+TIER 3 commands with `commandPrefix` lists (Gemini prepends `"command":"` to a `commandRegex`,
+so anchored patterns never match). Gemini runs hooks before its policy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from boss import git
+from boss.errors import GitError
 from worker import agent_output as out
 from worker.agents import AgentRun, Invocation
 from worker.clis import common
@@ -19,11 +28,15 @@ from worker.enforce import HOOK_TIMEOUT, Inputs, write_json
 
 SETTINGS = "gemini-settings.json"
 POLICY = "gemini-policy.toml"
+PROJECT_SETTINGS = ".gemini/settings.json"
+EXCLUDES = ["/.gemini/settings.json", "/.gemini/.settings.json.*.tmp"]
+HOOK_NAME = "boss-guard"
+HOOKED = ("run_shell_command", "write_file", "replace")
 LIMITS = (
-    "A BeforeTool hook on run_shell_command, write_file and replace, from a system settings"
-    " file (GEMINI_CLI_SYSTEM_SETTINGS_PATH overrides user and project settings), and a --policy"
-    " file that allows shell and edits and denies the static TIER 3 commands. Web fetch and"
-    " search are denied."
+    "A BeforeTool hook on run_shell_command, write_file and replace, from the worktree's project"
+    " settings (.gemini/settings.json, kept out of git, rewritten before each run), and a --policy"
+    " file that allows shell and edits and denies the static TIER 3 commands (commandPrefix)."
+    " Hooks run before the policy. Web fetch and search are denied."
 )
 _ENV = {"GEMINI_CLI_TRUST_WORKSPACE": "true"}
 
@@ -37,14 +50,11 @@ def _prompt(path: Path) -> list[str]:
 
 
 def render(r: Inputs) -> dict[str, Any]:
-    """The hook's settings file and the policy file."""
-    entry = {"type": "command", "command": r.hook, "timeout": HOOK_TIMEOUT * 1000, "name": "boss-guard"}
-    tools = "run_shell_command|write_file|replace"
-    settings = {
-        "hooksConfig": {"enabled": True},
-        "hooks": {"BeforeTool": [{"matcher": tools, "hooks": [entry]}]},
-    }
-    settings_file = write_json(r.folder / SETTINGS, settings)
+    """The hook in the worktree's project settings, a record of it, and the policy file."""
+    entry = {"type": "command", "command": r.hook, "timeout": HOOK_TIMEOUT * 1000, "name": HOOK_NAME}
+    hooks = {"BeforeTool": [{"matcher": "|".join(HOOKED), "hooks": [entry]}]}
+    record = write_json(r.folder / SETTINGS, {"hooksConfig": {"enabled": True}, "hooks": hooks})
+    project = project_settings(r.run.repo, r.run.worktree, hooks)
     rules = [
         '[[rule]]\ntoolName = "run_shell_command"\ndecision = "allow"\npriority = 100\n',
         '[[rule]]\ntoolName = ["write_file", "replace"]\ndecision = "allow"\npriority = 100\n',
@@ -55,17 +65,55 @@ def render(r: Inputs) -> dict[str, Any]:
         rules.append(f'[[rule]]\ntoolName = "run_shell_command"\ncommandPrefix = [{json.dumps(r.test)}]\n'
                      'decision = "allow"\npriority = 500\n')  # fmt: skip
     for rule, prefixes in r.denies:
-        alternatives = "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in prefixes)
-        regex = rf"^\s*(?:{alternatives})(?:\s|$)"
+        # commandPrefix matches the command's start followed by a space or its end, in each
+        # part of a chained command; a commandRegex cannot be anchored (see the docstring).
         message = f"TIER 3 ({rule.reason}): needs a person's approval; stop and report the exact command."
         rules.append(
-            f'[[rule]]\ntoolName = "run_shell_command"\ncommandRegex = {json.dumps(regex)}\n'
+            f'[[rule]]\ntoolName = "run_shell_command"\ncommandPrefix = {json.dumps(prefixes)}\n'
             f'decision = "deny"\npriority = 900\ndenyMessage = {json.dumps(message)}\n'
         )
     policy_file = r.folder / POLICY
     policy_file.write_text("# Rendered by boss (tiered autonomy).\n\n" + "\n".join(rules), encoding="utf-8")
-    env = {"GEMINI_CLI_SYSTEM_SETTINGS_PATH": str(settings_file)}
-    return {"policy": str(policy_file), "env": env, "files": [str(settings_file), str(policy_file)]}
+    return {"policy": str(policy_file), "files": [str(record), str(project), str(policy_file)]}
+
+
+def project_settings(repo: Path, worktree: Path, hooks: dict[str, Any]) -> Path:
+    """Write boss's hook into the worktree's `.gemini/settings.json`, replacing what is there.
+
+    Whatever the agent left there (a symlink, a folder, hooks switched off) is removed first.
+    A settings file the repository tracks keeps its committed content, with boss's hook first
+    and hooks enabled, and is marked skip-worktree so the worker's commit never takes it.
+    """
+    git.add_exclude(repo, EXCLUDES)
+    folder = worktree / ".gemini"
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        folder.unlink()
+    path = folder / "settings.json"
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+    committed = _committed(worktree)
+    settings: dict[str, Any] = dict(committed or {})
+    theirs = settings.get("hooks") if isinstance(settings.get("hooks"), dict) else {}
+    before = theirs.get("BeforeTool") if isinstance(theirs.get("BeforeTool"), list) else []
+    settings["hooks"] = {**theirs, "BeforeTool": [*hooks["BeforeTool"], *before]}
+    settings["hooksConfig"] = {"enabled": True, "disabled": []}
+    write_json(path, settings)
+    if committed is not None:
+        git.git(worktree, "update-index", "--skip-worktree", "--", PROJECT_SETTINGS)
+    return path
+
+
+def _committed(worktree: Path) -> dict[str, Any] | None:
+    """The project settings the worktree's HEAD commits (None: not tracked)."""
+    tracked = git.git(worktree, "ls-files", "-z", "--", PROJECT_SETTINGS).stdout
+    if not tracked:
+        return None
+    data: Any = {}
+    with contextlib.suppress(GitError, ValueError):
+        data = json.loads(git.git(worktree, "show", f"HEAD:{PROJECT_SETTINGS}").stdout)
+    return data if isinstance(data, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -97,3 +145,9 @@ class GeminiProfile:
     def run_usage(self, run: AgentRun, output: str) -> dict[str, Any]:  # noqa: ARG002
         """Usage of one run (the same as usage(): everything is in the output)."""
         return self.usage(output)
+
+    def tool_calls(self, output: str) -> int | None:
+        """`tool_use` events of the shell and edit tools."""
+        tools = ("run_shell_command", "write_file", "replace")
+        events = out.json_lines(output)
+        return sum(1 for e in events if e.get("type") == "tool_use" and e.get("tool_name") in tools)
