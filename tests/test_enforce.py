@@ -73,7 +73,7 @@ def test_claude_settings_call_the_guard(run: AgentRun) -> None:
     assert "Bash(docker *)" not in perms["deny"]  # a fallback rule: `docker ps` is TIER 1
     assert not any(".env.*" in d for d in perms["deny"])  # would hide .env.example too
     groups = settings["hooks"]["PreToolUse"]
-    assert [g["matcher"] for g in groups] == ["Bash", "Edit|Write|MultiEdit|NotebookEdit"]
+    assert [g["matcher"] for g in groups] == ["Bash", "Edit|Write|NotebookEdit"]
     hook = groups[0]["hooks"][0]
     assert hook["type"] == "command" and hook["timeout"] >= 60
     assert hook["command"] == hook_command("claude", "p", "W1", policy=run.config_dir / "policy.yaml")

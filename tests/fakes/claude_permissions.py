@@ -31,7 +31,7 @@ ACCEPT_EDITS_BASH = {"mkdir", "touch", "rm", "rmdir", "mv", "cp", "sed"}
 WRAPPERS = {"time", "nice", "nohup", "command", "builtin"}
 PROTECTED_DIRS = {".git", ".claude", ".vscode", ".idea", ".husky", ".cargo", ".devcontainer"}
 PROTECTED_FILES = {".gitconfig", ".npmrc", ".bashrc", ".zshrc", ".profile", ".bash_profile"}
-EDIT_TOOLS = {"Edit", "Write", "MultiEdit", "NotebookEdit"}
+EDIT_TOOLS = {"Edit", "Write", "NotebookEdit"}
 RANK = {"deny": 4, "defer": 3, "ask": 2, "allow": 1}
 
 

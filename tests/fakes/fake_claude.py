@@ -43,9 +43,13 @@ from common import (
 
 MODES = ["acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan"]
 MODEL = "claude-sonnet-4-5-20250929"
-TOOLS = ["Task", "Bash", "Glob", "Grep", "Read", "Edit", "Write", "NotebookEdit", "WebFetch",
-         "TodoWrite", "WebSearch"]  # fmt: skip
-WRITE_TOOLS = {"Bash", "Edit", "Write", "MultiEdit", "NotebookEdit"}
+# The tools 2.1.197 offers without --tools (read at a scripted server). It has no LS, MultiEdit
+# or TodoWrite; Glob and Grep exist only when --tools names them.
+TOOLS = ["Agent", "Bash", "CronCreate", "CronDelete", "CronList", "Edit", "EnterWorktree", "ExitWorktree",
+         "NotebookEdit", "Read", "ReportFindings", "ScheduleWakeup", "SendMessage", "Skill", "TaskCreate",
+         "TaskGet", "TaskList", "TaskOutput", "TaskStop", "TaskUpdate", "WebFetch", "WebSearch", "Workflow",
+         "Write"]  # fmt: skip
+WRITE_TOOLS = {"Bash", "Edit", "Write", "NotebookEdit"}
 
 
 def parser() -> CliParser:

@@ -1,7 +1,12 @@
 """Claude Code: `claude -p ... --output-format stream-json --verbose` (NDJSON).
 
 Enforcement: a `--settings` file whose PreToolUse hook runs the guard before every Bash command
-and file edit, with static deny rules for the TIER 3 commands as a backstop.
+and file edit, with static deny rules for the TIER 3 commands as a backstop. The tools are an
+explicit list (`--tools`): a tool nobody judged (EnterWorktree, Agent, one a later version adds)
+is not offered to the model. `--setting-sources user` keeps the repository's own
+`.claude/settings*.json` (its hooks, permissions, env) out while the `--settings` file still
+applies (measured on 2.1.197; `--bare` would drop the guard's hook too), and
+`--strict-mcp-config` starts no MCP server, whose tools nobody would judge.
 
 `BOSS_CLAUDE_MAX_TURNS` (default 60) caps the turns of one run.
 """
@@ -22,12 +27,16 @@ from worker.policy import Policy
 
 SETTINGS = "claude-settings.json"
 DEFAULT_MAX_TURNS = 60
-EDIT_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
+EDIT_TOOLS = ("Edit", "Write", "NotebookEdit")
+READ_TOOLS = ("Read", "Grep", "Glob")
+# Every tool a worker's Claude may use: the hooked ones, and reads (TIER 1).
+WORKER_TOOLS = ("Bash", *EDIT_TOOLS, *READ_TOOLS)
 LIMITS = (
     "A PreToolUse hook judges every Bash command and file edit (tiers, checkpoints, approvals);"
-    " static deny rules repeat the TIER 3 commands. Not judged: Read, Grep and Glob (reads are"
-    " TIER 1; credential paths are denied by static Read rules only), MCP tools; WebFetch and"
-    " WebSearch are denied. A hook that times out does not block."
+    " static deny rules repeat the TIER 3 commands. Only Bash, Edit, Write, NotebookEdit, Read,"
+    " Grep and Glob exist in the run (no MCP server, no subagent, no web tool). Not judged: Read,"
+    " Grep and Glob (reads are TIER 1; credential paths are denied by static Read rules only)."
+    " A hook that times out does not block."
 )
 
 
@@ -48,7 +57,7 @@ def render(r: Inputs) -> dict[str, Any]:
     settings = {
         "permissions": {
             "defaultMode": "dontAsk",
-            "allow": ["Bash", "Read", "Grep", "Glob", "LS", *EDIT_TOOLS, "TodoWrite", *own_test],
+            "allow": [*WORKER_TOOLS, *own_test],
             "deny": deny,
         },
         "hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": entry},
@@ -77,21 +86,21 @@ class ClaudeProfile:
 
     name: str = "claude"
 
-    def _base(self) -> list[str]:
+    def _base(self, tools: tuple[str, ...]) -> list[str]:
         turns = os.environ.get("BOSS_CLAUDE_MAX_TURNS") or str(DEFAULT_MAX_TURNS)
         argv = ["claude", "-p", "--output-format", "stream-json", "--verbose"]
-        argv += ["--permission-mode", "dontAsk", "--max-turns", turns]
-        return argv + (["--bare"] if os.environ.get("BOSS_CLAUDE_BARE") == "1" else [])
+        argv += ["--permission-mode", "dontAsk", "--max-turns", turns, "--setting-sources", "user"]
+        return [*argv, "--strict-mcp-config", "--tools", ",".join(tools)]
 
     def invocation(self, run: AgentRun) -> Invocation:
         enforced = common.enforcement(self.name, run, render)
-        argv = [*self._base(), "--settings", str(enforced.settings), *enforced.args]
+        argv = [*self._base(WORKER_TOOLS), "--settings", str(enforced.settings), *enforced.args]
         argv += common.extra_args(self.name)
         return Invocation(argv + _prompt(run.prompt_file), enforced.env)
 
     def planner_invocation(self, prompt_file: Path, cwd: Path) -> Invocation:  # noqa: ARG002
         # Only read-only tools exist in this run; dontAsk refuses anything else.
-        argv = [*self._base(), "--tools", "Read,Grep,Glob", *common.extra_args(self.name)]
+        argv = [*self._base(READ_TOOLS), *common.extra_args(self.name)]
         return Invocation(argv + _prompt(prompt_file))
 
     def usage(self, output: str) -> dict[str, Any]:
@@ -103,3 +112,14 @@ class ClaudeProfile:
     def run_usage(self, run: AgentRun, output: str) -> dict[str, Any]:  # noqa: ARG002
         """Usage of one run (the same as usage(): everything is in the output)."""
         return self.usage(output)
+
+    def tool_calls(self, output: str) -> int | None:
+        """Bash and file-edit `tool_use` blocks of the `assistant` messages."""
+        tools = {"Bash", *EDIT_TOOLS}
+        return sum(
+            1
+            for e in out.json_lines(output)
+            if e.get("type") == "assistant" and isinstance(e.get("message"), dict)
+            for block in e["message"].get("content") or []
+            if isinstance(block, dict) and block.get("type") == "tool_use" and block.get("name") in tools
+        )
