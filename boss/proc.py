@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from boss import proctree
 from boss.errors import CommandError
 
 # Stages of stopping a process group: interrupt, terminate, kill (tox's interrupt()).
@@ -85,19 +86,28 @@ def run(
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a process group in stages (interrupt, terminate, kill) until its leader is gone."""
+def stop_group(proc: subprocess.Popen[bytes], sweep: proctree.Sweep | None = None) -> None:
+    """Stop a process group in stages (interrupt, terminate, kill) until its leader is gone,
+    then every process of the run that left the group (sweep: see boss.proctree)."""
     for sig, grace in STOP_STAGES:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
+        if sweep is not None:
+            sweep.signal(sig)  # gathers the leader's descendants while it still has them
         try:
             proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             continue
-        # The leader is gone; make sure nothing it left in the group survives it.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        return
+        break
+    _stop_leftovers(proc, sweep)
+
+
+def _stop_leftovers(proc: subprocess.Popen[bytes], sweep: proctree.Sweep | None) -> None:
+    """The leader is gone: nothing it left in its group, or elsewhere with its marker, survives."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    if sweep is not None:
+        sweep.stop()
 
 
 # How often a running group's timeout and output are checked; its exit is seen at once.
@@ -144,21 +154,26 @@ def run_group(
     timeout: float | None = None,
     stall: float | None = None,
     on_start: Callable[[int], None] | None = None,
+    owner: str = "boss",
 ) -> Outcome:
     """Run argv in a new process group, stdin closed, stdout+stderr to log_path.
 
     The group is stopped in stages when it runs past `timeout` seconds, or when its output
     has not grown for `stall` seconds. KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one
-    by the caller) stops the group too and is re-raised.
+    by the caller) stops the group too and is re-raised. However it ends, every process the
+    run started is stopped, wherever it went: each carries `BOSS_RUN_ID=<owner>:<nonce>` in
+    its environment (boss.proctree), and `proctree.stop_owner(owner)` finds what a killed
+    worker left.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
+    marker = proctree.new_marker(owner)
     with log_path.open("wb") as out:
         try:
             proc = subprocess.Popen(
                 argv,
                 cwd=cwd,
-                env=dict(env),
+                env={**env, proctree.MARKER: marker},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -170,6 +185,7 @@ def run_group(
             return Outcome(126 if isinstance(e, PermissionError) else 127, time.monotonic() - start)
         timed_out = stalled = False
         last_size, last_growth = 0, start
+        sweep = proctree.Sweep(marker, proc.pid)
         try:
             if on_start is not None:
                 on_start(proc.pid)
@@ -192,15 +208,14 @@ def run_group(
                         elif now - last_growth > stall:
                             stalled = True
                     if timed_out or stalled:
-                        stop_group(proc)
+                        stop_group(proc, sweep)
                         code = proc.returncode if proc.returncode is not None else -9
                         break
+            # Children the command left behind, in its group or out of it, die with it.
+            _stop_leftovers(proc, sweep)
         except BaseException:
-            _stop_despite_signals(proc)
+            _stop_despite_signals(proc, sweep)
             raise
-        # Children the command left behind in its group die with it.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
     return Outcome(code, time.monotonic() - start, timed_out, stalled)
 
 
@@ -237,10 +252,10 @@ def signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
-def _stop_despite_signals(proc: subprocess.Popen[bytes]) -> None:
+def _stop_despite_signals(proc: subprocess.Popen[bytes], sweep: proctree.Sweep) -> None:
     """stop_group that a second Ctrl-C or SIGTERM cannot cut short and leave the group running."""
     with signals_held():
-        stop_group(proc)
+        stop_group(proc, sweep)
 
 
 def run_shell(
@@ -252,6 +267,7 @@ def run_shell(
     timeout: float | None = None,
     stall: float | None = None,
     on_start: Callable[[int], None] | None = None,
+    owner: str = "boss",
 ) -> Outcome:
     """Run the user's own command string with bash, the one place a shell string is run."""
     return run_group(
@@ -262,18 +278,13 @@ def run_shell(
         timeout=timeout,
         stall=stall,
         on_start=on_start,
+        owner=owner,
     )
 
 
-def kill_group(pgid: int) -> bool:
-    """Kill a process group left behind by a crashed run; True when one was there."""
-    if pgid <= 0:
-        return False
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+def stop_left_by(owner: str) -> list[int]:
+    """Stop every process a crashed run of owner left (found by its marker); the pids stopped."""
+    return proctree.stop_owner(owner)
 
 
 def pid_alive(pid: int) -> bool:

@@ -82,9 +82,26 @@ def parse(line: str) -> Event | None:
     return Event(*parts)
 
 
-def read(log: Path) -> list[Event]:
-    """Every event in the log, oldest first."""
+def read(log: Path, since: int = 0) -> list[Event]:
+    """Every event in the log, oldest first; from byte offset `since` (an earlier size()) on."""
     if not log.is_file():
         return []
-    with log.open(encoding="utf-8", errors="replace") as f:
-        return [e for line in f if (e := parse(line)) is not None]
+    with log.open("rb") as f:
+        f.seek(since)
+        text = f.read().decode("utf-8", errors="replace")
+    return [e for line in text.split("\n") if (e := parse(line)) is not None]
+
+
+def size(log: Path) -> int:
+    """The log's size in bytes now: read(log, since=size(log)) later gives what came after."""
+    try:
+        return log.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def excerpt(text: str, limit: int = 160) -> str:
+    """text shortened for a log field, exactly as written otherwise: a quoted command keeps its
+    runs of spaces (the field escapes line breaks and separators itself)."""
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."

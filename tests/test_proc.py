@@ -65,11 +65,41 @@ def test_run_group_exit_codes_stdin_and_signal(tmp_path):
     assert started and started[0] > 0
 
 
-def test_kill_group_and_pid_alive():
-    assert not proc.kill_group(0)
-    assert not proc.kill_group(999_999_999 % 4_000_000 + 3_000_000)
+def test_stop_left_by_and_pid_alive():
+    assert proc.stop_left_by("wNOBODY") == []
     assert proc.pid_alive(os.getpid())
     assert not proc.pid_alive(0)
+
+
+DAEMON = """
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        open(sys.argv[1], "w").write(str(os.getpid()))
+        time.sleep(60)
+    os._exit(0)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("how", ["stall", "timeout"])
+def test_run_group_stops_a_daemon_that_left_the_group(tmp_path, how):
+    from worker_helpers import kill_tagged
+
+    pidfile = tmp_path / "daemon.pid"
+    limit = {"stall": 0.6} if how == "stall" else {"timeout": 0.6}
+    try:
+        out = proc.run_group([sys.executable, "-c", DAEMON, str(pidfile)], cwd=tmp_path, env=os.environ,
+                             log_path=tmp_path / "log", **limit)  # fmt: skip
+        assert out.stalled if how == "stall" else out.timed_out
+        daemon = int(pidfile.read_text())
+        deadline = time.monotonic() + 3
+        while proc.pid_alive(daemon) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not proc.pid_alive(daemon)
+    finally:
+        kill_tagged()
 
 
 def test_lock_excludes_and_times_out(tmp_path):

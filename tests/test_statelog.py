@@ -55,3 +55,22 @@ def test_worker_of_merge_events_and_malformed_lines(tmp_path):
     assert statelog.parse("not a log line") is None
     assert statelog.parse("") is None
     assert statelog.read(tmp_path / "missing") == []
+
+
+def test_a_quoted_command_keeps_its_runs_of_spaces(tmp_path):
+    log = tmp_path / "log"
+    command = "printf '%s\\n' 'a    b'  |  grep -c '    '"
+    event = statelog.Event("t", "RUNNING", "W1.s1.i1", "guard", statelog.excerpt(f"TIER 1: {command}"), "")
+    statelog.append(log, event)
+    assert statelog.read(log)[0].result == f"TIER 1: {command}"
+    assert statelog.excerpt("x" * 200, 20) == "x" * 17 + "..."
+
+
+def test_read_since_an_earlier_size_gives_only_what_came_after(tmp_path):
+    log = tmp_path / "log"
+    assert statelog.size(log) == 0
+    statelog.append(log, statelog.Event("t", "S", "W1", "a", "first", ""))
+    mark = statelog.size(log)
+    statelog.append(log, statelog.Event("t", "S", "W1", "b", "second\u2028line", ""))
+    assert [e.result for e in statelog.read(log, since=mark)] == ["second\u2028line"]
+    assert len(statelog.read(log)) == 2

@@ -355,7 +355,8 @@ def test_agent_environment_follows_the_spec(calc):
 
 
 def test_kill_9_reads_crashed_and_rerun_finishes(calc):
-    slow = {"sleep": 60}
+    # The agent leaves a child in a new session, as Claude Code, Gemini CLI and OpenCode do.
+    slow = {"run": "setsid sleep 60 & echo $! > ../daemon.pid; sleep 60"}
     w = worker("W1", steps=[slow], agent_timeout=120)
     paths, _ = make_plan(calc, [w])
     proc = subprocess.Popen(
@@ -383,8 +384,65 @@ def test_kill_9_reads_crashed_and_rerun_finishes(calc):
     paths, _m = make_plan(calc, [w2])
     worker_cmd("run", "p", "W1", cwd=calc, check=0)
     assert st.read(paths.status("W1")).state == "SUCCESS"
-    # the rerun stopped the agent the killed worker had left running
+    # the rerun stopped the agent the killed worker had left running, and its setsid child
     assert any(e.action == "reap" for e in events(paths, "W1"))
+    from boss.proc import pid_alive
+
+    assert not pid_alive(int((paths.worktree("W1").parent / "daemon.pid").read_text()))
+
+
+def test_a_forged_child_pgid_makes_the_rerun_kill_nothing(calc):
+    from boss import proctree
+
+    plain = {k: v for k, v in os.environ.items() if k != proctree.MARKER}
+    stranger = subprocess.Popen(["sleep", "60"], env=plain, start_new_session=True)
+    try:
+        paths, m = make_plan(calc, [worker("W1")])
+        forged = st.Status(plan="p", id="W1", branch=m.workers[0].branch, state=st.RUNNING,
+                           child_pgid=stranger.pid, pid=999_999)  # fmt: skip
+        st.write(paths.status("W1"), forged)
+        assert run(paths, m, "W1") == st.SUCCESS
+        assert stranger.poll() is None
+        assert not any(e.action == "reap" for e in events(paths, "W1"))
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_each_attempt_records_what_the_agent_was_started_with(calc, monkeypatch):
+    monkeypatch.setenv("MY_API_KEY", "sk-secret")
+    paths, m = make_plan(calc, [worker("W1")])
+    assert run(paths, m, "W1") == st.SUCCESS
+    record = json.loads((paths.attempts("W1") / "s1i1" / "agent.json").read_text())
+    assert record["profile"] == "scripted" and record["version"] is None
+    assert record["argv"] == [sys.executable, "-m", "worker.scripted_agent"]
+    assert record["env"]["BOSS_WORKER"] == "W1" and "MY_API_KEY" in record["env_names"]
+    assert "sk-secret" not in json.dumps(record)
+
+
+def test_an_agent_whose_guard_never_ran_stops_the_worker(calc, tmp_path, monkeypatch):
+    # A claude that ignores its hook settings: it edits through Bash, and no guard decides.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    use = {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "touch src/done.txt"}}
+    line = json.dumps({"type": "assistant", "message": {"content": [use]}})
+    fake = bin_dir / "claude"
+    fake.write_text(f"#!/bin/bash\n[ \"$1\" = --version ] && {{ echo '9.9.9 (Claude Code)'; exit; }}\n"
+                    f"echo '{line}'\ntouch src/done.txt\n"
+                    'echo \'{"type":"result","subtype":"success","is_error":false,"result":"ok"}\'\n')  # fmt: skip
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr("worker.agents._versions", {})
+    paths, m = make_plan(calc, [worker("W1", agent="claude")])
+    assert run(paths, m, "W1") == st.FAILED
+    s = st.read(paths.status("W1"))
+    assert "the claude guard hook never ran although the agent made 1 tool call(s)" in s.reason
+    assert "9.9.9 (Claude Code)" in s.reason and "not judged" in s.reason
+    assert s.head_commit == s.start_commit  # nothing committed as success
+    assert git(calc, "rev-parse", m.workers[0].branch) == s.start_commit
+    assert not any(e.action == "test" for e in events(paths, "W1") if ".i1" in e.iteration_id)
+    record = json.loads((paths.attempts("W1") / "s1i1" / "agent.json").read_text())
+    assert record["version"] == "9.9.9 (Claude Code)" and record["argv"][0] == "claude"
 
 
 @pytest.mark.parametrize("command", [["worker", "run", "p", "W1"], ["boss", "retry", "W1"]])
@@ -477,3 +535,45 @@ def test_approval_requests_of_an_earlier_run_are_not_blamed_for_this_one(calc):
     assert run(paths, m, "W1") == st.FAILED
     assert "approval" not in st.read(paths.status("W1")).reason
     assert "Waiting for approval" not in paths.blocker("W1").read_text()
+
+
+TOOL_OUTPUT = {
+    "claude": [
+        {"type": "assistant", "message": {"content": [{"type": "tool_use", "name": "Bash", "input": {}},
+                                                      {"type": "tool_use", "name": "Read", "input": {}}]}},
+        {"type": "assistant", "message": {"content": [{"type": "tool_use", "name": "Edit", "input": {}}]}},
+    ],
+    "codex": [
+        {"type": "item.started", "item": {"id": "i1", "type": "command_execution"}},
+        {"type": "item.completed", "item": {"id": "i1", "type": "command_execution"}},
+        {"type": "item.completed", "item": {"id": "i2", "type": "file_change"}},
+        {"type": "item.completed", "item": {"id": "i3", "type": "agent_message"}},
+    ],
+    "gemini": [
+        {"type": "tool_use", "tool_name": "run_shell_command"},
+        {"type": "tool_use", "tool_name": "replace"},
+        {"type": "tool_use", "tool_name": "read_file"},
+    ],
+    "opencode": [
+        {"type": "tool_use", "part": {"tool": "bash"}},
+        {"type": "tool_use", "part": {"tool": "write"}},
+        {"type": "tool_use", "part": {"tool": "read"}},
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(TOOL_OUTPUT))
+def test_each_cli_profile_counts_its_shell_and_edit_tool_calls(name):
+    from worker.agent_clis import PROFILES
+
+    output = "warning: not json\n" + "\n".join(json.dumps(e) for e in TOOL_OUTPUT[name])
+    assert PROFILES[name].tool_calls(output) == 2
+    assert PROFILES[name].tool_calls("") == 0
+
+
+def test_profiles_that_cannot_tell_count_no_tool_calls():
+    from worker.agent_clis import PROFILES
+    from worker.agents import CommandProfile, ScriptedProfile
+
+    assert PROFILES["aider"].tool_calls("Applied edit to src/x.py") is None
+    assert ScriptedProfile().tool_calls("x") is None and CommandProfile("c", "true").tool_calls("x") is None

@@ -44,3 +44,23 @@ def make_plan(repo: Path, workers: list[dict], plan: str = "p", **top) -> tuple[
 
     render_plan(paths, m, load_config(repo), force=True)
     return paths, m
+
+
+def kill_tagged() -> None:
+    """Kill every process carrying this test's BOSS_TEST_TAG (conftest): a finalizer, so a
+    failed test leaves nothing running."""
+    import os
+    import signal
+
+    tag = os.environ.get("BOSS_TEST_TAG")
+    if not tag or not Path("/proc").is_dir():
+        return
+    needle = f"BOSS_TEST_TAG={tag}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:
+            continue

@@ -7,14 +7,18 @@ and the final message from the agent's output. The built-in profiles for the rea
 
 from __future__ import annotations
 
+import re
+import shutil
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from boss.config import AgentConfig, Config
-from boss.errors import ConfigError, ManifestError
+from boss.errors import CommandError, ConfigError, ManifestError
 from boss.manifest import Manifest
+from boss.proc import run as run_argv
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,10 @@ class AgentProfile(Protocol):
         """Usage of one work run: from its output, or from files the run wrote (Aider's log)."""
         ...
 
+    def tool_calls(self, output: str) -> int | None:
+        """How many shell-command or file-edit tool calls the run's output reports (None: cannot tell)."""
+        ...
+
 
 def agent_env(run: AgentRun) -> dict[str, str]:
     """The BOSS_* environment of SPEC section 4."""
@@ -116,6 +124,9 @@ class CommandProfile:
     def final_text(self, output: str) -> str:
         return output
 
+    def tool_calls(self, output: str) -> int | None:  # noqa: ARG002 - a command reports none
+        return None
+
 
 @dataclass(frozen=True)
 class ScriptedProfile:
@@ -138,6 +149,50 @@ class ScriptedProfile:
 
     def final_text(self, output: str) -> str:
         return output
+
+    def tool_calls(self, output: str) -> int | None:  # noqa: ARG002 - no tools, no guard
+        return None
+
+
+# Environment names whose values are secrets: shown as *** in an attempt's record.
+SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|AUTH|CREDENTIAL", re.IGNORECASE)
+MASK = "***"
+VERSION_TIMEOUT = 10.0
+_versions: dict[str, str] = {}
+
+
+def masked(env: Mapping[str, str]) -> dict[str, str]:
+    """env with the value of every secret-looking name replaced by ***."""
+    return {k: MASK if SECRET_NAME.search(k) else v for k, v in sorted(env.items())}
+
+
+def cli_version(binary: str, env: Mapping[str, str]) -> str:
+    """What `binary --version` prints (its first line), asked once per process; "unknown" on failure."""
+    path = shutil.which(binary, path=env.get("PATH")) or binary
+    if path not in _versions:
+        try:
+            result = run_argv([path, "--version"], env=env, timeout=VERSION_TIMEOUT)
+            lines = (result.stdout or result.stderr).strip().splitlines()
+            _versions[path] = lines[0].strip() if lines else "unknown"
+        except CommandError:
+            _versions[path] = "unknown"
+    return _versions[path]
+
+
+def attempt_record(
+    profile: AgentProfile, inv: Invocation, extra: Mapping[str, str], env: Mapping[str, str]
+) -> dict[str, Any]:
+    """What an agent run was started with: argv, every environment name, the values boss and
+    the profile set (secrets masked), and the CLI's version (None for command and scripted
+    agents, whose argv[0] is bash or python)."""
+    own = isinstance(profile, CommandProfile | ScriptedProfile)
+    return {
+        "profile": profile.name,
+        "argv": list(inv.argv),
+        "version": None if own or not inv.argv else cli_version(inv.argv[0], env),
+        "env": masked(extra),
+        "env_names": sorted(env),
+    }
 
 
 def usage_from_json_lines(output: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Collection
@@ -10,18 +11,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from boss import git
+from boss import git, proctree, statelog
 from boss.config import Config
 from boss.errors import BossError, StateError
 from boss.lock import locked
 from boss.manifest import Manifest, Settings, Worker
 from boss.mdtext import code, fence
 from boss.paths import PlanPaths
-from boss.proc import HELD_SIGNALS, Outcome, kill_group, run_group, run_shell
+from boss.proc import HELD_SIGNALS, Outcome, run_group, run_shell, stop_left_by
 from boss.workspace import open_plan
+from boss.yamlio import write_atomic
 from worker import approvals, gates, scope
 from worker import status as st
-from worker.agents import AgentProfile, AgentRun, agent_env, check_agents, get_profile
+from worker.agents import AgentProfile, AgentRun, agent_env, attempt_record, check_agents, get_profile
 from worker.blocker import StrategyRecord, counted, write_report
 from worker.prompt import Feedback, iteration_prompt, tail, write_test_prompt
 from worker.recorder import Recorder
@@ -30,6 +32,19 @@ from worker.worktree import Prepared, copy_files, dependency_heads, prepare, too
 EXIT_CODES = {st.SUCCESS: 0, st.FAILED: 1, st.SCOPE_VIOLATION: 3}
 # Caches a test run leaves behind; excluded so they are never taken for work.
 JUNK = ["__pycache__/", "*.py[cod]", ".pytest_cache/"]
+# Profiles whose enforcement is a guard hook the CLI runs: a run that made tool calls while the
+# guard logged nothing was not enforced. OpenCode joins when its profile renders the guard
+# plugin (and the fake CLI runs it): until then its runs log no guard decision by design.
+GUARDED = frozenset({"claude", "codex", "gemini"})
+
+
+class EnforcementError(BossError):
+    """The agent's guard hook never ran although the agent made tool calls."""
+
+
+def run_owner(paths: PlanPaths, worker_id: str) -> str:
+    """The owner part of the marker every process of this worker's runs carries (boss.proctree)."""
+    return proctree.owner(str(paths.repo), paths.plan, worker_id)
 
 
 def command_env(paths: PlanPaths, worker_id: str, worktree: Path) -> dict[str, str]:
@@ -68,8 +83,13 @@ class _Run:
     def dir(self) -> Path:
         return self.paths.worker_dir(self.w.id)
 
+    @property
+    def owner(self) -> str:
+        return run_owner(self.paths, self.w.id)
+
     def child(self, pgid: int) -> None:
-        """Remember the running child's process group, so a rerun after a crash can stop it."""
+        """Show the running child's process group (for people and the pool; a rerun after a
+        crash finds what to stop by the marker, not by this field, which an agent can forge)."""
         self.rec.update(child_pgid=pgid)
 
     def test(self, log: Path) -> tuple[Outcome, str]:
@@ -80,6 +100,7 @@ class _Run:
             log_path=log,
             timeout=self.settings.test_timeout or None,
             on_start=self.child,
+            owner=self.owner,
         )
         self.child(0)
         output = log.read_text(errors="replace")
@@ -111,7 +132,11 @@ class _Run:
         )
         run.config_dir.mkdir(parents=True, exist_ok=True)
         inv = self.profile.invocation(run)
-        env = {**os.environ, **agent_env(run), **inv.env}
+        extra = {**agent_env(run), **inv.env}
+        env = {**os.environ, **extra}
+        record = attempt_record(self.profile, inv, extra, env)
+        write_atomic(adir / "agent.json", json.dumps(record, indent=2) + "\n")
+        log_size = statelog.size(self.paths.log)
         outcome = run_group(
             inv.argv,
             cwd=self.wt.path,
@@ -120,6 +145,7 @@ class _Run:
             timeout=self.settings.agent_timeout or None,
             stall=self.settings.stall_timeout or None,
             on_start=self.child,
+            owner=self.owner,
         )
         self.child(0)
         output = (adir / "agent.log").read_text(errors="replace")
@@ -133,7 +159,28 @@ class _Run:
             adir / "agent.log",
             usage=dict(self.usage),
         )
+        self.check_guard(output, log_size, record["version"])
         return outcome
+
+    def check_guard(self, output: str, log_size: int, version: str | None) -> None:
+        """Raise EnforcementError when the agent made tool calls its guard never judged."""
+        if self.profile.name not in GUARDED:
+            return
+        calls = self.profile.tool_calls(output)
+        if not calls:
+            return
+        iid = f"{self.w.id}.s{self.rec.status.strategy}.i{self.iteration}"
+        since = statelog.read(self.paths.log, since=log_size)
+        if any(e.action == "guard" and e.iteration_id == iid for e in since):
+            return
+        name = self.profile.name
+        on = f" ({version})" if version and version != "unknown" else ""
+        msg = (
+            f"the {name} guard hook never ran although the agent made {calls} tool call(s): "
+            f"enforcement did not hold on this CLI version{on} (see README, Tested with); the "
+            "work was not judged, and is left uncommitted in the worktree for inspection"
+        )
+        raise EnforcementError(msg)
 
 
 # Exit codes of a command that could not be run at all: 127 not found, 126 not executable.
@@ -211,16 +258,17 @@ def _run_locked(
     context: str,
     fresh: bool,
 ) -> str:
-    previous = st.read(paths.status(w.id))
-    orphan = previous.child_pgid if previous and previous.state == st.RUNNING else 0
     now = st.now_iso()
     rec = Recorder(paths, w.id, st.Status(plan=paths.plan, id=w.id, branch=w.branch))
     try:
         start = f"agent={settings.agent} test={w.test}"
         rec.event(w.id, "start", start, state=st.RUNNING, started_at=now, pid=os.getpid())
         rec.start_heartbeat()
-        if kill_group(orphan):
-            rec.event(w.id, "reap", f"stopped process group {orphan} left by a crashed run")
+        # Whatever an earlier run of this worker left (killed with -9, say) carries its marker;
+        # a process without it is never touched, whatever status.json says (child_pgid).
+        if left := stop_left_by(run_owner(paths, w.id)):
+            pids = ", ".join(map(str, left[:10])) + (" ..." if len(left) > 10 else "")
+            rec.event(w.id, "reap", f"stopped {len(left)} process(es) left by an earlier run: {pids}")
         exclude_tool_files(paths)
         wt = prepare(paths, m, w, fresh=fresh)
         how = "created" if wt.created else "reset"
@@ -232,6 +280,11 @@ def _run_locked(
         if wt.created and not _setup(run):
             return _end(rec, st.FAILED, rec.status.reason)
         return _gated(run)
+    except EnforcementError as e:
+        # Not rolled back and not committed: the branch does not move, a FAILED worker is never
+        # merged, and the next run resets the worktree; until then a person can see what the
+        # unguarded agent did (the agent.log names every tool call).
+        return _end(rec, st.FAILED, str(e), action="enforcement")
     except KeyboardInterrupt:
         reason = f"interrupted during iteration {rec.status.iteration}; run it again to resume"
         _end(rec, st.FAILED, reason, action="interrupt")  # later signals are ignored (_StopSignals)
@@ -271,7 +324,7 @@ def _setup(run: _Run) -> bool:
         return True
     log = run.paths.attempts(run.w.id) / "setup.log"
     env = command_env(run.paths, run.w.id, run.wt.path)
-    outcome = run_shell(run.m.setup, cwd=run.wt.path, env=env, log_path=log)
+    outcome = run_shell(run.m.setup, cwd=run.wt.path, env=env, log_path=log, owner=run.owner)
     ok = outcome.exit_code == 0
     run.rec.event(run.w.id, "setup", f"{'ok' if ok else 'fail'} exit={outcome.exit_code}", log)
     if not ok:

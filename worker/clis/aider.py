@@ -73,3 +73,7 @@ class AiderProfile:
     def run_usage(self, run: AgentRun, output: str) -> dict[str, Any]:
         """Exact usage from this run's analytics log; the console's rounded numbers without it."""
         return out.aider_analytics_usage(run.config_dir / ANALYTICS) or self.usage(output)
+
+    def tool_calls(self, output: str) -> int | None:  # noqa: ARG002
+        """None: aider runs no commands of the model and has no hook to check against."""
+        return None

@@ -91,3 +91,13 @@ class CodexProfile:
     def run_usage(self, run: AgentRun, output: str) -> dict[str, Any]:  # noqa: ARG002
         """Usage of one run (the same as usage(): everything is in the output)."""
         return self.usage(output)
+
+    def tool_calls(self, output: str) -> int | None:
+        """Command and file-change items, each counted once (started, completed or both)."""
+        ids = {
+            str(e["item"].get("id") or id(e))
+            for e in out.json_lines(output)
+            if e.get("type") in ("item.started", "item.completed") and isinstance(e.get("item"), dict)
+            and e["item"].get("type") in ("command_execution", "file_change")
+        }  # fmt: skip
+        return len(ids)

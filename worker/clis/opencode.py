@@ -76,3 +76,12 @@ class OpenCodeProfile:
     def run_usage(self, run: AgentRun, output: str) -> dict[str, Any]:  # noqa: ARG002
         """Usage of one run (the same as usage(): everything is in the output)."""
         return self.usage(output)
+
+    def tool_calls(self, output: str) -> int | None:
+        """`tool_use` lines of the bash, edit and write tools."""
+        return sum(
+            1
+            for e in out.json_lines(output)
+            if e.get("type") == "tool_use" and isinstance(e.get("part"), dict)
+            and e["part"].get("tool") in ("bash", "edit", "write")
+        )  # fmt: skip
