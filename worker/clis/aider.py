@@ -1,34 +1,55 @@
 """Aider: `aider --message-file F --yes-always ...`; it exits 0 whatever happened.
 
-Aider runs no shell command from the model in scripted mode (--yes-always declines them): it
-edits the files it is given. Nothing to render for the guard.
+Aider has no tool hook and offers the model no tools: the model's edits arrive as SEARCH/REPLACE
+blocks in its reply, and aider applies them itself. With --no-suggest-shell-commands it runs
+no shell command the model writes. Nothing to render for the guard; what holds is said in
+LIMITS, and the worker's gates (frozen test, scope) apply as to every agent.
+
+Measured on aider 0.86.2 (tests/contract/test_aider.py):
+- a URL anywhere in the prompt is scraped, and aider then tries `pip install
+  aider-chat[playwright]`: --no-detect-urls stops both;
+- under --yes-always a file named in the prompt is added to the chat as editable:
+  the frozen test files go in with --read (read-only, never auto-added), and out of --file.
+  The model is told not to edit them, but aider still applies a SEARCH/REPLACE block for one
+  ("Allow edits to file that has not been added to the chat?" is answered yes): the
+  worker's frozen-test restore is what undoes it;
+- with the model unreachable it retries for about 60-100 s and exits 0: agent_timeout stops it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from boss import git
 from worker import agent_output as out
+from worker import gates
 from worker.agents import AgentRun, Invocation
 from worker.clis import common
 
 ANALYTICS = "aider-analytics.jsonl"
 LIMITS = (
-    "Aider runs no shell command from the model in scripted mode (--yes-always declines them):"
-    " it edits the files it is given and runs the configured test and lint commands. Nothing"
-    " to render; its auto-commits are its checkpoints."
+    "Aider has no tool hook: nothing is judged per edit and nothing is checkpointed (its"
+    " auto-commits are off: the worker commits). It runs no shell command the model writes"
+    " (--no-suggest-shell-commands), only its own linter on the files it edited. It edits the"
+    " files it is given (--file: the tracked files in scope), creates the new files the model"
+    " names, and also applies an edit to any other file of the repository (--yes-always"
+    " allows it): the frozen acceptance test is restored and the scope check still applies."
 )
 
 # Headless and hands-off: no prompts, no commits, no edits to .gitignore, no update checks.
 HEADLESS = [
     "--yes-always", "--no-pretty", "--no-stream", "--no-auto-commits", "--no-dirty-commits",
     "--no-gitignore", "--no-suggest-shell-commands", "--no-check-update",
-    "--no-show-release-notes", "--no-analytics",
+    "--no-show-release-notes", "--no-analytics", "--no-detect-urls",
 ]  # fmt: skip
+# The agent run of a write_test worker that writes the acceptance test (worker/run.py).
+WRITE_TEST_DIR = "write-test"
+# aider prints one line per file it changed (base_coder.apply_updates).
+APPLIED = re.compile(r"^Applied edit to (.+)$", re.MULTILINE)
 
 
 def _exclude_aider_files(path: Path) -> None:
@@ -52,8 +73,12 @@ class AiderProfile:
         argv += ["--analytics-log", str(analytics)]
         argv += ["--chat-history-file", str(cfg / "aider.chat.history.md")]
         argv += ["--input-history-file", str(cfg / "aider.input.history")]
+        frozen = frozen_files(run)
         for path in common.scope_files(run.worktree, run.scope):
-            argv += ["--file", path]
+            if path not in frozen:
+                argv += ["--file", path]
+        for path in frozen:
+            argv += ["--read", path]
         return Invocation(argv + common.extra_args(self.name))
 
     def planner_invocation(self, prompt_file: Path, cwd: Path) -> Invocation:
@@ -74,6 +99,22 @@ class AiderProfile:
         """Exact usage from this run's analytics log; the console's rounded numbers without it."""
         return out.aider_analytics_usage(run.config_dir / ANALYTICS) or self.usage(output)
 
-    def tool_calls(self, output: str) -> int | None:  # noqa: ARG002
-        """None: aider runs no commands of the model and has no hook to check against."""
-        return None
+    def tool_calls(self, output: str) -> int | None:
+        """The edits aider applied (`Applied edit to F`); it runs no command of the model."""
+        return len(APPLIED.findall(output))
+
+
+def frozen_files(run: AgentRun, limit: int = common.SCOPE_FILE_LIMIT) -> list[str]:
+    """The tracked files of the acceptance test the worker freezes (none while it is written).
+
+    The worker freezes what the test command names (gates.test_paths) plus, for write_test
+    workers, what the write-test run made; an AgentRun carries neither, so the first is
+    derived here and the write-test run is told by its attempt folder.
+    """
+    if run.log_file is not None and run.log_file.parent.name == WRITE_TEST_DIR:
+        return []
+    roots = gates.test_paths(run.test_command, run.worktree)
+    if not roots:
+        return []
+    tracked = git.zsplit(git.git(run.worktree, "ls-files", "-z", "--", *roots).stdout)
+    return sorted(tracked)[:limit]
