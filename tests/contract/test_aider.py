@@ -43,8 +43,8 @@ from pipeline import (
     status,
 )
 
-from boss import statelog
 from boss import manifest as mf
+from boss import statelog
 from worker import status as st
 
 MODEL = "openai/gpt-4o"
@@ -138,7 +138,7 @@ def test_fix_merges_while_shell_test_edits_and_urls_do_nothing(tmp_path, scratch
                 + "\n"
                 + wire_aider.block("src/calc.py", OLD_LINE, NEW_LINE),
             )
-        ],  # fmt: skip
+        ],
     )
     proc = run_workers(paths)
     s = status(paths)

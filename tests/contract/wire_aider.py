@@ -109,7 +109,7 @@ def completion(body: dict[str, Any], content: str, usage: Usage) -> Reply:
             "model": str(body.get("model") or "gpt-4o"),
             "choices": [
                 {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-            ],  # fmt: skip
+            ],
             "usage": {
                 "prompt_tokens": usage.input_tokens,
                 "completion_tokens": usage.output_tokens,
