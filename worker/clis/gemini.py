@@ -21,7 +21,9 @@ from typing import Any
 
 from boss import git
 from boss.errors import GitError
+from boss.paths import PlanPaths
 from worker import agent_output as out
+from worker import approvals
 from worker.agents import AgentRun, Invocation
 from worker.clis import common
 from worker.enforce import HOOK_TIMEOUT, Inputs, write_json
@@ -64,6 +66,12 @@ def render(r: Inputs) -> dict[str, Any]:
     if r.test:  # the worker's own test (the hook says TIER 1 too)
         rules.append(f'[[rule]]\ntoolName = "run_shell_command"\ncommandPrefix = [{json.dumps(r.test)}]\n'
                      'decision = "allow"\npriority = 500\n')  # fmt: skip
+    approved = approved_commands(r.run)
+    if approved:
+        # Gemini's own heuristics refuse some commands headless (`rm -rf`: "requires user
+        # confirmation") unless a commandPrefix rule matches; the hook still judges each call.
+        rules.append(f'[[rule]]\ntoolName = "run_shell_command"\ncommandPrefix = {json.dumps(approved)}\n'
+                     'decision = "allow"\npriority = 950\n')  # fmt: skip
     for rule, prefixes in r.denies:
         # commandPrefix matches the command's start followed by a space or its end, in each
         # part of a chained command; a commandRegex cannot be anchored (see the docstring).
@@ -75,6 +83,17 @@ def render(r: Inputs) -> dict[str, Any]:
     policy_file = r.folder / POLICY
     policy_file.write_text("# Rendered by boss (tiered autonomy).\n\n" + "\n".join(rules), encoding="utf-8")
     return {"policy": str(policy_file), "files": [str(record), str(project), str(policy_file)]}
+
+
+def approved_commands(run: AgentRun) -> list[str]:
+    """The commands a person approved for this worker that have not run yet."""
+    folder = PlanPaths.of(run.repo, run.plan).approvals_dir
+    found = {
+        req.command
+        for req in approvals.list_requests(folder, approvals.APPROVED)
+        if req.worker == run.worker_id
+    }
+    return sorted(found)
 
 
 def project_settings(repo: Path, worktree: Path, hooks: dict[str, Any]) -> Path:
