@@ -39,6 +39,11 @@ EDIT_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit", "write_fil
 PATH_KEYS = ("file_path", "notebook_path", "absolute_path", "path")
 PATCH_HEADERS = {"*** Add File: ": "write", "*** Update File: ": "write",
                  "*** Delete File: ": "delete", "*** Move to: ": "write"}  # fmt: skip
+# `[cd DIR &&] apply_patch <<'EOF'` ... `EOF`: a patch sent through the shell tool.
+PATCH_HEREDOC = (
+    r"\s*(?:cd\s+(?P<dir>'[^']*'|\"[^\"]*\"|[^\s;&|<>()'\"]+)\s*&&\s*)?(?:apply_patch|applypatch)"
+    r"\s*<<\s*(?P<quote>['\"]?)(?P<tag>[A-Za-z_][A-Za-z0-9_]*)(?P=quote)[ \t]*\n(?P<body>.*?)\n(?P=tag)\s*"
+)
 
 
 class Outcome:
@@ -150,7 +155,12 @@ class _Guard:
                 return tool, cl.Decision(3, f"{tool}: no command to judge", "cannot-parse")
             folder = tool_input.get("dir_path") or tool_input.get("directory")
             run_cwd = cwd / str(folder) if folder else cwd
-            return command, cl.classify(command, run_cwd, worktree, policy, context=ctx)
+            shell_patch = patch_in_shell(command)
+            if shell_patch is None:
+                return command, cl.classify(command, run_cwd, worktree, policy, context=ctx)
+            # Codex applies `apply_patch <<'EOF'` itself: judge the files it names, as edits.
+            folder, patch = shell_patch
+            tool, tool_input, cwd = "apply_patch", {"input": patch}, run_cwd / folder if folder else run_cwd
         if tool in EDIT_TOOLS:
             targets = _edit_targets(tool_input)
             subject = f"{tool} {' '.join(p for p, _ in targets)}".strip()
@@ -250,6 +260,42 @@ def _edit_targets(tool_input: dict[str, object]) -> list[tuple[str, str]]:
                 if line.startswith(header) and line[len(header) :].strip():
                     found.append((line[len(header) :].strip(), kind))
     return found
+
+
+def patch_in_shell(command: str) -> tuple[str, str] | None:
+    """(folder, patch) when the command line is only `[cd DIR &&] apply_patch <<'EOF' ... EOF`.
+
+    These are the forms Codex applies as a patch itself (a model with no apply_patch tool sends
+    its edits so), plus `apply_patch 'PATCH'`. Anything more (a second command, a here-document
+    that expands `$` or backquotes, a body that ends the here-document early, a folder with
+    expansions) is not a bare patch: None, and the line is judged as a shell command.
+    """
+    if "apply_patch" not in command and "applypatch" not in command:
+        return None
+    import re
+
+    found = re.fullmatch(PATCH_HEREDOC, command, re.S)
+    if found is None:
+        return _patch_argument(command)
+    tag, body, folder = found["tag"], found["body"], found["dir"] or ""
+    if not found["quote"] and any(c in body for c in "$`\\"):
+        return None  # an unquoted here-document expands: it may run more than a patch
+    if any(line.lstrip("\t").rstrip() == tag for line in body.splitlines()):
+        return None  # the here-document ends early: what follows would run as commands
+    if re.search(r"[$`\\*?\[{~]", folder):
+        return None
+    return folder.strip("'\""), body
+
+
+def _patch_argument(command: str) -> tuple[str, str] | None:
+    import shlex
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    bare = len(words) == 2 and words[0] in ("apply_patch", "applypatch")
+    return ("", words[1]) if bare and words[1].lstrip().startswith("*** Begin Patch") else None
 
 
 def _parse_args(argv: list[str]) -> dict[str, str]:

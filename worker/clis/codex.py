@@ -17,6 +17,18 @@ from worker.agents import AgentRun, Invocation
 from worker.clis import common
 from worker.enforce import HOOK_TIMEOUT, Inputs, write_json
 
+# Every run: no login shell (Codex runs commands as `/bin/bash -lc`, whose /etc/profile resets
+# PATH, so the agent's own test run lost the worker's virtual environment); no plugins (their
+# marketplace sync calls github.com and chatgpt.com, and their tools are nobody's to judge); no
+# analytics (ab.chatgpt.com). Later `-c` values (BOSS_CODEX_ARGS) override these.
+CODEX_CONFIG = [
+    "-c",
+    "allow_login_shell=false",
+    "-c",
+    "features.plugins=false",
+    "-c",
+    "analytics.enabled=false",
+]
 HOOKS = "codex-hooks.json"
 RULES = "codex-boss.rules"
 LIMITS = (
@@ -74,12 +86,13 @@ class CodexProfile:
     def invocation(self, run: AgentRun) -> Invocation:
         enforced = common.enforcement(self.name, run, render)
         argv = [*_codex("workspace-write", run.worktree)]
-        argv += ["-c", "sandbox_workspace_write.network_access=false"]
+        argv += ["-c", "sandbox_workspace_write.network_access=false", *CODEX_CONFIG]
         argv += [*enforced.args, *common.extra_args(self.name), "--", common.read_it(run.prompt_file)]
         return Invocation(argv, enforced.env)
 
     def planner_invocation(self, prompt_file: Path, cwd: Path) -> Invocation:
-        argv = [*_codex("read-only", cwd), *common.extra_args(self.name), "--", common.read_it(prompt_file)]
+        argv = [*_codex("read-only", cwd), *CODEX_CONFIG, *common.extra_args(self.name), "--",
+                common.read_it(prompt_file)]  # fmt: skip
         return Invocation(argv)
 
     def usage(self, output: str) -> dict[str, Any]:
