@@ -10,7 +10,11 @@ reports output = total - input, which is what the server reported as candidates 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -163,3 +167,101 @@ def test_fixes_the_bug_under_the_tiers_and_an_approved_command_runs_once(tmp_pat
 
     # Egress: only Gemini's own usage statistics, which the user's settings leave on.
     assert set(sink.attempts) <= {TELEMETRY}, sink.attempts
+
+
+MANIFEST = """```yaml
+version: 1
+plan: calc-fix
+task: Fix add() in src/calc.py
+integration_test: python -m pytest -q
+workers:
+  - id: W1
+    title: Fix add
+    scope: '^src/'
+    test: python -m pytest -q tests/test_calc.py
+    instructions: |
+      Make add() in src/calc.py return the sum of its arguments.
+```"""
+
+
+def test_planner_writes_the_manifest_and_nothing_else(tmp_path, server, sink):
+    repo = project(tmp_path)
+    server.script([
+        write("planner-write.txt", "x\n"),
+        shell("touch planner-shell.txt"),
+        say(MANIFEST),
+    ])  # fmt: skip
+    proc = boss(repo, "plan", "--agent", "gemini", "Fix add() in src/calc.py", check=None)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    manifest = repo / ".boss" / "plans" / "calc-fix" / "manifest.yaml"
+    assert manifest.is_file()
+    boss(repo, "validate", "calc-fix")
+    # --approval-mode plan refuses the write and the shell command: nothing appears anywhere.
+    assert not list(tmp_path.rglob("planner-write.txt")) and not list(tmp_path.rglob("planner-shell.txt"))
+    results = tool_results(server)
+    assert len(results) == 2 and all('"error"' in r for r in results), results
+    assert sink.attempts == []
+
+
+def procs(needle: str) -> list[int]:
+    """Pids whose command line holds needle."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if needle in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def gone(needle: str, seconds: float = 5) -> bool:
+    """True once no process holds needle in its command line (waits up to seconds)."""
+    deadline = time.monotonic() + seconds
+    while procs(needle) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not procs(needle)
+
+
+ONE_TRY = "- max_iterations: 1\n- max_strategies: 1\n"
+
+
+def test_agent_timeout_stops_the_commands_gemini_started_in_their_own_session(tmp_path, server, sink):
+    repo = project(tmp_path)
+    paths = plan(repo, "gemini", extra=ONE_TRY + "- agent_timeout: 4\n")
+    # Gemini runs each command in a new session, outside the agent's process group.
+    server.script([shell("(sleep 3101 &); sleep 3102")])
+    started = time.monotonic()
+    run_workers(paths)
+    assert time.monotonic() - started < 60
+    first = status(paths)
+    assert first.state == "FAILED", first
+    assert gone("sleep 310"), procs("sleep 310")
+    assert sink.attempts == []
+
+
+def test_a_rerun_after_kill_9_stops_what_the_dead_run_left(tmp_path, server, sink):
+    repo = project(tmp_path)
+    paths = plan(repo, "gemini")
+    server.script([shell("sleep 3201")])
+    runner = subprocess.Popen(["bash", str(paths.run_script)], cwd=repo, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not procs("sleep 3201") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert procs("sleep 3201"), agent_logs(paths)
+        os.kill(status(paths).pid, signal.SIGKILL)
+        runner.wait(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    assert procs("sleep 3201")  # the dead run's command outlived it, in its own session
+    server.script([edit("src/calc.py", OLD_LINE, NEW_LINE), say("Fixed.")])
+    retried = boss(repo, "retry", "W1", "--plan", PLAN, check=None)
+    assert status(paths).state == "SUCCESS", (retried.stdout, retried.stderr)
+    assert gone("sleep 3201"), procs("sleep 3201")
+    assert sink.attempts == []
