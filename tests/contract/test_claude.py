@@ -8,7 +8,13 @@ things at once: each real-CLI run costs about a second.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +45,10 @@ PRICE_IN, PRICE_OUT = 5e-6, 25e-6
 SECRET = "-----BEGIN OPENSSH PRIVATE KEY-----\nscratch-key-not-real\n"
 # A committed project settings file whose hook would leave a marker if Claude ran it.
 PROJECT_HOOK = "touch {marker}"
+# One sleep double-forked away (reparented to init), one holding the Bash tool: both in the new
+# session Claude gives each Bash command. Not `sleep 300 &`: under dontAsk Claude refuses a
+# backgrounded `&` command itself ("Permission to use Bash has been denied"), whatever the hook says.
+HANG = "(sleep 300 &); sleep 300"
 
 
 @pytest.fixture
@@ -182,3 +192,121 @@ def test_fix_guard_tiers_approval_usage_and_merge(
     assert (repo / "src" / "calc.py").read_text() == FIXED
     assert git(repo, "show", "main:src/calc.py") + "\n" == FIXED
     assert sink.attempts == []
+
+
+MANIFEST = """```yaml
+version: 1
+plan: calc-fix
+task: Fix add
+integration_test: python -m pytest -q tests/test_calc.py
+workers:
+  - id: W1
+    title: Fix add
+    scope: ['^src/calc\\\\.py$']
+    test: python -m pytest -q tests/test_calc.py
+    instructions: |
+      Make add(a, b) return a + b in src/calc.py.
+```"""
+
+
+def test_planner_writes_a_valid_manifest_and_cannot_write(tmp_path: Path, server: ModelServer, sink) -> None:
+    repo = project(tmp_path)
+    server.script([
+        write("planner-wrote.txt", "x\n"),  # no Write tool in the planner's run
+        shell("touch planner-ran.txt"),  # nor Bash
+        raw_call("EnterWorktree", name="plan-escape"),
+        read("src/calc.py"),  # reads work
+        say(f"Here is the plan.\n\n{MANIFEST}"),
+    ])  # fmt: skip
+    boss(repo, "plan", "--agent", "claude", "Fix add() in src/calc.py")
+    manifest = repo / ".boss" / "plans" / "calc-fix" / "manifest.yaml"
+    assert manifest.is_file()
+    boss(repo, "validate", "calc-fix")
+    (first, *_) = bodies(server)
+    assert sorted(wire.tool_names(first)) == ["Glob", "Grep", "Read"]
+    for needle in ("planner-wrote", "planner-ran", "plan-escape"):
+        assert "No such tool available" in result_of(server, needle), result_of(server, needle)
+    assert "return a - b" in result_of(server, "src/calc.py")
+    assert not list(repo.parent.rglob("planner-wrote.txt")) and not list(repo.parent.rglob("planner-ran.txt"))
+    assert "plan-escape" not in git(repo, "branch", "--list", "--all")
+    assert sink.attempts == []
+
+
+def tagged(tag: str) -> list[tuple[int, str]]:
+    """Live processes whose environment carries this test's tag: (pid, command line)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if f"BOSS_TEST_TAG={tag}".encode() not in (proc / "environ").read_bytes():
+                continue
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if state != "Z":
+            found.append((int(proc.name), cmd.strip()))
+    return found
+
+
+def sleepers(tag: str) -> list[tuple[int, str]]:
+    """The scripted `sleep 300` processes still alive."""
+    return [(pid, cmd) for pid, cmd in tagged(tag) if cmd == "sleep 300"]
+
+
+def wait_for(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.1)
+
+
+def test_agent_timeout_stops_the_commands_claude_started_in_a_new_session(
+    tmp_path: Path, server: ModelServer, sink
+) -> None:
+    # Claude runs each Bash command with `bash -c` in a NEW SESSION, outside its process group.
+    repo = project(tmp_path)
+    paths = plan(repo, "claude", extra="- agent_timeout: 4\n- max_iterations: 1\n- max_strategies: 1\n")
+    server.script([shell(HANG)])
+    tag = os.environ["BOSS_TEST_TAG"]
+    started = time.monotonic()
+    pool = subprocess.Popen(["bash", str(paths.run_script)], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)  # fmt: skip
+    wait_for(lambda: len(sleepers(tag)) == 2)  # both sleeps run (they are TIER 1)
+    # Outside the agent's process group, which a group kill alone would stop.
+    agent_group = status(paths).child_pgid
+    assert agent_group and all(os.getpgid(pid) != agent_group for pid, _ in sleepers(tag))
+    out, _ = pool.communicate(timeout=120)
+    assert pool.returncode != 0 and time.monotonic() - started < 60, out
+    s = status(paths)
+    assert s.state == "FAILED", s.reason
+    assert "agent_timeout" in paths.blocker("W1").read_text()
+    wait_for(lambda: not sleepers(tag), timeout=5)
+    assert sink.attempts == []
+
+
+def test_a_rerun_after_kill_9_stops_what_the_dead_run_left(tmp_path: Path, server: ModelServer, sink) -> None:
+    repo = project(tmp_path)
+    paths = plan(repo, "claude", extra="- max_iterations: 1\n")
+    server.script([shell(HANG)])
+    tag = os.environ["BOSS_TEST_TAG"]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "worker", "run", PLAN, "W1"], cwd=repo, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: len(sleepers(tag)) == 2)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        # Claude and its commands outlive the worker (the commands are in their own session).
+        assert len(sleepers(tag)) == 2
+        server.script([read("src/calc.py"), edit("src/calc.py", OLD_LINE, NEW_LINE), DONE])
+        rerun = run_workers(paths, timeout=120)
+        assert rerun.returncode == 0, (rerun.stdout, rerun.stderr, agent_logs(paths))
+        assert status(paths).state == "SUCCESS"
+        assert not sleepers(tag)
+        assert sink.attempts == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(first.pid, signal.SIGKILL)
