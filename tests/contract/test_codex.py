@@ -13,7 +13,13 @@ through `exec_command`, the case the guard must judge as the patch it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +29,7 @@ from pipeline import (
     FIXED,
     NEW_LINE,
     OLD_LINE,
+    PLAN,
     approvals,
     boss,
     git,
@@ -164,3 +171,131 @@ def agent_logs_text(paths) -> str:  # type: ignore[no-untyped-def]
     from pipeline import agent_logs
 
     return agent_logs(paths)
+
+
+MANIFEST = """```yaml
+version: 1
+plan: calc-fix
+task: Fix add() in src/calc.py
+integration_test: python -m pytest -q tests/test_calc.py
+workers:
+  - id: W1
+    title: Fix add
+    scope: ['^src/calc\\\\.py$']
+    test: python -m pytest -q tests/test_calc.py
+    instructions: |
+      Make add(a, b) return a + b in src/calc.py.
+```"""
+
+
+def test_planner_answers_a_valid_manifest_and_cannot_write(
+    server: ModelServer, sink: ProxySink, tmp_path: Path
+) -> None:
+    """(6) `boss plan --agent codex`: the read-only sandbox refuses a write through the shell and
+    a patch; the planner's answer becomes a valid manifest."""
+    repo = project(tmp_path)
+    server.script(
+        [
+            shell("echo x > planner-ran.txt"),
+            shell(add_patch("planner-wrote.txt", "x")),
+            shell("cat src/calc.py"),  # reads work
+            say(f"Here is the plan.\n\n{MANIFEST}"),
+        ]
+    )
+    boss(repo, "plan", "--agent", "codex", "Fix add() in src/calc.py")
+    assert (repo / ".boss/plans/calc-fix/manifest.yaml").is_file()
+    boss(repo, "validate", "calc-fix")
+    said = outputs(server)
+    assert any("return a - b" in o for o in said), said
+    assert any("Read-only file system" in o for o in said), said  # the shell's write: EROFS
+    assert any("patch rejected: writing is blocked by read-only sandbox" in o for o in said), said
+    assert not list(tmp_path.rglob("planner-ran.txt")) and not list(tmp_path.rglob("planner-wrote.txt"))
+    first = server.main_requests()[0].body
+    assert first["model"] == MODEL
+    assert sink.attempts == [], sink.attempts
+
+
+def tagged(tag: str) -> list[tuple[int, str]]:
+    """Live processes whose environment carries this test's tag: (pid, command line)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if f"BOSS_TEST_TAG={tag}".encode() not in (proc / "environ").read_bytes():
+                continue
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if state != "Z":
+            found.append((int(proc.name), cmd.strip()))
+    return found
+
+
+def sleepers(tag: str) -> list[int]:
+    """The scripted `sleep 300` processes still alive."""
+    return [pid for pid, cmd in tagged(tag) if cmd == "sleep 300"]
+
+
+def sessions(pids: list[int]) -> set[int]:
+    """The session ids of these processes."""
+    found = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            found.add(os.getsid(pid))
+    return found
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.1)
+
+
+def test_agent_timeout_stops_codex_and_the_commands_it_started(
+    server: ModelServer, sink: ProxySink, tmp_path: Path
+) -> None:
+    """(7) Codex runs exec_command in a PTY of its own session; agent_timeout stops all of it."""
+    repo = project(tmp_path)
+    paths = plan(repo, "codex", extra="- agent_timeout: 4\n- max_iterations: 1\n- max_strategies: 1\n")
+    server.script([shell("sleep 300 & sleep 300")])  # Codex waits 10 s for output: past the timeout
+    tag = os.environ["BOSS_TEST_TAG"]
+    started = time.monotonic()
+    pool = subprocess.Popen(["bash", str(paths.run_script)], cwd=repo, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    wait_for(lambda: len(sleepers(tag)) == 2)
+    assert os.getsid(pool.pid) not in sessions(sleepers(tag))  # a session of their own
+    out, _ = pool.communicate(timeout=120)
+    assert pool.returncode != 0 and time.monotonic() - started < 60, out
+    assert status(paths).state == "FAILED"
+    assert "agent_timeout" in paths.blocker("W1").read_text()
+    wait_for(lambda: not sleepers(tag), timeout=5)
+    assert sink.attempts == [], sink.attempts
+
+
+def test_a_rerun_after_kill_9_stops_what_the_dead_run_left(
+    server: ModelServer, sink: ProxySink, tmp_path: Path
+) -> None:
+    """(8) kill -9 of the worker: Codex and its commands outlive it; the rerun stops them."""
+    repo = project(tmp_path)
+    paths = plan(repo, "codex", extra="- max_iterations: 1\n")
+    server.script([shell("sleep 300 & sleep 300")])
+    tag = os.environ["BOSS_TEST_TAG"]
+    first = subprocess.Popen([sys.executable, "-m", "worker", "run", PLAN, "W1"], cwd=repo, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for(lambda: len(sleepers(tag)) == 2)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        assert len(sleepers(tag)) == 2  # they outlive the worker
+        server.script([edit("src/calc.py", OLD_LINE.rstrip("\n"), NEW_LINE.rstrip("\n")), DONE])
+        rerun = run_workers(paths, timeout=120)
+        assert rerun.returncode == 0, (rerun.stdout, rerun.stderr, agent_logs_text(paths))
+        assert status(paths).state == "SUCCESS"
+        assert not sleepers(tag)
+        assert sink.attempts == [], sink.attempts
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(first.pid, signal.SIGKILL)
