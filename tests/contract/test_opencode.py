@@ -22,10 +22,25 @@ from pathlib import Path
 import pytest
 import wire_chat
 from mock_server import ModelServer, edit, say, shell, write
-from pipeline import FIXED, NEW_LINE, OLD_LINE, PLAN, agent_logs, approvals, boss, git, guard_events, plan
-from pipeline import project, run, run_workers, status
+from pipeline import (
+    FIXED,
+    NEW_LINE,
+    OLD_LINE,
+    PLAN,
+    agent_logs,
+    approvals,
+    boss,
+    git,
+    guard_events,
+    plan,
+    project,
+    run,
+    run_workers,
+    status,
+)
 from sink import ProxySink
 
+from boss import statelog
 from boss.paths import PlanPaths
 
 PRICE_IN, PRICE_OUT = 3.0, 15.0  # USD per million tokens, in the provider's model config
@@ -171,9 +186,12 @@ def _sleepers(tag: str) -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and b"sleep\x00300" in (proc / "cmdline").read_bytes():
-                if f"BOSS_TEST_TAG={tag}".encode() in (proc / "environ").read_bytes():
-                    found.append(int(proc.name))
+            if (
+                proc.name.isdigit()
+                and b"sleep\x00300" in (proc / "cmdline").read_bytes()
+                and f"BOSS_TEST_TAG={tag}".encode() in (proc / "environ").read_bytes()
+            ):
+                found.append(int(proc.name))
         except OSError:
             continue
     return found
@@ -183,15 +201,27 @@ def test_agent_timeout_stops_the_command_opencode_started_in_its_own_session(
     tmp_path: Path, server: ModelServer, sink: ProxySink
 ) -> None:
     repo = project(tmp_path)
-    paths = plan(repo, "opencode", extra="- agent_timeout: 8\n- max_iterations: 1\n- max_strategies: 1\n")
+    paths = plan(repo, "opencode", extra="- agent_timeout: 15\n- max_iterations: 1\n- max_strategies: 1\n")
     server.script([shell("sleep 300")])
+    tag = os.environ["BOSS_TEST_TAG"]
     started = time.monotonic()
-    run_workers(paths, timeout=120)
+    pool = subprocess.Popen(["bash", str(paths.run_script)], cwd=repo, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    seen = _wait_for_sleeper(tag)
+    pool.wait(timeout=120)
+    assert seen, agent_logs(paths)  # OpenCode ran it (in a session of its own)
     assert time.monotonic() - started < 60
-    logs = agent_logs(paths)
-    assert "sleep 300" in logs  # OpenCode ran it (in a session of its own)
-    assert not _sleepers(os.environ["BOSS_TEST_TAG"]), logs  # (7) nothing of the run is left
+    assert any(e.result.startswith("tier1 allowed: sleep 300") for e in guard_events(paths))
+    assert any(e.action == "agent" and "timed out" in e.result for e in statelog.read(paths.log))
+    assert not _sleepers(tag), agent_logs(paths)  # (7) nothing of the run is left
     _egress(sink)
+
+
+def _wait_for_sleeper(tag: str, seconds: float = 60) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while not _sleepers(tag) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return _sleepers(tag)
 
 
 def test_a_rerun_after_kill_9_of_the_worker_stops_what_the_dead_run_left(
@@ -204,10 +234,7 @@ def test_a_rerun_after_kill_9_of_the_worker_stops_what_the_dead_run_left(
     pool = subprocess.Popen(["bash", str(paths.run_script)], cwd=repo, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while not _sleepers(tag) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _sleepers(tag), agent_logs(paths)
+        assert _wait_for_sleeper(tag), agent_logs(paths)
         worker_pid = status(paths).pid
         assert worker_pid
         os.kill(worker_pid, signal.SIGKILL)

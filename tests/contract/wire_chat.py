@@ -90,15 +90,9 @@ def tool_call(step: Step, tools: dict[str, set[str]], call_id: str) -> dict[str,
     else:
         name = "read"
         args = {_key(tools.get(name, set()), "filePath", "file_path"): step.path}
-    if step.kind != "raw" and name not in tools:
-        return {"index": 0, "id": call_id, "type": "function",
-                "function": {"name": name, "arguments": json.dumps(args)}}  # fmt: skip  # the CLI says it is unknown
-    return {
-        "index": 0,
-        "id": call_id,
-        "type": "function",
-        "function": {"name": name, "arguments": json.dumps(args)},
-    }
+    # Called even when the CLI did not offer it (a denied tool): the CLI answers that it is unknown.
+    fn = {"name": name, "arguments": json.dumps(args)}
+    return {"index": 0, "id": call_id, "type": "function", "function": fn}
 
 
 def _reply(body: dict[str, Any], delta: dict[str, Any], finish: str, usage: Usage) -> Reply:
