@@ -414,9 +414,10 @@ def test_codex_invocation_flags(tmp_path, monkeypatch):
     groups = tomllib.loads("v = " + inline.partition("=")[2])["v"]
     assert re.fullmatch(groups[0]["matcher"], "Bash") and re.fullmatch(groups[0]["matcher"], "apply_patch")
     assert "-m worker.guard --agent codex" in groups[0]["hooks"][0]["command"]
-    assert "--dangerously-bypass-hook-trust" in argv
-    monkeypatch.setenv("BOSS_CODEX_TRUST_HOOKS", "0")  # for builds without the flag
-    assert "--dangerously-bypass-hook-trust" not in PROFILES["codex"].invocation(run).argv
+    assert "--dangerously-bypass-hook-trust" in argv  # always: untrusted hooks are skipped silently
+    monkeypatch.setenv("BOSS_CODEX_TRUST_HOOKS", "0")  # the old knob for running unguarded is gone
+    assert "--dangerously-bypass-hook-trust" in PROFILES["codex"].invocation(run).argv
+    assert "allow_login_shell=false" in argv  # the login shell's /etc/profile resets PATH
 
 
 @pytest.mark.parametrize(
@@ -530,6 +531,18 @@ def test_aider_invocation_keeps_aider_hands_off_git(tmp_path):
     assert ".aider*" in exclude.read_text().splitlines()
 
 
+def test_aider_gets_no_url_scraping_and_the_frozen_test_read_only(tmp_path):
+    run = make_run(tmp_path, test="python -m pytest -q src/calc/__init__.py docs")
+    argv = PROFILES["aider"].invocation(run).argv
+    assert "--no-detect-urls" in argv
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--read"] == ["docs/notes.md", "src/calc/__init__.py"]
+    assert "--file" not in argv  # the one file in scope is the frozen test
+    write_test = replace(run, log_file=run.prompt_file.parent.parent / "write-test" / "agent.log")
+    argv = PROFILES["aider"].invocation(write_test).argv
+    assert "--read" not in argv and argv[argv.index("--file") + 1] == "src/calc/__init__.py"
+    assert PROFILES["aider"].tool_calls("Applied edit to a.py\nApplied edit to b.py\n") == 2
+
+
 def test_aider_exits_0_even_when_it_failed_and_never_runs_shell_commands(tmp_path):
     script = "```agent-script\n- run: touch ran.txt\n  exit: 1\n```"
     run = make_run(tmp_path, script)
@@ -581,9 +594,11 @@ def test_gemini_invocation_flags_and_trust(tmp_path):
     assert {"commandPrefix": ["python -m pytest -q"], "decision": "allow"}.items() <= next(
         r for r in rules if "commandPrefix" in r
     ).items()
-    assert any(r["decision"] == "deny" and re.match(r["commandRegex"], "curl https://x") for r in rules
-               if "commandRegex" in r)  # fmt: skip
-    settings = json.loads(Path(inv.env["GEMINI_CLI_SYSTEM_SETTINGS_PATH"]).read_text())
+    # commandPrefix, not commandRegex: Gemini prepends `"command":"` to a regex (no ^ anchor).
+    assert not any("commandRegex" in r for r in rules)
+    assert any(r["decision"] == "deny" and "curl" in r.get("commandPrefix", []) for r in rules)
+    assert "GEMINI_CLI_SYSTEM_SETTINGS_PATH" not in inv.env  # skipped unless root-owned
+    settings = json.loads((run.worktree / ".gemini" / "settings.json").read_text())
     hook = settings["hooks"]["BeforeTool"][0]
     assert re.fullmatch(hook["matcher"], "run_shell_command") and re.fullmatch(hook["matcher"], "write_file")
     assert "-m worker.guard --agent gemini" in hook["hooks"][0]["command"]
@@ -591,7 +606,7 @@ def test_gemini_invocation_flags_and_trust(tmp_path):
     empty = make_run(tmp_path / "no-test", test="")
     argv = PROFILES["gemini"].invocation(empty).argv
     text = Path(argv[argv.index("--policy") + 1]).read_text()
-    assert "commandPrefix" not in text and "commandRegex" in text  # no test to allow; TIER 3 denied
+    assert 'decision = "allow"\npriority = 500' not in text and "curl" in text  # no test; TIER 3 denied
     code, log = run_cli(tmp_path, ["gemini", "-p", "hi", "--output-format", "stream-json"], tmp_path)
     assert code == 55 and "not running in a trusted directory" in log
 
@@ -627,9 +642,10 @@ def test_gemini_runs_shell_commands_only_where_a_policy_allows(tmp_path):
         ("echo 'blocked: tier 3' >&2; exit 2", False, True),  # hooksConfig.enabled false
     ],
 )
-def test_gemini_fake_runs_before_tool_hooks_from_the_system_settings(tmp_path, hook, enabled, ran):
+def test_gemini_fake_runs_before_tool_hooks_from_the_project_settings(tmp_path, hook, enabled, ran):
     repo = make_repo(tmp_path / "repo")
-    settings = tmp_path / "system-settings.json"
+    settings = repo / ".gemini" / "settings.json"
+    settings.parent.mkdir()
     group = {"matcher": "run_shell_command|write_file", "hooks": [
         {"type": "command", "command": str(hook_script(tmp_path, hook)), "timeout": 30000}]}  # fmt: skip
     settings.write_text(json.dumps({"hooksConfig": {"enabled": enabled}, "hooks": {"BeforeTool": [group]}}))
@@ -638,7 +654,7 @@ def test_gemini_fake_runs_before_tool_hooks_from_the_system_settings(tmp_path, h
                       'decision = "allow"\npriority = 500\n')  # fmt: skip
     argv = ["gemini", f"--prompt={RUN_TOUCH}", "--output-format", "stream-json", "--skip-trust",
             "--approval-mode", "auto_edit"]  # fmt: skip
-    env = {"GEMINI_CLI_SYSTEM_SETTINGS_PATH": str(settings)}
+    env: dict[str, str] = {}
     code, log = run_cli(tmp_path, [*argv, "--policy", str(policy)], repo, **env)
     assert code == 0, log
     assert (repo / "ran.txt").exists() is ran
@@ -652,8 +668,25 @@ def test_gemini_fake_runs_before_tool_hooks_from_the_system_settings(tmp_path, h
         assert (payload["hook_event_name"], payload["tool_name"]) == ("BeforeTool", "run_shell_command")
         assert payload["tool_input"]["command"] == "touch ran.txt" and payload["cwd"] == str(repo)
     (tmp_path / "hook-input.json").unlink(missing_ok=True)
+    (repo / "ran.txt").unlink(missing_ok=True)
     run_cli(tmp_path, argv, repo, BOSS_ITERATION="1", **env)  # no policy: headless shell is denied
-    assert not (tmp_path / "hook-input.json").exists()  # ... before any hook runs
+    assert (tmp_path / "hook-input.json").exists() is enabled  # ... after the hooks ran (0.61.0)
+    assert not (repo / "ran.txt").exists()
+
+
+def test_gemini_fake_skips_a_system_settings_file_that_is_not_root_owned(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    settings = tmp_path / "system-settings.json"  # under a world-writable /tmp, like 0.61.0 skips
+    group = {"matcher": "run_shell_command", "hooks": [
+        {"type": "command", "command": str(hook_script(tmp_path, "exit 2")), "timeout": 30000}]}  # fmt: skip
+    settings.write_text(json.dumps({"hooks": {"BeforeTool": [group]}}))
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[[rule]]\ntoolName = "run_shell_command"\ndecision = "allow"\npriority = 500\n')
+    argv = ["gemini", f"--prompt={RUN_TOUCH}", "--output-format", "stream-json", "--skip-trust",
+            "--approval-mode", "auto_edit", "--policy", str(policy)]  # fmt: skip
+    code, log = run_cli(tmp_path, argv, repo, GEMINI_CLI_SYSTEM_SETTINGS_PATH=str(settings))
+    assert code == 0 and "Skipping system settings file" in log
+    assert (repo / "ran.txt").exists()  # the hook never ran
 
 
 def test_gemini_fake_fails_like_the_real_cli(tmp_path):

@@ -265,3 +265,23 @@ def test_a_rerun_after_kill_9_stops_what_the_dead_run_left(tmp_path, server, sin
     assert status(paths).state == "SUCCESS", (retried.stdout, retried.stderr)
     assert gone("sleep 3201"), procs("sleep 3201")
     assert sink.attempts == []
+
+
+def test_project_settings_replace_what_the_agent_left_and_keep_a_tracked_file_out_of_the_work(tmp_path):
+    from worker.clis.gemini import project_settings
+
+    committed = {"hooksConfig": {"enabled": False}, "mcpServers": {"docs": {"command": "docs-mcp"}}}
+    repo = project(tmp_path, {".gemini/settings.json": json.dumps(committed)})
+    worktree = tmp_path / "wt"
+    git(repo, "worktree", "add", "-q", "-b", "w", str(worktree))
+    target = tmp_path / "elsewhere.json"
+    target.write_text("{}")
+    (worktree / ".gemini" / "settings.json").unlink()
+    (worktree / ".gemini" / "settings.json").symlink_to(target)  # a hostile leftover
+    ours = {"BeforeTool": [{"matcher": "run_shell_command", "hooks": [{"type": "command", "command": "g"}]}]}
+    path = project_settings(repo, worktree, ours)
+    assert target.read_text() == "{}" and not path.is_symlink()
+    settings = json.loads(path.read_text())
+    assert settings["hooksConfig"]["enabled"] is True and settings["mcpServers"] == committed["mcpServers"]
+    assert settings["hooks"]["BeforeTool"][0]["hooks"][0]["command"] == "g"
+    assert git(worktree, "status", "--porcelain") == ""  # skip-worktree: the commit never takes it

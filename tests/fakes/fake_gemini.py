@@ -14,9 +14,10 @@ headless; chained commands are split on && || ; and every part must be allowed.
 `--output-format stream-json` prints init, message, tool_use, tool_result and result{stats}.
 
 BeforeTool hooks (docs/hooks/reference.md) come from the system settings file
-(GEMINI_CLI_SYSTEM_SETTINGS_PATH), ~/.gemini/settings.json and the workspace's
+(GEMINI_CLI_SYSTEM_SETTINGS_PATH, skipped as 0.61.0 does unless it and every parent folder are
+owned by root and not group/other-writable), ~/.gemini/settings.json and the workspace's
 .gemini/settings.json, all of them; none run when the settings that win say
-`hooksConfig.enabled: false`. They run for a call the policy allows, before it runs: the
+`hooksConfig.enabled: false`. As measured on 0.61.0, they run before the policy: the
 matcher is a regex over the tool name, `timeout` is in milliseconds (default 60000), stdin is
 {session_id, transcript_path, cwd, hook_event_name, timestamp, tool_name, tool_input}; exit 2
 blocks with stderr as the reason, exit 0 with `decision` "deny" or "block" blocks with its
@@ -108,8 +109,14 @@ def load_policies(paths: list[str]) -> list[dict[str, Any]]:
 def before_tool_hooks(cwd: Path) -> list[dict[str, Any]]:
     """The BeforeTool matcher groups of every settings file (system settings win on `enabled`)."""
     files = [cwd / ".gemini" / "settings.json", Path.home() / ".gemini" / "settings.json"]
-    if os.environ.get("GEMINI_CLI_SYSTEM_SETTINGS_PATH"):
-        files.append(Path(os.environ["GEMINI_CLI_SYSTEM_SETTINGS_PATH"]))
+    system = os.environ.get("GEMINI_CLI_SYSTEM_SETTINGS_PATH")
+    if system and _secure(Path(system)):
+        files.append(Path(system))
+    elif system:
+        say(
+            f"Security Warning: Skipping system settings file {system}: Parent directory is insecure",
+            err=True,
+        )
     groups: list[dict[str, Any]] = []
     enabled = True
     for file in files:  # lowest precedence first
@@ -122,6 +129,18 @@ def before_tool_hooks(cwd: Path) -> list[dict[str, Any]]:
         enabled = (settings.get("hooksConfig") or {}).get("enabled", enabled)
         groups += [g for g in (settings.get("hooks") or {}).get("BeforeTool") or [] if isinstance(g, dict)]
     return groups if enabled is not False else []
+
+
+def _secure(path: Path) -> bool:
+    """What 0.61.0 asks of a system settings file: it and its parents root-owned, not g/o-writable."""
+    for item in [path, *path.resolve().parents]:
+        try:
+            st = item.stat()
+        except OSError:
+            return False
+        if st.st_uid != 0 or st.st_mode & 0o022:
+            return False
+    return True
 
 
 def main(argv: list[str]) -> int:
@@ -229,10 +248,8 @@ class Gemini:
             name, params = "write_file", {"file_path": str(self.cwd / action.path),
                                           "content": str(action.value)}  # fmt: skip
         self.out({"type": "tool_use", "tool_name": name, "tool_id": tool_id, "parameters": params})
-        allowed, message = self.decide(name, params)
-        if allowed:
-            blocked = self.before_tool(name, params)
-            allowed, message = blocked is None, blocked or ""
+        blocked = self.before_tool(name, params)  # hooks run before the policy (0.61.0)
+        allowed, message = (False, blocked) if blocked is not None else self.decide(name, params)
         if not allowed:
             self.out({"type": "tool_result", "tool_id": tool_id, "status": "error",
                       "error": {"type": "permission_denied", "message": message}})  # fmt: skip

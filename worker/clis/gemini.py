@@ -56,7 +56,7 @@ def render(r: Inputs) -> dict[str, Any]:
     entry = {"type": "command", "command": r.hook, "timeout": HOOK_TIMEOUT * 1000, "name": HOOK_NAME}
     hooks = {"BeforeTool": [{"matcher": "|".join(HOOKED), "hooks": [entry]}]}
     record = write_json(r.folder / SETTINGS, {"hooksConfig": {"enabled": True}, "hooks": hooks})
-    project = project_settings(r.run.repo, r.run.worktree, hooks)
+    project_settings(r.run.repo, r.run.worktree, hooks)  # inside the worktree: not in `files`
     rules = [
         '[[rule]]\ntoolName = "run_shell_command"\ndecision = "allow"\npriority = 100\n',
         '[[rule]]\ntoolName = ["write_file", "replace"]\ndecision = "allow"\npriority = 100\n',
@@ -82,7 +82,7 @@ def render(r: Inputs) -> dict[str, Any]:
         )
     policy_file = r.folder / POLICY
     policy_file.write_text("# Rendered by boss (tiered autonomy).\n\n" + "\n".join(rules), encoding="utf-8")
-    return {"policy": str(policy_file), "files": [str(record), str(project), str(policy_file)]}
+    return {"policy": str(policy_file), "files": [str(record), str(policy_file)]}
 
 
 def approved_commands(run: AgentRun) -> list[str]:
@@ -114,8 +114,10 @@ def project_settings(repo: Path, worktree: Path, hooks: dict[str, Any]) -> Path:
         shutil.rmtree(path)
     committed = _committed(worktree)
     settings: dict[str, Any] = dict(committed or {})
-    theirs = settings.get("hooks") if isinstance(settings.get("hooks"), dict) else {}
-    before = theirs.get("BeforeTool") if isinstance(theirs.get("BeforeTool"), list) else []
+    found = settings.get("hooks")
+    theirs: dict[str, Any] = found if isinstance(found, dict) else {}
+    listed = theirs.get("BeforeTool")
+    before: list[Any] = listed if isinstance(listed, list) else []
     settings["hooks"] = {**theirs, "BeforeTool": [*hooks["BeforeTool"], *before]}
     settings["hooksConfig"] = {"enabled": True, "disabled": []}
     write_json(path, settings)
