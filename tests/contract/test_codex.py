@@ -299,3 +299,23 @@ def test_a_rerun_after_kill_9_stops_what_the_dead_run_left(
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(first.pid, signal.SIGKILL)
+
+
+def test_a_run_the_guard_never_judged_stops_the_worker(
+    server: ModelServer, sink: ProxySink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hooks switched off (a later `-c` wins): Codex runs the command unjudged, and the worker
+    stops with the reason instead of going on unguarded (tool_calls counts the real items)."""
+    monkeypatch.setenv("BOSS_CODEX_ARGS", "-c features.hooks=false")
+    repo = project(tmp_path)
+    paths = plan(repo, "codex", extra="- max_iterations: 1\n- max_strategies: 1\n")
+    server.script(
+        [shell("ls build"), edit("src/calc.py", OLD_LINE.rstrip("\n"), NEW_LINE.rstrip("\n")), DONE]
+    )
+    run_workers(paths)
+    st = status(paths)
+    assert st.state == "FAILED", agent_logs_text(paths)
+    assert "guard hook never ran although the agent made 2 tool call(s)" in st.reason, st.reason
+    assert guard_events(paths) == []
+    assert git(repo, "rev-parse", "feat/w1-fix-add") == git(repo, "rev-parse", "main")  # nothing committed
+    assert sink.attempts == [], sink.attempts

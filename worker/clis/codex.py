@@ -7,7 +7,6 @@ Enforcement: a PreToolUse hook given with `-c` (Bash and apply_patch), trusted w
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,12 +31,14 @@ CODEX_CONFIG = [
 HOOKS = "codex-hooks.json"
 RULES = "codex-boss.rules"
 LIMITS = (
-    "A PreToolUse hook (Bash and apply_patch, Codex 0.124 or later) given with -c judges every"
-    " command. Codex runs only trusted hooks, so the run passes --dangerously-bypass-hook-trust"
-    " (BOSS_CODEX_TRUST_HOOKS=0 leaves it out for builds without the flag: then only the"
-    " sandbox guards). The workspace-write sandbox with network off is the backstop. The"
-    " execpolicy .rules file is rendered, but Codex reads rules only from CODEX_HOME/rules or a"
-    " trusted project's .codex/rules: copy it there to add it."
+    "A PreToolUse hook (Bash and apply_patch; tested with Codex 0.171.0) given with -c judges"
+    " every command and edit, apply_patch sent through the shell included. Codex runs -c hooks"
+    " only with --dangerously-bypass-hook-trust (without it they are skipped silently), so the"
+    " flag is always passed; a run that made tool calls the guard never judged stops the"
+    " worker. Codex refuses rm -f/rm -rf itself, even when a person approved it. The"
+    " workspace-write sandbox with network off is the backstop. The execpolicy .rules file is"
+    " rendered, but Codex reads rules only from CODEX_HOME/rules or a trusted project's"
+    " .codex/rules: copy it there to add it."
 )
 
 
@@ -55,9 +56,14 @@ def render(r: Inputs) -> dict[str, Any]:
     rules_file = r.folder / RULES
     rules_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     inline = "[" + ", ".join(toml_inline(g) for g in groups) + "]"
-    args = ["-c", "features.hooks=true", "-c", f"hooks.PreToolUse={inline}"]
-    if os.environ.get("BOSS_CODEX_TRUST_HOOKS", "1") != "0":  # for Codex builds without the flag
-        args.append("--dangerously-bypass-hook-trust")  # untrusted hooks do not run headless
+    # Hooks given with -c are not trusted, and untrusted hooks are skipped without a word.
+    args = [
+        "-c",
+        "features.hooks=true",
+        "-c",
+        f"hooks.PreToolUse={inline}",
+        "--dangerously-bypass-hook-trust",
+    ]
     return {"args": args, "files": [str(hooks_file), str(rules_file)]}
 
 
@@ -106,7 +112,11 @@ class CodexProfile:
         return self.usage(output)
 
     def tool_calls(self, output: str) -> int | None:
-        """Command and file-change items, each counted once (started, completed or both)."""
+        """Command and file-change items, each counted once (started, completed or both).
+
+        A call the hook blocked emits no item (its reason is only on stderr), so this counts the
+        calls that ran: any of them with no guard decision in the log means the hook never ran.
+        """
         ids = {
             str(e["item"].get("id") or id(e))
             for e in out.json_lines(output)
