@@ -535,7 +535,8 @@ def test_aider_gets_no_url_scraping_and_the_frozen_test_read_only(tmp_path):
     run = make_run(tmp_path, test="python -m pytest -q src/calc/__init__.py docs")
     argv = PROFILES["aider"].invocation(run).argv
     assert "--no-detect-urls" in argv
-    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--read"] == ["docs/notes.md", "src/calc/__init__.py"]
+    read = [argv[i + 1] for i, a in enumerate(argv) if a == "--read"]
+    assert read == ["docs/notes.md", "src/calc/__init__.py"]
     assert "--file" not in argv  # the one file in scope is the frozen test
     write_test = replace(run, log_file=run.prompt_file.parent.parent / "write-test" / "agent.log")
     argv = PROFILES["aider"].invocation(write_test).argv

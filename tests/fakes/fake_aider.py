@@ -9,7 +9,10 @@ repository root); with `--gitignore` (the default) and `--yes-always`, `.aider*`
 .gitignore; files are committed before editing when dirty (`--dirty-commits`, the default)
 and after editing (`--auto-commits`, the default); `--dry-run` writes nothing; `--chat-mode ask`
 only answers (the planner's reply). The model's shell commands never run (aider declines
-them under --yes-always) and it cannot delete files. A failed step still exits 0.
+them under --yes-always) and it cannot delete files. A failed step still exits 0. An edit of a
+`--read` file is applied anyway, as the real aider 0.86.2 does under --yes-always ("Allow edits
+to file that has not been added to the chat?" answered yes). The real binary's behaviour is
+proven by tests/contract/test_aider.py; this fake serves the unit tests that need no model.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from common import (
 
 from boss import git
 
-VERSION = "0.86.3.dev"
+VERSION = "0.86.2"
 BOOL = argparse.BooleanOptionalAction
 
 
@@ -76,7 +79,7 @@ def parser() -> CliParser:
         ("--suggest-shell-commands", True), ("--check-update", True),
         ("--show-release-notes", None), ("--analytics", None), ("--auto-lint", True),
         ("--auto-test", False), ("--dry-run", False), ("--restore-chat-history", False),
-        ("--fancy-input", True), ("--show-diffs", False),
+        ("--fancy-input", True), ("--show-diffs", False), ("--detect-urls", True),
     ):  # fmt: skip
         p.add_argument(flag, action=BOOL, default=default)
     p.add_argument("--analytics-disable", action="store_true")
