@@ -38,7 +38,7 @@ from pipeline import (
     status,
 )
 
-from worker.clis.claude import WORKER_TOOLS
+from worker.clis.claude import WORKER_TOOLS, ClaudeProfile
 
 # Opus pricing in USD per token, the default model of 2.1.197 ("claude-opus-4-8[1m]").
 PRICE_IN, PRICE_OUT = 5e-6, 25e-6
@@ -121,6 +121,7 @@ def test_fix_guard_tiers_approval_usage_and_merge(
         shell("cat ~/.ssh/id_rsa"),  # TIER 3 (a secret)
         write(str(outside), "escaped\n"),  # TIER 3 (outside the worktree)
         shell(f"echo escaped > {outside}"),  # TIER 3 (outside the worktree)
+        edit("src/calc.py", OLD_LINE, NEW_LINE),  # refused by Claude itself: not read yet (no hook call)
         read("src/calc.py"),
         edit("src/calc.py", OLD_LINE, NEW_LINE),  # TIER 2: a checkpoint first
         say("Fixed add()."),
@@ -143,6 +144,9 @@ def test_fix_guard_tiers_approval_usage_and_merge(
     assert not marker.exists()
     events = guard_events(paths)
     results_ = [e.result for e in events]
+    # The profile counts the tool calls the hook was asked about: one guard decision each.
+    log = (paths.attempts("W1") / "s1i1" / "agent.log").read_text()
+    assert ClaudeProfile().tool_calls(log) == len(events) == 7, results_
     # TIER 1 ran: logged tier1 and its output reached the model.
     assert any(r.startswith("tier1") and "tier1-ran" in r for r in results_), results_
     assert "tier1-ran" in result_of(server, "tier1-ran") and "# calc" in result_of(server, "tier1-ran")

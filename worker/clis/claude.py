@@ -114,12 +114,39 @@ class ClaudeProfile:
         return self.usage(output)
 
     def tool_calls(self, output: str) -> int | None:
-        """Bash and file-edit `tool_use` blocks of the `assistant` messages."""
+        """Bash and file-edit `tool_use` blocks the hook was asked about.
+
+        Not those Claude refused before its hooks run: an input it rejects (an Edit of a file not
+        read yet) comes back as a `<tool_use_error>` result, and the guard never sees it.
+        """
         tools = {"Bash", *EDIT_TOOLS}
+        events = out.json_lines(output)
+        refused = {
+            block.get("tool_use_id")
+            for block in _blocks(events, "user")
+            if block.get("type") == "tool_result"
+            and _text(block.get("content")).startswith("<tool_use_error>")
+        }
         return sum(
             1
-            for e in out.json_lines(output)
-            if e.get("type") == "assistant" and isinstance(e.get("message"), dict)
-            for block in e["message"].get("content") or []
-            if isinstance(block, dict) and block.get("type") == "tool_use" and block.get("name") in tools
+            for block in _blocks(events, "assistant")
+            if block.get("type") == "tool_use"
+            and block.get("name") in tools
+            and block.get("id") not in refused
         )
+
+
+def _blocks(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [
+        block
+        for e in events
+        if e.get("type") == kind and isinstance(e.get("message"), dict)
+        for block in e["message"].get("content") or []
+        if isinstance(block, dict)
+    ]
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+    return str(content or "")
