@@ -177,6 +177,49 @@ def test_codex_hook(setup: Setup) -> None:
     assert proc.returncode == 0
 
 
+def shell_patch(*headers: str, tag: str = "'EOF'", before: str = "", after: str = "") -> str:
+    """`apply_patch <<'EOF' ... EOF` as a Codex model with no apply_patch tool sends it."""
+    body = "".join(f"*** {h}\n+x\n" for h in headers)
+    end = tag.strip("'\"")
+    return f"{before}apply_patch <<{tag}\n*** Begin Patch\n{body}*** End Patch\n{end}\n{after}"
+
+
+def test_codex_apply_patch_through_the_shell_is_judged_as_the_patch(setup: Setup) -> None:
+    wt = setup.wt
+    base = {**claude("", wt), "turn_id": "turn-1"}
+
+    def codex(command: str) -> subprocess.CompletedProcess[str]:
+        return setup.hook({**base, "tool_input": {"command": command}}, agent="codex")
+
+    # Inside the worktree: an edit of an existing file is TIER 2 (checkpoint), a new file TIER 1.
+    assert codex(shell_patch("Update File: README.md")).returncode == 0
+    assert codex(shell_patch("Add File: src/new.py", tag='"PATCH"', before="cd src && ")).returncode == 0
+    results = [e.result for e in setup.events()]
+    assert results[0].startswith("tier2 allowed after checkpoint") and "apply_patch README.md" in results[0]
+    assert cp.list_checkpoints(wt, "p", "W1")
+    assert results[1].startswith("tier1") and "apply_patch src/new.py" in results[1], results
+    # Any file outside the worktree makes the whole patch TIER 3, recorded as an edit.
+    message = blocked(codex(shell_patch("Update File: README.md", f"Add File: {setup.repo.parent}/x.py")))
+    assert "outside the worktree" in message
+    assert (
+        ap.list_requests(setup.paths.approvals_dir)[-1].command
+        == f"apply_patch README.md {setup.repo.parent}/x.py"
+    )
+    blocked(codex(shell_patch("Delete File: ../../../../etc/hosts")))
+    # Not only a patch: judged as a shell command (apply_patch is no known command: TIER 3).
+    for command in (
+        shell_patch("Add File: a.py", after="rm -rf build\n"),  # a command after the here-document
+        shell_patch("Add File: a.py", tag="EOF").replace("+x", "+$(touch pwned)"),  # it expands
+        shell_patch("Add File: a.py").replace("+x", "+x\nEOF\ntouch pwned"),  # it ends early
+        shell_patch("Add File: a.py", before="cd $HOME && "),
+        shell_patch("Add File: a.py", before="true; "),
+    ):
+        blocked(codex(command))
+        assert "apply_patch <<" in setup.events()[-1].result.partition(":")[2], command
+        assert setup.events()[-1].result.startswith("tier3 blocked"), command
+    assert not (wt / "pwned").exists()
+
+
 def test_gemini_hook(setup: Setup) -> None:
     wt = setup.wt
     base = {"session_id": "s", "transcript_path": "/tmp/t.json", "cwd": str(wt), "hook_event_name": "BeforeTool",
