@@ -23,6 +23,7 @@ from worker import agent_clis
 from worker import approvals as ap
 from worker.agent_clis import PROFILES
 from worker.agents import AgentRun, Invocation, agent_env
+from worker.clis import opencode as opencode_clis
 
 FAKES = Path(__file__).parent / "fakes" / "bin"
 SCRIPT = """```agent-script
@@ -39,7 +40,7 @@ USAGE = {
     "opencode": FULL,
 }
 PLAN_YAML = "version: 1\nplan: demo\ntask: Add numbers\nworkers:\n  - id: W1\n"
-HOOKED = ("claude", "codex", "gemini")  # the CLIs whose hook runs the guard (worker.enforce)
+HOOKED = ("claude", "codex", "gemini", "opencode")  # the CLIs whose hook runs the guard (worker.enforce)
 
 
 def make_run(
@@ -277,15 +278,10 @@ def test_the_policy_lets_the_agent_run_its_test_and_blocks_tier_3(tmp_path, name
     assert not (run.worktree / "hacked.txt").exists()  # TIER 3: blocked in every CLI
     ran = (run.worktree / "checks.log").read_text().splitlines()
     requests = [r.command for r in ap.list_requests(PlanPaths.of(run.repo, "p").approvals_dir)]
-    if name in HOOKED:
-        # The guard judged each command: the declared test ran, an undeclared one is TIER 3.
-        assert ran == ["--quick"]
-        assert "run-checks --all" in requests
-    else:
-        # OpenCode has no hook: only its static patterns apply (worker.enforce.LIMITS).
-        assert ran == ["--quick", "--all"]
-        assert requests == []
-    if name in ("claude", "codex"):  # Gemini's static policy denies curl before its hook runs
+    # The guard judged each command: the declared test ran, an undeclared one is TIER 3.
+    assert ran == ["--quick"]
+    assert "run-checks --all" in requests
+    if name in ("claude", "codex", "opencode"):  # Gemini's static policy denies curl before its hook runs
         assert TIER_3 in requests
 
 
@@ -706,9 +702,12 @@ def test_opencode_invocation_flags(tmp_path):
     assert inv.argv[:4] == ["opencode", "run", "--format", "json"]
     assert inv.argv[inv.argv.index("--dir") + 1] == str(run.worktree)
     assert inv.env["OPENCODE_DISABLE_AUTOUPDATE"] == inv.env["OPENCODE_DISABLE_CLAUDE_CODE"] == "1"
-    assert Path(inv.env["OPENCODE_CONFIG"]).parent == run.config_dir  # outside the worktree
-    # Inline too: the worktree's own opencode.json is read later and cannot loosen it.
+    # Inline only: merged after the worktree's opencode.json, and the user's OPENCODE_CONFIG is kept.
+    assert "OPENCODE_CONFIG" not in inv.env
     config = json.loads(inv.env["OPENCODE_CONFIG_CONTENT"])
+    assert config["plugin"] == [opencode_clis.PLUGIN.as_uri()] and opencode_clis.PLUGIN.is_file()
+    assert json.loads(inv.env["BOSS_OPENCODE_GUARD"])[-4:] == ["--worker", "W1", "--policy",
+                                                              str(run.config_dir / "policy.yaml")]  # fmt: skip
     permission = json.loads(inv.env["OPENCODE_PERMISSION"])
     assert permission == config["permission"]
     assert next(iter(permission["bash"].items())) == ("*", "allow")  # first: the last match wins
@@ -724,8 +723,8 @@ def test_opencode_rejects_ask_headless_and_reports_it(tmp_path):
     code, log = run_cli(tmp_path, ["opencode", "run", "--format", "json", "--", script], repo,
                         OPENCODE_PERMISSION=perms)  # fmt: skip
     assert code == 0 and not (repo / "a.txt").exists()
-    done = [e for e in map(json.loads, log.splitlines()) if e["type"] == "done"][-1]
-    assert done["rejected"] == ["bash"]
+    (used,) = [e["part"]["state"] for e in map(json.loads, log.splitlines()) if e["type"] == "tool_use"]
+    assert used["status"] == "error" and "rejected permission" in used["error"]
     code, log = run_cli(tmp_path, ["opencode", "run", "--format", "json", "--auto", "--", script],
                         repo, OPENCODE_PERMISSION=perms)  # fmt: skip
     assert (repo / "a.txt").exists()

@@ -9,9 +9,12 @@ the project's opencode.json, OPENCODE_CONFIG_CONTENT and OPENCODE_PERMISSION, af
 defaults (everything allowed, external_directory and doom_loop ask): `{tool: action}` or
 `{tool: {pattern: action}}`, `*` and `?` wildcards, last match wins; bash commands are split
 on && || ; | and checked part by part; edits outside --dir also need external_directory.
-`ask` is rejected in `run` unless `--auto`, and listed in the final `done` event. The `plan`
-agent cannot edit (it only answers: the planner's reply). `--format json` prints step_start,
-tool_use, text, step_finish (cost and tokens), error and done.
+`ask` is rejected in `run` unless `--auto`. Plugins named in the configs' `plugin` lists
+(file URLs) run before each tool call, as OpenCode runs them: their `tool.execute.before` hook
+(run here through node, so boss's real guard plugin runs) gets `{tool}` and `{args}`, and a
+throw fails the call with the thrown message. The `plan` agent cannot edit (it only answers:
+the planner's reply). `--format json` prints step_start, tool_use, text, step_finish (cost and
+tokens) and error; like the real one (1.18.33), no `done` event.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -118,6 +122,39 @@ def permission_rules() -> list[tuple[str, str, str]]:
     return rules
 
 
+def plugins() -> list[str]:
+    """The plugin file URLs of every config source, in order."""
+    sources = [os.environ.get("OPENCODE_CONFIG") and Path(os.environ["OPENCODE_CONFIG"]).read_text(),
+               Path("opencode.json").read_text() if Path("opencode.json").is_file() else None,
+               os.environ.get("OPENCODE_CONFIG_CONTENT")]  # fmt: skip
+    return [
+        p for text in sources if text for p in _jsonc(text).get("plugin") or [] if p.startswith("file://")
+    ]
+
+
+# Loads a plugin module, calls each exported plugin, and runs its tool.execute.before hook.
+NODE_HOOK = """
+const [url, tool, args, directory] = process.argv.slice(1)
+const mod = await import(url)
+for (const plugin of Object.values(mod)) {
+  const hooks = await plugin({ directory, worktree: directory })
+  const before = hooks && hooks["tool.execute.before"]
+  if (before) await before({ tool, sessionID: "ses_fake", callID: "call_fake" }, { args: JSON.parse(args) })
+}
+"""
+
+
+def plugin_error(tool: str, args: dict[str, Any], cwd: Path) -> str | None:
+    """The message a plugin's tool.execute.before threw, or None when every plugin let it run."""
+    for url in plugins():
+        proc = subprocess.run(["node", "--input-type=module", "-e", NODE_HOOK, url, tool, json.dumps(args), str(cwd)],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        if proc.returncode != 0:
+            lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("Error: ")]
+            return lines[0][len("Error: ") :] if lines else proc.stderr.strip()
+    return None
+
+
 def wildcard(pattern: str, text: str) -> bool:
     """OpenCode's Wildcard.match: * and ?, a trailing ' *' also matching no arguments."""
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
@@ -171,7 +208,6 @@ class OpenCode:
         self.message = new_id("msg_")
         rules = permission_rules() + RUN_DENIED
         self.rules = rules + (PLAN_AGENT if args.agent == "plan" else [])
-        self.rejected: list[str] = []
 
     def out(self, kind: str, **data: Any) -> None:
         if self.args.format == "json":
@@ -228,11 +264,15 @@ class OpenCode:
                 checks.insert(0, ("external_directory", str(path.parent)))
         verdicts = [(p, t, evaluate(self.rules, p, t)) for p, t in checks]
         state: dict[str, Any] = {"input": data, "time": {"start": now_ms(), "end": now_ms()}}
-        if any(v == "deny" for _, _, v in verdicts):
+        args = {"command": data["command"], "description": "run"} if name == "bash" else {
+            "filePath": action.path, "oldString": "", "newString": ""}  # fmt: skip
+        thrown = plugin_error(name, args, self.cwd)
+        if thrown is not None:  # plugins run before the permission checks
+            state.update(status="error", error=thrown)
+        elif any(v == "deny" for _, _, v in verdicts):
             state.update(status="error", error="The user has specified a rule which prevents "
                          "you from using this specific tool call.")  # fmt: skip
         elif any(v == "ask" for _, _, v in verdicts) and not self.auto:
-            self.rejected.extend(p for p, _, v in verdicts if v == "ask")
             if self.args.format != "json":
                 say(
                     f"! permission requested: {name} ({command if name == 'bash' else action.path}); auto-rejecting"
@@ -256,5 +296,4 @@ class OpenCode:
 
     def done(self, cost: float, tokens: dict[str, Any]) -> int:
         self.step(cost, tokens, reason="stop")
-        self.out("done", reason="idle", rejected=sorted(set(self.rejected)))
         return 0
