@@ -286,6 +286,16 @@ def test_agent_timeout_stops_the_commands_claude_started_in_a_new_session(
     s = status(paths)
     assert s.state == "FAILED", s.reason
     assert "agent_timeout" in paths.blocker("W1").read_text()
+    # Stopped with SIGINT first, Claude still writes its `result` (error_during_execution) with
+    # the run's totals; stream-json's per-message usage alone would show 1 output token a turn.
+    reported = server.reported()
+    assert (s.usage["input_tokens"], s.usage["output_tokens"]) == (
+        reported.input_tokens,
+        reported.output_tokens,
+    )
+    assert s.usage["cost_usd"] == pytest.approx(
+        reported.input_tokens * PRICE_IN + reported.output_tokens * PRICE_OUT
+    )
     wait_for(lambda: not sleepers(tag), timeout=5)
     assert sink.attempts == []
 
