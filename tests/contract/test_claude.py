@@ -324,3 +324,23 @@ def test_a_rerun_after_kill_9_stops_what_the_dead_run_left(tmp_path: Path, serve
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(first.pid, signal.SIGKILL)
+
+
+def test_a_run_whose_hook_never_fired_stops_the_worker(
+    tmp_path: Path, server: ModelServer, sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A user's `--bare` (BOSS_CLAUDE_ARGS) makes Claude skip every hook, the guard's too.
+    monkeypatch.setenv("BOSS_CLAUDE_ARGS", "--bare")
+    repo = project(tmp_path)
+    paths = plan(repo, "claude", extra="- max_iterations: 1\n")
+    server.script(
+        [shell("echo unjudged > src/note.txt"), read("src/calc.py"), edit("src/calc.py", OLD_LINE, NEW_LINE)]
+    )
+    run_workers(paths)
+    s = status(paths)
+    assert (
+        s.state == "FAILED" and "guard hook never ran although the agent made 2 tool call(s)" in s.reason
+    ), s.reason
+    assert not guard_events(paths)
+    assert git(repo, "rev-parse", "main") == git(repo, "rev-parse", s.branch)  # nothing committed
+    assert sink.attempts == []
