@@ -470,9 +470,10 @@ def test_codex_fake_runs_pre_tool_use_hooks_only_when_trusted(tmp_path, hook, ex
     code, log = run_cli(tmp_path, [*codex_hook_argv(hook_script(tmp_path, hook), *extra), RUN_TOUCH], repo)
     assert code == 0, log
     assert (repo / "ran.txt").exists() is ran
-    (item,) = [e["item"] for e in codex_events(log)
-               if e["type"] == "item.completed" and e["item"]["type"] == "command_execution"]  # fmt: skip
-    assert item["status"] == ("completed" if ran else "declined")
+    items = [e["item"] for e in codex_events(log)
+             if e["type"] == "item.completed" and e["item"]["type"] == "command_execution"]  # fmt: skip
+    assert [i["status"] for i in items] == (["completed"] if ran else [])  # a blocked call: no item
+    assert ("Command blocked by PreToolUse hook" in log) is not ran
     called = (tmp_path / "hook-input.json").exists()
     assert called is ("--dangerously-bypass-hook-trust" in extra and "features.hooks=false" not in extra)
     if called:
@@ -490,7 +491,7 @@ def test_codex_fake_sends_edits_to_the_hook_as_apply_patch(tmp_path):
     code, log = run_cli(tmp_path, argv, repo)
     assert code == 0 and not (repo / "src/calc/add.py").exists()
     changes = [e["item"] for e in codex_events(log) if e.get("item", {}).get("type") == "file_change"]
-    assert [c["status"] for c in changes] == ["declined"]
+    assert changes == [] and "Command blocked by PreToolUse hook: blocked: outside" in log
     payload = json.loads((tmp_path / "hook-input.json").read_text())
     assert payload["tool_name"] == "apply_patch"
     patch = payload["tool_input"]["command"]

@@ -19,10 +19,13 @@ each edit (`apply_patch`, `tool_input.command` the patch), as codex-rs/hooks doe
 managed, so, untrusted, they are skipped without a word unless `--dangerously-bypass-hook-trust`
 is given; the matcher is a regex over the tool name; `timeout` is in seconds (default 600);
 exit 2 with a reason on stderr, or exit 0 with `permissionDecision: "deny"` or `decision:
-"block"`, blocks the call (a shell command is then `declined`, an edit `declined`); any other
+"block"`, blocks the call: as 0.171.0 does, a blocked call emits no JSON item, only an
+`ERROR codex_core::tools::router: error=Command blocked by PreToolUse hook: ...` line on stderr
+(and the reason in the model's tool output); any other
 exit, exit 2 without a reason, `ask`, unknown fields or a timeout are hook failures and the
 call goes on. Not modelled: hooks.json and config.toml hooks, persisted trust, execpolicy
-`.rules` files, the item a blocked call really produces (the fake's `declined` is a guess).
+`.rules` files. Commands are shown as `/bin/bash -lc ...` unless `-c allow_login_shell=false`
+(then `/bin/bash -c`), as the real items do.
 """
 
 from __future__ import annotations
@@ -203,7 +206,9 @@ def main(argv: list[str]) -> int:
         args.sandbox or str(config.get("sandbox_mode") or "read-only"))  # fmt: skip
     model_input = prompt + read_mentioned(prompt)  # reads are not sandboxed
     record("codex", argv, input=model_input, prompt=prompt, sandbox=sandbox, config=config)
-    return Run(args, sandbox, cwd, session_hooks(args, config)).go(Model.read(model_input))
+    run = Run(args, sandbox, cwd, session_hooks(args, config))
+    run.shell_flag = "-c" if config.get("allow_login_shell") is False else "-lc"
+    return run.go(Model.read(model_input))
 
 
 class Run:
@@ -219,6 +224,7 @@ class Run:
         self.roots = [cwd, *(Path(d).resolve() for d in args.add_dir)]
         self.items = 0
         self.last = ""
+        self.shell_flag = "-lc"
 
     def item_id(self) -> str:
         self.items += 1
@@ -290,30 +296,35 @@ class Run:
     def edit(self, action: Action) -> None:
         kind = edit_kind(action, self.cwd)
         target = self.cwd / action.path
-        if self.pre_tool_use("apply_patch", {"command": patch_text(action, self.cwd)}) is not None:
-            status = "declined"
-        elif self.writable(target) and not apply_edit(action, self.cwd):
-            status = "completed"
-        else:
-            status = "failed"
+        patch = patch_text(action, self.cwd)
+        blocked = self.pre_tool_use("apply_patch", {"command": patch})
+        if blocked is not None:
+            self.blocked(blocked, patch)
+            return
+        status = "completed" if self.writable(target) and not apply_edit(action, self.cwd) else "failed"
         self.out({"type": "item.completed", "item": {
             "id": self.item_id(), "type": "file_change",
             "changes": [{"path": str(target), "kind": kind}], "status": status}})  # fmt: skip
 
     def command(self, command: str) -> None:
         item = {"id": self.item_id(), "type": "command_execution",
-                "command": f"/bin/bash -lc {command!r}", "aggregated_output": "",
+                "command": f"/bin/bash {self.shell_flag} {command!r}", "aggregated_output": "",
                 "exit_code": None, "status": "in_progress"}  # fmt: skip
         blocked = self.pre_tool_use("Bash", {"command": command})
         if blocked is not None:
-            self.out({"type": "item.completed", "item": {**item, "aggregated_output": blocked,
-                                                          "status": "declined"}})  # fmt: skip
+            self.blocked(blocked, command)
             return
         self.out({"type": "item.started", "item": item})
         code, output = shell(command, self.cwd)
         item = {**item, "aggregated_output": output, "exit_code": code,
                 "status": "completed" if code == 0 else "failed"}  # fmt: skip
         self.out({"type": "item.completed", "item": item})
+
+    def blocked(self, reason: str, command: str) -> None:
+        """A call the hook blocked: no item at all, one error line on stderr (as 0.171.0 does)."""
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+        say(f"{now} ERROR codex_core::tools::router: error=Command blocked by PreToolUse hook: {reason}."
+            f" Command: {command}", err=True)  # fmt: skip
 
     def finish(self, text: str) -> int:
         self.message(text)
