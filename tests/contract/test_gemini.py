@@ -38,6 +38,8 @@ from pipeline import (
     status,
 )
 
+from worker.clis.gemini import GeminiProfile, project_settings
+
 # Gemini's usage statistics (Clearcut); off in the tests that assert no egress at all.
 TELEMETRY = "CONNECT play.googleapis.com:443 HTTP/1.1"
 SECRET = "-----BEGIN OPENSSH PRIVATE KEY----- not-a-real-key"
@@ -110,6 +112,8 @@ def test_fixes_the_bug_under_the_tiers_and_an_approved_command_runs_once(tmp_pat
     # The edit went through Gemini's own `replace` tool.
     calls = [json.loads(line) for line in log.splitlines() if line.startswith('{"type":"tool_use"')]
     assert [c["tool_name"] for c in calls][:2] == ["replace", "run_shell_command"], log
+    # Every hooked call counts but the write Gemini refused before its hooks (see below).
+    assert GeminiProfile().tool_calls(log) == len(calls) - 1 == 7
 
     results = tool_results(server)
     events = [e.result for e in guard_events(paths)]
@@ -268,8 +272,6 @@ def test_a_rerun_after_kill_9_stops_what_the_dead_run_left(tmp_path, server, sin
 
 
 def test_project_settings_replace_what_the_agent_left_and_keep_a_tracked_file_out_of_the_work(tmp_path):
-    from worker.clis.gemini import project_settings
-
     committed = {"hooksConfig": {"enabled": False}, "mcpServers": {"docs": {"command": "docs-mcp"}}}
     repo = project(tmp_path, {".gemini/settings.json": json.dumps(committed)})
     worktree = tmp_path / "wt"

@@ -168,7 +168,23 @@ class GeminiProfile:
         return self.usage(output)
 
     def tool_calls(self, output: str) -> int | None:
-        """`tool_use` events of the shell and edit tools."""
-        tools = ("run_shell_command", "write_file", "replace")
+        """`tool_use` events of the hooked tools, less those Gemini refused before any hook.
+
+        A call whose parameters Gemini rejects (`invalid_tool_params`: "Path not in workspace")
+        never reaches the hook, so it says nothing about whether the hook ran.
+        """
         events = out.json_lines(output)
-        return sum(1 for e in events if e.get("type") == "tool_use" and e.get("tool_name") in tools)
+        refused = {
+            e.get("tool_id")
+            for e in events
+            if e.get("type") == "tool_result"
+            and isinstance(e.get("error"), dict)
+            and e["error"].get("type") == "invalid_tool_params"
+        }
+        return sum(
+            1
+            for e in events
+            if e.get("type") == "tool_use"
+            and e.get("tool_name") in HOOKED
+            and e.get("tool_id") not in refused
+        )
