@@ -179,8 +179,9 @@ def test_a_project_rule_lifts_the_static_deny_of_its_command(run: AgentRun) -> N
     assert "curl" not in prefixes and "wget" in prefixes
 
 
-def test_codex_hook_trust_can_be_left_out_for_older_builds(run: AgentRun, monkeypatch) -> None:
+def test_codex_hook_trust_is_always_bypassed(run: AgentRun, monkeypatch) -> None:
+    # Untrusted hooks are skipped silently: the old BOSS_CODEX_TRUST_HOOKS=0 ran Codex unguarded.
     monkeypatch.setenv("BOSS_CODEX_TRUST_HOOKS", "0")
     out = render_enforcement("codex", run, load_policy(run.repo))
-    assert "--dangerously-bypass-hook-trust" not in out["args"]
+    assert "--dangerously-bypass-hook-trust" in out["args"]
     assert any(a.startswith("hooks.PreToolUse=") for a in out["args"])
