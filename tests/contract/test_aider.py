@@ -243,17 +243,15 @@ def test_kill_9_then_rerun_stops_what_aider_left_and_unreachable_model_times_out
     unreachable aider retries for a minute and exits 0: agent_timeout bounds it."""
     monkeypatch.setenv("OPENAI_API_BASE", f"http://127.0.0.1:{_closed_port()}/v1")
     repo = project(tmp_path)
-    paths = plan(repo, "aider", extra="- agent_timeout: 8\n- max_iterations: 1\n- max_strategies: 1\n")
+    paths = plan(repo, "aider", extra="- agent_timeout: 20\n- max_iterations: 1\n- max_strategies: 1\n")
     pool = subprocess.Popen(["bash", str(paths.run_script)], cwd=repo, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             s = status(paths)
-            log = paths.attempts("W1") / "s1i1" / "agent.log"
-            retrying = log.exists() and "Retrying in" in log.read_text(errors="replace")
-            if s is not None and s.child_pgid and _aider_pids(s.child_pgid) and retrying:
-                break  # aider is mid-run: it asked the model and waits to retry
+            if s is not None and s.child_pgid and _aider_pids(s.child_pgid):
+                break  # aider is running (starting, or retrying the unreachable model)
             time.sleep(0.2)
         else:
             pytest.fail(f"aider never started: {agent_logs(paths)}")
@@ -271,10 +269,10 @@ def test_kill_9_then_rerun_stops_what_aider_left_and_unreachable_model_times_out
     assert not any(_alive(pid) for pid in left)
     reaps = _events(paths, "reap")
     assert reaps and any(str(pid) in reaps[-1].result for pid in left), reaps
-    # The rerun's aider could not reach the model either: stopped at agent_timeout (8 s), not
+    # The rerun's aider could not reach the model either: stopped at agent_timeout (20 s), not
     # after aider's own minute of retries; no request reached any server, no usage recorded.
     s = status(paths)
-    assert s.state == st.FAILED and elapsed < 45, (elapsed, s.reason)
+    assert s.state == st.FAILED and elapsed < 55, (elapsed, s.reason)
     log = (paths.attempts("W1") / "s1i1" / "agent.log").read_text(errors="replace")
     assert "OpenAIException - Connection" in log and "Retrying in" in log
     assert [e.result for e in _events(paths, "agent")] == ["exit=-2 (timed out)"]
