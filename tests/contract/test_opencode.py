@@ -42,6 +42,7 @@ from sink import ProxySink
 
 from boss import statelog
 from boss.paths import PlanPaths
+from worker.agent_clis import PROFILES
 
 PRICE_IN, PRICE_OUT = 3.0, 15.0  # USD per million tokens, in the provider's model config
 NPM_PLUGIN_INSTALL = "CONNECT registry.npmjs.org:443 HTTP/1.1"
@@ -123,6 +124,10 @@ def test_edit_tiers_approval_usage_merge_and_the_users_own_opencode_config(
     assert set(requests) == wanted, requests
     assert all(r.startswith("BLOCKED (TIER 3)") for r in results[1:5]), results
     assert not any("secret-material-42" in json.dumps(r.body) for r in server.requests)
+    # Every shell or file tool call of the run reached the guard: the profile's count (the
+    # worker's check that enforcement held) equals the guard's decisions.
+    log = (paths.attempts("W1") / "s1i1" / "agent.log").read_text()
+    assert PROFILES["opencode"].tool_calls(log) == len(events) == 6, events
     # (3) TIER 2: the edit was checkpointed first.
     assert any(r.startswith("tier2 allowed after checkpoint") and "Edit" in r for r in events), events
     assert git(repo, "for-each-ref", "--format=%(refname)", f"refs/boss/checkpoints/{PLAN}/W1/")
@@ -201,7 +206,7 @@ def test_agent_timeout_stops_the_command_opencode_started_in_its_own_session(
     tmp_path: Path, server: ModelServer, sink: ProxySink
 ) -> None:
     repo = project(tmp_path)
-    paths = plan(repo, "opencode", extra="- agent_timeout: 15\n- max_iterations: 1\n- max_strategies: 1\n")
+    paths = plan(repo, "opencode", extra="- agent_timeout: 25\n- max_iterations: 1\n- max_strategies: 1\n")
     server.script([shell("sleep 300")])
     tag = os.environ["BOSS_TEST_TAG"]
     started = time.monotonic()
@@ -210,7 +215,7 @@ def test_agent_timeout_stops_the_command_opencode_started_in_its_own_session(
     seen = _wait_for_sleeper(tag)
     pool.wait(timeout=120)
     assert seen, agent_logs(paths)  # OpenCode ran it (in a session of its own)
-    assert time.monotonic() - started < 60
+    assert time.monotonic() - started < 90
     assert any(e.result.startswith("tier1 allowed: sleep 300") for e in guard_events(paths))
     assert any(e.action == "agent" and "timed out" in e.result for e in statelog.read(paths.log))
     assert not _sleepers(tag), agent_logs(paths)  # (7) nothing of the run is left
