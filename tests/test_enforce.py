@@ -154,8 +154,10 @@ def test_gemini_policy_and_settings(run: AgentRun) -> None:
 def test_opencode_permissions(run: AgentRun) -> None:
     out = render_enforcement("opencode", run, load_policy(run.repo))
     outside_worktree(run, out["files"])
-    config = json.loads(Path(out["env"]["OPENCODE_CONFIG"]).read_text())
-    assert json.loads(out["env"]["OPENCODE_CONFIG_CONTENT"]) == config
+    assert "OPENCODE_CONFIG" not in out["env"]  # the user's own (their provider) is kept
+    config = json.loads(out["env"]["OPENCODE_CONFIG_CONTENT"])
+    assert json.loads(Path(out["files"][-1]).read_text()) == config  # a copy, for the record
+    assert config["plugin"][0].endswith("/opencode_guard.js")
     bash = config["permission"]["bash"]
     assert next(iter(bash)) == "*" and bash["*"] == "allow"  # first: the last match wins
     assert bash["curl *"] == bash["git push *"] == "deny"
@@ -169,7 +171,7 @@ def test_agents_without_enforcement(run: AgentRun) -> None:
         assert out["args"] == [] and out["env"] == {}
         assert [Path(f).name for f in out["files"]] == ["policy.yaml"]  # the overlay only
     assert set(LIMITS) == {"claude", "codex", "gemini", "opencode", "aider"}
-    assert "no hook" in LIMITS["opencode"].lower()
+    assert "tool.execute.before" in LIMITS["opencode"]
 
 
 def test_a_project_rule_lifts_the_static_deny_of_its_command(run: AgentRun) -> None:
