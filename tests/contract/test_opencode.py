@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -273,4 +272,3 @@ def test_nothing_but_the_model_server_is_reached_without_the_models_fetch_switch
         sink.attempts
     )
     assert '"text":"Hello."' in proc.stdout
-    assert sys.executable  # the venv's Python is on PATH for the guard
