@@ -13,6 +13,10 @@ from click.testing import CliRunner
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE / "contract"))
+
+# The contract suite's fixtures (real agent CLIs, scripted model server, proxy sink).
+pytest_plugins = ["contract_fixtures"]
 
 
 def _tagged_processes(tag: str) -> list[str]:

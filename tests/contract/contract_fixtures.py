@@ -1,5 +1,8 @@
 """Fixtures of the contract suite: the real agent CLIs, a scripted model server, a proxy sink.
 
+A plugin (`pytest_plugins` in tests/conftest.py), not a second conftest.py: the test modules
+import helpers `from conftest import ...`, and two conftest modules would shadow each other.
+
 The CLIs come from `scripts/install_clis.sh` (pinned versions, cached outside the clone).
 BOSS_CONTRACT_BIN names a folder that already holds them; otherwise the script is run once per
 session. Where they cannot be installed the suite is skipped, except when
