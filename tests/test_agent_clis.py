@@ -528,15 +528,16 @@ def test_aider_invocation_keeps_aider_hands_off_git(tmp_path):
     assert ".aider*" in exclude.read_text().splitlines()
 
 
-def test_aider_gets_no_url_scraping_and_the_frozen_test_read_only(tmp_path):
-    run = make_run(tmp_path, test="python -m pytest -q src/calc/__init__.py docs")
-    argv = PROFILES["aider"].invocation(run).argv
-    assert "--no-detect-urls" in argv
+def test_aider_gets_no_url_scraping_no_config_commands_and_the_frozen_test_read_only(tmp_path):
+    frozen = replace(make_run(tmp_path), frozen=("src/calc/__init__.py", "docs"))
+    argv = PROFILES["aider"].invocation(frozen).argv
+    for flag in ("--no-detect-urls", "--no-auto-lint", "--no-auto-test"):
+        assert flag in argv
     read = [argv[i + 1] for i, a in enumerate(argv) if a == "--read"]
-    assert read == ["docs/notes.md", "src/calc/__init__.py"]
+    assert read == ["docs/notes.md", "src/calc/__init__.py"]  # a frozen folder: its tracked files
     assert "--file" not in argv  # the one file in scope is the frozen test
-    write_test = replace(run, log_file=run.prompt_file.parent.parent / "write-test" / "agent.log")
-    argv = PROFILES["aider"].invocation(write_test).argv
+    before_red = replace(frozen, frozen=())  # a write_test worker's first run writes the test
+    argv = PROFILES["aider"].invocation(before_red).argv
     assert "--read" not in argv and argv[argv.index("--file") + 1] == "src/calc/__init__.py"
     assert PROFILES["aider"].tool_calls("Applied edit to a.py\nApplied edit to b.py\n") == 2
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import git, make_repo
+from conftest import git, make_repo, write_files
 
 from worker import bashlex_loader as bl
 from worker import shellparse as sp
@@ -287,6 +287,24 @@ def test_file_tools(world: World) -> None:
     assert classify_path("src/app.py", wt, wt, policy, kind="delete", context=ctx).tier == 2
     d = classify_path("../x.py", wt, wt, policy, tool="Edit", context=ctx)
     assert (d.tier, d.parts[0].command) == (3, "Edit ../x.py")
+
+
+def test_an_agent_clis_own_configuration_is_tier_3(world: World) -> None:
+    """A CLI loads its configuration at its next start, before any hook: hooks, plugins, MCP
+    servers or lint commands written there would run outside the guard."""
+    policy = load_policy(world.repo)
+    ctx = make_context(world.worktree, {"HOME": str(world.home)})
+    wt = world.worktree
+    for path in (".claude/settings.json", ".gemini/settings.json", ".opencode/plugin/x.js", ".codex/config.toml",
+                 "opencode.json", ".aider.conf.yml", ".mcp.json"):  # fmt: skip
+        d = classify_path(path, wt, wt, policy, context=ctx)
+        assert (d.tier, d.rule) == (3, "agent-config"), path
+    assert classify_path("docs/.claude.md", wt, wt, policy, context=ctx).tier == 1  # only the root's
+    assert world.tier("cp evil.js .opencode/plugin/x.js") == 3
+    assert world.tier("cat .claude/settings.json") == 1
+    write_files(world.repo, {".boss/policy.yaml": "version: 1\npaths:\n  agent_config: [tools/agent.cfg]\n"})
+    own = load_policy(world.repo)
+    assert classify_path("tools/agent.cfg", wt, wt, own, context=ctx).rule == "agent-config"
 
 
 def test_plain_lines_skip_the_parser_and_give_the_same_tree() -> None:

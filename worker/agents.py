@@ -39,6 +39,9 @@ class AgentRun:
     test_command: str
     timeout: int
     log_file: Path | None = None
+    # The acceptance test's files, frozen at the red gate (paths or folders, repo-relative);
+    # empty before it (a write_test worker's first run, which writes them).
+    frozen: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

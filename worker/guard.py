@@ -88,8 +88,10 @@ def run(
 
 
 def _short(text: str, limit: int = 160) -> str:
-    one = " ".join(text.split())
-    return one if len(one) <= limit else one[: limit - 3] + "..."
+    # A quoted command keeps its runs of spaces: the state log shows what ran, exactly.
+    from boss.statelog import excerpt
+
+    return excerpt(text, limit)
 
 
 class _Guard:

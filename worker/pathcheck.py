@@ -116,6 +116,7 @@ class Resolver:
         self.secret_names = tuple(p for p in policy.secrets if not _is_pathlike(p))
         self.not_secret = tuple(policy.not_secret)
         self.writable = tuple(self._abs(p) for p in policy.writable)
+        self.agent_config = tuple(policy.agent_config)
         env_venv = ctx.env.get("VIRTUAL_ENV")
         self.env_venv = bool(env_venv) and self._inside(ctx.realpath(str(env_venv)))
 
@@ -161,7 +162,7 @@ class Resolver:
         return self.ctx.realpath(value)
 
     def location(self, path: str, raw: str = "") -> str:
-        """harmless, network, secret, git, inside or outside."""
+        """harmless, network, secret, git, agent (an agent CLI's configuration), inside or outside."""
         for candidate in (raw, path):
             if candidate and any_match(self.policy.harmless, (candidate,)):
                 return "harmless"
@@ -171,7 +172,9 @@ class Resolver:
             return "secret"
         if self._inside(path):
             rel = path[len(self.wt) :].lstrip("/")
-            return "git" if rel.split("/", 1)[0] == ".git" else "inside"
+            if rel.split("/", 1)[0] == ".git":
+                return "git"
+            return "agent" if rel and _under(rel, self.agent_config) else "inside"
         if _under(path, self.writable):
             return "inside"
         return "outside"
@@ -204,7 +207,7 @@ class Resolver:
             if where == "harmless" or (kind == "reach" and where == "inside"):
                 continue
             effect = {"network": "network-device", "secret": "secret-path", "git": "git-internals",
-                      "outside": "write-outside"}.get(where)  # fmt: skip
+                      "agent": "agent-config", "outside": "write-outside"}.get(where)  # fmt: skip
             if effect is None:
                 if kind == "delete":
                     effect = "delete-inside"

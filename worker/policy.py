@@ -5,7 +5,7 @@ The default policy ships as `worker/default_policy.yaml`; a project's `.boss/pol
 
     version: 1
     defaults: {unknown_command: 3}          # tier of a command no rule knows
-    paths: {harmless: [...], secrets: [...], not_secret: [...], writable: [...]}
+    paths: {harmless: [...], secrets: [...], not_secret: [...], writable: [...], agent_config: [...]}
     targets: {rm: {operands: delete}, ...}  # which arguments a command writes or deletes
     rules:
       - id: net-egress
@@ -42,7 +42,7 @@ EFFECTS = frozenset(
         "create-inside", "write-inside", "delete-inside", "write-outside", "git-internals",
         "secret-path", "unresolved-target", "exec-stdin", "dynamic-command", "worktree-script",
         "outside-script", "unchecked-script", "network-device", "fork-bomb", "git-elsewhere",
-        "heredoc-substitution",
+        "heredoc-substitution", "agent-config",
     }
 )  # fmt: skip
 TARGET_KINDS = ("write", "create", "delete", "reach")  # reach: only outside the worktree counts
@@ -278,8 +278,8 @@ class Verdict(Record):
 class Policy(Record):
     """The merged policy: rules in evaluation order, path lists, target table, defaults."""
 
-    __slots__ = ("_index_cache", "harmless", "not_secret", "rules", "secrets", "sources", "targets",
-                 "tiers", "unknown_tier", "writable")  # fmt: skip
+    __slots__ = ("_index_cache", "agent_config", "harmless", "not_secret", "rules", "secrets", "sources",
+                 "targets", "tiers", "unknown_tier", "writable")  # fmt: skip
 
     def __init__(
         self,
@@ -292,9 +292,11 @@ class Policy(Record):
         writable: tuple[str, ...] = (),
         targets: Mapping[str, Targets] | None = None,
         sources: tuple[str, ...] = (),
+        agent_config: tuple[str, ...] = (),
     ) -> None:
         self.rules, self.unknown_tier, self.tiers = rules, unknown_tier, tiers or {}
         self.harmless, self.secrets, self.not_secret, self.writable = harmless, secrets, not_secret, writable
+        self.agent_config = agent_config
         self.targets, self.sources = targets or {}, sources
         self._index_cache: tuple[dict[str, tuple[int, ...]], tuple[int, ...]] | None = None
 

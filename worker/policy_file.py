@@ -36,7 +36,7 @@ _LIST_KEYS = ("command", "prefix", "flags_any", "flags_none", "operands_any", "w
 _MATCH_KEYS = {*_LIST_KEYS, "args", "max_operands", "min_operands", "code_any", "venv", "unless"}
 _RULE_KEYS = {"id", "tier", "reason", "match", "examples", "fallback", "disabled"}
 _TOP_KEYS = {"version", "tiers", "defaults", "paths", "targets", "rules"}
-_PATH_KEYS = ("harmless", "secrets", "not_secret", "writable")
+_PATH_KEYS = ("harmless", "secrets", "not_secret", "writable", "agent_config")
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 

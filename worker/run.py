@@ -32,10 +32,9 @@ from worker.worktree import Prepared, copy_files, dependency_heads, prepare, too
 EXIT_CODES = {st.SUCCESS: 0, st.FAILED: 1, st.SCOPE_VIOLATION: 3}
 # Caches a test run leaves behind; excluded so they are never taken for work.
 JUNK = ["__pycache__/", "*.py[cod]", ".pytest_cache/"]
-# Profiles whose enforcement is a guard hook the CLI runs: a run that made tool calls while the
-# guard logged nothing was not enforced. OpenCode joins when its profile renders the guard
-# plugin (and the fake CLI runs it): until then its runs log no guard decision by design.
-GUARDED = frozenset({"claude", "codex", "gemini"})
+# Profiles whose enforcement is a guard hook the CLI runs (OpenCode's through its plugin): a run
+# that made tool calls while the guard logged nothing was not enforced.
+GUARDED = frozenset({"claude", "codex", "gemini", "opencode"})
 
 
 class EnforcementError(BossError):
@@ -78,6 +77,7 @@ class _Run:
     context: str
     iteration: int = 0
     usage: dict[str, Any] = field(default_factory=dict)
+    frozen: tuple[str, ...] = ()  # the acceptance test's files, once the red gate froze them
 
     @property
     def dir(self) -> Path:
@@ -129,6 +129,7 @@ class _Run:
             test_command=self.w.test,
             timeout=self.settings.agent_timeout,
             log_file=adir / "agent.log",
+            frozen=self.frozen,
         )
         run.config_dir.mkdir(parents=True, exist_ok=True)
         inv = self.profile.invocation(run)
@@ -355,6 +356,7 @@ def _gated(run: _Run) -> str:
     if w.write_test:
         git.commit_all(wt.path, f"{w.id}: acceptance test ({w.title})")
     rec.update(red={**rec.status.red, "frozen": frozen.roots, "digest": frozen.digest()})
+    run.frozen = tuple(frozen.roots)
     return _loop(run, frozen)
 
 

@@ -26,7 +26,6 @@ from typing import Any
 
 from boss import git
 from worker import agent_output as out
-from worker import gates
 from worker.agents import AgentRun, Invocation
 from worker.clis import common
 
@@ -34,20 +33,22 @@ ANALYTICS = "aider-analytics.jsonl"
 LIMITS = (
     "Aider has no tool hook: nothing is judged per edit and nothing is checkpointed (its"
     " auto-commits are off: the worker commits). It runs no shell command the model writes"
-    " (--no-suggest-shell-commands), only its own linter on the files it edited. It edits the"
-    " files it is given (--file: the tracked files in scope), creates the new files the model"
+    " (--no-suggest-shell-commands), nor a lint or test command (--no-auto-lint, --no-auto-test)."
+    " It edits the files it is given (--file: the tracked files in scope), creates the new files the model"
     " names, and also applies an edit to any other file of the repository (--yes-always"
     " allows it): the frozen acceptance test is restored and the scope check still applies."
 )
 
 # Headless and hands-off: no prompts, no commits, no edits to .gitignore, no update checks.
+# No lint or test commands either: aider reads `.aider.conf.yml` from the repository (and an
+# agent can write one), where `lint-cmd`/`test-cmd` would run unjudged commands; a flag on the
+# command line wins over the file. BOSS_AIDER_ARGS comes last and can turn them back on.
 HEADLESS = [
     "--yes-always", "--no-pretty", "--no-stream", "--no-auto-commits", "--no-dirty-commits",
     "--no-gitignore", "--no-suggest-shell-commands", "--no-check-update",
-    "--no-show-release-notes", "--no-analytics", "--no-detect-urls",
+    "--no-show-release-notes", "--no-analytics", "--no-detect-urls", "--no-auto-lint",
+    "--no-auto-test",
 ]  # fmt: skip
-# The agent run of a write_test worker that writes the acceptance test (worker/run.py).
-WRITE_TEST_DIR = "write-test"
 # aider prints one line per file it changed (base_coder.apply_updates).
 APPLIED = re.compile(r"^Applied edit to (.+)$", re.MULTILINE)
 
@@ -105,16 +106,8 @@ class AiderProfile:
 
 
 def frozen_files(run: AgentRun, limit: int = common.SCOPE_FILE_LIMIT) -> list[str]:
-    """The tracked files of the acceptance test the worker freezes (none while it is written).
-
-    The worker freezes what the test command names (gates.test_paths) plus, for write_test
-    workers, what the write-test run made; an AgentRun carries neither, so the first is
-    derived here and the write-test run is told by its attempt folder.
-    """
-    if run.log_file is not None and run.log_file.parent.name == WRITE_TEST_DIR:
+    """The tracked files of the acceptance test the worker froze (none before the red gate)."""
+    if not run.frozen:
         return []
-    roots = gates.test_paths(run.test_command, run.worktree)
-    if not roots:
-        return []
-    tracked = git.zsplit(git.git(run.worktree, "ls-files", "-z", "--", *roots).stdout)
+    tracked = git.zsplit(git.git(run.worktree, "ls-files", "-z", "--", *run.frozen).stdout)
     return sorted(tracked)[:limit]
