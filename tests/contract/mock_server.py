@@ -1,6 +1,6 @@
 """A scripted model server on 127.0.0.1 that speaks the wire formats of the real agent CLIs.
 
-The tests point each real CLI at it (see `cli_env.py`). Its "model" is a script: a list of
+Each CLI's test module points the real CLI at it (its environment and config files). Its "model" is a script: a list of
 conversations, each a list of steps (run a shell command, write or edit a file, say a text).
 The server needs no memory of its own to follow a conversation: a request's history tells
 how many assistant turns came before, so turn N answers with step N of the conversation; a
