@@ -8,10 +8,11 @@ from pathlib import Path
 import click
 
 from boss.clikit import json_option, plan_option
+from worker.guard import AGENTS
 
 
 @click.command()
-@click.option("--agent", type=click.Choice(["claude", "codex", "gemini"]), required=True,
+@click.option("--agent", type=click.Choice(AGENTS), required=True,
               help="Which CLI's hook protocol to answer.")  # fmt: skip
 @click.option("--plan", required=True, help="The plan the worker belongs to.")
 @click.option("--worker", "worker_id", required=True, help="The worker id.")
