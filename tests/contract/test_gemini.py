@@ -97,7 +97,7 @@ def test_fixes_the_bug_under_the_tiers_and_an_approved_command_runs_once(tmp_pat
         shell("cat ~/.ssh/id_rsa"),  # TIER 3
         write(str(outside), "escaped\n"),  # Gemini refuses it itself (see below)
         shell(f"echo escaped > {outside_sh}"),  # TIER 3: a write outside the worktree
-        # The agent switches the hook off for the next run: boss rewrites the file before it.
+        # The agent tries to switch the hook off for the next run (TIER 3: agent-config).
         write(".gemini/settings.json", '{"hooksConfig": {"enabled": false}}'),
         say("Fixed."),
     ])  # fmt: skip
@@ -141,6 +141,9 @@ def test_fixes_the_bug_under_the_tiers_and_an_approved_command_runs_once(tmp_pat
     assert "cat ~/.ssh/id_rsa" in requested
     assert any(str(outside_sh) in c for c in requested), requested
     assert not any(str(outside) + "" == c for c in requested)
+    # The agent's attempt to switch the hook off is TIER 3 (rule agent-config); had it gone
+    # through, boss rewrites the file before the next run anyway (test below).
+    assert any(r.startswith("tier3") and "agent-config" in r and ".gemini/settings.json" in r for r in events)
     # The agent's edit of .gemini/settings.json was never work: not committed, not out of scope.
     assert ".gemini/settings.json" not in git(repo, "ls-tree", "-r", "--name-only", first.head_commit)
     assert first.violations == []
