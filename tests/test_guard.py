@@ -213,11 +213,23 @@ def test_codex_apply_patch_through_the_shell_is_judged_as_the_patch(setup: Setup
         shell_patch("Add File: a.py").replace("+x", "+x\nEOF\ntouch pwned"),  # it ends early
         shell_patch("Add File: a.py", before="cd $HOME && "),
         shell_patch("Add File: a.py", before="true; "),
+        # `#` starts a comment: bash would run a bare `cd`, then every body line as a command.
+        shell_patch("Add File: a.py", before="cd #x && ").replace("+x", "+x\ntouch pwned"),
+        shell_patch("Add File: a.py", before="cd\u00a0x && "),  # not a blank to bash
+        "apply_patch '*** Begin Patch\n*** Add File: a.txt\n+x\n*** End Patch';touch${IFS}pwned",
+        'apply_patch "*** Begin Patch\n*** Add File: b.txt\n+$(touch pwned)\n*** End Patch"',
     ):
         blocked(codex(command))
-        assert "apply_patch <<" in setup.events()[-1].result.partition(":")[2], command
+        assert "apply_patch " in setup.events()[-1].result.partition(":")[2], command
         assert setup.events()[-1].result.startswith("tier3 blocked"), command
     assert not (wt / "pwned").exists()
+    # The argv form Codex also applies itself: judged as the patch.
+    argv = ["apply_patch", "*** Begin Patch\n*** Add File: src/argv.py\n+x\n*** End Patch\n"]
+    assert setup.hook({**base, "tool_input": {"command": argv}}, agent="codex").returncode == 0
+    assert "apply_patch src/argv.py" in setup.events()[-1].result
+    # Another CLI runs the same line with bash, where apply_patch is no known command: TIER 3.
+    blocked(setup.hook({**claude(shell_patch("Add File: src/new2.py"), wt)}))
+    assert setup.events()[-1].result.startswith("tier3 blocked")
 
 
 def test_gemini_hook(setup: Setup) -> None:

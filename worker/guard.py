@@ -39,10 +39,13 @@ EDIT_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit", "write_fil
 PATH_KEYS = ("file_path", "notebook_path", "absolute_path", "path")
 PATCH_HEADERS = {"*** Add File: ": "write", "*** Update File: ": "write",
                  "*** Delete File: ": "delete", "*** Move to: ": "write"}  # fmt: skip
-# `[cd DIR &&] apply_patch <<'EOF'` ... `EOF`: a patch sent through the shell tool.
+# `[cd DIR &&] apply_patch <<'EOF'` ... `EOF`: a patch Codex's shell tool applies itself. ASCII
+# blanks only, and a folder of plain characters or quotes without expansions: anything else
+# (a `#` that makes the rest a comment, an expansion) could make bash run the body as commands.
 PATCH_HEREDOC = (
-    r"\s*(?:cd\s+(?P<dir>'[^']*'|\"[^\"]*\"|[^\s;&|<>()'\"]+)\s*&&\s*)?(?:apply_patch|applypatch)"
-    r"\s*<<\s*(?P<quote>['\"]?)(?P<tag>[A-Za-z_][A-Za-z0-9_]*)(?P=quote)[ \t]*\n(?P<body>.*?)\n(?P=tag)\s*"
+    r"[ \t\n]*(?:cd[ \t]+(?P<dir>'[^'\n]*'|\"[^\"$`\\\n]*\"|[A-Za-z0-9_./@%+=:,-][A-Za-z0-9_./@%+=:,#-]*)"
+    r"[ \t]*&&[ \t]*)?(?:apply_patch|applypatch)[ \t]*<<[ \t]*"
+    r"(?P<quote>['\"]?)(?P<tag>[A-Za-z_][A-Za-z0-9_]*)(?P=quote)[ \t]*\n(?P<body>.*?)\n(?P=tag)[ \t\n]*"
 )
 
 
@@ -149,6 +152,9 @@ class _Guard:
         ctx = cl.make_context(worktree, self.env)
         if tool in SHELL_TOOLS:
             command = tool_input.get("command")
+            # Only Codex applies a patch sent through its shell tool itself (argv
+            # `["apply_patch", PATCH]` or a bare here-document); any other CLI runs it with bash.
+            shell_patch = patch_in_shell(command) if self.agent == "codex" else None
             if isinstance(command, list):
                 import shlex
 
@@ -157,10 +163,8 @@ class _Guard:
                 return tool, cl.Decision(3, f"{tool}: no command to judge", "cannot-parse")
             folder = tool_input.get("dir_path") or tool_input.get("directory")
             run_cwd = cwd / str(folder) if folder else cwd
-            shell_patch = patch_in_shell(command)
             if shell_patch is None:
                 return command, cl.classify(command, run_cwd, worktree, policy, context=ctx)
-            # Codex applies `apply_patch <<'EOF'` itself: judge the files it names, as edits.
             folder, patch = shell_patch
             tool, tool_input, cwd = "apply_patch", {"input": patch}, run_cwd / folder if folder else run_cwd
         if tool in EDIT_TOOLS:
@@ -264,40 +268,32 @@ def _edit_targets(tool_input: dict[str, object]) -> list[tuple[str, str]]:
     return found
 
 
-def patch_in_shell(command: str) -> tuple[str, str] | None:
-    """(folder, patch) when the command line is only `[cd DIR &&] apply_patch <<'EOF' ... EOF`.
+def patch_in_shell(command: object) -> tuple[str, str] | None:
+    """(folder, patch) when the command is only a patch Codex applies itself, else None.
 
-    These are the forms Codex applies as a patch itself (a model with no apply_patch tool sends
-    its edits so), plus `apply_patch 'PATCH'`. Anything more (a second command, a here-document
-    that expands `$` or backquotes, a body that ends the here-document early, a folder with
-    expansions) is not a bare patch: None, and the line is judged as a shell command.
+    The forms: the argv `["apply_patch", PATCH]`, and the line `[cd DIR &&] apply_patch <<'EOF'`
+    ... `EOF`. Anything more (a second command, a here-document that expands `$` or backquotes,
+    a body that ends the here-document early, a folder with expansions or a `#`) is not a bare
+    patch: None, and the line is judged as the shell command it is.
     """
-    if "apply_patch" not in command and "applypatch" not in command:
+    if isinstance(command, list):
+        bare = len(command) == 2 and command[0] in ("apply_patch", "applypatch")
+        return ("", str(command[1])) if bare and isinstance(command[1], str) else None
+    if not isinstance(command, str) or ("apply_patch" not in command and "applypatch" not in command):
         return None
     import re
 
-    found = re.fullmatch(PATCH_HEREDOC, command, re.S)
+    found = re.fullmatch(PATCH_HEREDOC, command, re.S | re.ASCII)
     if found is None:
-        return _patch_argument(command)
+        return None
     tag, body, folder = found["tag"], found["body"], found["dir"] or ""
     if not found["quote"] and any(c in body for c in "$`\\"):
         return None  # an unquoted here-document expands: it may run more than a patch
-    if any(line.lstrip("\t").rstrip() == tag for line in body.splitlines()):
+    if any(line.strip() == tag for line in body.splitlines()):
         return None  # the here-document ends early: what follows would run as commands
-    if re.search(r"[$`\\*?\[{~]", folder):
+    if folder.startswith("#") or re.search(r"[$`\\*?\[{~]", folder):
         return None
-    return folder.strip("'\""), body
-
-
-def _patch_argument(command: str) -> tuple[str, str] | None:
-    import shlex
-
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return None
-    bare = len(words) == 2 and words[0] in ("apply_patch", "applypatch")
-    return ("", words[1]) if bare and words[1].lstrip().startswith("*** Begin Patch") else None
+    return folder[1:-1] if folder[:1] in "'\"" and len(folder) > 1 else folder, body
 
 
 def _parse_args(argv: list[str]) -> dict[str, str]:
