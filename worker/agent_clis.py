@@ -6,15 +6,11 @@ read) and its enforcement renderer; this module is their registry.
 
 from __future__ import annotations
 
-from typing import Any
-
-from worker.agents import AgentProfile, AgentRun
+from worker.agents import AgentProfile
 from worker.clis import aider, claude, codex, gemini, opencode
 from worker.clis.common import ARGV_PROMPT_LIMIT, scope_files
-from worker.enforce import Inputs
-from worker.policy import Policy
 
-__all__ = ["ARGV_PROMPT_LIMIT", "LIMITS", "PROFILES", "render_enforcement", "scope_files"]
+__all__ = ["ARGV_PROMPT_LIMIT", "LIMITS", "PROFILES", "scope_files"]
 
 PROFILES: dict[str, AgentProfile] = {
     "claude": claude.ClaudeProfile(),
@@ -26,18 +22,3 @@ PROFILES: dict[str, AgentProfile] = {
 
 # What each CLI's enforcement cannot do, said plainly (the README's table follows it).
 LIMITS = {m.__name__.rsplit(".", 1)[1]: m.LIMITS for m in (claude, codex, gemini, opencode, aider)}
-
-
-def _no_render(r: Inputs) -> dict[str, Any]:  # noqa: ARG001 - Aider has nothing to render
-    return {}
-
-
-RENDERERS = {"claude": claude.render, "codex": codex.render, "gemini": gemini.render,
-             "opencode": opencode.render}  # fmt: skip
-
-
-def render_enforcement(agent: str, run: AgentRun, policy: Policy) -> dict[str, Any]:
-    """Render agent's enforcement for run (worker.enforce with the CLI's own renderer)."""
-    from worker import enforce
-
-    return enforce.render_enforcement(agent, run, policy, RENDERERS.get(agent, _no_render))
