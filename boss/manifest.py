@@ -40,8 +40,8 @@ from boss.overlaps import find_overlaps
 __all__ = [
     "AGENT_RE", "COMMIT_RE", "COUNT_SETTINGS", "ID_RE", "SETTING_DEFAULTS", "SLUG_RE", "TOP_KEYS",
     "TOP_REQUIRED", "VERSION", "WORKER_KEYS", "WORKER_REQUIRED", "Manifest", "Settings", "Worker",
-    "default_branch", "display_path", "from_dict", "load", "overlap_warning", "save",
-    "scope_overlaps", "slugify", "to_dict", "with_base",
+    "default_branch", "display_path", "from_dict", "load", "overlap_warning", "save", "scope_overlaps",
+    "scope_warnings", "slugify", "to_dict", "with_base",
 ]  # fmt: skip
 
 
@@ -344,6 +344,18 @@ def scope_overlaps(m: Manifest, tracked: Iterable[str] = ()) -> list[tuple[str, 
     ws = m.workers
     found = find_overlaps([w.scope for w in ws], m._concurrent, tracked)
     return [(ws[i].id, ws[j].id, example or "(every path)") for i, j, example in found]
+
+
+def scope_warnings(m: Manifest) -> list[str]:
+    """Warnings for scope regexes that can match no git path: a literal backslash (`\\\\.`,
+    usually one backslash too many in YAML) never occurs in one."""
+    return [
+        f"worker {w.id} field scope: {pattern!r} matches a literal backslash, which no path in git "
+        "has, so it matches nothing; in YAML single quotes write one backslash ('^src/calc\\.py$')"
+        for w in m.workers
+        for pattern in w.scope
+        if "\\\\" in pattern
+    ]
 
 
 def overlap_warning(a: str, b: str, example: str) -> str:

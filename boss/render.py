@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from boss import definitions, yamlio
 from boss.config import Config, config_path
-from boss.manifest import Manifest, overlap_warning, scope_overlaps
+from boss.manifest import Manifest, overlap_warning, scope_overlaps, scope_warnings
 from boss.paths import PlanPaths
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def generate(
     """Every generated file's text and mode, and the plan's warnings; writes nothing."""
     env = make_env()
     overlaps = scope_overlaps(m, tracked)
-    warnings = [overlap_warning(*o) for o in overlaps]
+    warnings = [*scope_warnings(m), *(overlap_warning(*o) for o in overlaps)]
     script_rel = paths.run_script.relative_to(paths.repo).as_posix()
     files: dict[Path, tuple[str, int]] = {}
     order = m.order()

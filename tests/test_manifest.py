@@ -376,6 +376,15 @@ def test_scope_overlaps():
     assert overlaps(["^src/.*\\.py$"], ["^src/.*\\.js$"], tracked=["src/a.py", "src/b.js"]) == []
 
 
+def test_a_scope_with_a_literal_backslash_is_a_warning():
+    """One backslash too many in YAML (`'^src/calc\\\\.py$'`) gives a regex that matches nothing."""
+    m = mf.from_dict(
+        raw_manifest(w("W1", scope=["^src/calc\\\\.py$", "^docs/"]), w("W2", scope=["\\.md$"])), "m.yaml"
+    )
+    [warning] = mf.scope_warnings(m)
+    assert warning.startswith("worker W1 field scope: '^src/calc\\\\\\\\.py$' matches a literal backslash")
+
+
 def test_scope_overlaps_of_200_workers_is_fast():
     workers = [w(f"W{i}", scope=[f"^pkg/m{i}/", f"^tests/m{i}/", f"m{i}\\.md$"]) for i in range(200)]
     workers.append(w("ALL", scope="^pkg/"))

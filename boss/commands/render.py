@@ -88,7 +88,7 @@ def validate(plan: str | None, as_json: bool) -> int:
         raise
     from worker.worktree import foreign_branches
 
-    warnings = [mf.overlap_warning(*o) for o in mf.scope_overlaps(m, tracked)]
+    warnings = [*mf.scope_warnings(m), *(mf.overlap_warning(*o) for o in mf.scope_overlaps(m, tracked))]
     if paths is not None:  # a plan, not a lone manifest file: its branches can be checked
         warnings += [message for _, message in foreign_branches(paths, m.workers)]
     waves = m.waves()

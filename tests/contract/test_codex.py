@@ -181,7 +181,7 @@ integration_test: python -m pytest -q tests/test_calc.py
 workers:
   - id: W1
     title: Fix add
-    scope: ['^src/calc\\\\.py$']
+    scope: ['^src/calc\\.py$']
     test: python -m pytest -q tests/test_calc.py
     instructions: |
       Make add(a, b) return a + b in src/calc.py.
