@@ -168,6 +168,14 @@ def test_planner_runs_read_only_and_its_reply_is_the_final_text(tmp_path, name):
     assert git(run.repo, "status", "--porcelain", "--untracked-files=no") == ""
 
 
+def test_claude_planner_cannot_read_credentials(tmp_path):
+    run = make_run(tmp_path)
+    argv = PROFILES["claude"].planner_invocation(run.prompt_file, run.repo).argv
+    settings = json.loads(Path(argv[argv.index("--settings") + 1]).read_text())
+    assert {"Read(~/.ssh)", "Read(~/.ssh/**)", "Read(**/.env)"} <= set(settings["permissions"]["deny"])
+    assert argv[argv.index("--tools") + 1] == "Read,Grep,Glob"
+
+
 def test_planner_reply_can_come_from_a_file(tmp_path):
     run = make_run(tmp_path)
     (tmp_path / "reply.md").write_text(PLAN_YAML)

@@ -23,9 +23,10 @@ from worker import agent_output as out
 from worker.agents import AgentRun, Invocation
 from worker.clis import common
 from worker.enforce import HOOK_TIMEOUT, Inputs, write_json
-from worker.policy import Policy
+from worker.policy import Policy, load_policy
 
 SETTINGS = "claude-settings.json"
+PLANNER_SETTINGS = "claude-planner-settings.json"
 DEFAULT_MAX_TURNS = 60
 EDIT_TOOLS = ("Edit", "Write", "NotebookEdit")
 READ_TOOLS = ("Read", "Grep", "Glob")
@@ -98,9 +99,12 @@ class ClaudeProfile:
         argv += common.extra_args(self.name)
         return Invocation(argv + _prompt(run.prompt_file), enforced.env)
 
-    def planner_invocation(self, prompt_file: Path, cwd: Path) -> Invocation:  # noqa: ARG002
-        # Only read-only tools exist in this run; dontAsk refuses anything else.
-        argv = [*self._base(READ_TOOLS), *common.extra_args(self.name)]
+    def planner_invocation(self, prompt_file: Path, cwd: Path) -> Invocation:
+        # Only read-only tools exist in this run; dontAsk refuses anything else. The policy's
+        # credential paths stay unread (the planner's answer goes back to the model).
+        settings = {"permissions": {"defaultMode": "dontAsk", "deny": _secret_reads(load_policy(cwd))}}
+        path = write_json(prompt_file.parent / PLANNER_SETTINGS, settings)
+        argv = [*self._base(READ_TOOLS), "--settings", str(path), *common.extra_args(self.name)]
         return Invocation(argv + _prompt(prompt_file))
 
     def usage(self, output: str) -> dict[str, Any]:
