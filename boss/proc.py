@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from boss import proctree
+from boss import proctree, reaper
 from boss.errors import CommandError
 
 # Stages of stopping a process group: interrupt, terminate, kill (tox's interrupt()).
@@ -90,10 +90,12 @@ def stop_group(proc: subprocess.Popen[bytes], sweep: proctree.Sweep | None = Non
     """Stop a process group in stages (interrupt, terminate, kill) until its leader is gone,
     then every process of the run that left the group (sweep: see boss.proctree)."""
     for sig, grace in STOP_STAGES:
+        if sweep is not None:
+            # First: it gathers the leader's descendants while the leader still has them (a
+            # SIGKILL to the group ends the reaper, and its adoptees would go to init).
+            sweep.signal(sig)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, sig)
-        if sweep is not None:
-            sweep.signal(sig)  # gathers the leader's descendants while it still has them
         try:
             proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
@@ -161,9 +163,11 @@ def run_group(
     The group is stopped in stages when it runs past `timeout` seconds, or when its output
     has not grown for `stall` seconds. KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one
     by the caller) stops the group too and is re-raised. However it ends, every process the
-    run started is stopped, wherever it went: each carries `BOSS_RUN_ID=<owner>:<nonce>` in
-    its environment (boss.proctree), and `proctree.stop_owner(owner)` finds what a killed
-    worker left.
+    run started is stopped, wherever it went: on Linux argv runs under boss.reaper, a
+    subreaper that leads the group, adopts every orphan of the command's tree and stops them
+    when the command exits; each process also carries `BOSS_RUN_ID=<owner>:<nonce>` in its
+    environment (boss.proctree), and `proctree.stop_owner(owner)` finds what a killed worker
+    left, with the descendants of each process it finds.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
@@ -171,7 +175,7 @@ def run_group(
     with log_path.open("wb") as out:
         try:
             proc = subprocess.Popen(
-                argv,
+                reaper.argv(argv, env) if reaper.supported() else argv,
                 cwd=cwd,
                 env={**env, proctree.MARKER: marker},
                 stdin=subprocess.DEVNULL,

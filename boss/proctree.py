@@ -2,23 +2,30 @@
 
 Agent CLIs (Claude Code, Gemini CLI, OpenCode) start each shell command of the model in a new
 session, outside the agent's process group, so a group kill misses them; a double fork or a
-dead worker leaves them reparented to init. Two ways find them anyway:
+dead worker leaves them reparented. Three ways find them anyway:
 
+- On Linux every run's leader is boss.reaper, a subreaper: the orphans of the command's tree
+  are reparented to it, not to init, so its descendants (a walk of PPid links) are everything
+  the run started that still lives, whatever session it moved to or environment it cleared.
+  The reaper stops them itself when the command exits; the walk here is for the stops that
+  do not wait for that (a timeout, Ctrl-C, a rerun after `kill -9` of the worker).
 - Every run gets `BOSS_RUN_ID=<owner>:<nonce>` in its environment, and children inherit it
   wherever they move. /proc/PID/environ is the environment a process was started with, so a
-  process is found by it until it execs with a cleared environment.
-- While the run's leader lives, its descendants (a walk of PPid links) are gathered at each
-  stage of stopping: that catches a child that cleared its environment but not yet left.
+  process is found by it until it execs with a cleared environment: the backstop when the
+  reaper itself was killed.
+- The descendants of every marked process are the run's too: a rerun after `kill -9` finds
+  the dead run's reaper by its marker, and under it what cleared its environment (`env -i`).
 
 Only processes of this user are read (another user's environ is unreadable anyway), only at
 stop time, and this process and its ancestors are never signalled. A process found earlier is
-signalled only if it is still the same process (pid and start time). A rerun after `kill -9`
-stops what the dead run left by the owner part of the marker alone: a status file's
-`child_pgid`, which an agent can forge, decides nothing.
+signalled only if it is still the same process (pid and start time); so is the leader walked,
+whose pid is free for reuse once it is reaped. A rerun after `kill -9` stops what the dead run
+left by the owner part of the marker alone: a status file's `child_pgid`, which an agent can
+forge, decides nothing.
 
-Not PR_SET_CHILD_SUBREAPER: orphans would become this process's children, and reaping them
-needs waitpid(-1), which would also reap the children subprocess.Popen waits for (the pool
-runs several), leaving Popen's wait with ECHILD and a wrong exit code.
+The subreaper is its own process, not the worker: reaping adopted orphans needs waitpid(-1),
+which in the worker would also reap the children subprocess.Popen waits for (the pool runs
+several), leaving Popen's wait with ECHILD and a wrong exit code.
 
 Without /proc (not Linux) nothing is found and callers get the group kill alone.
 """
@@ -175,16 +182,20 @@ class Sweep:
 
     def __init__(self, needle: str, leader: int = 0) -> None:
         self.needle = needle if needle.endswith(":") else needle + "\0"
-        self.leader = leader
+        # With its start time: once reaped, its pid may name a stranger, whose tree is not ours.
+        self.leader = read(leader) if leader > 0 and supported() else None
         self.known: dict[tuple[int, int], Process] = {}
 
     def gather(self) -> list[Process]:
-        """Add the leader's descendants and the marked processes; return the live ones known."""
+        """Add the marked processes, the leader's descendants and theirs; return the live ones known."""
         if not supported():
             return []
         found = marked(self.needle)
-        if self.leader > 0 and read(self.leader) is not None:
-            found += descendants(self.leader, table())
+        roots = [*found, self.leader] if self.leader is not None and _same(self.leader) else found
+        if roots:
+            procs = table()
+            for root in roots:
+                found += descendants(root.pid, procs)
         for p in found:
             self.known[(p.pid, p.start)] = p
         return [p for p in self.known.values() if _same(p)]
@@ -216,5 +227,6 @@ class Sweep:
 
 
 def stop_owner(owner_name: str, grace: float = GRACE) -> list[int]:
-    """Stop every process any run of owner_name left (a rerun after a crash); the pids stopped."""
+    """Stop every process any run of owner_name left (a rerun after a crash), with every
+    descendant of those (what the dead run's reaper adopted); the pids stopped."""
     return Sweep(f"{owner_name}:").stop(grace)

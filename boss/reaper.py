@@ -1,0 +1,195 @@
+"""The leader of every command run_group starts: a subreaper that stops what the command left.
+
+It marks itself PR_SET_CHILD_SUBREAPER, forks and execs the command in its own process group,
+and waits. Every orphan of the command's tree (a child in a new session, a double fork, one
+that cleared its environment with `env -i`) is reparented to it, not to init, so it stays a
+descendant of the run's leader for as long as the leader lives; this process reaps them as they
+exit. When the command has exited, it stops every descendant left (SIGTERM, a short grace,
+SIGKILL, with the groups they lead), reaps them and exits as the command did: its exit code, or
+the same signal raised on itself, so Popen's returncode is what the command's would have been.
+
+Being a process of its own is the point: a subreaper must reap with waitpid(-1), which in the
+worker would also reap the children subprocess.Popen waits for. Here every child is the
+command or one of its orphans.
+
+SIGINT, SIGTERM and SIGHUP get a handler that does nothing, installed after the fork in this
+process only (a handler, unlike SIG_IGN, is reset by exec): the group signals of run_group's
+staged stop reach the command, and this process stays to clean up after it.
+
+Run as `python -I -S reaper.py LC_CTYPE-SPEC ARGV...` (`argv()` builds it): without site it
+starts in a few milliseconds, and -I keeps boss's folder off sys.path, so this module imports
+the standard library only. Python coerces a C locale by setting LC_CTYPE in its environment;
+LC_CTYPE-SPEC is the command's own (`LC_CTYPE=value`, or `-` for none), restored before exec.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from typing import NoReturn
+
+PR_SET_CHILD_SUBREAPER = 36
+# How long descendants left by the command get between SIGTERM and SIGKILL: less than a stage
+# of run_group's stop (boss.proc.STOP_STAGES), so a stopped command's leader exits within it.
+GRACE = 1.0
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def supported() -> bool:
+    """True where a process can be made a subreaper (Linux)."""
+    return sys.platform.startswith("linux")
+
+
+def argv(command: list[str], env: Mapping[str, str]) -> list[str]:
+    """The argv that runs command under the reaper; env is the environment it will run with."""
+    ctype = env.get("LC_CTYPE")
+    spec = "-" if ctype is None else f"LC_CTYPE={ctype}"
+    here = os.path.abspath(__file__)  # noqa: PTH100 - no pathlib: every import costs each run's start
+    return [sys.executable, "-I", "-S", here, spec, *command]
+
+
+def _subreaper() -> bool:
+    try:
+        import ctypes
+
+        return int(ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (ImportError, OSError, AttributeError):
+        return False
+
+
+def _exec(command: list[str]) -> NoReturn:
+    """Exec command, as subprocess would (SIGPIPE and SIGXFSZ back to their defaults)."""
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        os.execvp(command[0], command)  # noqa: S606 - the user's argv, as Popen would run it
+    except OSError as e:
+        # The words and codes run_group used when Popen itself failed: 126 found but not
+        # executable, 127 not found.
+        error = f"[Errno {e.errno}] {e.strerror}: {command[0]!r}"
+        os.write(2, f"{command[0]}: cannot start: {error}\n".encode(errors="surrogateescape"))
+        os._exit(126 if isinstance(e, PermissionError) else 127)
+
+
+def _nothing(signum: int, frame: object) -> None:
+    """The reaper outlives the group's signals; the command gets them."""
+
+
+def _wait(child: int) -> int:
+    """Reap every child (adopted orphans too) until child exits; its wait status."""
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid == child:
+            return status
+
+
+def _reap() -> bool:
+    """Reap every child that has exited; True while some child is still running."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if pid == 0:
+            return True
+
+
+def descendants(root: int) -> list[tuple[int, int]]:
+    """(pid, pgid) of every live descendant of root, from /proc's PPid links."""
+    children: dict[int, list[tuple[int, int]]] = {}
+    for name in os.listdir("/proc"):  # noqa: PTH208 - no pathlib (start-up time)
+        if not name.isdigit():
+            continue
+        try:
+            fd = os.open(f"/proc/{name}/stat", os.O_RDONLY)
+            try:
+                fields = os.read(fd, 4096).rsplit(b")", 1)[1].split()
+            finally:
+                os.close(fd)
+        except (OSError, IndexError):
+            continue
+        if fields[0] not in (b"Z", b"X"):
+            children.setdefault(int(fields[1]), []).append((int(name), int(fields[2])))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child[0])
+    return found
+
+
+def _signal_descendants(sig: int) -> None:
+    own_group = os.getpgrp()
+    for pid, pgid in descendants(os.getpid()):
+        try:
+            if pgid == pid and pgid != own_group:  # a group it leads: its pipeline, its children
+                os.killpg(pgid, sig)
+            os.kill(pid, sig)
+        except OSError:
+            continue
+
+
+def stop_descendants(grace: float = GRACE) -> None:
+    """Stop and reap everything the command left: SIGTERM, grace seconds, then SIGKILL."""
+    # Once the command has exited, whatever is left of its tree was reparented here: no child,
+    # no descendant (and no /proc walk at the end of a run that left nothing).
+    if not _reap():
+        return
+    _signal_descendants(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        if not _reap():
+            return
+    for _ in range(100):  # what is left, and what it starts meanwhile
+        _signal_descendants(signal.SIGKILL)
+        time.sleep(0.01)
+        if not _reap():
+            return
+
+
+def _exit_as(status: int) -> NoReturn:
+    """Exit as the command did: its exit code, or killed by the same signal."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the command's core, not ours
+        except (ImportError, OSError, ValueError):
+            pass
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):  # the two whose action is fixed
+            signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
+        os.kill(os.getpid(), sig)
+        os._exit(128 + sig)  # a signal whose default does not end a process
+    os._exit(os.waitstatus_to_exitcode(status))
+
+
+def main(args: list[str]) -> NoReturn:
+    """Run the command args[1:] under this subreaper (args[0]: the command's LC_CTYPE)."""
+    spec, command = args[0], args[1:]
+    os.environ.pop("LC_CTYPE", None)
+    if spec.startswith("LC_CTYPE="):
+        os.environ["LC_CTYPE"] = spec.partition("=")[2]
+    if not _subreaper():
+        _exec(command)  # the command itself leads its group, as without the reaper
+    # A group signal that comes before the handlers are in place waits for them.
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+    child = os.fork()
+    if child == 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        _exec(command)
+    for sig in HANDLED:
+        signal.signal(sig, _nothing)
+    signal.pthread_sigmask(signal.SIG_SETMASK, before)
+    status = _wait(child)
+    stop_descendants()
+    _exit_as(status)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
