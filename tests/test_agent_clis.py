@@ -726,6 +726,21 @@ def test_opencode_invocation_flags(tmp_path):
     assert "ask" not in json.dumps(permission)  # run rejects (or hangs on) "ask"
 
 
+def test_opencode_guard_plugin_lets_opencodes_own_invalid_tool_answer(tmp_path, monkeypatch):
+    """A call of a tool that does not exist reaches OpenCode's `invalid` tool, which only says so;
+    the planner's plugin (no guard) refuses anything that can change a file."""
+    from worker.clis.opencode import PLUGIN
+
+    monkeypatch.syspath_prepend(str(FAKES.parent))
+    import fake_opencode
+
+    monkeypatch.delenv("BOSS_OPENCODE_GUARD", raising=False)
+    monkeypatch.setattr(fake_opencode, "plugins", lambda: [PLUGIN.as_uri()])
+    assert fake_opencode.plugin_error("invalid", {"tool": "bash", "error": "unavailable"}, tmp_path) is None
+    assert fake_opencode.plugin_error("read", {"filePath": "x"}, tmp_path) is None
+    assert "read-only" in (fake_opencode.plugin_error("bash", {"command": "ls"}, tmp_path) or "")
+
+
 def test_opencode_rejects_ask_headless_and_reports_it(tmp_path):
     repo = make_repo(tmp_path / "repo")
     script = "```agent-script\n- run: touch a.txt\n```"

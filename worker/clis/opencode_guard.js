@@ -6,7 +6,9 @@
 import { spawnSync } from "node:child_process"
 
 // `task` starts a subagent in this same process: its own tool calls come through this hook.
-const READ_ONLY = new Set(["read", "grep", "glob", "list", "todoread", "todowrite", "skill", "question", "task"])
+// `invalid` is OpenCode's answer to a call of a tool that does not exist: it only says so.
+const READ_ONLY = new Set(["read", "grep", "glob", "list", "todoread", "todowrite", "skill", "question", "task",
+  "invalid"])
 const PAYLOADS = {
   bash: (a, dir) => ["Bash", { command: a.command }, a.workdir || dir],
   edit: (a, dir) => ["Edit", { file_path: a.filePath }, dir],
