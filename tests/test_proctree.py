@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -12,13 +15,13 @@ from pathlib import Path
 import pytest
 from worker_helpers import kill_tagged
 
-from boss import proc, proctree
+from boss import proc, proctree, reaper
 
 pytestmark = pytest.mark.skipif(not proctree.supported(), reason="needs /proc")
 
 
 @pytest.fixture(autouse=True)
-def reaper():
+def kill_what_the_test_left():
     yield
     kill_tagged()
 
@@ -181,3 +184,123 @@ def test_a_stop_costs_a_few_milliseconds():
         proctree.Sweep("wCOST:1").stop()
     per_stop = (time.perf_counter() - start) / 10
     assert per_stop < 0.05, f"{per_stop * 1000:.1f} ms for {len(proctree.table())} processes"
+
+
+# `setsid -f env -i`: a new session and a cleared environment, so neither the group nor the
+# marker (nor conftest's BOSS_TEST_TAG) finds it; only the run's reaper, whose descendant it is.
+CLEARED = "setsid -f env -i /bin/sh -c 'echo $$ > {pid}; exec /bin/sleep {arg}'"
+
+
+def by_argv(*argv: str) -> list[int]:
+    """Live processes whose argv is exactly argv."""
+    want = "\0".join(argv).encode() + b"\0"
+    found = []
+    for pid in proctree._pids():
+        with contextlib.suppress(OSError):
+            if (proctree.PROC / str(pid) / "cmdline").read_bytes() == want and proc.pid_alive(pid):
+                found.append(pid)
+    return found
+
+
+@pytest.fixture
+def stray():
+    """A unique argument for a `sleep` that clears its environment: killed by pid, if it survived."""
+    arg = f"1231.{secrets.randbelow(10**6):06d}"
+    yield arg
+    for pid in by_argv("/bin/sleep", arg):
+        os.kill(pid, signal.SIGKILL)
+
+
+def cleared(tmp_path: Path, arg: str, then: str) -> str:
+    pidfile = tmp_path / "pid"
+    return CLEARED.format(pid=pidfile, arg=arg) + f"\nwhile [ ! -s {pidfile} ]; do sleep 0.02; done; {then}"
+
+
+@pytest.mark.parametrize("then", ["exit 0", "exit 3"])
+def test_a_run_that_ends_stops_what_cleared_its_environment(tmp_path, stray, then):
+    out = shell(tmp_path, cleared(tmp_path, stray, then))
+    assert out.exit_code == int(then.split()[1]) and not out.timed_out
+    assert gone(wait_for_file(tmp_path / "pid")) and not by_argv("/bin/sleep", stray)
+
+
+def test_a_timeout_stops_what_cleared_its_environment(tmp_path, stray):
+    out = shell(tmp_path, cleared(tmp_path, stray, "sleep 60"), timeout=1.0)
+    assert out.timed_out
+    assert gone(wait_for_file(tmp_path / "pid")) and not by_argv("/bin/sleep", stray)
+
+
+def test_an_interrupt_stops_what_cleared_its_environment(tmp_path, stray):
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            shell(tmp_path, cleared(tmp_path, stray, "sleep 60"), timeout=30)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+    assert gone(wait_for_file(tmp_path / "pid")) and not by_argv("/bin/sleep", stray)
+
+
+WORKER = """
+import os, sys
+from pathlib import Path
+from boss import proc
+proc.run_shell(sys.argv[1], cwd=Path(sys.argv[2]), env=os.environ, log_path=Path(sys.argv[2]) / "log",
+               owner=sys.argv[3])
+"""
+
+
+@pytest.mark.skipif(not reaper.supported(), reason="needs a subreaper")
+def test_the_rerun_after_kill_9_stops_what_cleared_its_environment(tmp_path, stray):
+    owner = proctree.owner(str(tmp_path), "p", "W1")
+    script = cleared(tmp_path, stray, "sleep 60")
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, script, str(tmp_path), owner])
+    try:
+        sleeper = wait_for_file(tmp_path / "pid")
+        worker.kill()  # the worker dies; its reaper, the shell and the sleep live on
+        worker.wait()
+        assert proc.pid_alive(sleeper)
+        stopped = proc.stop_left_by(owner)
+        assert sleeper in stopped
+        assert gone(sleeper) and not by_argv("/bin/sleep", stray)
+        assert proc.stop_left_by(owner) == []
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def test_a_leader_whose_pid_names_another_process_is_not_walked():
+    # The run's leader was reaped and its pid reused: the walk must not reach the stranger's tree.
+    stranger = subprocess.Popen(["bash", "-c", "sleep 60 & wait"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 5
+        while not proctree.descendants(stranger.pid, proctree.table()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        [child] = proctree.descendants(stranger.pid, proctree.table())
+        assert [p.pid for p in proctree.Sweep("wREUSE:1", stranger.pid).gather()] == [child.pid]
+        sweep = proctree.Sweep("wREUSE:1", stranger.pid)
+        assert sweep.leader is not None
+        sweep.leader = dataclasses.replace(sweep.leader, start=sweep.leader.start - 1)
+        assert sweep.gather() == [] and sweep.stop(grace=0.1) == []
+        assert proc.pid_alive(child.pid) and stranger.poll() is None
+    finally:
+        os.killpg(stranger.pid, signal.SIGKILL)
+        stranger.wait()
+
+
+def test_stop_owner_stops_the_descendants_of_what_it_finds(stray):
+    plain = {k: v for k, v in os.environ.items() if k != proctree.MARKER}
+    marked = spawn({**plain, proctree.MARKER: "wTREE:1"}, "bash", "-c", f"env -i /bin/sleep {stray} & wait")
+    try:
+        deadline = time.monotonic() + 5
+        while not by_argv("/bin/sleep", stray) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        [sleeper] = by_argv("/bin/sleep", stray)
+        assert sorted(proctree.stop_owner("wTREE", grace=1)) == sorted([marked.pid, sleeper])
+        assert gone(sleeper)
+    finally:
+        marked.kill()
+        marked.wait()
