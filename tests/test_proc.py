@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import time
 
 import pytest
 
-from boss import proc
+from boss import proc, reaper
 from boss.errors import CommandError
 from boss.lock import LockBusy, locked
 
@@ -151,3 +153,70 @@ def test_run_group_without_pidfd_still_waits_times_out_and_stalls(tmp_path, monk
     assert proc.run_shell("sleep 30", cwd=tmp_path, env=os.environ, log_path=log, timeout=0.3).timed_out
     stalled = proc.run_shell("echo x; sleep 30", cwd=tmp_path, env=os.environ, log_path=log, stall=0.3)
     assert stalled.stalled and not stalled.timed_out
+
+
+def test_run_group_exit_codes_and_messages_are_the_commands(tmp_path):
+    log = tmp_path / "log"
+
+    def run(*argv: str) -> proc.Outcome:
+        return proc.run_group(list(argv), cwd=tmp_path, env=os.environ, log_path=log)
+
+    assert run("true").exit_code == 0
+    assert run("bash", "-c", "exit 3").exit_code == 3
+    assert run("bash", "-c", "kill -TERM $$").killed_by_signal == signal.SIGTERM
+    assert run("bash", "-c", "kill -KILL $$").exit_code == -signal.SIGKILL
+    assert run("/no/such/binary").exit_code == 127
+    assert log.read_text() == (
+        "/no/such/binary: cannot start: [Errno 2] No such file or directory: '/no/such/binary'\n"
+    )
+    (tmp_path / "plain.txt").write_text("not a program\n")
+    assert run(str(tmp_path / "plain.txt")).exit_code == 126
+    assert (
+        log.read_text()
+        == f"{tmp_path}/plain.txt: cannot start: [Errno 13] Permission denied: '{tmp_path}/plain.txt'\n"
+    )
+
+
+@pytest.mark.skipif(not reaper.supported(), reason="needs a subreaper")
+def test_the_command_runs_under_the_reaper_as_it_would_alone(tmp_path):
+    log = tmp_path / "log"
+    leaders: list[int] = []
+    script = "cat /proc/$PPID/cmdline | tr '\\0' ' '; echo; echo ctype=${LC_CTYPE-unset}; yes | head -1 >/dev/null; echo pipe=${PIPESTATUS[0]}"
+    env = {k: v for k, v in os.environ.items() if k != "LC_CTYPE"}
+    proc.run_group(["bash", "-c", script], cwd=tmp_path, env=env, log_path=log, on_start=leaders.append)
+    parent, ctype, pipe = log.read_text().splitlines()
+    assert "reaper.py" in parent  # the reaper leads the group: on_start shows its pid
+    assert ctype == "ctype=unset"  # not the C.UTF-8 Python coerces a C locale to
+    assert pipe == "pipe=141"  # SIGPIPE is the default again, as subprocess leaves it
+    proc.run_group(["bash", "-c", "echo $LC_CTYPE"], cwd=tmp_path, env={**env, "LC_CTYPE": "C"}, log_path=log)
+    assert log.read_text() == "C\n"
+    assert leaders and leaders[0] > 0
+
+
+def test_without_a_subreaper_the_command_leads_its_group(tmp_path, monkeypatch):
+    monkeypatch.setattr(reaper, "supported", lambda: False)
+    log = tmp_path / "log"
+    assert proc.run_shell("exit 3", cwd=tmp_path, env=os.environ, log_path=log).exit_code == 3
+    assert proc.run_group(["/no/such/binary"], cwd=tmp_path, env=os.environ, log_path=log).exit_code == 127
+    assert "cannot start" in log.read_text()
+
+
+# The reaper's main(), imported (so coverage sees it), as `python -I -S reaper.py` runs it.
+MAIN = "import sys; from boss import reaper; reaper.main(sys.argv[1:])"
+
+
+@pytest.mark.skipif(not reaper.supported(), reason="needs a subreaper")
+def test_reaper_main_exits_as_the_command_and_stops_what_it_left(tmp_path):
+    pidfile = tmp_path / "pid"
+
+    def main(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", MAIN, *args], capture_output=True, text=True, timeout=30)
+
+    left = f"setsid bash -c 'trap \"\" TERM; echo $$ > {pidfile}; while :; do sleep 0.1; done' & "
+    script = left + f"while [ ! -s {pidfile} ]; do sleep 0.02; done; exit 4"
+    assert main("-", "bash", "-c", script).returncode == 4
+    stubborn = int(pidfile.read_text())  # it ignored SIGTERM: SIGKILL after the grace
+    assert not proc.pid_alive(stubborn)
+    assert main("LC_CTYPE=C", "bash", "-c", "kill -TERM $$").returncode == -signal.SIGTERM
+    missing = main("-", "/no/such/binary")
+    assert missing.returncode == 127 and "/no/such/binary: cannot start:" in missing.stderr
