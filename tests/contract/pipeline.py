@@ -110,3 +110,20 @@ def agent_logs(paths: PlanPaths, worker_id: str = "W1") -> str:
     """Every agent log of the worker's attempts, concatenated (for assertion messages)."""
     logs = sorted(paths.attempts(worker_id).rglob("*.log"))
     return "\n".join(f"--- {p}\n{p.read_text(errors='replace')[-4000:]}" for p in logs)
+
+
+def sleepers(tag: str, command: str = "sleep 300") -> list[int]:
+    """Live processes of this test (its BOSS_TEST_TAG in their environment) running command."""
+    found = []
+    needle, argv = f"BOSS_TEST_TAG={tag}".encode(), command.encode().replace(b" ", b"\0") + b"\0"
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if (proc / "cmdline").read_bytes() != argv or needle not in (proc / "environ").read_bytes():
+                continue
+            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found

@@ -35,6 +35,7 @@ from pipeline import (
     plan,
     project,
     run_workers,
+    sleepers,
     status,
 )
 
@@ -236,29 +237,6 @@ def test_planner_writes_a_valid_manifest_and_cannot_write(tmp_path: Path, server
     assert sink.attempts == []
 
 
-def tagged(tag: str) -> list[tuple[int, str]]:
-    """Live processes whose environment carries this test's tag: (pid, command line)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            if f"BOSS_TEST_TAG={tag}".encode() not in (proc / "environ").read_bytes():
-                continue
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if state != "Z":
-            found.append((int(proc.name), cmd.strip()))
-    return found
-
-
-def sleepers(tag: str) -> list[tuple[int, str]]:
-    """The scripted `sleep 300` processes still alive."""
-    return [(pid, cmd) for pid, cmd in tagged(tag) if cmd == "sleep 300"]
-
-
 def wait_for(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -280,7 +258,7 @@ def test_agent_timeout_stops_the_commands_claude_started_in_a_new_session(
     wait_for(lambda: len(sleepers(tag)) == 2)  # both sleeps run (they are TIER 1)
     # Outside the agent's process group, which a group kill alone would stop.
     agent_group = status(paths).child_pgid
-    assert agent_group and all(os.getpgid(pid) != agent_group for pid, _ in sleepers(tag))
+    assert agent_group and all(os.getpgid(pid) != agent_group for pid in sleepers(tag))
     out, _ = pool.communicate(timeout=120)
     assert pool.returncode != 0 and time.monotonic() - started < 60, out
     s = status(paths)

@@ -37,6 +37,7 @@ from pipeline import (
     plan,
     project,
     run_workers,
+    sleepers,
     status,
 )
 from sink import ProxySink
@@ -213,29 +214,6 @@ def test_planner_answers_a_valid_manifest_and_cannot_write(
     first = server.main_requests()[0].body
     assert first["model"] == MODEL
     assert sink.attempts == [], sink.attempts
-
-
-def tagged(tag: str) -> list[tuple[int, str]]:
-    """Live processes whose environment carries this test's tag: (pid, command line)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            if f"BOSS_TEST_TAG={tag}".encode() not in (proc / "environ").read_bytes():
-                continue
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if state != "Z":
-            found.append((int(proc.name), cmd.strip()))
-    return found
-
-
-def sleepers(tag: str) -> list[int]:
-    """The scripted `sleep 300` processes still alive."""
-    return [pid for pid, cmd in tagged(tag) if cmd == "sleep 300"]
 
 
 def sessions(pids: list[int]) -> set[int]:

@@ -35,6 +35,7 @@ from pipeline import (
     project,
     run,
     run_workers,
+    sleepers,
     status,
 )
 from sink import ProxySink
@@ -185,22 +186,6 @@ def test_planner_is_read_only_and_answers_a_valid_manifest(
     _egress(sink)
 
 
-def _sleepers(tag: str) -> list[int]:
-    """Processes of this test running `sleep 300` (found by the test tag in their environment)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if (
-                proc.name.isdigit()
-                and b"sleep\x00300" in (proc / "cmdline").read_bytes()
-                and f"BOSS_TEST_TAG={tag}".encode() in (proc / "environ").read_bytes()
-            ):
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
-
-
 def test_agent_timeout_stops_the_command_opencode_started_in_its_own_session(
     tmp_path: Path, server: ModelServer, sink: ProxySink
 ) -> None:
@@ -217,15 +202,15 @@ def test_agent_timeout_stops_the_command_opencode_started_in_its_own_session(
     assert time.monotonic() - started < 90
     assert any(e.result.startswith("tier1 allowed: sleep 300") for e in guard_events(paths))
     assert any(e.action == "agent" and "timed out" in e.result for e in statelog.read(paths.log))
-    assert not _sleepers(tag), agent_logs(paths)  # (7) nothing of the run is left
+    assert not sleepers(tag), agent_logs(paths)  # (7) nothing of the run is left
     _egress(sink)
 
 
 def _wait_for_sleeper(tag: str, seconds: float = 60) -> list[int]:
     deadline = time.monotonic() + seconds
-    while not _sleepers(tag) and time.monotonic() < deadline:
+    while not sleepers(tag) and time.monotonic() < deadline:
         time.sleep(0.2)
-    return _sleepers(tag)
+    return sleepers(tag)
 
 
 def test_a_rerun_after_kill_9_of_the_worker_stops_what_the_dead_run_left(
@@ -247,10 +232,10 @@ def test_a_rerun_after_kill_9_of_the_worker_stops_what_the_dead_run_left(
         if pool.poll() is None:
             os.killpg(pool.pid, signal.SIGKILL)
             pool.wait()
-    assert _sleepers(tag)  # the dead run's command lives on, reparented
+    assert sleepers(tag)  # the dead run's command lives on, reparented
     server.script([edit("src/calc.py", OLD_LINE, NEW_LINE), say("Fixed.")])
     proc = run_workers(paths)
-    assert not _sleepers(tag), (proc.stdout, proc.stderr)  # (8) the rerun stopped it
+    assert not sleepers(tag), (proc.stdout, proc.stderr)  # (8) the rerun stopped it
     assert status(paths).state == "SUCCESS", agent_logs(paths)
     _egress(sink)
 
