@@ -94,8 +94,8 @@ def reset(paths: PlanPaths, reasons: dict[str, str]) -> list[str]:
         status = st.read(paths.status(worker_id))
         files = [decision_path(paths, worker_id), paths.blocker(worker_id)]
         if status is not None and status.state != st.RUNNING:
-            # A crashed run's status stays: it runs again anyway, and its rerun needs the
-            # process group the dead worker left (child_pgid) to stop it.
+            # A running (or crashed) run's status stays: it shows that run until the worker
+            # runs again (a rerun stops what a dead run left by its marker, not by this file).
             files.append(paths.status(worker_id))
         removed = False
         for path in files:
