@@ -25,11 +25,17 @@ LC_CTYPE-SPEC is the command's own (`LC_CTYPE=value`, or `-` for none), restored
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
-from collections.abc import Mapping
-from typing import NoReturn
+
+# Every import is paid at each run's start: signal's enums and typing cost twice the rest.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+    from collections.abc import Mapping
+    from typing import NoReturn
+else:
+    import _signal as signal  # signal's functions and numbers, without its enum classes
 
 PR_SET_CHILD_SUBREAPER = 36
 # How long descendants left by the command get between SIGTERM and SIGKILL: less than a stage
