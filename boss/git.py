@@ -491,3 +491,30 @@ def commit_and_tree(path: Path | str, ref: str, common: Path) -> tuple[str, str]
         return commit, tree
     found = rev_parse_many(path, ref, f"{ref}^{{tree}}")
     return found[0], found[1]
+
+
+def tree_entries(repo: Path | str, commit: str, paths: list[str] | None = None) -> dict[str, tuple[str, str]]:
+    """The files commit records (those at or under paths, when given): path -> (mode, object)."""
+    listing = git(repo, "ls-tree", "-z", "-r", "--full-tree", commit, "--", *(paths or [])).stdout
+    found: dict[str, tuple[str, str]] = {}
+    for entry in zsplit(listing):
+        meta, _, name = entry.partition("\t")
+        mode, _kind, sha = meta.split()
+        found[name] = (mode, sha)
+    return found
+
+
+def write_entries(path: Path | str, entries: dict[str, tuple[str, str]]) -> None:
+    """Write these files (path -> (mode, object)) into the checkout at path; its index is untouched.
+
+    Through a temporary index, so a skip-worktree bit or staged change of the checkout stays.
+    """
+    import tempfile
+
+    if not entries:
+        return
+    with tempfile.TemporaryDirectory(prefix="boss-index-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        lines = [f"{mode} {sha}\t{name}" for name, (mode, sha) in sorted(entries.items())]
+        git(path, "update-index", "-z", "--index-info", input_text="\0".join(lines) + "\0", env=env)
+        git(path, "checkout-index", "--all", "--force", env=env)

@@ -436,13 +436,87 @@ def test_an_agent_whose_guard_never_ran_stops_the_worker(calc, tmp_path, monkeyp
     paths, m = make_plan(calc, [worker("W1", agent="claude")])
     assert run(paths, m, "W1") == st.FAILED
     s = st.read(paths.status("W1"))
-    assert "the claude guard hook never ran although the agent made 1 tool call(s)" in s.reason
+    assert "the claude guard judged 0 of 1 tool calls" in s.reason
     assert "9.9.9 (Claude Code)" in s.reason and "not judged" in s.reason
     assert s.head_commit == s.start_commit  # nothing committed as success
     assert git(calc, "rev-parse", m.workers[0].branch) == s.start_commit
     assert not any(e.action == "test" for e in events(paths, "W1") if ".i1" in e.iteration_id)
     record = json.loads((paths.attempts("W1") / "s1i1" / "agent.json").read_text())
     assert record["version"] == "9.9.9 (Claude Code)" and record["argv"][0] == "claude"
+
+
+def _fake_claude(tmp_path, monkeypatch, body: str) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "claude"
+    fake.write_text(f"#!/bin/bash\n[ \"$1\" = --version ] && {{ echo '9.9.9 (Claude Code)'; exit; }}\n{body}")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr("worker.agents._versions", {})
+
+
+def test_a_guard_that_judged_fewer_calls_than_the_agent_made_stops_the_worker(calc, tmp_path, monkeypatch):
+    # Two Bash calls, one guard decision: one call ran unjudged (one decision used to pass a run).
+    uses = [{"type": "tool_use", "id": f"t{i}", "name": "Bash", "input": {"command": "ls"}} for i in (1, 2)]
+    line = json.dumps({"type": "assistant", "message": {"content": uses}})
+    decide = tmp_path / "decide.py"  # one decision, as the guard logs it
+    decide.write_text(
+        "import os, time\nfrom pathlib import Path\nfrom boss import statelog\nfrom boss.paths import PlanPaths\n"
+        "e = os.environ\n"
+        "iid = f\"{e['BOSS_WORKER']}.s{e['BOSS_STRATEGY']}.i{e['BOSS_ITERATION']}\"\n"
+        "event = statelog.Event(time.strftime('%Y-%m-%dT%H:%M:%SZ'), 'RUNNING', iid, 'guard', 'tier1 allowed', '')\n"
+        "statelog.append(PlanPaths.of(Path(e['BOSS_REPO']), e['BOSS_PLAN']).log, event)\n"
+    )
+    _fake_claude(tmp_path, monkeypatch, f"echo '{line}'\n\"$BOSS_PYTHON\" {decide}\n")
+    paths, m = make_plan(calc, [worker("W1", agent="claude")])
+    assert run(paths, m, "W1") == st.FAILED
+    s = st.read(paths.status("W1"))
+    assert "the claude guard judged 1 of 2 tool calls (1 ran unjudged)" in s.reason, s.reason
+    assert [e.action for e in events(paths, "W1")].count("guard") == 1
+
+
+def test_a_cli_that_fails_before_doing_any_work_stops_the_worker_at_once(calc, monkeypatch):
+    # Claude logged out: an error result at once, no tool call, on every run.
+    fakes = os.path.join(os.path.dirname(__file__), "fakes", "bin")
+    monkeypatch.setenv("PATH", f"{fakes}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_CLAUDE_FAIL", "Not logged in · Please run /login")
+    paths, m = make_plan(calc, [worker("W1", agent="claude", max_iterations=5)])
+    paths.blocker("W1").parent.mkdir(parents=True, exist_ok=True)
+    paths.blocker("W1").write_text("an earlier run's report\n")
+    assert run(paths, m, "W1") == st.FAILED
+    s = st.read(paths.status("W1"))
+    assert s.reason == (
+        "the claude CLI failed before doing any work: Not logged in · Please run /login "
+        "(workers/W1/attempts/s1i1/agent.log); fix the CLI's login or provider, then "
+        "`boss retry W1 --plan p`"
+    ), s.reason
+    assert s.iteration == 1 and s.head_commit == s.start_commit
+    assert [e.action for e in events(paths, "W1")].count("agent") == 1
+    assert events(paths, "W1")[-1].action == "cli-failure"
+    assert not paths.blocker("W1").exists()  # nothing blames the requirement
+
+
+def test_agent_config_planted_in_the_worktree_is_gone_before_the_next_start(calc):
+    # Iteration 1 plants an OpenCode plugin that ignores itself; iteration 2 must not find it.
+    plant = {"write": {".opencode/.gitignore": "*\n", ".opencode/plugin/evil.js": "export default {}\n"}}
+    check = {"run": "test ! -e .opencode/plugin/evil.js && touch src/done.txt"}
+    paths, m = make_plan(calc, [worker("W1", steps=[plant, check])])
+    assert run(paths, m, "W1") == st.SUCCESS
+    reset = [e for e in events(paths, "W1") if e.action == "agent-config"]
+    assert len(reset) == 1 and reset[0].iteration_id == "W1.s1.i2"
+    assert ".opencode/plugin/evil.js (added)" in reset[0].result
+    assert "start commit" in reset[0].result
+
+
+def test_secret_flag_values_are_masked_in_the_recorded_argv():
+    from worker.agents import Invocation, ScriptedProfile, attempt_record
+
+    argv = ["aider", "--openai-api-key", "sk-1", "--anthropic-api-key=sk-2", "--model", "gpt-4o",
+            "--auth-token", "tok", "--no-auth", "--read", "x.py", "-c", "p.api_key=sk-3", "--", "--token"]  # fmt: skip
+    record = attempt_record(ScriptedProfile(), Invocation(argv), {}, {})
+    assert record["argv"] == ["aider", "--openai-api-key", "***", "--anthropic-api-key=***", "--model",
+                              "gpt-4o", "--auth-token", "***", "--no-auth", "--read", "x.py", "-c",
+                              "p.api_key=***", "--", "--token"]  # fmt: skip
 
 
 @pytest.mark.parametrize("command", [["worker", "run", "p", "W1"], ["boss", "retry", "W1"]])

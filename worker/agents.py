@@ -84,6 +84,11 @@ class AgentProfile(Protocol):
         """How many shell-command or file-edit tool calls the run's output reports (None: cannot tell)."""
         ...
 
+    def failure(self, output: str) -> str | None:
+        """The CLI's own error message when the run ended in an error of the CLI itself
+        (authentication, provider unreachable, quota, invalid model...); None otherwise."""
+        ...
+
 
 def agent_env(run: AgentRun) -> dict[str, str]:
     """The BOSS_* environment of SPEC section 4."""
@@ -130,6 +135,9 @@ class CommandProfile:
     def tool_calls(self, output: str) -> int | None:  # noqa: ARG002 - a command reports none
         return None
 
+    def failure(self, output: str) -> str | None:  # noqa: ARG002 - the command's own business
+        return None
+
 
 @dataclass(frozen=True)
 class ScriptedProfile:
@@ -156,6 +164,9 @@ class ScriptedProfile:
     def tool_calls(self, output: str) -> int | None:  # noqa: ARG002 - no tools, no guard
         return None
 
+    def failure(self, output: str) -> str | None:  # noqa: ARG002 - it has no provider
+        return None
+
 
 # Environment names whose values are secrets: shown as *** in an attempt's record.
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|AUTH|CREDENTIAL", re.IGNORECASE)
@@ -167,6 +178,31 @@ _versions: dict[str, str] = {}
 def masked(env: Mapping[str, str]) -> dict[str, str]:
     """env with the value of every secret-looking name replaced by ***."""
     return {k: MASK if SECRET_NAME.search(k) else v for k, v in sorted(env.items())}
+
+
+def masked_argv(argv: list[str]) -> list[str]:
+    """argv with the value of every secret-looking flag replaced by ***: `--api-key V`,
+    `--api-key=V`, and a `NAME=V` setting (`-c provider.api_key=V`); nothing after `--`."""
+    found: list[str] = []
+    secret_next = ended = False
+    for arg in argv:
+        name, eq, _value = arg.partition("=")
+        if ended or arg == "--":
+            ended = True
+            found.append(arg)
+        elif secret_next and not arg.startswith("-"):
+            found.append(MASK)
+            secret_next = False
+        elif eq and SECRET_NAME.search(name) and (arg.startswith("-") or _SETTING.match(name)):
+            found.append(f"{name}={MASK}")
+            secret_next = False
+        else:
+            found.append(arg)
+            secret_next = arg.startswith("-") and not eq and bool(SECRET_NAME.search(arg))
+    return found
+
+
+_SETTING = re.compile(r"^[\w.-]+$")
 
 
 def cli_version(binary: str, env: Mapping[str, str]) -> str:
@@ -191,7 +227,7 @@ def attempt_record(
     own = isinstance(profile, CommandProfile | ScriptedProfile)
     return {
         "profile": profile.name,
-        "argv": list(inv.argv),
+        "argv": masked_argv(inv.argv),
         "version": None if own or not inv.argv else cli_version(inv.argv[0], env),
         "env": masked(extra),
         "env_names": sorted(env),

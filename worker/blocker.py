@@ -25,6 +25,7 @@ class StrategyRecord:
     agent_timeouts: int = 0
     agent_stalls: int = 0
     agent_exits: list[int] = field(default_factory=list)
+    agent_failures: list[str] = field(default_factory=list)  # the CLI's own errors (login, provider)
     tampered: list[str] = field(default_factory=list)
 
 
@@ -55,6 +56,15 @@ def hypothesis(records: list[StrategyRecord], violations: list[str], pending: li
             f"({', '.join(code(r.command) for r in pending[:3])}); the work may need it to run."
         )
     runs = sum(r.iterations for r in records)
+    failures = [f for r in records for f in r.agent_failures]
+    if runs and len(failures) >= runs:
+        # The CLI itself failed every time (after some tool calls, or the worker would have
+        # stopped at once): the test output only shows what it left undone.
+        return (
+            f"The agent CLI reported an error of its own in every run (last: {failures[-1]}): "
+            "it could not finish its work, so the test output says nothing about the requirement. "
+            "Fix the CLI's login, provider or quota, then retry."
+        )
     timeouts = sum(r.agent_timeouts for r in records)
     stalls = sum(r.agent_stalls for r in records)
     if runs and timeouts + stalls == runs:
@@ -175,4 +185,6 @@ def _agent_summary(r: StrategyRecord) -> str:
         for n, what in ((r.agent_timeouts, "agent_timeout"), (r.agent_stalls, "stall_timeout"))
         if n
     ]
+    if r.agent_failures:
+        notes.append(f"{len(r.agent_failures)} ended in a CLI error (last: {r.agent_failures[-1]})")
     return f"{len(r.agent_exits)} (exit {exits})" + "".join(f"; {note}" for note in notes)

@@ -23,8 +23,10 @@ from boss.workspace import open_plan
 from boss.yamlio import write_atomic
 from worker import approvals, gates, scope
 from worker import status as st
+from worker.agentconfig import AgentConfig
 from worker.agents import AgentProfile, AgentRun, agent_env, attempt_record, check_agents, get_profile
 from worker.blocker import StrategyRecord, counted, write_report
+from worker.guard import AGENTS
 from worker.prompt import Feedback, iteration_prompt, tail, write_test_prompt
 from worker.recorder import Recorder
 from worker.worktree import Prepared, copy_files, dependency_heads, prepare, tool_excludes
@@ -32,13 +34,14 @@ from worker.worktree import Prepared, copy_files, dependency_heads, prepare, too
 EXIT_CODES = {st.SUCCESS: 0, st.FAILED: 1, st.SCOPE_VIOLATION: 3}
 # Caches a test run leaves behind; excluded so they are never taken for work.
 JUNK = ["__pycache__/", "*.py[cod]", ".pytest_cache/"]
-# Profiles whose enforcement is a guard hook the CLI runs (OpenCode's through its plugin): a run
-# that made tool calls while the guard logged nothing was not enforced.
-GUARDED = frozenset({"claude", "codex", "gemini", "opencode"})
 
 
 class EnforcementError(BossError):
-    """The agent's guard hook never ran although the agent made tool calls."""
+    """The agent's guard judged fewer tool calls than the agent made."""
+
+
+class CLIFailure(BossError):
+    """The agent CLI itself failed (login, provider, quota, model) before doing any work."""
 
 
 def run_owner(paths: PlanPaths, worker_id: str) -> str:
@@ -78,6 +81,8 @@ class _Run:
     iteration: int = 0
     usage: dict[str, Any] = field(default_factory=dict)
     frozen: tuple[str, ...] = ()  # the acceptance test's files, once the red gate froze them
+    config: AgentConfig | None = None  # the agent-config paths, reset before each agent start
+    last_failure: str | None = None  # the CLI's own error in the last agent run, if any
 
     @property
     def dir(self) -> Path:
@@ -132,7 +137,9 @@ class _Run:
             frozen=self.frozen,
         )
         run.config_dir.mkdir(parents=True, exist_ok=True)
+        config = self.reset_agent_config(strategy)
         inv = self.profile.invocation(run)
+        config.mark()  # what the profile itself wrote there (Gemini's settings) is no change
         extra = {**agent_env(run), **inv.env}
         env = {**os.environ, **extra}
         record = attempt_record(self.profile, inv, extra, env)
@@ -160,26 +167,63 @@ class _Run:
             adir / "agent.log",
             usage=dict(self.usage),
         )
-        self.check_guard(output, log_size, record["version"])
+        self.check_failure(output, adir / "agent.log")
+        self.check_guard(output, log_size, record["version"], strategy)
         return outcome
 
-    def check_guard(self, output: str, log_size: int, version: str | None) -> None:
-        """Raise EnforcementError when the agent made tool calls its guard never judged."""
-        if self.profile.name not in GUARDED:
+    def reset_agent_config(self, strategy: int) -> AgentConfig:
+        """Put the worktree's agent CLI configuration back to the start commit (worker.agentconfig)."""
+        if self.config is None:
+            from worker.policy import load_policy
+
+            patterns = tuple(load_policy(self.paths.repo).agent_config)
+            self.config = AgentConfig(self.wt.path, self.wt.start, patterns)
+        changed = self.config.reset()
+        if changed:
+            shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+            self.rec.event(
+                f"{self.w.id}.s{strategy}.i{self.iteration}",
+                "agent-config",
+                f"reset to the start commit {short(self.wt.start)} before the agent starts: {shown}",
+            )
+        return self.config
+
+    def check_failure(self, output: str, log: Path) -> None:
+        """Raise CLIFailure when the CLI reports an error of its own and the run made no tool call."""
+        message = self.last_failure = self.profile.failure(output)
+        if not message or self.profile.tool_calls(output):
+            return
+        name = self.profile.name
+        msg = (
+            f"the {name} CLI failed before doing any work: {tail(message, 400).strip()} "
+            f"({self.paths.rel(log)}); fix the CLI's login or provider, then "
+            f"`boss retry {self.w.id} --plan {self.paths.plan}`"
+        )
+        raise CLIFailure(msg)
+
+    def check_guard(self, output: str, log_size: int, version: str | None, strategy: int) -> None:
+        """Raise EnforcementError when the guard judged fewer tool calls than the agent made."""
+        if self.profile.name not in AGENTS:
             return
         calls = self.profile.tool_calls(output)
         if not calls:
             return
-        iid = f"{self.w.id}.s{self.rec.status.strategy}.i{self.iteration}"
+        iid = f"{self.w.id}.s{strategy}.i{self.iteration}"
         since = statelog.read(self.paths.log, since=log_size)
-        if any(e.action == "guard" and e.iteration_id == iid for e in since):
+        judged = sum(1 for e in since if e.action == "guard" and e.iteration_id == iid)
+        if judged >= calls:
             return
         name = self.profile.name
         on = f" ({version})" if version and version != "unknown" else ""
+        never = (
+            f" (the guard hook never ran although the agent made {calls} tool call(s))"
+            if not judged
+            else f" ({calls - judged} ran unjudged)"
+        )
         msg = (
-            f"the {name} guard hook never ran although the agent made {calls} tool call(s): "
-            f"enforcement did not hold on this CLI version{on} (see README, Tested with); the "
-            "work was not judged, and is left uncommitted in the worktree for inspection"
+            f"the {name} guard judged {judged} of {calls} tool calls{never}: enforcement did not "
+            f"hold on this CLI version{on} (see README, Tested with); the work was not judged, "
+            "and is left uncommitted in the worktree for inspection"
         )
         raise EnforcementError(msg)
 
@@ -281,6 +325,11 @@ def _run_locked(
         if wt.created and not _setup(run):
             return _end(rec, st.FAILED, rec.status.reason)
         return _gated(run)
+    except CLIFailure as e:
+        # The same failure comes back on every iteration: no more runs, nothing committed, and
+        # no blocker report that would blame the requirement.
+        paths.blocker(w.id).unlink(missing_ok=True)  # an earlier run's report is not about this
+        return _end(rec, st.FAILED, str(e), action="cli-failure")
     except EnforcementError as e:
         # Not rolled back and not committed: the branch does not move, a FAILED worker is never
         # merged, and the next run resets the worktree; until then a person can see what the
@@ -381,6 +430,8 @@ def _loop(run: _Run, frozen: gates.Frozen) -> str:
             if cannot := _cannot_run(run, agent, adir):
                 return cannot
             record.agent_exits.append(agent.exit_code)
+            if run.last_failure:
+                record.agent_failures.append(run.last_failure)
             record.agent_timeouts += agent.timed_out
             record.agent_stalls += agent.stalled
             tampered = frozen.restore()

@@ -7,8 +7,10 @@ Like the real CLI: commander-style errors (`error: unknown option '--x'`, exit 1
 `total_cost_usd`, `usage`, `permission_denials`). Script edits are Write/Edit tool calls,
 `delete` and `run` are Bash tool calls, all judged by claude_permissions. `--bare` without
 ANTHROPIC_API_KEY ends in an error result (the real text differs by version). SIGTERM exits
-143. A PreToolUse `defer` stops the run with `stop_reason: "tool_deferred"` and exit 0 (the
-exit code of a deferred run is not documented).
+143. FAKE_CLAUDE_FAIL=MESSAGE ends the run at once as the real CLI does when logged out (an
+`is_error` result with that message, no tool call, exit 1). A PreToolUse `defer` stops the run
+with `stop_reason: "tool_deferred"` and exit 0 (the exit code of a deferred run is not
+documented).
 """
 
 from __future__ import annotations
@@ -175,6 +177,8 @@ class Session:
         keyless = not (os.environ.get("ANTHROPIC_API_KEY") or self.settings.get("apiKeyHelper"))
         if self.args.bare and keyless:
             return self.result("Not logged in · Please run /login", error="success")
+        if os.environ.get("FAKE_CLAUDE_FAIL"):  # what the real CLI prints, logged out (2.1.197)
+            return self.result(os.environ["FAKE_CLAUDE_FAIL"], error="success")
         if self.mode == "plan" or not (set(self.tools) & WRITE_TOOLS):
             text = planner_reply()
             self.assistant([{"type": "text", "text": text}])

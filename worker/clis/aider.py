@@ -51,6 +51,9 @@ HEADLESS = [
 ]  # fmt: skip
 # aider prints one line per file it changed (base_coder.apply_updates).
 APPLIED = re.compile(r"^Applied edit to (.+)$", re.MULTILINE)
+# What aider prints when the model cannot be reached or refuses it (litellm's exceptions; the
+# message can wrap onto the next line).
+FAILED = re.compile(r"^(litellm\.\w+Error: .*(?:\n(?!\n).*)?|.*\bConnection error\b.*)$", re.MULTILINE)
 
 
 def _exclude_aider_files(path: Path) -> None:
@@ -103,6 +106,14 @@ class AiderProfile:
     def tool_calls(self, output: str) -> int | None:
         """The edits aider applied (`Applied edit to F`); it runs no command of the model."""
         return len(APPLIED.findall(output))
+
+    def failure(self, output: str) -> str | None:
+        """A `litellm.<Kind>Error: ...` or connection-error line, in a run that applied no edit
+        (aider exits 0 whatever happened)."""
+        if APPLIED.search(output):
+            return None
+        found = FAILED.findall(output)
+        return " ".join(found[-1].split()) if found else None
 
 
 def frozen_files(run: AgentRun, limit: int = common.SCOPE_FILE_LIMIT) -> list[str]:

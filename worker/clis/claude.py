@@ -139,6 +139,25 @@ class ClaudeProfile:
             and block.get("id") not in refused
         )
 
+    def failure(self, output: str) -> str | None:
+        """The CLI's own error: an `is_error` result that is no turn limit ("Not logged in · Please
+        run /login", "Invalid API key"), or, when the run ended without a result, its last API retry."""
+        events = out.json_lines(output)
+        results = [e for e in events if e.get("type") == "result"]
+        if results:
+            last = results[-1]
+            if last.get("is_error") is not True or last.get("subtype") == "error_max_turns":
+                return None
+            errors = last.get("errors")
+            text = last.get("result") or ("; ".join(map(str, errors)) if isinstance(errors, list) else "")
+            return str(text or last.get("subtype") or "an error result").strip()
+        retries = [e for e in events if e.get("type") == "system" and e.get("subtype") == "api_retry"]
+        if not retries:
+            return None
+        r = retries[-1]
+        status, attempt = r.get("error_status"), f"{r.get('attempt')} of {r.get('max_retries')}"
+        return f"API request failed: {r.get('error')} (HTTP {status}), retry {attempt}"
+
 
 def _blocks(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [

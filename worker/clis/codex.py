@@ -124,3 +124,17 @@ class CodexProfile:
             and e["item"].get("type") in ("command_execution", "file_change")
         }  # fmt: skip
         return len(ids)
+
+    def failure(self, output: str) -> str | None:
+        """The message of a `turn.failed` event, or of an `error` event in a run no turn completed
+        ("unexpected status 401 Unauthorized: ...")."""
+        events = out.json_lines(output)
+        failed = [e for e in events if e.get("type") == "turn.failed"]
+        if failed:
+            error = failed[-1].get("error")
+            message = error.get("message") if isinstance(error, dict) else error
+            return str(message or "turn.failed").strip()
+        if any(e.get("type") == "turn.completed" for e in events):
+            return None
+        errors = [str(e.get("message") or "") for e in events if e.get("type") == "error"]
+        return errors[-1].strip() or "error" if errors else None

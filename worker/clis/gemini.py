@@ -188,3 +188,22 @@ class GeminiProfile:
             and e.get("tool_name") in HOOKED
             and e.get("tool_id") not in refused
         )
+
+    def failure(self, output: str) -> str | None:
+        """The message of a `result` event with status error ("[API Error: ...]"), or, with no
+        result event, of an `error` event."""
+        events = out.json_lines(output)
+        results = [e for e in events if e.get("type") == "result"]
+        if results:
+            last = results[-1]
+            if last.get("status") != "error":
+                return None
+            return _message(last.get("error")) or "error"
+        errors = [_message(e.get("error") or e.get("message")) for e in events if e.get("type") == "error"]
+        return errors[-1] or "error" if errors else None
+
+
+def _message(error: Any) -> str:
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("type") or "").strip()
+    return str(error or "").strip()

@@ -100,3 +100,16 @@ class OpenCodeProfile:
             if e.get("type") == "tool_use" and isinstance(e.get("part"), dict)
             and e["part"].get("tool") in JUDGED
         )  # fmt: skip
+
+    def failure(self, output: str) -> str | None:
+        """The message of OpenCode's last `error` event (`{"name": "APIError", "data": {"message": ...}}`)."""
+        errors = [e.get("error") for e in out.json_lines(output) if e.get("type") == "error"]
+        if not errors:
+            return None
+        last = errors[-1]
+        error: dict[str, Any] = last if isinstance(last, dict) else {}
+        data: dict[str, Any] = error["data"] if isinstance(error.get("data"), dict) else {}
+        message = str(data.get("message") or error.get("message") or "").strip()
+        name = str(error.get("name") or "error")
+        status = data.get("statusCode")
+        return f"{name}{f' (HTTP {status})' if status else ''}: {message}" if message else name
