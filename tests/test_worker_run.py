@@ -496,6 +496,63 @@ def test_a_cli_that_fails_before_doing_any_work_stops_the_worker_at_once(calc, m
     assert not paths.blocker("W1").exists()  # nothing blames the requirement
 
 
+# What each real CLI printed when its provider answered 401 (or 500), captured against the contract
+# suite's scripted servers: (profile, output, the failure it must report).
+_CLAUDE_401 = (
+    '{"type":"result","subtype":"success","is_error":true,"api_error_status":401,"num_turns":1,'
+    '"result":"Invalid API key · Fix external API key","total_cost_usd":0}'
+)
+_CLAUDE_RETRY = (
+    '{"type":"system","subtype":"api_retry","attempt":8,"max_retries":10,"retry_delay_ms":38369.8,'
+    '"error_status":401,"error":"authentication_failed"}'
+)
+_CODEX_500 = (
+    '{"type":"turn.started"}\n{"type":"error","message":"We are currently experiencing high demand."}\n'
+    '{"type":"turn.failed","error":{"message":"We are currently experiencing high demand."}}'
+)
+_GEMINI_401 = (
+    '{"type":"result","status":"error","error":{"type":"unknown","message":"[API Error: invalid x-api-key]"},'
+    '"stats":{"total_tokens":0,"tool_calls":0}}'
+)
+_OPENCODE_401 = (
+    '{"type":"error","error":{"name":"APIError","data":{"message":"invalid x-api-key","statusCode":401,'
+    '"isRetryable":false}}}'
+)
+_AIDER_401 = (
+    "Aider v0.86.2\n\nlitellm.AuthenticationError: AuthenticationError: OpenAIException - invalid \n"
+    "x-api-key\nThe API provider is not able to authenticate you. Check your API key.\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "output", "expected"),
+    [
+        ("claude", _CLAUDE_401, "Invalid API key · Fix external API key"),
+        ("claude", _CLAUDE_RETRY, "API request failed: authentication_failed (HTTP 401), retry 8 of 10"),
+        ("claude", '{"type":"result","subtype":"success","is_error":false,"result":"ok"}', None),
+        ("claude", '{"type":"result","subtype":"error_max_turns","is_error":true}', None),
+        ("codex", _CODEX_500, "We are currently experiencing high demand."),
+        ("codex", '{"type":"error","message":"Reconnecting... 1/5"}\n{"type":"turn.completed"}', None),
+        ("gemini", _GEMINI_401, "[API Error: invalid x-api-key]"),
+        ("gemini", '{"type":"result","status":"success","stats":{}}', None),
+        ("opencode", _OPENCODE_401, "APIError (HTTP 401): invalid x-api-key"),
+        ("opencode", '{"type":"text","part":{"text":"done"}}', None),
+        (
+            "aider",
+            _AIDER_401,
+            "litellm.AuthenticationError: AuthenticationError: OpenAIException - invalid x-api-key",
+        ),
+        ("aider", "Applied edit to src/calc.py\nlitellm.APIConnectionError: later\n", None),
+        ("scripted", "anything", None),
+    ],
+)
+def test_each_profile_reads_its_clis_own_failure(name, output, expected):
+    from boss.config import Config
+    from worker.agents import get_profile
+
+    assert get_profile(name, Config()).failure(output) == expected
+
+
 def test_agent_config_planted_in_the_worktree_is_gone_before_the_next_start(calc):
     # Iteration 1 plants an OpenCode plugin that ignores itself; iteration 2 must not find it.
     plant = {"write": {".opencode/.gitignore": "*\n", ".opencode/plugin/evil.js": "export default {}\n"}}

@@ -51,9 +51,9 @@ HEADLESS = [
 ]  # fmt: skip
 # aider prints one line per file it changed (base_coder.apply_updates).
 APPLIED = re.compile(r"^Applied edit to (.+)$", re.MULTILINE)
-# What aider prints when the model cannot be reached or refuses it (litellm's exceptions; the
-# message can wrap onto the next line).
-FAILED = re.compile(r"^(litellm\.\w+Error: .*(?:\n(?!\n).*)?|.*\bConnection error\b.*)$", re.MULTILINE)
+# What aider prints when the model cannot be reached or refuses it: litellm's exception
+# (`litellm.APIConnectionError: ... Connection error.`), whose message can wrap onto the next line.
+FAILED = re.compile(r"^litellm\.\w+Error: .*(?:\n(?!\n).*)?$", re.MULTILINE)
 
 
 def _exclude_aider_files(path: Path) -> None:
@@ -108,8 +108,8 @@ class AiderProfile:
         return len(APPLIED.findall(output))
 
     def failure(self, output: str) -> str | None:
-        """A `litellm.<Kind>Error: ...` or connection-error line, in a run that applied no edit
-        (aider exits 0 whatever happened)."""
+        """The last `litellm.<Kind>Error: ...` line (authentication, connection, quota, model), in a
+        run that applied no edit (aider exits 0 whatever happened)."""
         if APPLIED.search(output):
             return None
         found = FAILED.findall(output)
