@@ -410,7 +410,11 @@ def test_kill_9_of_a_worker_in_the_pool_reads_crashed_and_the_rerun_finishes(rep
     go = paths.worktree("W1").parent / "go"
     proc = subprocess.Popen(["bash", str(paths.run_script)], cwd=repo, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
-    wait_for(lambda: (s := st.read(paths.status("W1"))) is not None and s.child_pgid > 0)
+    # The agent runs (not the red test, which also shows a child_pgid): its sleep outlives the kill.
+    agent_log = paths.attempts("W1") / "s1i1" / "agent.log"
+    wait_for(
+        lambda: agent_log.is_file() and (s := st.read(paths.status("W1"))) is not None and s.child_pgid > 0
+    )
     os.kill(st.read(paths.status("W1")).pid, signal.SIGKILL)  # the worker process, not its agent
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, out + err
