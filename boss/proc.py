@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from boss import proctree, reaper
 from boss.errors import CommandError
@@ -22,6 +22,18 @@ STOP_STAGES: tuple[tuple[signal.Signals, float], ...] = (
     (signal.SIGTERM, 2.0),
     (signal.SIGKILL, 5.0),
 )
+
+
+class Child(Protocol):
+    """A started run's leader: a subprocess.Popen, or a boss.reaper.Spawned."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -86,7 +98,7 @@ def run(
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def stop_group(proc: subprocess.Popen[bytes], sweep: proctree.Sweep | None = None) -> None:
+def stop_group(proc: Child, sweep: proctree.Sweep | None = None) -> None:
     """Stop a process group in stages (interrupt, terminate, kill) until its leader is gone,
     then every process of the run that left the group (sweep: see boss.proctree)."""
     for sig, grace in STOP_STAGES:
@@ -104,7 +116,7 @@ def stop_group(proc: subprocess.Popen[bytes], sweep: proctree.Sweep | None = Non
     _stop_leftovers(proc, sweep)
 
 
-def _stop_leftovers(proc: subprocess.Popen[bytes], sweep: proctree.Sweep | None) -> None:
+def _stop_leftovers(proc: Child, sweep: proctree.Sweep | None) -> None:
     """The leader is gone: nothing it left in its group, or elsewhere with its marker, survives."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -117,7 +129,7 @@ POLL_SECONDS = 0.5
 
 
 @contextlib.contextmanager
-def _exit_waiter(proc: subprocess.Popen[bytes]) -> Iterator[Callable[[float], int | None]]:
+def _exit_waiter(proc: Child) -> Iterator[Callable[[float], int | None]]:
     """A function that waits up to N seconds for proc to exit and returns its code, or None.
 
     A pidfd wakes the wait the moment the process exits, with no polling in between (eight
@@ -174,15 +186,15 @@ def run_group(
     marker = proctree.new_marker(owner)
     with log_path.open("wb") as out:
         try:
-            proc = subprocess.Popen(
-                reaper.argv(argv, env) if reaper.supported() else argv,
-                cwd=cwd,
-                env={**env, proctree.MARKER: marker},
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            run_env = {**env, proctree.MARKER: marker}
+            if reaper.supported():
+                name = proctree.reaper_name(owner)
+                proc: Child = reaper.spawn(argv, cwd=str(cwd), env=run_env, output=out.fileno(), name=name)
+            else:
+                proc = subprocess.Popen(
+                    argv, cwd=cwd, env=run_env, stdin=subprocess.DEVNULL, stdout=out,
+                    stderr=subprocess.STDOUT, start_new_session=True,
+                )  # fmt: skip
         except OSError as e:
             # As a shell would say it: 126 found but not executable, 127 not found.
             out.write(f"{argv[0]}: cannot start: {e}\n".encode())
@@ -256,7 +268,7 @@ def signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
-def _stop_despite_signals(proc: subprocess.Popen[bytes], sweep: proctree.Sweep) -> None:
+def _stop_despite_signals(proc: Child, sweep: proctree.Sweep) -> None:
     """stop_group that a second Ctrl-C or SIGTERM cannot cut short and leave the group running."""
     with signals_held():
         stop_group(proc, sweep)

@@ -110,19 +110,43 @@ def descendants(leader: int, procs: dict[int, Process]) -> list[Process]:
     return found
 
 
+def reaper_name(owner_name: str) -> str:
+    """The name (/proc/PID/comm) of owner's reapers: forked, they keep the environment of the
+    process that forked them, so their name, not a marker, tells them."""
+    return f"boss-{owner_name}"[:15]
+
+
 def marked(needle: str) -> list[Process]:
     """Processes of this user whose environment holds `BOSS_RUN_ID=<needle>...` at an entry's start.
 
     A full marker ends the needle with NUL for an exact match; `<owner>:` matches every run of
-    that owner.
+    that owner, and that owner's reapers (by name: see reaper_name).
     """
     key = b"\0" + f"{MARKER}={needle}".encode()
+    name = (reaper_name(needle[:-1]) + "\n").encode() if needle.endswith(":") else b""
     uid, found = os.getuid(), []
     for pid in _pids():
         environ = _environ(pid, uid)
-        if environ and key in b"\0" + environ and (p := read(pid)) is not None and not p.zombie:
-            found.append(p)
+        if not environ:
+            continue
+        if key in b"\0" + environ or (name and _comm(pid) == name):
+            p = read(pid)
+            if p is not None and not p.zombie:
+                found.append(p)
     return found
+
+
+def _comm(pid: int) -> bytes:
+    try:
+        fd = os.open(f"/proc/{pid}/comm", os.O_RDONLY)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, 64)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def _environ(pid: int, uid: int) -> bytes:

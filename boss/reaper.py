@@ -57,13 +57,18 @@ def argv(command: list[str], env: Mapping[str, str]) -> list[str]:
     return [sys.executable, "-I", "-S", here, spec, *command]
 
 
-def _subreaper() -> bool:
+PR_SET_NAME = 15
+NAME = "boss-reaper"  # what ps and /proc/PID/comm show for it (at most 15 bytes)
+
+
+def _subreaper(name: str = NAME) -> bool:
     # _ctypes' own calls, not the ctypes package: its import alone costs 3 ms of each run's start.
     try:
         import _ctypes
 
         program = _ctypes.dlopen(None, 0)  # type: ignore[arg-type]  # None: the program itself
         prctl = _ctypes.dlsym(program, "prctl")
+        _ctypes.call_function(prctl, (PR_SET_NAME, name.encode()[:15], 0, 0, 0))
         return int(_ctypes.call_function(prctl, (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))) == 0
     except (ImportError, OSError, AttributeError):
         try:
@@ -74,12 +79,14 @@ def _subreaper() -> bool:
             return False
 
 
-def _exec(command: list[str]) -> NoReturn:
+def _exec(command: list[str], env: Mapping[str, str] | None = None) -> NoReturn:
     """Exec command, as subprocess would (SIGPIPE and SIGXFSZ back to their defaults)."""
     for sig in (signal.SIGPIPE, signal.SIGXFSZ):
         signal.signal(sig, signal.SIG_DFL)
     try:
-        os.execvp(command[0], command)  # noqa: S606 - the user's argv, as Popen would run it
+        if env is None:
+            os.execvp(command[0], command)  # noqa: S606 - the user's argv, as Popen would run it
+        os.execvpe(command[0], command, env)  # noqa: S606
     except OSError as e:
         # The words and codes run_group used when Popen itself failed: 126 found but not
         # executable, 127 not found.
@@ -183,26 +190,103 @@ def _exit_as(status: int) -> NoReturn:
     os._exit(os.waitstatus_to_exitcode(status))
 
 
+def _lead(command: list[str], env: Mapping[str, str] | None, mask: object, name: str = NAME) -> NoReturn:
+    """In the reaper's process: start command, wait for it, stop what it left, exit as it did.
+
+    HANDLED are blocked (mask: the mask to give the command) until the handlers are in place.
+    """
+    for sig in HANDLED:
+        signal.signal(sig, _nothing)
+    if not _subreaper(name):
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # type: ignore[arg-type]
+        _exec(command, env)  # the command itself leads its group, as without the reaper
+    child = os.fork()
+    if child == 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # type: ignore[arg-type]
+        _exec(command, env)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # type: ignore[arg-type]
+    status = _wait(child)
+    stop_descendants()
+    _exit_as(status)
+
+
+class Spawned:
+    """The reaper forked by spawn(): what run_group and stop_group use of a Popen."""
+
+    def __init__(self, pid: int, args: list[str]) -> None:
+        self.pid, self.args = pid, args
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """Its exit code (-N: killed by signal N) once it has exited, else None."""
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for it to exit (subprocess.TimeoutExpired after timeout seconds)."""
+        if timeout is None:
+            while self.returncode is None:
+                _, status = os.waitpid(self.pid, 0)
+                self.returncode = os.waitstatus_to_exitcode(status)
+            return self.returncode
+        deadline = time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                import subprocess
+
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            time.sleep(min(left, 0.01))
+        return code
+
+
+def spawn(command: list[str], *, cwd: str, env: Mapping[str, str], output: int, name: str = NAME) -> Spawned:
+    """Start command under a reaper forked from this process (no interpreter to start).
+
+    The reaper leads a new session and process group; its stdin is /dev/null, its stdout and
+    stderr the file descriptor output. It touches nothing this process's other threads may hold
+    (no Python-level I/O: only os calls), then forks and execs command and reaps as main() does.
+    """
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+    try:
+        import warnings
+
+        with warnings.catch_warnings():  # Python 3.12 warns of fork() beside threads: see above
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:
+            try:
+                os.setsid()
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(output, 1)
+                os.dup2(output, 2)
+                os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+                try:
+                    os.chdir(cwd)
+                except OSError as e:
+                    error = f"[Errno {e.errno}] {e.strerror}: {cwd!r}"
+                    os.write(2, f"{command[0]}: cannot start: {error}\n".encode(errors="surrogateescape"))
+                    os._exit(127)
+                _lead(command, dict(env), mask, name)
+            finally:
+                os._exit(127)  # only if _lead raised: it never returns
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    return Spawned(pid, command)
+
+
 def main(args: list[str]) -> NoReturn:
     """Run the command args[1:] under this subreaper (args[0]: the command's LC_CTYPE)."""
     spec, command = args[0], args[1:]
     os.environ.pop("LC_CTYPE", None)
     if spec.startswith("LC_CTYPE="):
         os.environ["LC_CTYPE"] = spec.partition("=")[2]
-    if not _subreaper():
-        _exec(command)  # the command itself leads its group, as without the reaper
     # A group signal that comes before the handlers are in place waits for them.
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
-    child = os.fork()
-    if child == 0:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
-        _exec(command)
-    for sig in HANDLED:
-        signal.signal(sig, _nothing)
-    signal.pthread_sigmask(signal.SIG_SETMASK, before)
-    status = _wait(child)
-    stop_descendants()
-    _exit_as(status)
+    _lead(command, None, signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED))
 
 
 if __name__ == "__main__":

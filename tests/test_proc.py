@@ -181,11 +181,11 @@ def test_run_group_exit_codes_and_messages_are_the_commands(tmp_path):
 def test_the_command_runs_under_the_reaper_as_it_would_alone(tmp_path):
     log = tmp_path / "log"
     leaders: list[int] = []
-    script = "cat /proc/$PPID/cmdline | tr '\\0' ' '; echo; echo ctype=${LC_CTYPE-unset}; yes | head -1 >/dev/null; echo pipe=${PIPESTATUS[0]}"
+    script = "cat /proc/$PPID/comm; echo ctype=${LC_CTYPE-unset}; yes | head -1 >/dev/null; echo pipe=${PIPESTATUS[0]}"
     env = {k: v for k, v in os.environ.items() if k != "LC_CTYPE"}
     proc.run_group(["bash", "-c", script], cwd=tmp_path, env=env, log_path=log, on_start=leaders.append)
     parent, ctype, pipe = log.read_text().splitlines()
-    assert "reaper.py" in parent  # the reaper leads the group: on_start shows its pid
+    assert parent.startswith("boss-")  # the reaper leads the group: on_start shows its pid
     assert ctype == "ctype=unset"  # not the C.UTF-8 Python coerces a C locale to
     assert pipe == "pipe=141"  # SIGPIPE is the default again, as subprocess leaves it
     proc.run_group(["bash", "-c", "echo $LC_CTYPE"], cwd=tmp_path, env={**env, "LC_CTYPE": "C"}, log_path=log)
