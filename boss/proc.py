@@ -227,8 +227,10 @@ def run_group(
                         stop_group(proc, sweep)
                         code = proc.returncode if proc.returncode is not None else -9
                         break
-            # Children the command left behind, in its group or out of it, die with it.
-            _stop_leftovers(proc, sweep)
+            # Children the command left behind, in its group or out of it, die with it. A reaper
+            # that exited by itself stopped them already (code < 0: it was killed, maybe before).
+            if not (reaper.supported() and code >= 0 and not (timed_out or stalled)):
+                _stop_leftovers(proc, sweep)
         except BaseException:
             _stop_despite_signals(proc, sweep)
             raise

@@ -44,9 +44,25 @@ GRACE = 1.0
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+PR_GET_DUMPABLE = 3  # harmless, no argument: tells whether prctl may be called at all
+_SUPPORTED: list[bool] = []
+
+
 def supported() -> bool:
-    """True where a process can be made a subreaper (Linux)."""
-    return sys.platform.startswith("linux")
+    """True where a process can be made a subreaper (Linux, prctl allowed): asked once."""
+    if not _SUPPORTED:
+        ok = sys.platform.startswith("linux")
+        if ok:
+            try:
+                import _ctypes
+
+                program = _ctypes.dlopen(None, 0)  # type: ignore[arg-type]  # None: the program itself
+                prctl = _ctypes.dlsym(program, "prctl")
+                ok = _ctypes.call_function(prctl, (PR_GET_DUMPABLE,)) >= 0
+            except (ImportError, OSError, AttributeError, TypeError):
+                ok = False
+        _SUPPORTED.append(ok)
+    return _SUPPORTED[0]
 
 
 def argv(command: list[str], env: Mapping[str, str]) -> list[str]:

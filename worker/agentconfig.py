@@ -122,6 +122,19 @@ class AgentConfig:
         return wanted
 
 
+_PATTERNS: dict[Path, tuple[str, ...]] = {}
+
+
+def patterns(repo: Path) -> tuple[str, ...]:
+    """The policy's `paths.agent_config` for repo, loaded once per process (the worker pool
+    loads it before it forks its workers: a policy costs milliseconds to load)."""
+    if repo not in _PATTERNS:
+        from worker.policy import load_policy
+
+        _PATTERNS[repo] = tuple(load_policy(repo).agent_config)
+    return _PATTERNS[repo]
+
+
 def describe(now: dict[str, str], then: dict[str, str]) -> list[str]:
     """The files (or, when only folders differ, the folders) that differ between two states."""
     diff = sorted(p for p in {*now, *then} if now.get(p) != then.get(p))

@@ -101,9 +101,10 @@ class Pool:
 
     def _prewarm(self) -> None:
         """Do once, before any fork, what every worker would otherwise do for itself."""
-        from worker import agent_clis, agent_output  # noqa: F401  (a worker imports them late)
+        from worker import agent_clis, agent_output, agentconfig  # noqa: F401  (a worker imports them late)
 
         git.identity_env()
+        agentconfig.patterns(self.paths.repo)
         worker_run.exclude_tool_files(self.paths)
 
     def _command(self, line: str) -> None:

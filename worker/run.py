@@ -21,7 +21,7 @@ from boss.paths import PlanPaths
 from boss.proc import HELD_SIGNALS, Outcome, run_group, run_shell, stop_left_by
 from boss.workspace import open_plan
 from boss.yamlio import write_atomic
-from worker import approvals, gates, scope
+from worker import agentconfig, approvals, gates, scope
 from worker import status as st
 from worker.agentconfig import AgentConfig
 from worker.agents import AgentProfile, AgentRun, agent_env, attempt_record, check_agents, get_profile
@@ -174,10 +174,7 @@ class _Run:
     def reset_agent_config(self, strategy: int) -> AgentConfig:
         """Put the worktree's agent CLI configuration back to the start commit (worker.agentconfig)."""
         if self.config is None:
-            from worker.policy import load_policy
-
-            patterns = tuple(load_policy(self.paths.repo).agent_config)
-            self.config = AgentConfig(self.wt.path, self.wt.start, patterns)
+            self.config = AgentConfig(self.wt.path, self.wt.start, agentconfig.patterns(self.paths.repo))
         changed = self.config.reset()
         if changed:
             shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
