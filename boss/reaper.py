@@ -38,6 +38,13 @@ else:
     import _signal as signal  # signal's functions and numbers, without its enum classes
 
 PR_SET_CHILD_SUBREAPER = 36
+# The reaper's exits: posix's own, which a tool that patches os._exit (coverage saves its data
+# there) does not see, so a reaper forked from a measured process writes nothing in the run's
+# folder.
+try:
+    from posix import _exit
+except ImportError:  # pragma: no cover - not POSIX: the reaper is not used
+    from os import _exit
 # How long descendants left by the command get between SIGTERM and SIGKILL: less than a stage
 # of run_group's stop (boss.proc.STOP_STAGES), so a stopped command's leader exits within it.
 GRACE = 1.0
@@ -108,7 +115,7 @@ def _exec(command: list[str], env: Mapping[str, str] | None = None) -> NoReturn:
         # executable, 127 not found.
         error = f"[Errno {e.errno}] {e.strerror}: {command[0]!r}"
         os.write(2, f"{command[0]}: cannot start: {error}\n".encode(errors="surrogateescape"))
-        os._exit(126 if isinstance(e, PermissionError) else 127)
+        _exit(126 if isinstance(e, PermissionError) else 127)
 
 
 def _nothing(signum: int, frame: object) -> None:
@@ -202,8 +209,8 @@ def _exit_as(status: int) -> NoReturn:
             signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
         os.kill(os.getpid(), sig)
-        os._exit(128 + sig)  # a signal whose default does not end a process
-    os._exit(os.waitstatus_to_exitcode(status))
+        _exit(128 + sig)  # a signal whose default does not end a process
+    _exit(os.waitstatus_to_exitcode(status))
 
 
 def _lead(command: list[str], env: Mapping[str, str] | None, mask: object, name: str = NAME) -> NoReturn:
@@ -286,10 +293,10 @@ def spawn(command: list[str], *, cwd: str, env: Mapping[str, str], output: int, 
                 except OSError as e:
                     error = f"[Errno {e.errno}] {e.strerror}: {cwd!r}"
                     os.write(2, f"{command[0]}: cannot start: {error}\n".encode(errors="surrogateescape"))
-                    os._exit(127)
+                    _exit(127)
                 _lead(command, dict(env), mask, name)
             finally:
-                os._exit(127)  # only if _lead raised: it never returns
+                _exit(127)  # only if _lead raised: it never returns
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     return Spawned(pid, command)

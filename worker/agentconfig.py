@@ -129,9 +129,10 @@ def patterns(repo: Path) -> tuple[str, ...]:
     """The policy's `paths.agent_config` for repo, loaded once per process (the worker pool
     loads it before it forks its workers: a policy costs milliseconds to load)."""
     if repo not in _PATTERNS:
-        from worker.policy import load_policy
+        from worker.policy import AGENT_CONFIG, PROJECT_POLICY, load_policy
 
-        _PATTERNS[repo] = tuple(load_policy(repo).agent_config)
+        own = (repo / PROJECT_POLICY).is_file()  # without one, no YAML parser to import
+        _PATTERNS[repo] = tuple(load_policy(repo).agent_config) if own else AGENT_CONFIG
     return _PATTERNS[repo]
 
 

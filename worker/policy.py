@@ -46,6 +46,13 @@ EFFECTS = frozenset(
     }
 )  # fmt: skip
 TARGET_KINDS = ("write", "create", "delete", "reach")  # reach: only outside the worktree counts
+# An agent CLI's own configuration in the worktree (relative to it): the CLI loads it at its next
+# start, before any hook (hooks, plugins, MCP servers, lint or test commands). Writing or deleting
+# these is TIER 3 (rule agent-config), and the worker puts them back before each agent start
+# (worker.agentconfig). Here, not in default_policy.yaml, so that a worker without a project
+# policy needs no YAML parser to know them; `paths.agent_config` in a policy file extends it.
+AGENT_CONFIG = (".claude", ".gemini", ".opencode", ".codex", "opencode.json", "opencode.jsonc",
+                ".aider.conf.yml", ".mcp.json", ".cursor", ".vscode/mcp.json")  # fmt: skip
 
 
 class Part(Record):

@@ -13,6 +13,7 @@ from pathlib import Path
 from boss.errors import ConfigError, InputError
 from worker.bashlex_loader import cache_dir
 from worker.policy import (
+    AGENT_CONFIG,
     DEFAULT_POLICY,
     EFFECTS,
     PROJECT_POLICY,
@@ -251,8 +252,10 @@ def _merge(policy: Policy | None, path: Path, raw: dict[str, Any], project: bool
     paths = raw.get("paths") or {}
     if not isinstance(paths, dict) or set(paths) - set(_PATH_KEYS):
         raise load.fail("field paths", f"must be a mapping with keys {', '.join(_PATH_KEYS)}")
+    defaults = {"agent_config": AGENT_CONFIG}  # the default policy's list lives in code
     lists = {
-        k: (getattr(policy, k) if policy else ()) + load.strings(f"field paths.{k}", paths.get(k, []))
+        k: (getattr(policy, k) if policy else defaults.get(k, ()))
+        + load.strings(f"field paths.{k}", paths.get(k, []))
         for k in _PATH_KEYS
     }
     targets = {**(policy.targets if policy else {}), **load.targets(raw.get("targets") or {})}
