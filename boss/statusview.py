@@ -149,6 +149,21 @@ def now_monotonic() -> float:
     return time.monotonic()
 
 
+def pending_approvals(paths: PlanPaths) -> list[str]:
+    """One line per worker with TIER 3 commands the guard blocked and nobody decided yet: a
+    worker can succeed without them, and a person should still see what it asked for."""
+    from worker import approvals
+
+    waiting: dict[str, list[str]] = {}
+    for req in approvals.list_requests(paths.approvals_dir, approvals.PENDING):
+        waiting.setdefault(req.worker, []).append(req.id)
+    return [
+        f"  {worker}: {len(ids)} approval request(s) pending ({', '.join(ids)}): boss approvals, then "
+        f"boss approve ID and boss retry {worker} --plan {paths.plan} if the work needs it"
+        for worker, ids in sorted(waiting.items())
+    ]
+
+
 def summary(paths: PlanPaths, m: Manifest, config: Config, *, interrupted: bool = False) -> list[str]:
     """The lines run_workers.sh ends with: counts, each worker, what to read and do next."""
     all_rows = rows(paths, m, config)
@@ -159,6 +174,7 @@ def summary(paths: PlanPaths, m: Manifest, config: Config, *, interrupted: bool 
     for r in all_rows:
         if r.state in ("FAILED", "CRASHED") and paths.blocker(r.id).is_file():
             lines.append(f"  {r.id}: read {paths.blocker(r.id).relative_to(paths.repo)}")
+    lines += pending_approvals(paths)
     script = paths.run_script.relative_to(paths.repo).as_posix()
     running = [r.id for r in all_rows if r.state == "RUNNING"]
     if interrupted:

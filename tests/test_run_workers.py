@@ -75,6 +75,19 @@ def test_runs_in_parallel_and_exits_0(repo):
     assert "Next: boss merge" in res.stdout
 
 
+def test_the_summary_names_pending_approval_requests_of_a_worker_that_succeeded(repo):
+    from worker import approvals
+
+    paths, _ = make_plan(repo, [worker("W1")])
+    approvals.request(paths.approvals_dir, plan="p", worker="W1", command="rm -rf build",
+                      reason="recursive deletion", rule="recursive-delete")  # fmt: skip
+    res = run_script(paths)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert state(paths, "W1") == "SUCCESS"
+    assert "W1: 1 approval request(s) pending (R1): boss approvals, then boss approve ID" in res.stdout
+    assert "Next: boss merge" in res.stdout
+
+
 def test_dependent_starts_when_its_dependency_succeeds_not_by_wave(repo):
     paths, _ = make_plan(repo, [sleeper("W1", 0.1), sleeper("W2", 3), sleeper("W3", 0.1, depends_on=["W1"])])
     res = run_script(paths, "-j", "3")
