@@ -136,6 +136,16 @@ def test_never_passes_writes_blocker_after_all_iterations_and_rolls_back(calc):
     assert (paths.worker_dir("W1") / "feedback.md").read_text().startswith("## The acceptance test failed")
 
 
+def test_a_run_that_succeeds_removes_the_earlier_runs_blocker_report(calc):
+    w = worker("W1", test="test -f src/done.txt && test -f ../go", max_iterations=1, max_strategies=1)
+    paths, m = make_plan(calc, [w])
+    assert run(paths, m, "W1") == st.FAILED
+    assert paths.blocker("W1").is_file()
+    (paths.worktree("W1").parent / "go").write_text("")  # what held it back is fixed
+    assert run(paths, m, "W1") == st.SUCCESS
+    assert not paths.blocker("W1").exists()  # it was about the run before
+
+
 def test_scope_violation_names_the_path(calc):
     w = worker("W1", scope=["^src/"], steps=[{"write": {"src/done.txt": "x", "docs/out.md": "oops"}}])
     paths, m = make_plan(calc, [w])

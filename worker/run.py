@@ -524,6 +524,7 @@ def _finish(run: _Run, iid: str) -> str:
     )
     head = head or git.head(wt.path)
     rec.event(iid, "commit", short(head), head_commit=head)
+    run.paths.blocker(w.id).unlink(missing_ok=True)  # an earlier run's report: this one finished
     violations = scope.branch_violations(run.paths.repo, wt.start, head, w.scope)
     if violations:
         rec.event(iid, "scope", "violation: " + ", ".join(violations), violations=violations)
