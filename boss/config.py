@@ -10,8 +10,9 @@ from typing import Any
 from boss import yamlio
 from boss.errors import ConfigError
 from boss.paths import BOSS_DIR, DEFAULT_WORKTREE_ROOT
+from boss.sandbox import DEFAULT_MODE, MODES
 
-_TOP_KEYS = {"agents", "jobs", "worktree_root", "planner_timeout", "heartbeat_stale"}
+_TOP_KEYS = {"agents", "jobs", "worktree_root", "planner_timeout", "heartbeat_stale", "sandbox"}
 _AGENT_KEYS = {"command", "read_only_command", "env", "description"}
 
 
@@ -35,6 +36,7 @@ class Config:
     worktree_root: str = DEFAULT_WORKTREE_ROOT
     planner_timeout: int = 600
     heartbeat_stale: int = 120  # seconds without a heartbeat before RUNNING reads CRASHED
+    sandbox: str = DEFAULT_MODE  # required | auto | off (boss.sandbox); BOSS_SANDBOX wins
 
     @property
     def effective_jobs(self) -> int:
@@ -107,8 +109,13 @@ def load_config(repo: Path) -> Config:
     root = raw.get("worktree_root", DEFAULT_WORKTREE_ROOT)
     if not isinstance(root, str) or not root.strip():
         raise _fail(path, "field worktree_root", "must be a path")
+    sandbox = raw.get("sandbox", DEFAULT_MODE)
+    sandbox = "off" if sandbox is False else sandbox  # YAML 1.1 reads a bare `off` as false
+    if sandbox not in MODES:
+        raise _fail(path, "field sandbox", f"must be one of {', '.join(MODES)}")
     return Config(
         agents=agents,
+        sandbox=sandbox,
         jobs=_positive_int(path, "jobs", raw.get("jobs", 0), allow_zero=True),
         worktree_root=root,
         planner_timeout=_positive_int(path, "planner_timeout", raw.get("planner_timeout", 600)),

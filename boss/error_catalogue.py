@@ -159,7 +159,7 @@ ENTRIES: tuple[Entry, ...] = (
     # --- configuration ----------------------------------------------------------------------
     Entry("config-unknown-key", CONFIG, "An unknown key in `.boss/config.yaml`.", 2,
           "<file>: field agnets: unknown key (allowed: agents, heartbeat_stale, jobs, planner_timeout, "
-          "worktree_root)",
+          "sandbox, worktree_root)",
           "Fix the key."),
     Entry("config-agent-no-command", CONFIG, "An agent profile without `command`.", 2,
           "<file>: agent mybot: field command: must be a non-empty shell command",
@@ -167,6 +167,9 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("config-bad-value", CONFIG, "A setting with a value of the wrong kind.", 2,
           "<file>: field jobs: must be a whole number >= 0",
           "Give a value of the kind the message says."),
+    Entry("config-sandbox", CONFIG, "`sandbox:` (or `BOSS_SANDBOX`) is not required, auto or off.", 2,
+          "<file>: field sandbox: must be one of required, auto, off",
+          "Say `required`, `auto` or `off` (README, Sandbox)."),
     # --- agents -----------------------------------------------------------------------------
     Entry("unknown-agent-planner", AGENTS, "`boss plan --agent NAME` names no profile.", 2,
           ".boss/config.yaml: agent 'nosuch' is not defined (known: <names>); add it under `agents:`",
@@ -195,6 +198,17 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("context-missing", WORKERS, "A worker's `CONTEXT.md` is gone.", 1,
           "<file>/CONTEXT.md: missing; run `boss render alpha` first",
           "`boss render`."),
+    Entry("sandbox-required", WORKERS, "`sandbox: required` (or `BOSS_SANDBOX=required`), and "
+          "bubblewrap is missing or cannot run here.", 1,
+          "the sandbox is required (<source>) but bubblewrap (bwrap) is not installed; install bubblewrap "
+          "(`apt-get install bubblewrap`, `dnf install bubblewrap`) or set `sandbox: off`",
+          "Install bubblewrap (README, Sandbox); on a machine where it cannot run, `sandbox: off` runs "
+          "without it, knowingly."),
+    Entry("sandbox-real-cli", WORKERS, "A real agent CLI (claude, codex, gemini, opencode, aider) would "
+          "run without a sandbox (`sandbox: auto`, no bubblewrap).", 1,
+          "the claude agent CLI runs only inside a sandbox, and here there is none: bubblewrap (bwrap) "
+          "is not installed (sandbox: auto); install bubblewrap <rest>",
+          "Install bubblewrap, or set `sandbox: off` in `.boss/config.yaml` to run it unconfined."),
     Entry("only-unknown", WORKERS, "`run_workers.sh --only` names no worker.", 2,
           "run_workers.sh --only: plan alpha has no worker 'NOPE'",
           "Use the ids of the plan (`boss status`)."),

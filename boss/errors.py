@@ -62,3 +62,7 @@ class StateError(BossError):
 
 class AgentError(BossError):
     """An agent or planner produced nothing usable."""
+
+
+class SandboxError(BossError):
+    """A run needs the sandbox (`sandbox: required`, or a real agent CLI) and it cannot start."""

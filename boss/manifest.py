@@ -55,6 +55,7 @@ class Settings:
     agent_timeout: int
     test_timeout: int
     stall_timeout: int
+    test_network: bool = False
 
 
 @dataclass(frozen=True)

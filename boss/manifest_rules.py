@@ -24,6 +24,7 @@ WORKER_REQUIRED = ("id", "title", "scope", "test")
 WORKER_KEYS = (
     "id", "title", "branch", "scope", "depends_on", "test", "instructions", "write_test",
     "agent", "max_iterations", "max_strategies", "agent_timeout", "test_timeout", "stall_timeout",
+    "test_network",
 )  # fmt: skip
 # Settings a worker may override; their defaults live in `defaults`.
 SETTING_DEFAULTS: dict[str, Any] = {
@@ -33,8 +34,10 @@ SETTING_DEFAULTS: dict[str, Any] = {
     "agent_timeout": 1800,
     "test_timeout": 600,
     "stall_timeout": 600,
+    "test_network": False,  # the acceptance test's sandbox keeps the host's network (boss.sandbox)
 }
 COUNT_SETTINGS = ("max_iterations", "max_strategies")  # 1..100; the other numbers are seconds
+BOOL_SETTINGS = ("test_network",)
 
 
 def show(value: object) -> str:
@@ -70,6 +73,9 @@ def check_setting(p: Problems, where: str, key: str, value: Any) -> None:
     if key == "agent":
         if not isinstance(value, str) or not AGENT_RE.fullmatch(value):
             p.add(f"{where} field agent", "must be an agent profile name (letters, digits, ._-)")
+    elif key in BOOL_SETTINGS:
+        if not isinstance(value, bool):
+            p.add(f"{where} field {key}", "must be true or false")
     elif key in COUNT_SETTINGS:
         if not is_int(value) or not 1 <= value <= 100:
             p.add(f"{where} field {key}", "must be a whole number from 1 to 100")

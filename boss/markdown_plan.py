@@ -35,8 +35,8 @@ _LIST_SPLIT = re.compile(r",\s+(?=(?:[^`]*`[^`]*`)*[^`]*$)")  # a comma + space 
 TOP_FIELDS = ("version", "plan", "task", "base", "base_commit", "integration_test", "setup", "copy")
 WORKER_FIELDS = tuple(k for k in WORKER_KEYS if k not in ("id", "title"))
 LIST_FIELDS = ("scope", "depends_on", "copy")
-BOOL_FIELDS = ("write_test",)
-INT_FIELDS = ("version", *(k for k, v in SETTING_DEFAULTS.items() if isinstance(v, int)))
+BOOL_FIELDS = ("write_test", *(k for k, v in SETTING_DEFAULTS.items() if isinstance(v, bool)))
+INT_FIELDS = ("version", *(k for k, v in SETTING_DEFAULTS.items() if type(v) is int))
 
 
 @dataclass

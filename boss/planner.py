@@ -188,7 +188,16 @@ def _ask(run: PlannerRun, profile: AgentProfile, attempt: int, config: Config) -
         "BOSS_PLANNER_ATTEMPT": str(attempt),
     }
     log = run.output(attempt)
-    outcome = run_group(inv.argv, cwd=run.worktree, env=env, log_path=log, timeout=config.planner_timeout)
+    from worker.agent_clis import PROFILES, agent_sandbox, state_paths
+
+    jail = agent_sandbox(config, [profile.name])
+    builtin = PROFILES.get(profile.name) is profile
+    state = state_paths(profile.name, {**os.environ, **env}, run.root) if builtin else []
+    # The planner reads the repository; it writes only its throwaway worktree and its CLI's state.
+    with jail.confine(run.worktree, writable=[run.worktree, *state], network=True, prefix="boss-plan-") as c:
+        outcome = run_group(
+            inv.argv, cwd=run.worktree, env=env, log_path=log, timeout=config.planner_timeout, confine=c
+        )
     output = log.read_text(encoding="utf-8", errors="replace")
     if outcome.timed_out or outcome.exit_code != 0:
         yamlio.write_atomic(run.last_output, output)

@@ -11,10 +11,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from boss import proctree, reaper
 from boss.errors import CommandError
+
+if TYPE_CHECKING:
+    from boss.sandbox import Confinement
 
 # Stages of stopping a process group: interrupt, terminate, kill (tox's interrupt()).
 STOP_STAGES: tuple[tuple[signal.Signals, float], ...] = (
@@ -169,6 +172,7 @@ def run_group(
     stall: float | None = None,
     on_start: Callable[[int], None] | None = None,
     owner: str = "boss",
+    confine: Confinement | None = None,
 ) -> Outcome:
     """Run argv in a new process group, stdin closed, stdout+stderr to log_path.
 
@@ -179,8 +183,11 @@ def run_group(
     subreaper that leads the group, adopts every orphan of the command's tree and stops them
     when the command exits; each process also carries `BOSS_RUN_ID=<owner>:<nonce>` in its
     environment (boss.proctree), and `proctree.stop_owner(owner)` finds what a killed worker
-    left, with the descendants of each process it finds.
+    left, with the descendants of each process it finds. With `confine`, argv runs inside that
+    sandbox (boss.sandbox), and its processes die with it.
     """
+    if confine is not None:
+        argv = confine.wrap(argv, env)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     marker = proctree.new_marker(owner)
@@ -286,6 +293,7 @@ def run_shell(
     stall: float | None = None,
     on_start: Callable[[int], None] | None = None,
     owner: str = "boss",
+    confine: Confinement | None = None,
 ) -> Outcome:
     """Run the user's own command string with bash, the one place a shell string is run."""
     return run_group(
@@ -297,6 +305,7 @@ def run_shell(
         stall=stall,
         on_start=on_start,
         owner=owner,
+        confine=confine,
     )
 
 

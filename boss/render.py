@@ -19,6 +19,7 @@ from boss import definitions, yamlio
 from boss.config import Config, config_path
 from boss.manifest import Manifest, overlap_warning, scope_overlaps, scope_warnings
 from boss.paths import PlanPaths
+from boss.sandbox import plan_line
 
 if TYPE_CHECKING:
     import jinja2
@@ -100,6 +101,7 @@ def generate(
             position=position,
             warnings=warnings,
             script_rel=script_rel,
+            sandbox=plan_line(config.sandbox),
         ),
         0o644,
     )

@@ -45,6 +45,8 @@ def _settings() -> dict[str, Any]:
             props[key] = {"type": "string", "pattern": _anchored(AGENT_RE.pattern)}
         elif key in COUNT_SETTINGS:
             props[key] = {"type": "integer", "minimum": 1, "maximum": 100}
+        elif isinstance(default, bool):
+            props[key] = {"type": "boolean", "description": "the test's sandbox keeps the network"}
         else:
             props[key] = {"type": "integer", "minimum": 0, "description": "seconds; 0: no limit"}
         props[key]["default"] = default

@@ -37,6 +37,7 @@ class Row:
     last_event: str
     reason: str
     usage: dict[str, float]
+    sandbox: str = ""  # what confined its runs (status.json), '' before it started
 
     @property
     def progress(self) -> str:
@@ -76,6 +77,7 @@ def rows(paths: PlanPaths, m: Manifest, config: Config) -> list[Row]:
                 last_event=status.last_event if status else "",
                 reason=status.reason if status else "",
                 usage=dict(status.usage) if status else {},
+                sandbox=status.sandbox if status else "",
             )
         )
     return result
@@ -164,6 +166,15 @@ def pending_approvals(paths: PlanPaths) -> list[str]:
     ]
 
 
+def unconfined(all_rows: Sequence[Row]) -> list[str]:
+    """One line per worker whose runs had no sandbox (boss.sandbox): people must know."""
+    return [
+        f"  {r.id}: ran WITHOUT a sandbox ({r.sandbox}); its agent and tests could write anywhere you can"
+        for r in all_rows
+        if r.sandbox.startswith("none")
+    ]
+
+
 def summary(paths: PlanPaths, m: Manifest, config: Config, *, interrupted: bool = False) -> list[str]:
     """The lines run_workers.sh ends with: counts, each worker, what to read and do next."""
     all_rows = rows(paths, m, config)
@@ -175,6 +186,7 @@ def summary(paths: PlanPaths, m: Manifest, config: Config, *, interrupted: bool 
         if r.state in ("FAILED", "CRASHED") and paths.blocker(r.id).is_file():
             lines.append(f"  {r.id}: read {paths.blocker(r.id).relative_to(paths.repo)}")
     lines += pending_approvals(paths)
+    lines += unconfined(all_rows)
     script = paths.run_script.relative_to(paths.repo).as_posix()
     running = [r.id for r in all_rows if r.state == "RUNNING"]
     if interrupted:

@@ -7,8 +7,12 @@
 2. Overhead: one iteration of `worker run` with an agent and a test that do nothing, against
    a plain bash script doing the git work a worker needs (worktree add, red test, agent,
    test, add, commit, diff for the scope check), in the same run; printed as a ratio.
+3. The sandbox's cost (boss.sandbox, bubblewrap): one agent run and one test run (each a
+   command doing nothing, started by boss.proc.run_group as the worker does) inside their
+   sandbox against the same run unsandboxed, and one whole `worker run` with `sandbox: auto`
+   against `sandbox: off`; printed as milliseconds added (bar: under 50 ms each).
 
-Usage: python scripts/bench_workers.py [--workers 8] [--jobs 8] [--sleep 2] [--repeat 5]
+Usage: python scripts/bench_workers.py [--workers 8] [--jobs 8] [--sleep 2] [--repeat 5] [--only-sandbox]
 """
 
 from __future__ import annotations
@@ -115,6 +119,66 @@ def overhead(repeat: int) -> None:
     print(f"  ratio worker/plain:          {w / p:.2f}")
 
 
+def _run_once(workdir: Path, jail: object, network: bool) -> float:
+    from boss.proc import run_group
+    from boss.sandbox import Sandbox
+
+    assert isinstance(jail, Sandbox)
+    start = time.perf_counter()
+    with jail.confine(workdir, writable=[workdir], network=network) as confine:
+        run_group(
+            ["true"], cwd=workdir, env=os.environ, log_path=workdir.parent / "bench.log", confine=confine
+        )
+    return time.perf_counter() - start
+
+
+def sandbox_cost(repeat: int) -> None:
+    from boss import sandbox
+
+    jail = sandbox.resolve("auto")
+    if not jail.active:
+        print(f"sandbox: {jail.describe()}; nothing to measure")
+        return
+    off = sandbox.Sandbox("off", why_none="bench")
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        work = Path(d) / "wt"
+        work.mkdir()
+        for name, network in (("agent run (host network)", True), ("test run (loopback only)", False)):
+            inside = statistics.median(_run_once(work, jail, network) for _ in range(repeat * 4))
+            outside = statistics.median(_run_once(work, off, network) for _ in range(repeat * 4))
+            rows.append((name, inside, outside))
+    whole = {}
+    for mode in ("off", "auto"):
+        times = []
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory() as d:
+                repo = make_repo(Path(d), 1, "mkdir -p out/W1 && echo x > out/W1/done", "test -f out/W1/done")
+                start = time.perf_counter()
+                sh(
+                    sys.executable,
+                    "-m",
+                    "worker",
+                    "run",
+                    "bench",
+                    "W1",
+                    cwd=repo,
+                    env={**os.environ, "BOSS_SANDBOX": mode},
+                )
+                times.append(time.perf_counter() - start)
+        whole[mode] = statistics.median(times)
+    print(f"sandbox: {jail.describe()}, median of {repeat * 4} runs (whole worker: {repeat})")
+    for name, inside, outside in rows:
+        added = (inside - outside) * 1000
+        print(
+            f"  {name}: {inside * 1000:.1f} ms sandboxed, {outside * 1000:.1f} ms not: +{added:.1f} ms  (bar: < 50 ms)"
+        )
+    added = (whole["auto"] - whole["off"]) * 1000
+    print(
+        f"  worker run, red + agent + green: {whole['auto'] * 1000:.0f} ms sandboxed, {whole['off'] * 1000:.0f} ms not: +{added:.0f} ms"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=8)
@@ -122,6 +186,7 @@ def main() -> int:
     parser.add_argument("--sleep", type=float, default=2.0)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only-sandbox", action="store_true", help="measure the sandbox's cost only")
     args = parser.parse_args()
     if shutil.which("git") is None:
         print("git is required", file=sys.stderr)
@@ -129,8 +194,10 @@ def main() -> int:
     env_vars = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
                 "GIT_COMMITTER_EMAIL": "b@b"}  # fmt: skip
     os.environ.update(env_vars)
-    efficiency(args.workers, args.jobs, args.sleep, args.rounds)
-    overhead(args.repeat)
+    if not args.only_sandbox:
+        efficiency(args.workers, args.jobs, args.sleep, args.rounds)
+        overhead(args.repeat)
+    sandbox_cost(args.repeat)
     return 0
 
 

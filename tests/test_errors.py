@@ -315,6 +315,26 @@ def s_config_bad_value(tmp_path):
     return config(tmp_path, "jobs: -1\n")
 
 
+def s_config_sandbox(tmp_path):
+    return config(tmp_path, "sandbox: sometimes\n")
+
+
+def s_sandbox_required(tmp_path):
+    repo = plan_repo(tmp_path)
+    env = {"BOSS_SANDBOX": "required", "BOSS_BWRAP": "/nonexistent/bwrap"}
+    (repo / ".boss/config.yaml").write_text("sandbox: required\n")
+    return [
+        worker_cmd("run", "alpha", "W1", cwd=repo, check=None, env={"BOSS_BWRAP": "/nonexistent/bwrap"}),
+        worker_cmd("run", "alpha", "W1", cwd=repo, check=None, env=env),
+    ]
+
+
+def s_sandbox_real_cli(tmp_path):
+    repo = plan_repo(tmp_path, PLAN_MD.replace("- agent: scripted", "- agent: claude", 1))
+    env = {"BOSS_SANDBOX": "auto", "BOSS_BWRAP": "/nonexistent/bwrap"}
+    return [worker_cmd("run", "alpha", "W1", cwd=repo, check=None, env=env)]
+
+
 def s_unknown_agent_planner(tmp_path):
     return [run("plan", "--agent", "nosuch", "do x", cwd=new_repo(tmp_path))]
 
@@ -581,6 +601,7 @@ def test_every_error_class_has_an_entry():
         errors.AgentError: "planner-failed",
         errors.CommandError: "git-failed",
         errors.GitError: "git-failed",
+        errors.SandboxError: "sandbox-required",
     }
     keys = {e.key for e in cat.ENTRIES}
     assert set(kinds.values()) <= keys

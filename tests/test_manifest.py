@@ -63,12 +63,12 @@ BAD = {
         raw_manifest(w("W1", scpoe="^x/")),
         "m.yaml: worker W1 field scpoe: unknown key (allowed: id, title, branch, scope, depends_on, "
         "test, instructions, write_test, agent, max_iterations, max_strategies, agent_timeout, "
-        "test_timeout, stall_timeout)",
+        "test_timeout, stall_timeout, test_network)",
     ),
     "unknown defaults key": (
         raw_manifest(defaults={"retries": 3}),
         "m.yaml: defaults field retries: unknown key (allowed: agent, max_iterations, "
-        "max_strategies, agent_timeout, test_timeout, stall_timeout)",
+        "max_strategies, agent_timeout, test_timeout, stall_timeout, test_network)",
     ),
     "missing version": (
         {k: v for k, v in raw_manifest().items() if k != "version"},

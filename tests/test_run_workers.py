@@ -171,7 +171,8 @@ def test_rerun_resumes_keeping_successes(repo):
     assert agent_runs(paths, "W2") == 2
 
 
-def test_ctrl_c_stops_every_worker_and_leaves_true_statuses(repo):
+def test_ctrl_c_stops_every_worker_and_leaves_true_statuses(repo, monkeypatch):
+    monkeypatch.setenv("BOSS_SANDBOX", "off")  # host pids, written beside the worktrees
     paths, _ = make_plan(
         repo,
         [
@@ -207,7 +208,8 @@ def test_ctrl_c_stops_every_worker_and_leaves_true_statuses(repo):
     assert not [pid for pid in map(int, pids.read_text().split()) if pid_alive(pid)]
 
 
-def test_ctrl_c_kills_agent_children_that_ignore_interrupt_and_terminate(repo):
+def test_ctrl_c_kills_agent_children_that_ignore_interrupt_and_terminate(repo, monkeypatch):
+    monkeypatch.setenv("BOSS_SANDBOX", "off")  # host pids, written beside the worktrees
     # Ctrl-C reaches each worker directly and the pool's SIGTERM follows at once: the second
     # signal must not cut the stopping short before the group's final SIGKILL.
     stubborn = "(trap '' INT TERM; exec sleep 60) & echo $! >> ../pids; wait"

@@ -301,7 +301,8 @@ def test_write_test_mode_freezes_what_the_agent_wrote(calc):
     assert "write the acceptance test only" in (paths.attempts("W1") / "write-test" / "prompt.md").read_text()
 
 
-def test_copy_and_setup_run_once_in_a_new_worktree(calc):
+def test_copy_and_setup_run_once_in_a_new_worktree(calc, monkeypatch):
+    monkeypatch.setenv("BOSS_SANDBOX", "off")  # the setup writes beside the worktree, to count
     (calc / ".env").write_text("SECRET=1\n")
     w = worker("W1", test="grep -q SECRET=1 .env && test -f src/done.txt")
     paths, m = make_plan(calc, [w], copy=[".env"], setup="echo ran >> ../setup-count")
@@ -345,7 +346,8 @@ def test_usage_is_summed_into_status(calc):
     assert st.read(paths.status("W1")).usage == {"cost_usd": 0.75, "input_tokens": 300, "output_tokens": 30}
 
 
-def test_agent_environment_follows_the_spec(calc):
+def test_agent_environment_follows_the_spec(calc, monkeypatch):
+    monkeypatch.setenv("BOSS_SANDBOX", "off")  # the agent writes its environment beside the worktree
     dump = "env | grep ^BOSS_ | sort > ../env-$BOSS_ITERATION.txt"
     w = worker("W1", steps=[{"run": dump, "write": {"src/done.txt": "x"}}])
     paths, m = make_plan(calc, [w])
@@ -364,7 +366,8 @@ def test_agent_environment_follows_the_spec(calc):
         assert key in env
 
 
-def test_kill_9_reads_crashed_and_rerun_finishes(calc):
+def test_kill_9_reads_crashed_and_rerun_finishes(calc, monkeypatch):
+    monkeypatch.setenv("BOSS_SANDBOX", "off")  # host pids, written beside the worktree
     # The agent leaves a child in a new session, as Claude Code, Gemini CLI and OpenCode do.
     slow = {"run": "setsid sleep 60 & echo $! > ../daemon.pid; sleep 60"}
     w = worker("W1", steps=[slow], agent_timeout=120)
@@ -587,7 +590,8 @@ def test_secret_flag_values_are_masked_in_the_recorded_argv():
 
 
 @pytest.mark.parametrize("command", [["worker", "run", "p", "W1"], ["boss", "retry", "W1"]])
-def test_sigterm_leaves_a_true_status_and_stops_the_agent(calc, command):
+def test_sigterm_leaves_a_true_status_and_stops_the_agent(calc, command, monkeypatch):
+    monkeypatch.setenv("BOSS_SANDBOX", "off")  # host pids, written beside the worktree
     w = worker("W1", steps=[{"run": "echo $$ > ../agent.pid; sleep 60"}], agent_timeout=120)
     paths, _m = make_plan(calc, [w])
     proc = subprocess.Popen([sys.executable, "-m", *command], cwd=calc, stdout=subprocess.DEVNULL)
@@ -617,7 +621,8 @@ def test_second_concurrent_run_is_refused(calc):
     assert proc.wait(timeout=30) == 0
 
 
-def test_test_and_setup_know_their_worker(calc):
+def test_test_and_setup_know_their_worker(calc, monkeypatch):
+    monkeypatch.setenv("BOSS_SANDBOX", "off")  # the setup leaves a mark beside the worktree
     w = worker("W1", test='test "$BOSS_WORKER" = W1 && test -f src/done.txt && test -f ../setup-$BOSS_WORKER')
     paths, _ = make_plan(calc, [w], setup='touch "../setup-$BOSS_WORKER"; test "$BOSS_PLAN" = p')
     assert run(paths, m_of(paths), "W1") == st.SUCCESS

@@ -6,11 +6,17 @@ read) and its enforcement renderer; this module is their registry.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from pathlib import Path
+
+from boss import sandbox
+from boss.config import Config
+from boss.errors import SandboxError
 from worker.agents import AgentProfile
 from worker.clis import aider, claude, codex, gemini, opencode
 from worker.clis.common import ARGV_PROMPT_LIMIT, scope_files
 
-__all__ = ["ARGV_PROMPT_LIMIT", "LIMITS", "PROFILES", "scope_files"]
+__all__ = ["ARGV_PROMPT_LIMIT", "LIMITS", "PROFILES", "agent_sandbox", "scope_files", "state_paths"]
 
 PROFILES: dict[str, AgentProfile] = {
     "claude": claude.ClaudeProfile(),
@@ -22,3 +28,50 @@ PROFILES: dict[str, AgentProfile] = {
 
 # What each CLI's enforcement cannot do, said plainly (the README's table follows it).
 LIMITS = {m.__name__.rsplit(".", 1)[1]: m.LIMITS for m in (claude, codex, gemini, opencode, aider)}
+
+
+# Where each CLI keeps its own state (sessions, caches, settings it rewrites): writable in its
+# sandbox (boss.sandbox), relative to $HOME, or to an XDG folder as (variable, default, name).
+_HOME_STATE = {
+    "claude": (".claude", ".claude.json"),
+    "codex": (".codex",),
+    "gemini": (".gemini",),
+    "aider": (".aider",),
+    "opencode": (),
+}
+_XDG_STATE = {
+    "opencode": (
+        ("XDG_DATA_HOME", ".local/share"), ("XDG_STATE_HOME", ".local/state"),
+        ("XDG_CACHE_HOME", ".cache"), ("XDG_CONFIG_HOME", ".config"),
+    ),
+}  # fmt: skip
+
+
+def state_paths(name: str, env: Mapping[str, str], config_dir: Path) -> list[Path]:
+    """The folders (and files) the CLI `name` writes besides the worktree; folders it lacks are
+    made, so that the sandbox can offer them. Aider writes its histories into its config dir."""
+    home = Path(env.get("HOME") or Path.home())
+    found = [home / rel for rel in _HOME_STATE.get(name, ())]
+    if name == "codex" and env.get("CODEX_HOME"):
+        found.append(Path(env["CODEX_HOME"]))
+    found += [Path(env.get(var) or home / default) / name for var, default in _XDG_STATE.get(name, ())]
+    if name == "aider":
+        found.append(config_dir)
+    for path in found:
+        if not path.suffix and not path.exists():
+            path.mkdir(parents=True, exist_ok=True)
+    return found
+
+
+def agent_sandbox(config: Config, agents: Collection[str]) -> sandbox.Sandbox:
+    """The sandbox the runs of `agents` use. Raise SandboxError when it is required and cannot
+    run, or when a real agent CLI among them would run without it and the user did not say `off`."""
+    found = sandbox.resolve(config.sandbox)
+    real = sorted({a for a in agents if a in PROFILES and a not in config.agents})
+    if real and not found.active and found.mode != "off":
+        msg = (
+            f"the {', '.join(real)} agent CLI runs only inside a sandbox, and here there is "
+            f"{found.describe()}; {sandbox.install_hint()} in .boss/config.yaml to run it unconfined"
+        )
+        raise SandboxError(msg)
+    return found

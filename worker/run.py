@@ -6,6 +6,7 @@ import json
 import os
 import signal
 from collections.abc import Collection
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -19,10 +20,12 @@ from boss.manifest import Manifest, Settings, Worker
 from boss.mdtext import code, fence
 from boss.paths import PlanPaths
 from boss.proc import HELD_SIGNALS, Outcome, run_group, run_shell, stop_left_by
+from boss.sandbox import Confinement, Sandbox
 from boss.workspace import open_plan
 from boss.yamlio import write_atomic
 from worker import agentconfig, approvals, gates, scope
 from worker import status as st
+from worker.agent_clis import PROFILES, agent_sandbox, state_paths
 from worker.agentconfig import AgentConfig
 from worker.agents import AgentProfile, AgentRun, agent_env, attempt_record, check_agents, get_profile
 from worker.blocker import StrategyRecord, counted, write_report
@@ -31,6 +34,7 @@ from worker.prompt import Feedback, iteration_prompt, tail, write_test_prompt
 from worker.recorder import Recorder
 from worker.worktree import Prepared, copy_files, dependency_heads, prepare, tool_excludes
 
+Jail = Confinement | None
 EXIT_CODES = {st.SUCCESS: 0, st.FAILED: 1, st.SCOPE_VIOLATION: 3}
 # Caches a test run leaves behind; excluded so they are never taken for work.
 JUNK = ["__pycache__/", "*.py[cod]", ".pytest_cache/"]
@@ -78,6 +82,7 @@ class _Run:
     rec: Recorder
     wt: Prepared
     context: str
+    sandbox: Sandbox
     iteration: int = 0
     usage: dict[str, Any] = field(default_factory=dict)
     frozen: tuple[str, ...] = ()  # the acceptance test's files, once the red gate froze them
@@ -97,16 +102,28 @@ class _Run:
         crash finds what to stop by the marker, not by this field, which an agent can forge)."""
         self.rec.update(child_pgid=pgid)
 
-    def test(self, log: Path) -> tuple[Outcome, str]:
-        outcome = run_shell(
-            self.w.test,
-            cwd=self.wt.path,
-            env=command_env(self.paths, self.w.id, self.wt.path),
-            log_path=log,
-            timeout=self.settings.test_timeout or None,
-            on_start=self.child,
-            owner=self.owner,
+    def jail(
+        self, *, network: bool, writable: Collection[Path] = ()
+    ) -> AbstractContextManager[Confinement | None]:
+        """The sandbox of one run in the worktree (None when there is none: boss.sandbox)."""
+        wt = self.wt.path
+        return self.sandbox.confine(
+            wt, writable=[wt, *writable], network=network, prefix=f"boss-{self.w.id}-"
         )
+
+    def test(self, log: Path) -> tuple[Outcome, str]:
+        wt = self.wt.path
+        with self.jail(network=self.settings.test_network) as jail:
+            outcome = run_shell(
+                self.w.test,
+                cwd=wt,
+                env=command_env(self.paths, self.w.id, wt),
+                log_path=log,
+                timeout=self.settings.test_timeout or None,
+                on_start=self.child,
+                owner=self.owner,
+                confine=jail,
+            )
         self.child(0)
         output = log.read_text(errors="replace")
         if outcome.timed_out:
@@ -145,16 +162,21 @@ class _Run:
         record = attempt_record(self.profile, inv, extra, env)
         write_atomic(adir / "agent.json", json.dumps(record, indent=2) + "\n")
         log_size = statelog.size(self.paths.log)
-        outcome = run_group(
-            inv.argv,
-            cwd=self.wt.path,
-            env=env,
-            log_path=adir / "agent.log",
-            timeout=self.settings.agent_timeout or None,
-            stall=self.settings.stall_timeout or None,
-            on_start=self.child,
-            owner=self.owner,
-        )
+        builtin = PROFILES.get(self.profile.name) is self.profile
+        state = state_paths(self.profile.name, env, run.config_dir) if builtin else []
+        wt = self.wt.path
+        with self.jail(network=True, writable=state) as jail:
+            outcome = run_group(
+                inv.argv,
+                cwd=wt,
+                env=env,
+                log_path=adir / "agent.log",
+                timeout=self.settings.agent_timeout or None,
+                stall=self.settings.stall_timeout or None,
+                on_start=self.child,
+                owner=self.owner,
+                confine=jail,
+            )
         self.child(0)
         output = (adir / "agent.log").read_text(errors="replace")
         for key, value in self.profile.run_usage(run, output).items():
@@ -270,6 +292,7 @@ def check_runnable(paths: PlanPaths, m: Manifest, config: Config, ids: Collectio
             check_agents(m, config, str(paths.manifest), only=worker_id)
     else:
         check_agents(m, config, str(paths.manifest))  # every problem at once
+    agent_sandbox(config, [m.settings(w).agent for w in m.workers if not ids or w.id in ids])
     for w in m.workers:
         context_file = paths.context(w.id)
         if (not ids or w.id in ids) and not context_file.is_file():
@@ -283,12 +306,13 @@ def run_worker(paths: PlanPaths, m: Manifest, config: Config, worker_id: str, *,
     settings = m.settings(w)
     check_runnable(paths, m, config, [w.id])
     profile = get_profile(settings.agent, config)
+    sandbox = agent_sandbox(config, [settings.agent])
     context_file = paths.context(w.id)
     dependency_heads(paths, w)  # refuse early, without touching the status
     paths.worker_dir(w.id).mkdir(parents=True, exist_ok=True)
     busy = f"worker {w.id} of plan {paths.plan} is already running in another process"
     with locked(paths.worker_dir(w.id) / "run.lock", 0, busy):
-        return _run_locked(paths, m, w, settings, profile, context_file.read_text(), fresh)
+        return _run_locked(paths, m, w, settings, profile, context_file.read_text(), fresh, sandbox)
 
 
 def _run_locked(
@@ -299,12 +323,16 @@ def _run_locked(
     profile: AgentProfile,
     context: str,
     fresh: bool,
+    sandbox: Sandbox,
 ) -> str:
     now = st.now_iso()
     rec = Recorder(paths, w.id, st.Status(plan=paths.plan, id=w.id, branch=w.branch))
     try:
         start = f"agent={settings.agent} test={w.test}"
-        rec.event(w.id, "start", start, state=st.RUNNING, started_at=now, pid=os.getpid())
+        jail = sandbox.label() if sandbox.active else sandbox.describe()
+        rec.event(w.id, "start", start, state=st.RUNNING, started_at=now, pid=os.getpid(), sandbox=jail)
+        if not sandbox.active:
+            rec.event(w.id, "sandbox", f"runs without a sandbox: {sandbox.describe()}")
         rec.start_heartbeat()
         # Whatever an earlier run of this worker left (killed with -9, say) carries its marker;
         # a process without it is never touched, whatever status.json says (child_pgid).
@@ -318,7 +346,7 @@ def _run_locked(
             w.id, "worktree", f"{how} on {w.branch} at {short(wt.start)}", str(wt.path),
             worktree=str(wt.path), start_commit=wt.start, head_commit=wt.start,
         )  # fmt: skip
-        run = _Run(paths, m, w, settings, profile, rec, wt, context)
+        run = _Run(paths, m, w, settings, profile, rec, wt, context, sandbox)
         if wt.created and not _setup(run):
             return _end(rec, st.FAILED, rec.status.reason)
         return _gated(run)
@@ -370,8 +398,11 @@ def _setup(run: _Run) -> bool:
     if not run.m.setup.strip():
         return True
     log = run.paths.attempts(run.w.id) / "setup.log"
-    env = command_env(run.paths, run.w.id, run.wt.path)
-    outcome = run_shell(run.m.setup, cwd=run.wt.path, env=env, log_path=log, owner=run.owner)
+    wt = run.wt.path
+    env = command_env(run.paths, run.w.id, wt)
+    # Setup installs what the tests need: it keeps the network, and writes only the worktree.
+    with run.jail(network=True) as jail:
+        outcome = run_shell(run.m.setup, cwd=wt, env=env, log_path=log, owner=run.owner, confine=jail)
     ok = outcome.exit_code == 0
     run.rec.event(run.w.id, "setup", f"{'ok' if ok else 'fail'} exit={outcome.exit_code}", log)
     if not ok:

@@ -57,6 +57,7 @@ class Status:
     usage: dict[str, Any] = field(default_factory=dict)
     last_event: str = ""
     child_pgid: int = 0  # process group of the agent or test running now (0: none)
+    sandbox: str = ""  # what confined its runs: `bubblewrap`, or `none: <why>` (boss.sandbox)
     version: int = VERSION
 
     def to_json(self) -> str:

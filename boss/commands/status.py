@@ -22,7 +22,7 @@ def status(plan: str | None, as_json: bool, watch: bool) -> int:
 
     A RUNNING worker whose process is gone, or whose heartbeat is stale, shows CRASHED.
     """
-    from boss.statusview import Columns, counts, format_row, header, rows
+    from boss.statusview import Columns, counts, format_row, header, rows, unconfined
     from boss.workspace import open_plan
 
     paths, m, config = open_plan(plan)
@@ -41,6 +41,8 @@ def status(plan: str | None, as_json: bool, watch: bool) -> int:
             click.echo(header(cols))
             for r in current:
                 click.echo(format_row(r, width, bool(color), cols))
+            for line in unconfined(current):
+                click.echo(line.strip())
         if not watch or not any(r.state in ("RUNNING", "WAITING") for r in current):
             return 0
         time.sleep(1.0)

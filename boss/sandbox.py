@@ -1,0 +1,202 @@
+"""The sandbox around every agent run and every test run: bubblewrap, never a home-made one.
+
+Inside, the whole file system is read-only but for what a run must write: the worktree (or the
+integration worktree), a private temporary folder (TMPDIR) and, for an agent run, its CLI's own
+state folders. The repository's git directory, `.boss/`, the main checkout, the other worktrees
+and the rest of `$HOME` cannot be changed; well-known credential stores in `$HOME` are hidden.
+Every process of a run lives in the sandbox's own PID namespace and dies with it (a `setsid`
+daemon included). A test run gets a network namespace of its own (loopback only) unless the
+manifest opens it; an agent run shares the host's network, since it must reach its model API
+(bubblewrap filters no domains: README, Threat model).
+
+`sandbox:` in `.boss/config.yaml` (or BOSS_SANDBOX in the environment, which wins) chooses:
+`required` refuses to run without it, `auto` (the default) uses it when bubblewrap works here,
+`off` never does. What was used is said in every status, plan and report (`describe()`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from boss import proc
+from boss.errors import CommandError, SandboxError
+
+MODES = ("required", "auto", "off")
+DEFAULT_MODE = "auto"
+ENV_MODE = "BOSS_SANDBOX"
+ENV_TOOL = "BOSS_BWRAP"  # bubblewrap's path, where it is not `bwrap` on PATH
+TOOL = "bwrap"
+# Credential stores an agent or a test has no business reading; hidden (empty) in every run.
+SECRETS = (
+    ".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".netrc", ".git-credentials",
+    ".pypirc", ".config/gcloud", ".config/gh", ".config/hub", ".password-store",
+    ".local/share/keyrings",
+)  # fmt: skip
+# The namespaces and mounts of every run: nothing writable, no capabilities, its own PIDs.
+BASE = (
+    "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/dev/shm",  # noqa: S108
+    "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """One run's sandbox: what it may write, and whether it keeps the host's network."""
+
+    tool: str
+    cwd: Path
+    tmp: Path
+    writable: tuple[Path, ...] = ()
+    network: bool = False
+    home: Path | None = None
+
+    def wrap(self, argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
+        """argv run inside the sandbox. A command that cannot be found is left unwrapped, so
+        that starting it fails as it would without a sandbox (exit 127, not bwrap's 1)."""
+        program = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=env.get("PATH"))
+        if program is None:
+            return list(argv)
+        out = [self.tool, *BASE]
+        if not self.network:
+            out.append("--unshare-net")
+        for path in _secrets(self.home):
+            hide = (
+                ["--tmpfs", str(path), "--remount-ro", str(path)]
+                if path.is_dir()
+                else ["--ro-bind", os.devnull, str(path)]
+            )
+            out += hide
+        for path in _outermost([self.tmp, *self.writable]):
+            out += ["--bind", str(path), str(path)]
+        out += ["--setenv", "TMPDIR", str(self.tmp), "--chdir", str(self.cwd), "--", program, *argv[1:]]
+        return out
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """The sandbox this process uses: the mode asked for, and bubblewrap's path when in use."""
+
+    mode: str
+    tool: str | None = None
+    why_none: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.tool is not None
+
+    def describe(self) -> str:
+        """One line for statuses, plans and reports."""
+        if self.tool is not None:
+            return f"bubblewrap ({self.tool})"
+        return f"none: {self.why_none}"
+
+    def label(self) -> str:
+        """The short word a status keeps: `bubblewrap`, or `none`."""
+        return "bubblewrap" if self.active else "none"
+
+    @contextmanager
+    def confine(
+        self,
+        cwd: Path,
+        *,
+        writable: Iterable[Path] = (),
+        network: bool = False,
+        prefix: str = "boss-",
+    ) -> Iterator[Confinement | None]:
+        """A private temporary folder, and the run's confinement in it (None without a sandbox);
+        the folder and what the run left in it are removed afterwards."""
+        tmp = Path(tempfile.mkdtemp(prefix=prefix))
+        try:
+            if self.tool is None:
+                yield None
+            else:
+                home = Path(os.environ["HOME"]) if os.environ.get("HOME") else None
+                paths = tuple(p for p in writable if p.exists())
+                yield Confinement(self.tool, cwd, tmp, paths, network, home)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _secrets(home: Path | None) -> list[Path]:
+    if home is None:
+        return []
+    return [home / name for name in SECRETS if (home / name).exists() and not (home / name).is_symlink()]
+
+
+def _outermost(paths: Iterable[Path]) -> list[Path]:
+    """Each path once, a path inside another bound one left out (its bind would be redundant)."""
+    resolved = sorted({p.resolve() for p in paths}, key=lambda p: len(p.parts))
+    kept: list[Path] = []
+    for path in resolved:
+        if not any(path == k or k in path.parents for k in kept):
+            kept.append(path)
+    return kept
+
+
+@functools.cache
+def probe(tool: str) -> str:
+    """Why bubblewrap cannot run here ('' when it can): a real start with the flags every run uses."""
+    try:
+        done = proc.run([tool, *BASE, "--unshare-net", "--", "true"], check=False, timeout=20)
+    except CommandError as e:
+        return f"{tool} cannot start: {e}"
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        return f"{tool} does not work here: {last}"
+    return ""
+
+
+def mode_of(configured: str) -> str:
+    """The mode in force: BOSS_SANDBOX when set, else the project's `sandbox:` setting."""
+    return os.environ.get(ENV_MODE) or configured or DEFAULT_MODE
+
+
+def resolve(configured: str = DEFAULT_MODE, where: str = ".boss/config.yaml") -> Sandbox:
+    """The sandbox for this process; raise SandboxError when it is required and cannot run."""
+    mode = mode_of(configured)
+    source = ENV_MODE if os.environ.get(ENV_MODE) else where
+    if mode not in MODES:
+        msg = f"{source}: field sandbox: {mode!r} is not one of {', '.join(MODES)}"
+        raise SandboxError(msg)
+    if mode == "off":
+        return Sandbox(mode, why_none=f"sandbox: off ({source})")
+    tool = shutil.which(os.environ.get(ENV_TOOL) or TOOL)
+    why = _unavailable(tool)
+    if tool is not None and not why:
+        return Sandbox(mode, tool)
+    if mode == "required":
+        msg = f"the sandbox is required ({source}) but {why}; {install_hint()}"
+        raise SandboxError(msg)
+    return Sandbox(mode, why_none=f"{why} (sandbox: auto)")
+
+
+def _unavailable(tool: str | None) -> str:
+    if not sys.platform.startswith("linux"):
+        return f"no supported sandbox on {sys.platform} (bubblewrap is Linux only)"
+    if tool is None:
+        return "bubblewrap (bwrap) is not installed"
+    return probe(tool)
+
+
+def install_hint() -> str:
+    """How to get the sandbox, or go without it knowingly."""
+    return "install bubblewrap (`apt-get install bubblewrap`, `dnf install bubblewrap`) or set `sandbox: off`"
+
+
+def plan_line(configured: str) -> str:
+    """What confines this plan's runs on this machine, for plan.md and reports."""
+    try:
+        found = resolve(configured)
+    except SandboxError as e:
+        return f"none, and required: no run will start ({e})"
+    if found.active:
+        return f"bubblewrap (sandbox: {found.mode}): agents and tests write only their worktree"
+    return f"NONE ({found.why_none}): agents and tests can write anywhere you can"
