@@ -21,7 +21,7 @@ from boss.paths import PlanPaths
 from boss.proc import HELD_SIGNALS, Outcome, run_group, run_shell, stop_left_by
 from boss.workspace import open_plan
 from boss.yamlio import write_atomic
-from worker import agentconfig, approvals, gates, scope
+from worker import agentconfig, approvals, broker, gates, scope
 from worker import status as st
 from worker.agentconfig import AgentConfig
 from worker.agents import AgentProfile, AgentRun, agent_env, attempt_record, check_agents, get_profile
@@ -145,16 +145,18 @@ class _Run:
         record = attempt_record(self.profile, inv, extra, env)
         write_atomic(adir / "agent.json", json.dumps(record, indent=2) + "\n")
         log_size = statelog.size(self.paths.log)
-        outcome = run_group(
-            inv.argv,
-            cwd=self.wt.path,
-            env=env,
-            log_path=adir / "agent.log",
-            timeout=self.settings.agent_timeout or None,
-            stall=self.settings.stall_timeout or None,
-            on_start=self.child,
-            owner=self.owner,
-        )
+        # The guard hooks judge through the worker (worker.broker): the agent cannot write the log.
+        with broker.serve(broker.Facts.of(self.profile.name, run, env)) as guard_endpoint:
+            outcome = run_group(
+                inv.argv,
+                cwd=self.wt.path,
+                env={**env, **guard_endpoint.env()},
+                log_path=adir / "agent.log",
+                timeout=self.settings.agent_timeout or None,
+                stall=self.settings.stall_timeout or None,
+                on_start=self.child,
+                owner=self.owner,
+            )
         self.child(0)
         output = (adir / "agent.log").read_text(errors="replace")
         for key, value in self.profile.run_usage(run, output).items():
