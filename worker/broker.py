@@ -36,6 +36,7 @@ from worker.agents import AgentRun
 SOCKET_NAME = "guard.sock"
 READ_SECONDS = 10.0  # for the whole request: the hook has read its input before it connects
 SEND_SECONDS = 10.0
+MAX_REQUEST = guard.MAX_MESSAGE  # bytes
 MAX_CLIENTS = 32  # connections served at once; more are refused (an agent's parallel calls are few)
 STOP_SECONDS = 60.0  # for judgements under way when the run ends: their log lines count (check_guard)
 POLL_SECONDS = 0.1  # how soon the accepting thread notices the stop
@@ -209,7 +210,7 @@ class _Server:
     def handle(self, conn: socket.socket) -> None:
         try:
             try:
-                request = guard.read_message(conn, time.monotonic() + READ_SECONDS)
+                request = guard.read_message(conn, time.monotonic() + READ_SECONDS, MAX_REQUEST)
             except TimeoutError:
                 outcome = refuse(f"no whole request within {READ_SECONDS:g}s")
             except ValueError as e:

@@ -136,6 +136,7 @@ def ask_broker(path: str, payload: str, timeout: float = BROKER_TIMEOUT) -> Outc
     """Have the worker's broker judge this hook call (worker.broker); any failure blocks."""
     import socket
     import time
+    from contextlib import suppress  # pathlib has imported it already
 
     try:
         cwd = str(Path.cwd())
@@ -146,7 +147,9 @@ def ask_broker(path: str, payload: str, timeout: float = BROKER_TIMEOUT) -> Outc
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect(path)
-            sock.sendall(request)
+            # A broker that refuses before reading it all (too large, too busy) says why first.
+            with suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(request)
             reply = json.loads(read_message(sock, time.monotonic() + timeout))
     except (OSError, EOFError) as e:
         why = "no answer in time" if isinstance(e, TimeoutError) else f"{type(e).__name__}: {e}".rstrip(": ")
