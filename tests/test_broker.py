@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import stat
 import subprocess
@@ -182,7 +183,7 @@ def test_concurrent_calls_are_all_judged(setup: Setup) -> None:
 
 
 def test_garbage_silence_and_oversized_requests_are_blocked(setup: Setup, monkeypatch) -> None:
-    monkeypatch.setattr(broker, "READ_SECONDS", 1.0)
+    monkeypatch.setattr(broker, "READ_SECONDS", 3.0)
     monkeypatch.setattr(broker, "MAX_REQUEST", 1000)
     with broker.serve(setup.facts) as endpoint:
         for data in (b"hello\n", b"[1]\n", b'{"payload": 3}\n', b"\xff\xfe\n"):
@@ -193,18 +194,40 @@ def test_garbage_silence_and_oversized_requests_are_blocked(setup: Setup, monkey
         assert "closed before a whole request" in ask(endpoint, b'{"payload"', close=True)["stderr"]
         reply = ask(endpoint, b"x" * 2000)
         assert reply["code"] == 2 and "too large" in reply["stderr"]
+        # The real hook with too large an input: refused, and it prints why.
+        assert "too large" in blocked(setup.hook(endpoint, claude("echo " + "x" * 5000, setup.wt)))
 
-        silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        silent.connect(str(endpoint.path))
-        started = time.monotonic()
-        allowed(setup.hook(endpoint, claude("ls", setup.wt)))  # served beside the silent client
-        assert time.monotonic() - started < 1.0 + 5
-        reply = json.loads(guard.read_message(silent, time.monotonic() + 10))
-        assert reply["code"] == 2 and "no whole request within 1s" in reply["stderr"]
-        silent.close()
-        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect(str(endpoint.path))  # and gone
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+            silent.connect(str(endpoint.path))
+            allowed(setup.hook(endpoint, claude("ls", setup.wt)))  # served while the silent one waits
+            assert select.select([silent], [], [], 0)[0] == []  # not answered yet
+            reply = json.loads(guard.read_message(silent, time.monotonic() + 10))
+        assert reply["code"] == 2 and "no whole request within 3s" in reply["stderr"]
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as gone:
+            gone.connect(str(endpoint.path))  # and leaves at once
         allowed(setup.hook(endpoint, claude("ls", setup.wt)))
     assert len(setup.events()) == 2  # the real calls: a request or a hook input it refused leaves no line
+
+
+def test_stopping_ends_pending_reads_at_once(setup: Setup) -> None:
+    with broker.serve(setup.facts) as endpoint:
+        silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        silent.connect(str(endpoint.path))
+        time.sleep(0.3)  # accepted, its handler reading
+        started = time.monotonic()
+    assert time.monotonic() - started < broker.READ_SECONDS / 2
+    with silent:
+        reply = json.loads(guard.read_message(silent, time.monotonic() + 5))
+    assert reply["code"] == 2 and "closed before a whole request" in reply["stderr"]
+    assert not endpoint.dir.exists()
+
+
+def test_inside_the_worktree(setup: Setup) -> None:
+    wt = setup.wt
+    assert broker.inside(str(wt), wt) == os.path.realpath(wt)
+    assert broker.inside(f"{wt}/src/../README.md", wt) == os.path.realpath(wt / "README.md")
+    for path in (f"{wt}/..", f"{wt}x", "src", "", None, 5, f"{wt}/a\0b", "/"):
+        assert broker.inside(path, wt) is None, path
 
 
 def test_too_many_clients_at_once_are_refused(setup: Setup, monkeypatch) -> None:
