@@ -39,7 +39,7 @@ SEND_SECONDS = 10.0
 MAX_REQUEST = guard.MAX_MESSAGE  # bytes
 MAX_CLIENTS = 32  # connections served at once; more are refused (an agent's parallel calls are few)
 STOP_SECONDS = 60.0  # for judgements under way when the run ends: their log lines count (check_guard)
-POLL_SECONDS = 0.1  # how soon the accepting thread notices the stop
+POLL_SECONDS = 1.0  # how soon the accepting thread notices the stop if the wake-up call failed
 SUN_PATH_MAX = 107  # bytes of an AF_UNIX path, its final NUL aside (Linux; macOS allows 103)
 
 
@@ -196,6 +196,9 @@ class _Server:
                 except OSError:  # out of descriptors, say: the client's hook blocks on its own
                     time.sleep(POLL_SECONDS)
                     continue
+                if self.stopping.is_set():
+                    conn.close()
+                    break
                 if not self.slots.acquire(blocking=False):
                     self.answer(conn, refuse(f"more than {MAX_CLIENTS} guard calls at once"))
                     conn.close()
@@ -238,6 +241,9 @@ class _Server:
     def stop(self) -> None:
         """Stop accepting, end pending reads, wait for judgements under way, remove the folder."""
         self.stopping.set()
+        with suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as wake:
+            wake.settimeout(POLL_SECONDS)
+            wake.connect(str(self.endpoint.path))  # accept() returns now, not at its next poll
         self.acceptor.join()
         with self.lock:
             for conn in self.open:
