@@ -54,7 +54,7 @@ class Facts:
     worktree: Path
     strategy: int
     iteration: int
-    env: Mapping[str, str] = field(default_factory=dict)  # the agent's environment
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # the agent's: API keys, no repr
     policy: Path | None = None  # None: the worker's overlay in its agent folder (worker.enforce)
 
     @classmethod
