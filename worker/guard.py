@@ -15,6 +15,12 @@ non-blocking error), and the command line rendered into hook configs ends in `||
 even a guard that cannot start blocks. Every decision is a state-log line (ACTION `guard`).
 It runs as `python -P -m` (not the click CLI) to start fast, and `-P` keeps a `worker/`
 folder in the agent's worktree from shadowing this package.
+
+Under `worker run` the agent (and so this hook) cannot write the plan's files or the git
+directory: the worker serves the judgement and its side effects from its own process
+(`worker.broker`), and with `BOSS_GUARD_SOCKET` set this hook only forwards its input there
+and prints the answer (ask_broker; socket and json only, to stay fast). Without it, it judges
+by itself, as `worker guard` run by hand does.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from pathlib import Path
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the guard 3 ms
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Mapping
 
     from boss.paths import PlanPaths
@@ -47,6 +54,13 @@ PATCH_HEREDOC = (
     r"[ \t]*&&[ \t]*)?(?:apply_patch|applypatch)[ \t]*<<[ \t]*"
     r"(?P<quote>['\"]?)(?P<tag>[A-Za-z_][A-Za-z0-9_]*)(?P=quote)[ \t]*\n(?P<body>.*?)\n(?P=tag)[ \t\n]*"
 )
+
+
+SOCKET_ENV = "BOSS_GUARD_SOCKET"  # the worker's broker (worker.broker), when it serves the guard
+MAX_MESSAGE = 16 << 20  # bytes of one framed message: a Write call carries the whole file
+# Under the hooks' own 120 s (worker.enforce.HOOK_TIMEOUT), past which a CLI lets the call through.
+BROKER_TIMEOUT = 100.0
+FAIL_CLOSED = "(the command is blocked: the guard fails closed)"
 
 
 class Outcome:
@@ -87,7 +101,73 @@ def run(
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         reason = f"guard error: {type(e).__name__}: {first}" if first else f"guard error: {type(e).__name__}"
-        return Outcome(BLOCK, "", f"{reason} (the command is blocked: the guard fails closed)\n")
+        return Outcome(BLOCK, "", f"{reason} {FAIL_CLOSED}\n")
+
+
+def read_message(sock: socket.socket, deadline: float, limit: int = MAX_MESSAGE) -> bytes:
+    """One newline-ended message from sock (without the newline), read before deadline (time.monotonic).
+
+    TimeoutError past the deadline, ValueError past `limit` bytes, EOFError when the peer
+    closes first: the framing of the guard broker's protocol, one JSON object a line.
+    """
+    import time
+
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        sock.settimeout(left)
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            raise EOFError
+        end = chunk.find(b"\n")
+        size += len(chunk) if end < 0 else end
+        if size > limit:
+            msg = f"message larger than {limit} bytes"
+            raise ValueError(msg)
+        chunks.append(chunk if end < 0 else chunk[:end])
+        if end >= 0:
+            return b"".join(chunks)
+
+
+def ask_broker(path: str, payload: str, timeout: float = BROKER_TIMEOUT) -> Outcome:
+    """Have the worker's broker judge this hook call (worker.broker); any failure blocks."""
+    import socket
+    import time
+    from contextlib import suppress  # pathlib has imported it already
+
+    try:
+        cwd = str(Path.cwd())
+    except OSError:
+        cwd = ""  # a folder removed under the shell: the broker judges from the worktree
+    request = (json.dumps({"payload": payload, "cwd": cwd}) + "\n").encode()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            # A broker that refuses before reading it all (too large, too busy) says why first.
+            with suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(request)
+            reply = json.loads(read_message(sock, time.monotonic() + timeout))
+    except (OSError, EOFError) as e:
+        why = "no answer in time" if isinstance(e, TimeoutError) else f"{type(e).__name__}: {e}".rstrip(": ")
+        why += "; is the worker that started this agent still running?" if isinstance(e, OSError) else ""
+        return Outcome(
+            BLOCK, "", f"guard error: no answer from the guard broker at {path} ({why}) {FAIL_CLOSED}\n"
+        )
+    except ValueError as e:
+        return Outcome(
+            BLOCK, "", f"guard error: the guard broker at {path} answered no JSON ({e}) {FAIL_CLOSED}\n"
+        )
+    reply = reply if isinstance(reply, dict) else {}
+    code, out, err = reply.get("code"), reply.get("stdout"), reply.get("stderr")
+    if code not in (ALLOW, BLOCK) or not isinstance(out, str) or not isinstance(err, str):
+        return Outcome(
+            BLOCK, "", f"guard error: the guard broker at {path} answered nonsense {FAIL_CLOSED}\n"
+        )
+    return Outcome(int(code), out, err)
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -318,11 +398,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         opts = _parse_args(sys.argv[1:] if argv is None else argv)
         policy = Path(opts["policy"]) if opts.get("policy") else None
-        outcome = run(
-            sys.stdin.read(), agent=opts["agent"], plan=opts["plan"], worker_id=opts["worker"], policy=policy
-        )
+        payload, broker = sys.stdin.read(), os.environ.get(SOCKET_ENV)
+        if broker:  # the broker knows the plan, the worker and the policy: the options are not sent
+            outcome = ask_broker(broker, payload)
+        else:
+            outcome = run(
+                payload, agent=opts["agent"], plan=opts["plan"], worker_id=opts["worker"], policy=policy
+            )
     except Exception as e:
-        outcome = Outcome(BLOCK, "", f"guard error: {e} (the command is blocked: the guard fails closed)\n")
+        outcome = Outcome(BLOCK, "", f"guard error: {e} {FAIL_CLOSED}\n")
     if outcome.stdout:
         sys.stdout.write(outcome.stdout + "\n")
     if outcome.stderr:

@@ -23,7 +23,7 @@ from boss.proc import HELD_SIGNALS, Outcome, run_group, run_shell, stop_left_by
 from boss.sandbox import Confinement, Sandbox
 from boss.workspace import open_plan
 from boss.yamlio import write_atomic
-from worker import agentconfig, approvals, gates, scope
+from worker import agentconfig, approvals, broker, gates, scope
 from worker import status as st
 from worker.agent_clis import PROFILES, agent_sandbox, state_paths
 from worker.agentconfig import AgentConfig
@@ -164,12 +164,13 @@ class _Run:
         log_size = statelog.size(self.paths.log)
         builtin = PROFILES.get(self.profile.name) is self.profile
         state = state_paths(self.profile.name, env, run.config_dir) if builtin else []
-        wt = self.wt.path
-        with self.jail(network=True, writable=state) as jail:
+        # The guard hooks judge through the worker (worker.broker): the agent cannot write the log.
+        facts = broker.Facts.of(self.profile.name, run, env)
+        with broker.serve(facts) as guard_endpoint, self.jail(network=True, writable=state) as jail:
             outcome = run_group(
                 inv.argv,
-                cwd=wt,
-                env=env,
+                cwd=self.wt.path,
+                env={**env, **guard_endpoint.env()},
                 log_path=adir / "agent.log",
                 timeout=self.settings.agent_timeout or None,
                 stall=self.settings.stall_timeout or None,
