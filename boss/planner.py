@@ -192,9 +192,11 @@ def _ask(run: PlannerRun, profile: AgentProfile, attempt: int, config: Config) -
 
     jail = agent_sandbox(config, [profile.name])
     builtin = PROFILES.get(profile.name) is profile
-    state = state_paths(profile.name, {**os.environ, **env}, run.root) if builtin else []
+    state = state_paths(profile.name, {**os.environ, **env}) if builtin else []
     # The planner reads the repository; it writes only its throwaway worktree and its CLI's state.
-    with jail.confine(run.worktree, writable=[run.worktree, *state], network=True, prefix="boss-plan-") as c:
+    with jail.confine(
+        run.worktree, writable=[run.worktree], ephemeral=state, network=True, prefix="boss-plan-"
+    ) as c:
         outcome = run_group(
             inv.argv, cwd=run.worktree, env=env, log_path=log, timeout=config.planner_timeout, confine=c
         )

@@ -34,6 +34,7 @@ DEFAULT_MODE = "auto"
 ENV_MODE = "BOSS_SANDBOX"
 ENV_TOOL = "BOSS_BWRAP"  # bubblewrap's path, where it is not `bwrap` on PATH
 TOOL = "bwrap"
+NESTED_ID = 1000  # the uid and gid a run started by root has inside its sandbox (see _user)
 # Credential stores an agent or a test has no business reading; hidden (empty) in every run.
 SECRETS = (
     ".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".netrc", ".git-credentials",
@@ -57,6 +58,8 @@ class Confinement:
     writable: tuple[Path, ...] = ()
     network: bool = False
     home: Path | None = None
+    copies: tuple[tuple[Path, Path], ...] = ()  # (private copy, original): the original's place
+    readonly: tuple[Path, ...] = ()  # inside a writable folder, yet read-only (a worktree's .git)
 
     def wrap(self, argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
         """argv run inside the sandbox. A command that cannot be found is left unwrapped, so
@@ -64,7 +67,7 @@ class Confinement:
         program = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=env.get("PATH"))
         if program is None:
             return list(argv)
-        out = [self.tool, *BASE]
+        out = [self.tool, *BASE, *_user()]
         if not self.network:
             out.append("--unshare-net")
         for path in _secrets(self.home):
@@ -76,6 +79,10 @@ class Confinement:
             out += hide
         for path in _outermost([self.tmp, *self.writable]):
             out += ["--bind", str(path), str(path)]
+        for copy, original in self.copies:
+            out += ["--bind", str(copy), str(original)]
+        for path in self.readonly:
+            out += ["--ro-bind", str(path), str(path)]
         out += ["--setenv", "TMPDIR", str(self.tmp), "--chdir", str(self.cwd), "--", program, *argv[1:]]
         return out
 
@@ -110,9 +117,16 @@ class Sandbox:
         writable: Iterable[Path] = (),
         network: bool = False,
         prefix: str = "boss-",
+        ephemeral: Iterable[Path] = (),
+        readonly: Iterable[Path] = (),
     ) -> Iterator[Confinement | None]:
         """A private temporary folder, and the run's confinement in it (None without a sandbox);
-        the folder and what the run left in it are removed afterwards."""
+        the folder and what the run left in it are removed afterwards.
+
+        `ephemeral` paths (a CLI's own settings and state in $HOME) are writable as a private copy
+        made for this run: what the run writes there is gone after it, so an agent cannot plant a
+        hook or a setting that the user's own, unsandboxed sessions of that CLI would then obey.
+        """
         tmp = Path(tempfile.mkdtemp(prefix=prefix))
         try:
             if self.tool is None:
@@ -120,9 +134,63 @@ class Sandbox:
             else:
                 home = Path(os.environ["HOME"]) if os.environ.get("HOME") else None
                 paths = tuple(p for p in writable if p.exists())
-                yield Confinement(self.tool, cwd, tmp, paths, network, home)
+                copies = _private_copies([p for p in ephemeral if p.exists()], tmp / ".boss-state")
+                kept = tuple(p for p in readonly if p.exists())
+                yield Confinement(self.tool, cwd, tmp, paths, network, home, copies, kept)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+# What a private copy of a CLI's state leaves out: histories, transcripts, caches and logs (large,
+# and of no use to one headless run), and any single file over COPY_LIMIT bytes.
+NOT_COPIED = frozenset({
+    "projects", "sessions", "log", "logs", "todos", "shell-snapshots", "statsig", "tmp", "cache",
+    "storage", "snapshot", "file-history", "history.jsonl", "history", "node_modules",
+})  # fmt: skip
+COPY_LIMIT = 16 * 1024 * 1024
+
+
+def _private_copies(paths: Iterable[Path], into: Path) -> tuple[tuple[Path, Path], ...]:
+    """A copy of each path (file or folder) under `into`, paired with the original."""
+    pairs = []
+    for n, original in enumerate(paths):
+        copy = into / str(n)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if original.is_dir():
+            shutil.copytree(original, copy, symlinks=True, ignore=_not_copied, ignore_dangling_symlinks=True)
+        elif original.stat().st_size <= COPY_LIMIT:
+            shutil.copy2(original, copy)
+        else:
+            continue
+        pairs.append((copy, original))
+    return tuple(pairs)
+
+
+def _not_copied(folder: str, names: list[str]) -> set[str]:
+    skipped = set()
+    for name in names:
+        path = Path(folder) / name
+        try:
+            big = path.is_file() and not path.is_symlink() and path.stat().st_size > COPY_LIMIT
+        except OSError:
+            big = True
+        if name in NOT_COPIED or big:
+            skipped.add(name)
+    return skipped
+
+
+def inner_uid() -> int:
+    """The uid a sandboxed run has inside its sandbox (see _user)."""
+    return NESTED_ID if os.geteuid() == 0 else os.geteuid()
+
+
+def _user() -> list[str]:
+    """A user namespace of its own, so that a CLI's own sandbox (Codex starts bubblewrap for each
+    command) can nest in ours. Root's mapping to itself would make the inner bubblewrap take the
+    privileged path and fail; run as root, the run's user is uid/gid 1000 inside (root outside)."""
+    if os.geteuid() == 0:
+        return ["--unshare-user", "--uid", str(NESTED_ID), "--gid", str(NESTED_ID)]
+    return ["--unshare-user"]
 
 
 def _secrets(home: Path | None) -> list[Path]:
@@ -145,7 +213,7 @@ def _outermost(paths: Iterable[Path]) -> list[Path]:
 def probe(tool: str) -> str:
     """Why bubblewrap cannot run here ('' when it can): a real start with the flags every run uses."""
     try:
-        done = proc.run([tool, *BASE, "--unshare-net", "--", "true"], check=False, timeout=20)
+        done = proc.run([tool, *BASE, *_user(), "--unshare-net", "--", "true"], check=False, timeout=20)
     except CommandError as e:
         return f"{tool} cannot start: {e}"
     if done.returncode != 0:

@@ -530,7 +530,7 @@ def test_aider_invocation_keeps_aider_hands_off_git(tmp_path):
                  "--no-pretty", "--no-stream", "--no-analytics"):  # fmt: skip
         assert flag in argv
     assert argv[argv.index("--message-file") + 1] == str(run.prompt_file)
-    assert argv[argv.index("--analytics-log") + 1] == str(run.config_dir / "aider-analytics.jsonl")
+    assert argv[argv.index("--analytics-log") + 1] == str(run.config_dir / "state" / "aider-analytics.jsonl")
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--file"] == ["src/calc/__init__.py"]
     exclude = bgit.common_dir(run.repo) / "info" / "exclude"
     assert ".aider*" in exclude.read_text().splitlines()

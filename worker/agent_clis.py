@@ -14,9 +14,17 @@ from boss.config import Config
 from boss.errors import SandboxError
 from worker.agents import AgentProfile
 from worker.clis import aider, claude, codex, gemini, opencode
-from worker.clis.common import ARGV_PROMPT_LIMIT, scope_files
+from worker.clis.common import ARGV_PROMPT_LIMIT, STATE_DIR, scope_files
 
-__all__ = ["ARGV_PROMPT_LIMIT", "LIMITS", "PROFILES", "agent_sandbox", "scope_files", "state_paths"]
+__all__ = [
+    "ARGV_PROMPT_LIMIT",
+    "LIMITS",
+    "PROFILES",
+    "STATE_DIR",
+    "agent_sandbox",
+    "scope_files",
+    "state_paths",
+]
 
 PROFILES: dict[str, AgentProfile] = {
     "claude": claude.ClaudeProfile(),
@@ -47,19 +55,20 @@ _XDG_STATE = {
 }  # fmt: skip
 
 
-def state_paths(name: str, env: Mapping[str, str], config_dir: Path) -> list[Path]:
-    """The folders (and files) the CLI `name` writes besides the worktree; folders it lacks are
-    made, so that the sandbox can offer them. Aider writes its histories into its config dir."""
+def state_paths(name: str, env: Mapping[str, str]) -> list[Path]:
+    """The folders (and files) of its own the CLI `name` writes in $HOME; folders it lacks are
+    made, so that the sandbox can offer them (as a private copy: boss.sandbox)."""
     home = Path(env.get("HOME") or Path.home())
     found = [home / rel for rel in _HOME_STATE.get(name, ())]
-    if name == "codex" and env.get("CODEX_HOME"):
-        found.append(Path(env["CODEX_HOME"]))
+    if name == "codex":
+        # Codex's own sandbox keeps a folder in /tmp itself, whatever TMPDIR says.
+        found.append(Path("/tmp") / f"codex-daemon-{sandbox.inner_uid()}")  # noqa: S108
+        if env.get("CODEX_HOME"):
+            found.append(Path(env["CODEX_HOME"]))
     found += [Path(env.get(var) or home / default) / name for var, default in _XDG_STATE.get(name, ())]
-    if name == "aider":
-        found.append(config_dir)
     for path in found:
         if not path.suffix and not path.exists():
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return found
 
 

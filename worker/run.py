@@ -25,7 +25,7 @@ from boss.workspace import open_plan
 from boss.yamlio import write_atomic
 from worker import agentconfig, approvals, broker, gates, scope
 from worker import status as st
-from worker.agent_clis import PROFILES, agent_sandbox, state_paths
+from worker.agent_clis import PROFILES, STATE_DIR, agent_sandbox, state_paths
 from worker.agentconfig import AgentConfig
 from worker.agents import AgentProfile, AgentRun, agent_env, attempt_record, check_agents, get_profile
 from worker.blocker import StrategyRecord, counted, write_report
@@ -103,12 +103,19 @@ class _Run:
         self.rec.update(child_pgid=pgid)
 
     def jail(
-        self, *, network: bool, writable: Collection[Path] = ()
+        self, *, network: bool, state: Collection[Path] = (), writable: Collection[Path] = ()
     ) -> AbstractContextManager[Confinement | None]:
-        """The sandbox of one run in the worktree (None when there is none: boss.sandbox)."""
+        """The sandbox of one run in the worktree (None when there is none: boss.sandbox): it
+        writes the worktree, but not the worktree's `.git` (which names the git directory boss
+        uses there), a private copy of its CLI's `state`, and `writable`."""
         wt = self.wt.path
         return self.sandbox.confine(
-            wt, writable=[wt, *writable], network=network, prefix=f"boss-{self.w.id}-"
+            wt,
+            writable=[wt, *writable],
+            network=network,
+            prefix=f"boss-{self.w.id}-",
+            ephemeral=state,
+            readonly=[wt / ".git"],
         )
 
     def test(self, log: Path) -> tuple[Outcome, str]:
@@ -163,10 +170,14 @@ class _Run:
         write_atomic(adir / "agent.json", json.dumps(record, indent=2) + "\n")
         log_size = statelog.size(self.paths.log)
         builtin = PROFILES.get(self.profile.name) is self.profile
-        state = state_paths(self.profile.name, env, run.config_dir) if builtin else []
+        state = state_paths(self.profile.name, env) if builtin else []
+        own = [run.config_dir / STATE_DIR] if builtin else []  # what a CLI writes that boss reads
         # The guard hooks judge through the worker (worker.broker): the agent cannot write the log.
         facts = broker.Facts.of(self.profile.name, run, env)
-        with broker.serve(facts) as guard_endpoint, self.jail(network=True, writable=state) as jail:
+        with (
+            broker.serve(facts) as guard_endpoint,
+            self.jail(network=True, state=state, writable=own) as jail,
+        ):
             outcome = run_group(
                 inv.argv,
                 cwd=self.wt.path,

@@ -152,9 +152,13 @@ def test_codex_fixes_the_bug_under_the_tiers_and_an_approved_command_runs_once(
     st = status(paths)
     assert st.state == "SUCCESS", agent_logs_text(paths)
     said = outputs(server)
-    assert sum("scratch-key-not-real" in o for o in said) == 1, said  # once, the second call was blocked
+    # The approval lets the call past the guard once (the second is blocked again); the sandbox
+    # still hides ~/.ssh from it (boss.sandbox.SECRETS): an approval opens no wall.
+    assert not any("scratch-key-not-real" in o for o in said), said
+    assert sum("No such file or directory" in o and "id_rsa" in o for o in said) == 1, said
     decisions = [e.result for e in guard_events(paths)]
     assert any(d.startswith("tier3 allowed once by approval") and "id_rsa" in d for d in decisions), decisions
+    assert any(d.startswith("tier3 blocked") and "id_rsa" in d for d in decisions[-4:]), decisions
     # The approved `rm -rf build` passes the guard (the approval is used), then Codex refuses it
     # itself ("rm -f style commands are not permitted"): an approval cannot make Codex run it.
     assert any(d.startswith("tier3 allowed once by approval") and "rm -rf build" in d for d in decisions)

@@ -68,7 +68,7 @@ class AiderProfile:
     name: str = "aider"
 
     def invocation(self, run: AgentRun) -> Invocation:
-        cfg = run.config_dir
+        cfg = run.config_dir / common.STATE_DIR
         cfg.mkdir(parents=True, exist_ok=True)
         analytics = cfg / ANALYTICS
         analytics.unlink(missing_ok=True)  # one run's usage per log
@@ -101,7 +101,7 @@ class AiderProfile:
 
     def run_usage(self, run: AgentRun, output: str) -> dict[str, Any]:
         """Exact usage from this run's analytics log; the console's rounded numbers without it."""
-        return out.aider_analytics_usage(run.config_dir / ANALYTICS) or self.usage(output)
+        return out.aider_analytics_usage(run.config_dir / common.STATE_DIR / ANALYTICS) or self.usage(output)
 
     def tool_calls(self, output: str) -> int | None:
         """The edits aider applied (`Applied edit to F`); it runs no command of the model."""

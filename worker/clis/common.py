@@ -31,6 +31,9 @@ from worker.agents import AgentRun
 
 # Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN); stay well below it.
 ARGV_PROMPT_LIMIT = 100_000
+# The folder of a run's agent-config dir where a CLI writes what boss reads back (Aider's
+# analytics log and histories): the one folder of .boss/ writable in the agent's sandbox.
+STATE_DIR = "state"
 SCOPE_FILE_LIMIT = 50
 READ_IT = "Your instructions are in the file {path}: read all of it, then do exactly what it says."
 
