@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 from collections.abc import Sequence
@@ -57,6 +58,13 @@ class Group(click.Group):
         except BossError as e:
             report_error(e)
             sys.exit(e.exit_code)
+        except OSError as e:
+            # The file system said no: a read-only folder (inside a sandbox), a full disk, a
+            # permission. One line that names the file, not a traceback.
+            where = f"{e.filename}: " if e.filename else ""
+            hint = " (inside a sandbox, only the worktree is writable)" if e.errno == errno.EROFS else ""
+            click.echo(f"Error: {where}{e.strerror or e}{hint}", err=True)
+            sys.exit(1)
         except Exception as e:
             report_internal(e)
             sys.exit(1)

@@ -280,3 +280,25 @@ def test_the_planner_reads_the_repository_and_writes_nothing_of_it(calc, tmp_pat
     assert (calc / "README.md").read_text() == "calc\n"
     assert not outside.exists()
     assert "pwned" not in (calc / ".git/config").read_text()
+
+
+@needs_bwrap
+def test_a_boss_command_run_inside_a_sandbox_fails_with_one_error_line(calc):
+    """An agent that runs `boss approve` on its own request gets a clean refusal, not a traceback."""
+    import subprocess
+
+    from worker import approvals
+
+    paths, _ = make_plan(calc, [worker("W1")])
+    req = approvals.request(
+        paths.approvals_dir, plan="p", worker="W1", command="rm -rf x", reason="r", rule="r"
+    )
+    jail = sandbox.resolve("required")
+    with jail.confine(calc / "src") as confinement:
+        assert confinement is not None
+        argv = confinement.wrap([sys.executable, "-m", "boss", "approve", req.id, "--plan", "p"], os.environ)
+        proc = subprocess.run(argv, capture_output=True, text=True, cwd=calc, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("Error: ") and "Read-only file system" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert approvals.load(paths.approvals_dir, req.id).status == approvals.PENDING
