@@ -472,15 +472,10 @@ def test_a_guard_that_judged_fewer_calls_than_the_agent_made_stops_the_worker(ca
     # Two Bash calls, one guard decision: one call ran unjudged (one decision used to pass a run).
     uses = [{"type": "tool_use", "id": f"t{i}", "name": "Bash", "input": {"command": "ls"}} for i in (1, 2)]
     line = json.dumps({"type": "assistant", "message": {"content": uses}})
-    decide = tmp_path / "decide.py"  # one decision, as the guard logs it
-    decide.write_text(
-        "import os, time\nfrom pathlib import Path\nfrom boss import statelog\nfrom boss.paths import PlanPaths\n"
-        "e = os.environ\n"
-        "iid = f\"{e['BOSS_WORKER']}.s{e['BOSS_STRATEGY']}.i{e['BOSS_ITERATION']}\"\n"
-        "event = statelog.Event(time.strftime('%Y-%m-%dT%H:%M:%SZ'), 'RUNNING', iid, 'guard', 'tier1 allowed', '')\n"
-        "statelog.append(PlanPaths.of(Path(e['BOSS_REPO']), e['BOSS_PLAN']).log, event)\n"
-    )
-    _fake_claude(tmp_path, monkeypatch, f"echo '{line}'\n\"$BOSS_PYTHON\" {decide}\n")
+    # One decision: the guard hook asked once (through the worker's broker, as Claude's hook would).
+    hook = json.dumps({"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}})
+    decide = f"echo '{hook}' | \"$BOSS_PYTHON\" -P -m worker.guard --agent claude --plan p --worker W1 >/dev/null\n"
+    _fake_claude(tmp_path, monkeypatch, f"echo '{line}'\n{decide}")
     paths, m = make_plan(calc, [worker("W1", agent="claude")])
     assert run(paths, m, "W1") == st.FAILED
     s = st.read(paths.status("W1"))
