@@ -1,4 +1,8 @@
-"""Every git call goes through here: `git -C <path>`, machine formats only."""
+"""Every git call goes through here: `git -C <path>`, machine formats only.
+
+Each one runs with what the repository configures git to run switched off (boss.gitsafe):
+hooks, fsmonitor, filter and merge drivers, external diffs and textconv, signing, editors.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import os
 import re
 from pathlib import Path
 
+from boss import gitsafe
 from boss.errors import GitError, InputError
 from boss.proc import Result, run
 
@@ -13,10 +18,10 @@ from boss.proc import Result, run
 _SCRUB = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR")
 
 
-def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for git: inherited, minus variables that redirect it, plus extra."""
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
-    env.setdefault("GIT_TERMINAL_PROMPT", "0")
+def git_env(extra: dict[str, str] | None = None, path: Path | str | None = None) -> dict[str, str]:
+    """The environment for git at path: inherited, minus variables that redirect it, with the
+    repository's programs switched off (boss.gitsafe), plus extra."""
+    env = gitsafe.environment({k: v for k, v in os.environ.items() if k not in _SCRUB}, path)
     if extra:
         env.update(extra)
     return env
@@ -31,8 +36,8 @@ def git(
 ) -> Result:
     """Run `git -C path args...`; raise GitError on failure when check."""
     return run(
-        ["git", "-C", str(path), *args],
-        env=git_env(env),
+        ["git", "-C", str(path), *gitsafe.with_diff_flags(args)],
+        env=git_env(env, path),
         check=check,
         input_text=input_text,
         error=GitError,
