@@ -13,7 +13,6 @@ The settings travel as GIT_CONFIG_COUNT/KEY/VALUE: a driver name may hold `=` or
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -133,13 +132,13 @@ def _value(raw: str) -> str:
 
 def _include_path(target: str, including: Path) -> Path:
     if target.startswith("~/"):
-        return Path(os.path.expanduser(target))
+        return Path(target).expanduser()
     return including.parent / target
 
 
 def git_dirs(path: Path | str) -> tuple[Path, Path] | None:
     """(git dir, common dir) of the checkout at or above path, found as git finds them; None outside."""
-    here = Path(os.path.abspath(path))
+    here = Path(path).resolve()  # git starts from the physical folder too
     for folder in (here, *here.parents):
         dotgit = folder / ".git"
         if dotgit.is_dir():

@@ -21,7 +21,7 @@ from boss.paths import PlanPaths
 from boss.proc import HELD_SIGNALS, Outcome, run_group, run_shell, stop_left_by
 from boss.workspace import open_plan
 from boss.yamlio import write_atomic
-from worker import agentconfig, approvals, gates, scope
+from worker import agentconfig, approvals, gates, gitdir, scope
 from worker import status as st
 from worker.agentconfig import AgentConfig
 from worker.agents import AgentProfile, AgentRun, agent_env, attempt_record, check_agents, get_profile
@@ -38,6 +38,10 @@ JUNK = ["__pycache__/", "*.py[cod]", ".pytest_cache/"]
 
 class EnforcementError(BossError):
     """The agent's guard judged fewer tool calls than the agent made."""
+
+
+class GitDirChanged(BossError):
+    """Agent code (the agent, or the test it wrote) changed the shared git directory."""
 
 
 class CLIFailure(BossError):
@@ -97,17 +101,44 @@ class _Run:
         crash finds what to stop by the marker, not by this field, which an agent can forge)."""
         self.rec.update(child_pgid=pgid)
 
-    def test(self, log: Path) -> tuple[Outcome, str]:
-        outcome = run_shell(
-            self.w.test,
-            cwd=self.wt.path,
-            env=command_env(self.paths, self.w.id, self.wt.path),
-            log_path=log,
-            timeout=self.settings.test_timeout or None,
-            on_start=self.child,
-            owner=self.owner,
+    def watch(self) -> gitdir.Snapshot:
+        """The shared git directory before agent code runs; its own branch and checkpoints, and
+        the refs the plan's other workers move meanwhile, are free."""
+        plan, free = self.paths.plan, []
+        for w in self.m.workers:
+            free += [f"refs/heads/{w.branch}", f"refs/boss/checkpoints/{plan}/{w.id}/"]
+            free += [f"refs/boss/{plan}/{w.id}/"] if w.id != self.w.id else []
+        return gitdir.snapshot(self.paths.repo, free=free, worktree=self.wt.path)
+
+    def put_back(self, before: gitdir.Snapshot, who: str) -> str | None:
+        """Restore the git directory as before; the reason the worker fails when anything moved."""
+        changes = gitdir.restore(before)
+        if not changes:
+            return None
+        shown = "; ".join(changes[:10]) + (f"; and {len(changes) - 10} more" if len(changes) > 10 else "")
+        self.rec.event(self.w.id, "gitdir", f"{who} changed the git directory; put back: {shown}")
+        return (
+            f"{who} changed the repository's git directory, which boss put back: {shown}; "
+            "nothing of this run is committed (the work is left in the worktree for inspection)"
         )
+
+    def test(self, log: Path) -> tuple[Outcome, str]:
+        before = self.watch()
+        try:
+            outcome = run_shell(
+                self.w.test,
+                cwd=self.wt.path,
+                env=command_env(self.paths, self.w.id, self.wt.path),
+                log_path=log,
+                timeout=self.settings.test_timeout or None,
+                on_start=self.child,
+                owner=self.owner,
+            )
+        finally:  # interrupted too: what the test's code changed is put back
+            changed = self.put_back(before, "the test")
         self.child(0)
+        if changed:
+            raise GitDirChanged(changed)
         output = log.read_text(errors="replace")
         if outcome.timed_out:
             # Say it in words: the agent, the log and the blocker report must not see a bare -15.
@@ -145,16 +176,20 @@ class _Run:
         record = attempt_record(self.profile, inv, extra, env)
         write_atomic(adir / "agent.json", json.dumps(record, indent=2) + "\n")
         log_size = statelog.size(self.paths.log)
-        outcome = run_group(
-            inv.argv,
-            cwd=self.wt.path,
-            env=env,
-            log_path=adir / "agent.log",
-            timeout=self.settings.agent_timeout or None,
-            stall=self.settings.stall_timeout or None,
-            on_start=self.child,
-            owner=self.owner,
-        )
+        before = self.watch()
+        try:
+            outcome = run_group(
+                inv.argv,
+                cwd=self.wt.path,
+                env=env,
+                log_path=adir / "agent.log",
+                timeout=self.settings.agent_timeout or None,
+                stall=self.settings.stall_timeout or None,
+                on_start=self.child,
+                owner=self.owner,
+            )
+        finally:  # interrupted too: what the agent changed is put back
+            changed = self.put_back(before, "the agent")
         self.child(0)
         output = (adir / "agent.log").read_text(errors="replace")
         for key, value in self.profile.run_usage(run, output).items():
@@ -167,6 +202,8 @@ class _Run:
             adir / "agent.log",
             usage=dict(self.usage),
         )
+        if changed:
+            raise GitDirChanged(changed)
         self.check_failure(output, adir / "agent.log")
         self.check_guard(output, log_size, record["version"], strategy)
         return outcome
@@ -332,6 +369,8 @@ def _run_locked(
         # merged, and the next run resets the worktree; until then a person can see what the
         # unguarded agent did (the agent.log names every tool call).
         return _end(rec, st.FAILED, str(e), action="enforcement")
+    except GitDirChanged as e:
+        return _end(rec, st.FAILED, str(e), action="gitdir")
     except KeyboardInterrupt:
         reason = f"interrupted during iteration {rec.status.iteration}; run it again to resume"
         _end(rec, st.FAILED, reason, action="interrupt")  # later signals are ignored (_StopSignals)
