@@ -12,6 +12,7 @@ from worker_helpers import make_plan, worker
 
 from boss import statelog
 from boss.config import load_config
+from boss.lock import locked
 from worker import gitdir
 from worker import status as st
 from worker.run import run_worker
@@ -210,3 +211,11 @@ def test_an_agent_that_commits_on_its_own_branch_is_no_tampering(calc: Path) -> 
     paths, m = make_plan(calc, [worker("W1", steps=[own])])
     assert run_worker(paths, m, load_config(calc), "W1") == st.SUCCESS
     assert os.path.exists(paths.worktree("W1") / "src/done.txt")
+
+
+def test_a_boss_merge_running_meanwhile_may_move_the_base(calc: Path) -> None:
+    land = 'git -C "$BOSS_REPO" update-ref refs/heads/main "$(git commit-tree -m landed HEAD^{tree})"'
+    paths, m = make_plan(calc, [worker("W1", steps=[{"write": {"src/done.txt": "x"}, "run": land}])])
+    with locked(paths.merge_dir / "merge.lock", 0, "busy"):  # as the ceremony holds it
+        assert run_worker(paths, m, load_config(calc), "W1") == st.SUCCESS
+    assert git(calc, "log", "-1", "--format=%s", "main") == "landed"

@@ -18,6 +18,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,11 +45,13 @@ class Snapshot:
     free: tuple[str, ...] = ()
     admin: tuple[str, ...] = ()  # the linked worktrees' folders under worktrees/ at the time
     worktree_git: Path | None = None
+    taken_at: int = 0  # time.time_ns() when it was taken
 
 
 def snapshot(repo: Path, *, free: Iterable[str] = (), worktree: Path | None = None) -> Snapshot:
     """Record repo's git directory; refs named in free (a name, or a prefix ending in /) are
     not watched, nor is anything but its own `.git` file in worktree."""
+    taken_at = time.time_ns()
     dirs = gitsafe.git_dirs(repo)
     if dirs is None:
         msg = f"{repo}: not inside a git repository"
@@ -57,11 +60,14 @@ def snapshot(repo: Path, *, free: Iterable[str] = (), worktree: Path | None = No
     admin = _admin_ids(common)
     worktree_git = worktree / ".git" if worktree is not None else None
     files = _read(common, admin, worktree_git)
-    return Snapshot(repo, common, files, _refs(repo, tuple(free)), tuple(free), admin, worktree_git)
+    refs = _refs(repo, tuple(free))
+    return Snapshot(repo, common, files, refs, tuple(free), admin, worktree_git, taken_at)
 
 
-def restore(before: Snapshot) -> list[str]:
-    """Put back everything watched that moved since before; one line per change (empty: none)."""
+def restore(before: Snapshot, *, free: Iterable[str] = ()) -> list[str]:
+    """Put back everything watched that moved since before; one line per change (empty: none).
+
+    Refs in free (as in snapshot) are left as they are now, moved or not."""
     common, repo = before.common, before.repo
     admin = tuple(a for a in before.admin if (common / "worktrees" / a).is_dir())  # gone: pruned
     wt_git = before.worktree_git
@@ -75,9 +81,11 @@ def restore(before: Snapshot) -> list[str]:
             continue
         how = "added" if old is None else "deleted" if new is None else "changed"
         changes.append(f"{_show(path, repo)} {how}{_put_back(path, old)}")
-    now_refs = _refs(repo, before.free)
-    for ref in sorted(set(before.refs) | set(now_refs)):
-        was, current = before.refs.get(ref), now_refs.get(ref)
+    spared = (*before.free, *free)
+    now_refs = _refs(repo, spared)
+    old_refs = _spare(before.refs, spared)
+    for ref in sorted(set(old_refs) | set(now_refs)):
+        was, current = old_refs.get(ref), now_refs.get(ref)
         if was != current:
             changes.append(_describe(ref, was, current) + _restore_ref(repo, ref, was, current))
     return changes
@@ -186,9 +194,17 @@ def _refs(repo: Path, free: tuple[str, ...]) -> dict[str, tuple[str, str]]:
     for line in git.git(repo, "for-each-ref", fmt).stdout.splitlines():
         name, _, rest = line.partition("\0")
         obj, _, target = rest.partition("\0")
-        if not any(name == f or (f.endswith("/") and name.startswith(f)) for f in free):
-            found[name] = (obj, target)
-    return found
+        found[name] = (obj, target)
+    return _spare(found, free)
+
+
+def _spare(refs: dict[str, tuple[str, str]], free: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """refs without those free names (a name, or a prefix ending in /)."""
+    return {
+        n: v
+        for n, v in refs.items()
+        if not any(n == f or (f.endswith("/") and n.startswith(f)) for f in free)
+    }
 
 
 def _describe(ref: str, was: tuple[str, str] | None, now: tuple[str, str] | None) -> str:

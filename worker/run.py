@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,7 +15,8 @@ from typing import Any
 from boss import git, proctree, statelog
 from boss.config import Config
 from boss.errors import BossError, StateError
-from boss.lock import locked
+from boss.integration import branch as integration_branch
+from boss.lock import LockBusy, locked
 from boss.manifest import Manifest, Settings, Worker
 from boss.mdtext import code, fence
 from boss.paths import PlanPaths
@@ -111,8 +113,12 @@ class _Run:
         return gitdir.snapshot(self.paths.repo, free=free, worktree=self.wt.path)
 
     def put_back(self, before: gitdir.Snapshot, who: str) -> str | None:
-        """Restore the git directory as before; the reason the worker fails when anything moved."""
-        changes = gitdir.restore(before)
+        """Restore the git directory as before; the reason the worker fails when anything moved.
+
+        A `boss merge` of the plan that ran meanwhile moves the base and integration branches."""
+        merging = _merged_since(self.paths, before.taken_at)
+        base = [f"refs/heads/{self.m.base}", f"refs/heads/{integration_branch(self.paths.plan)}"]
+        changes = gitdir.restore(before, free=base if merging else ())
         if not changes:
             return None
         shown = "; ".join(changes[:10]) + (f"; and {len(changes) - 10} more" if len(changes) > 10 else "")
@@ -382,6 +388,21 @@ def _run_locked(
         raise
     finally:
         rec.stop_heartbeat()
+
+
+def _merged_since(paths: PlanPaths, since_ns: int) -> bool:
+    """True when a `boss merge` of the plan runs now, or wrote its journal after since_ns."""
+    lock, journal = paths.merge_dir / "merge.lock", paths.merge_dir / "journal.json"
+    with contextlib.suppress(OSError):
+        if journal.stat().st_mtime_ns >= since_ns:
+            return True
+    if not lock.exists():
+        return False
+    try:
+        with locked(lock, 0, ""):
+            return False
+    except LockBusy:
+        return True
 
 
 def exclude_tool_files(paths: PlanPaths) -> None:
