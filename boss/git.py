@@ -169,6 +169,22 @@ def identity_env() -> dict[str, str]:
 _IDENTITY: dict[str, str] | None = None
 
 
+def identity_config_env(path: Path | str) -> dict[str, str]:
+    """user.name and user.email as command-scope config (GIT_CONFIG_*) where git at path has
+    none, for a program that asks `git config` rather than reading GIT_AUTHOR_* (aider, which
+    would otherwise write placeholders into the repository's config)."""
+    fallback = {"name": "boss", "email": "boss@localhost"}
+    env: dict[str, str] = {}
+    count = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+    for key in ("name", "email"):
+        if git(path, "config", "--get", f"user.{key}", check=False).stdout.strip():
+            continue
+        env[f"GIT_CONFIG_KEY_{count}"] = f"user.{key}"
+        env[f"GIT_CONFIG_VALUE_{count}"] = os.environ.get(f"GIT_AUTHOR_{key.upper()}") or fallback[key]
+        count += 1
+    return {**env, "GIT_CONFIG_COUNT": str(count)} if env else {}
+
+
 def reset_hard(path: Path | str, commit: str) -> None:
     """Put a worktree back to commit exactly: tracked files reset, untracked files removed."""
     git(path, "reset", "--quiet", "--hard", commit)
