@@ -219,12 +219,13 @@ def _describe(ref: str, was: tuple[str, str] | None, now: tuple[str, str] | None
 
 def _restore_ref(repo: Path, ref: str, was: tuple[str, str] | None, now: tuple[str, str] | None) -> str:
     """Put a ref back (only if it is still as seen: compare and swap); "" or why not."""
+    why = "boss: put back what agent code changed"  # the reflog's message
     if was is None:
-        args = ["update-ref", "--no-deref", "-d", ref, *([now[0]] if now else [])]
+        args = ["update-ref", "-m", why, "--no-deref", "-d", ref, *([now[0]] if now else [])]
     elif was[1]:
-        args = ["symbolic-ref", ref, was[1]]
+        args = ["symbolic-ref", "-m", why, ref, was[1]]
     else:
         expected = "0" * len(was[0]) if now is None else "" if now[1] else now[0]
-        args = ["update-ref", "--no-deref", ref, was[0], *([expected] if expected else [])]
+        args = ["update-ref", "-m", why, "--no-deref", ref, was[0], *([expected] if expected else [])]
     ok = git.git(repo, *args, check=False).returncode == 0
     return "" if ok else " (could not be put back)"
