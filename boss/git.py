@@ -18,10 +18,19 @@ from boss.proc import Result, run
 _SCRUB = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR")
 
 
-def git_env(extra: dict[str, str] | None = None, path: Path | str | None = None) -> dict[str, str]:
-    """The environment for git at path: inherited, minus variables that redirect it, with the
-    repository's programs switched off (boss.gitsafe), plus extra."""
-    env = gitsafe.environment({k: v for k, v in os.environ.items() if k not in _SCRUB}, path)
+def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for git: inherited, minus variables that redirect it, plus extra."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    env.setdefault("GIT_TERMINAL_PROMPT", "0")
+    if extra:
+        env.update(extra)
+    return env
+
+
+def own_env(extra: dict[str, str] | None = None, path: Path | str | None = None) -> dict[str, str]:
+    """The environment of boss's own git commands at path: git_env with what the repository
+    configures git to run switched off (boss.gitsafe), plus extra."""
+    env = gitsafe.environment(git_env(), path)
     if extra:
         env.update(extra)
     return env
@@ -37,7 +46,7 @@ def git(
     """Run `git -C path args...`; raise GitError on failure when check."""
     return run(
         ["git", "-C", str(path), *gitsafe.with_diff_flags(args)],
-        env=git_env(env, path),
+        env=own_env(env, path),
         check=check,
         input_text=input_text,
         error=GitError,
@@ -103,7 +112,7 @@ def branch_exists(path: Path | str, branch: str) -> bool:
 
 def valid_branch_name(name: str) -> bool:
     """Judge a branch name as `git check-ref-format --branch` does."""
-    res = run(["git", "check-ref-format", "--branch", name], check=False, env=git_env())
+    res = run(["git", "check-ref-format", "--branch", name], check=False, env=own_env())
     return res.returncode == 0 and not name.startswith("-")
 
 
@@ -153,7 +162,7 @@ def identity_env() -> dict[str, str]:
         return {}
     if _IDENTITY is None:
         configured = {
-            key: run(["git", "config", "--get", f"user.{key}"], check=False, env=git_env()).stdout.strip()
+            key: run(["git", "config", "--get", f"user.{key}"], check=False, env=own_env()).stdout.strip()
             for key in ("name", "email")
         }
         env: dict[str, str] = {}
