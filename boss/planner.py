@@ -187,8 +187,18 @@ def _ask(run: PlannerRun, profile: AgentProfile, attempt: int, config: Config) -
         "BOSS_WORKTREE": str(run.worktree),
         "BOSS_PLANNER_ATTEMPT": str(attempt),
     }
+    from worker import gitdir
+
     log = run.output(attempt)
-    outcome = run_group(inv.argv, cwd=run.worktree, env=env, log_path=log, timeout=config.planner_timeout)
+    before = gitdir.snapshot(run.repo, worktree=run.worktree)
+    try:
+        outcome = run_group(inv.argv, cwd=run.worktree, env=env, log_path=log, timeout=config.planner_timeout)
+    finally:
+        changes = gitdir.restore(before)  # the planner must not change the repository, git dir included
+    if changes:
+        shown = "; ".join(changes[:10]) + (f"; and {len(changes) - 10} more" if len(changes) > 10 else "")
+        msg = f"planner {profile.name!r} changed the repository's git directory, which boss put back: {shown}"
+        raise AgentError(msg)
     output = log.read_text(encoding="utf-8", errors="replace")
     if outcome.timed_out or outcome.exit_code != 0:
         yamlio.write_atomic(run.last_output, output)

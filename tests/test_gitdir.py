@@ -7,10 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
+from click.testing import CliRunner
 from conftest import git, make_repo
 from worker_helpers import make_plan, worker
 
 from boss import statelog
+from boss.cli import cli
 from boss.config import load_config
 from boss.lock import locked
 from worker import gitdir
@@ -219,3 +222,14 @@ def test_a_boss_merge_running_meanwhile_may_move_the_base(calc: Path) -> None:
     with locked(paths.merge_dir / "merge.lock", 0, "busy"):  # as the ceremony holds it
         assert run_worker(paths, m, load_config(calc), "W1") == st.SUCCESS
     assert git(calc, "log", "-1", "--format=%s", "main") == "landed"
+
+
+def test_a_planner_that_tags_and_plants_a_hook_is_refused_and_put_back(calc: Path) -> None:
+    evil = 'git tag planted && touch "$(git rev-parse --git-common-dir)/hooks/post-merge" && echo done'
+    (calc / ".boss").mkdir()
+    (calc / ".boss" / "config.yaml").write_text(yaml.safe_dump({"agents": {"evil": {"command": evil}}}))
+    res = CliRunner().invoke(cli, ["plan", "--agent", "evil", "Add a login flow"], catch_exceptions=False)
+    assert res.exit_code == 1
+    assert "Error: planner 'evil' changed the repository's git directory, which boss put back: " in res.stderr
+    assert ".git/hooks/post-merge added" in res.stderr and "refs/tags/planted added at " in res.stderr
+    assert git(calc, "tag") == "" and not (calc / ".git" / "hooks" / "post-merge").exists()
