@@ -321,3 +321,17 @@ def test_git_dirs_are_found_as_git_finds_them(tmp_path: Path) -> None:
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / ".git").write_text("not a gitfile\n")
     assert gitsafe.git_dirs(tmp_path / "bad") is None
+
+
+def test_include_paths_with_escapes_and_home_and_a_bad_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "home.cfg").write_text('[filter "from-home"]\n')
+    (tmp_path / "a\tb.cfg").write_text('[merge "tabbed"]\n')
+    config = tmp_path / "config"
+    config.write_text('[include]\n\tpath = ~/home.cfg\n\tpath = "a\\tb.cfg"\n\tpath =\n')
+    found = gitsafe.drivers([config])
+    assert found["filter"] == {"from-home"} and found["merge"] == {"tabbed"}
+    env = gitsafe.environment({"GIT_CONFIG_COUNT": "x"}, None)
+    assert env["GIT_CONFIG_KEY_0"] == "core.hooksPath" and int(env["GIT_CONFIG_COUNT"]) == len(gitsafe.FIXED)

@@ -15,6 +15,7 @@ from worker_helpers import make_plan, worker
 from boss import statelog
 from boss.cli import cli
 from boss.config import load_config
+from boss.errors import StateError
 from boss.lock import locked
 from worker import gitdir
 from worker import status as st
@@ -233,3 +234,43 @@ def test_a_planner_that_tags_and_plants_a_hook_is_refused_and_put_back(calc: Pat
     assert "Error: planner 'evil' changed the repository's git directory, which boss put back: " in res.stderr
     assert ".git/hooks/post-merge added" in res.stderr and "refs/tags/planted added at " in res.stderr
     assert git(calc, "tag") == "" and not (calc / ".git" / "hooks" / "post-merge").exists()
+
+
+def test_links_permissions_and_symbolic_refs_go_back_and_a_stubborn_file_says_so(
+    repo: Path, tmp_path: Path
+) -> None:
+    dot = repo / ".git"
+    (dot / "hooks" / "linked").symlink_to("pre-commit.sample")
+    main = git(repo, "rev-parse", "main")
+    git(repo, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/heads/main")
+    before = snap(repo)
+    (dot / "hooks" / "linked").unlink()
+    (dot / "hooks" / "linked").symlink_to(tmp_path / "evil")
+    (dot / "info").chmod(0o700)
+    git(repo, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/heads/side")
+    changes = gitdir.restore(before)
+    assert changes == [
+        ".git/hooks/linked changed",
+        ".git/info changed",
+        "refs/remotes/origin/HEAD now points to refs/heads/side (was refs/heads/main)",
+    ]
+    assert os.readlink(dot / "hooks" / "linked") == "pre-commit.sample"
+    assert (dot / "info").stat().st_mode & 0o777 == before.files[dot / "info"][2]
+    assert git(repo, "symbolic-ref", "refs/remotes/origin/HEAD") == "refs/heads/main" and main
+
+
+def test_a_file_that_cannot_be_put_back_says_so(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = snap(repo)
+    (repo / ".git" / "hooks" / "x").write_text("x")
+
+    def refuse(path: Path) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(gitdir, "_remove", refuse)
+    assert gitdir.restore(before) == [".git/hooks/x added (could not be put back: Permission denied)"]
+
+
+def test_outside_a_repository_there_is_nothing_to_watch(tmp_path: Path) -> None:
+    (tmp_path / ".git").write_text("not a gitfile\n")  # where git would stop looking too
+    with pytest.raises(StateError, match="not inside a git repository"):
+        gitdir.snapshot(tmp_path)
