@@ -5,7 +5,9 @@ filter, merge and diff drivers (named by `.gitattributes` or `info/attributes`, 
 config or in a file it includes), signing programs, editors, pagers. Every git command boss
 and the worker run gets this environment: fixed settings in the command scope (which wins over
 every config file, includes and `config.worktree` too), and, for each filter and merge driver
-the repository's config files name, settings that make it do nothing.
+the repository's config files name, settings that take its program away: a filter does
+nothing, a merge driver becomes git's own text merge. Diff drivers (external diff, textconv)
+are switched off by flags on the commands that could print a patch.
 
 The settings travel as GIT_CONFIG_COUNT/KEY/VALUE: a driver name may hold `=` or `.`, which a
 `-c` option cannot say, and git passes them on to the git processes it starts itself.
