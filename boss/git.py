@@ -1,4 +1,8 @@
-"""Every git call goes through here: `git -C <path>`, machine formats only."""
+"""Every git call goes through here: `git -C <path>`, machine formats only.
+
+Each one runs with what the repository configures git to run switched off (boss.gitsafe):
+hooks, fsmonitor, filter and merge drivers, external diffs and textconv, signing, editors.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import os
 import re
 from pathlib import Path
 
+from boss import gitsafe
 from boss.errors import GitError, InputError
 from boss.proc import Result, run
 
@@ -22,6 +27,15 @@ def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def own_env(extra: dict[str, str] | None = None, path: Path | str | None = None) -> dict[str, str]:
+    """The environment of boss's own git commands at path: git_env with what the repository
+    configures git to run switched off (boss.gitsafe), plus extra."""
+    env = gitsafe.environment(git_env(), path)
+    if extra:
+        env.update(extra)
+    return env
+
+
 def git(
     path: Path | str,
     *args: str,
@@ -31,8 +45,8 @@ def git(
 ) -> Result:
     """Run `git -C path args...`; raise GitError on failure when check."""
     return run(
-        ["git", "-C", str(path), *args],
-        env=git_env(env),
+        ["git", "-C", str(path), *gitsafe.with_diff_flags(args)],
+        env=own_env(env, path),
         check=check,
         input_text=input_text,
         error=GitError,
@@ -98,7 +112,7 @@ def branch_exists(path: Path | str, branch: str) -> bool:
 
 def valid_branch_name(name: str) -> bool:
     """Judge a branch name as `git check-ref-format --branch` does."""
-    res = run(["git", "check-ref-format", "--branch", name], check=False, env=git_env())
+    res = run(["git", "check-ref-format", "--branch", name], check=False, env=own_env())
     return res.returncode == 0 and not name.startswith("-")
 
 
@@ -148,7 +162,7 @@ def identity_env() -> dict[str, str]:
         return {}
     if _IDENTITY is None:
         configured = {
-            key: run(["git", "config", "--get", f"user.{key}"], check=False, env=git_env()).stdout.strip()
+            key: run(["git", "config", "--get", f"user.{key}"], check=False, env=own_env()).stdout.strip()
             for key in ("name", "email")
         }
         env: dict[str, str] = {}
@@ -162,6 +176,22 @@ def identity_env() -> dict[str, str]:
 
 
 _IDENTITY: dict[str, str] | None = None
+
+
+def identity_config_env(path: Path | str) -> dict[str, str]:
+    """user.name and user.email as command-scope config (GIT_CONFIG_*) where git at path has
+    none, for a program that asks `git config` rather than reading GIT_AUTHOR_* (aider, which
+    would otherwise write placeholders into the repository's config)."""
+    fallback = {"name": "boss", "email": "boss@localhost"}
+    env: dict[str, str] = {}
+    count = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+    for key in ("name", "email"):
+        if git(path, "config", "--get", f"user.{key}", check=False).stdout.strip():
+            continue
+        env[f"GIT_CONFIG_KEY_{count}"] = f"user.{key}"
+        env[f"GIT_CONFIG_VALUE_{count}"] = os.environ.get(f"GIT_AUTHOR_{key.upper()}") or fallback[key]
+        count += 1
+    return {**env, "GIT_CONFIG_COUNT": str(count)} if env else {}
 
 
 def reset_hard(path: Path | str, commit: str) -> None:

@@ -187,19 +187,30 @@ def _ask(run: PlannerRun, profile: AgentProfile, attempt: int, config: Config) -
         "BOSS_WORKTREE": str(run.worktree),
         "BOSS_PLANNER_ATTEMPT": str(attempt),
     }
+    from worker import gitdir
+
     log = run.output(attempt)
     from worker.agent_clis import PROFILES, agent_sandbox, state_paths
 
     jail = agent_sandbox(config, [profile.name])
     builtin = PROFILES.get(profile.name) is profile
     state = state_paths(profile.name, {**os.environ, **env}) if builtin else []
-    # The planner reads the repository; it writes only its throwaway worktree and its CLI's state.
-    with jail.confine(
-        run.worktree, writable=[run.worktree], ephemeral=state, network=True, prefix="boss-plan-"
-    ) as c:
-        outcome = run_group(
-            inv.argv, cwd=run.worktree, env=env, log_path=log, timeout=config.planner_timeout, confine=c
-        )
+    # The planner reads the repository; it writes only its throwaway worktree and its CLI's state
+    # (without a sandbox, the git directory is put back after it and any change refused).
+    before = None if jail.active else gitdir.snapshot(run.repo, worktree=run.worktree)
+    try:
+        with jail.confine(
+            run.worktree, writable=[run.worktree], ephemeral=state, network=True, prefix="boss-plan-"
+        ) as c:
+            outcome = run_group(
+                inv.argv, cwd=run.worktree, env=env, log_path=log, timeout=config.planner_timeout, confine=c
+            )
+    finally:
+        changes = gitdir.restore(before) if before is not None else []
+    if changes:
+        shown = "; ".join(changes[:10]) + (f"; and {len(changes) - 10} more" if len(changes) > 10 else "")
+        msg = f"planner {profile.name!r} changed the repository's git directory, which boss put back: {shown}"
+        raise AgentError(msg)
     output = log.read_text(encoding="utf-8", errors="replace")
     if outcome.timed_out or outcome.exit_code != 0:
         yamlio.write_atomic(run.last_output, output)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,7 +16,8 @@ from typing import Any
 from boss import git, proctree, statelog
 from boss.config import Config
 from boss.errors import BossError, StateError
-from boss.lock import locked
+from boss.integration import branch as integration_branch
+from boss.lock import LockBusy, locked
 from boss.manifest import Manifest, Settings, Worker
 from boss.mdtext import code, fence
 from boss.paths import PlanPaths
@@ -23,7 +25,7 @@ from boss.proc import HELD_SIGNALS, Outcome, run_group, run_shell, stop_left_by
 from boss.sandbox import Confinement, Sandbox
 from boss.workspace import open_plan
 from boss.yamlio import write_atomic
-from worker import agentconfig, approvals, broker, gates, scope
+from worker import agentconfig, approvals, broker, gates, gitdir, scope
 from worker import status as st
 from worker.agent_clis import PROFILES, STATE_DIR, agent_sandbox, state_paths
 from worker.agentconfig import AgentConfig
@@ -42,6 +44,10 @@ JUNK = ["__pycache__/", "*.py[cod]", ".pytest_cache/"]
 
 class EnforcementError(BossError):
     """The agent's guard judged fewer tool calls than the agent made."""
+
+
+class GitDirChanged(BossError):
+    """Agent code (the agent, or the test it wrote) changed the shared git directory."""
 
 
 class CLIFailure(BossError):
@@ -118,20 +124,56 @@ class _Run:
             readonly=[wt / ".git"],
         )
 
+    def watch(self) -> gitdir.Snapshot | None:
+        """The shared git directory before agent code runs; its own branch and checkpoints, and
+        the refs the plan's other workers move meanwhile, are free. None inside a sandbox, where
+        the git directory is read-only (and your own git work meanwhile is not the agent's)."""
+        if self.sandbox.active:
+            return None
+        plan, free = self.paths.plan, []
+        for w in self.m.workers:
+            free += [f"refs/heads/{w.branch}", f"refs/boss/checkpoints/{plan}/{w.id}/"]
+            free += [f"refs/boss/{plan}/{w.id}/"] if w.id != self.w.id else []
+        return gitdir.snapshot(self.paths.repo, free=free, worktree=self.wt.path)
+
+    def put_back(self, before: gitdir.Snapshot | None, who: str) -> str | None:
+        """Restore the git directory as before; the reason the worker fails when anything moved.
+
+        A `boss merge` of the plan that ran meanwhile moves the base and integration branches."""
+        if before is None:
+            return None
+        merging = _merged_since(self.paths, before.taken_at)
+        base = [f"refs/heads/{self.m.base}", f"refs/heads/{integration_branch(self.paths.plan)}"]
+        changes = gitdir.restore(before, free=base if merging else ())
+        if not changes:
+            return None
+        shown = "; ".join(changes[:10]) + (f"; and {len(changes) - 10} more" if len(changes) > 10 else "")
+        self.rec.event(self.w.id, "gitdir", f"{who} changed the git directory; put back: {shown}")
+        return (
+            f"{who} changed the repository's git directory, which boss put back: {shown}; "
+            "nothing of this run is committed (the work is left in the worktree for inspection)"
+        )
+
     def test(self, log: Path) -> tuple[Outcome, str]:
         wt = self.wt.path
-        with self.jail(network=self.settings.test_network) as jail:
-            outcome = run_shell(
-                self.w.test,
-                cwd=wt,
-                env=command_env(self.paths, self.w.id, wt),
-                log_path=log,
-                timeout=self.settings.test_timeout or None,
-                on_start=self.child,
-                owner=self.owner,
-                confine=jail,
-            )
+        before = self.watch()
+        try:
+            with self.jail(network=self.settings.test_network) as jail:
+                outcome = run_shell(
+                    self.w.test,
+                    cwd=wt,
+                    env=command_env(self.paths, self.w.id, wt),
+                    log_path=log,
+                    timeout=self.settings.test_timeout or None,
+                    on_start=self.child,
+                    owner=self.owner,
+                    confine=jail,
+                )
+        finally:  # interrupted too: what the test's code changed is put back
+            changed = self.put_back(before, "the test")
         self.child(0)
+        if changed:
+            raise GitDirChanged(changed)
         output = log.read_text(errors="replace")
         if outcome.timed_out:
             # Say it in words: the agent, the log and the blocker report must not see a bare -15.
@@ -174,21 +216,25 @@ class _Run:
         own = [run.config_dir / STATE_DIR] if builtin else []  # what a CLI writes that boss reads
         # The guard hooks judge through the worker (worker.broker): the agent cannot write the log.
         facts = broker.Facts.of(self.profile.name, run, env)
-        with (
-            broker.serve(facts) as guard_endpoint,
-            self.jail(network=True, state=state, writable=own) as jail,
-        ):
-            outcome = run_group(
-                inv.argv,
-                cwd=self.wt.path,
-                env={**env, **guard_endpoint.env()},
-                log_path=adir / "agent.log",
-                timeout=self.settings.agent_timeout or None,
-                stall=self.settings.stall_timeout or None,
-                on_start=self.child,
-                owner=self.owner,
-                confine=jail,
-            )
+        before = self.watch()
+        try:
+            with (
+                broker.serve(facts) as guard_endpoint,
+                self.jail(network=True, state=state, writable=own) as jail,
+            ):
+                outcome = run_group(
+                    inv.argv,
+                    cwd=self.wt.path,
+                    env={**env, **guard_endpoint.env()},
+                    log_path=adir / "agent.log",
+                    timeout=self.settings.agent_timeout or None,
+                    stall=self.settings.stall_timeout or None,
+                    on_start=self.child,
+                    owner=self.owner,
+                    confine=jail,
+                )
+        finally:  # interrupted too: what the agent changed is put back
+            changed = self.put_back(before, "the agent")
         self.child(0)
         output = (adir / "agent.log").read_text(errors="replace")
         for key, value in self.profile.run_usage(run, output).items():
@@ -201,6 +247,8 @@ class _Run:
             adir / "agent.log",
             usage=dict(self.usage),
         )
+        if changed:
+            raise GitDirChanged(changed)
         self.check_failure(output, adir / "agent.log")
         self.check_guard(output, log_size, record["version"], strategy)
         return outcome
@@ -372,6 +420,8 @@ def _run_locked(
         # merged, and the next run resets the worktree; until then a person can see what the
         # unguarded agent did (the agent.log names every tool call).
         return _end(rec, st.FAILED, str(e), action="enforcement")
+    except GitDirChanged as e:
+        return _end(rec, st.FAILED, str(e), action="gitdir")
     except KeyboardInterrupt:
         reason = f"interrupted during iteration {rec.status.iteration}; run it again to resume"
         _end(rec, st.FAILED, reason, action="interrupt")  # later signals are ignored (_StopSignals)
@@ -383,6 +433,21 @@ def _run_locked(
         raise
     finally:
         rec.stop_heartbeat()
+
+
+def _merged_since(paths: PlanPaths, since_ns: int) -> bool:
+    """True when a `boss merge` of the plan runs now, or wrote its journal after since_ns."""
+    lock, journal = paths.merge_dir / "merge.lock", paths.merge_dir / "journal.json"
+    with contextlib.suppress(OSError):
+        if journal.stat().st_mtime_ns >= since_ns:
+            return True
+    if not lock.exists():
+        return False
+    try:
+        with locked(lock, 0, ""):
+            return False
+    except LockBusy:
+        return True
 
 
 def exclude_tool_files(paths: PlanPaths) -> None:

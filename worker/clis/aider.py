@@ -83,7 +83,7 @@ class AiderProfile:
                 argv += ["--file", path]
         for path in frozen:
             argv += ["--read", path]
-        return Invocation(argv + common.extra_args(self.name))
+        return Invocation(argv + common.extra_args(self.name), git.identity_config_env(run.worktree))
 
     def planner_invocation(self, prompt_file: Path, cwd: Path) -> Invocation:
         # Ask mode answers without editing; --dry-run makes sure no file is written.
@@ -91,7 +91,7 @@ class AiderProfile:
         argv = ["aider", "--message-file", str(prompt_file), "--chat-mode", "ask", "--dry-run"]
         argv += [*HEADLESS, "--chat-history-file", os.devnull]
         argv += ["--input-history-file", os.devnull, *common.extra_args(self.name)]
-        return Invocation(argv)
+        return Invocation(argv, git.identity_config_env(cwd))
 
     def usage(self, output: str) -> dict[str, Any]:
         return out.aider_usage(output)
