@@ -381,3 +381,27 @@ def test_the_hook_in_a_read_only_sandbox_gets_its_checkpoint_and_request(setup: 
         "tier2 allowed after checkpoint refs/boss/checkpoints/p/W1/1",
         "tier3 blocked",
     ]
+
+
+def test_a_killed_workers_socket_folder_is_swept(setup: Setup, tmp_path: Path, monkeypatch) -> None:
+    parent = tmp_path / "t"
+    parent.mkdir()
+    monkeypatch.setenv("TMPDIR", str(parent))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    old = time.time() - 2 * broker.STALE_SECONDS
+    folders = {name: parent / f"boss-guard-{name}" for name in ("dead", "young", "nosocket")}
+    for name, folder in folders.items():
+        folder.mkdir()
+        if name != "nosocket":
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.bind(str(folder / "guard.sock"))  # as a killed worker leaves it: nobody listens
+        if name != "young":  # young: it may be a broker between bind and listen
+            os.utime(folder, (old, old))
+    with broker.serve(setup.facts) as endpoint:
+        assert sorted(p.name for p in parent.iterdir()) == sorted(
+            [endpoint.dir.name, "boss-guard-young", "boss-guard-nosocket"]
+        )
+        os.utime(endpoint.dir, (old, old))
+        assert broker.sweep(parent) == []  # a live broker answers: never swept
+        allowed(setup.hook(endpoint, claude("ls", setup.wt)))
+    assert sorted(p.name for p in parent.iterdir()) == ["boss-guard-nosocket", "boss-guard-young"]
