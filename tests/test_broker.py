@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import socket
 import stat
 import subprocess
@@ -345,3 +346,62 @@ def test_a_worker_run_serves_its_agents_guard(tmp_path: Path, repo: Path, monkey
     assert socket_path.name == "guard.sock" and not socket_path.parent.exists()
     guard_events = [e for e in statelog.read(paths.log) if e.action == "guard"]
     assert [e.iteration_id for e in guard_events] == ["W1.s1.i1"]
+
+
+def _bwrap(writable: Path, read_only: Path) -> list[str] | None:
+    """A bubblewrap prefix: everything read-only, /tmp empty but for the two folders, no
+    network; None when bubblewrap is missing or cannot make namespaces here."""
+    if shutil.which("bwrap") is None:
+        return None
+    argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+            "--bind", str(writable), str(writable), "--ro-bind", str(read_only), str(read_only),
+            "--unshare-net", "--unshare-pid", "--die-with-parent"]  # fmt: skip
+    works = subprocess.run([*argv, "true"], capture_output=True)
+    return argv if works.returncode == 0 else None
+
+
+def test_the_hook_in_a_read_only_sandbox_gets_its_checkpoint_and_request(setup: Setup) -> None:
+    # The hook sees only the worktree and the socket's folder (read-only); the plan's folder and
+    # the git directory are not even there: the broker does the writing.
+    with broker.serve(setup.facts) as endpoint:
+        sandbox = _bwrap(setup.wt, endpoint.dir)
+        if sandbox is None:
+            pytest.skip("bubblewrap is not installed or cannot make namespaces here")
+        argv = [*sandbox, *hook_argv("claude", "p", "W1")]
+        (setup.wt / "README.md").write_text("changed\n")
+        reason = allowed(setup.hook(endpoint, claude("echo x >> README.md", setup.wt), argv=argv))
+        assert "TIER 2 (checkpoint refs/boss/checkpoints/p/W1/1)" in reason
+        message = blocked(setup.hook(endpoint, claude("curl https://x", setup.wt), argv=argv))
+        assert "request R1" in message
+        probe = subprocess.run([*sandbox, "test", "-e", str(setup.paths.approvals_dir)], check=False)
+        assert probe.returncode == 1  # not visible in there
+    assert [c.ref for c in cp.list_checkpoints(setup.wt, "p", "W1")] == ["refs/boss/checkpoints/p/W1/1"]
+    assert [r.id for r in ap.list_requests(setup.paths.approvals_dir)] == ["R1"]
+    assert [e.result.split(":")[0] for e in setup.events()] == [
+        "tier2 allowed after checkpoint refs/boss/checkpoints/p/W1/1",
+        "tier3 blocked",
+    ]
+
+
+def test_a_killed_workers_socket_folder_is_swept(setup: Setup, tmp_path: Path, monkeypatch) -> None:
+    parent = tmp_path / "t"
+    parent.mkdir()
+    monkeypatch.setenv("TMPDIR", str(parent))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    old = time.time() - 2 * broker.STALE_SECONDS
+    folders = {name: parent / f"boss-guard-{name}" for name in ("dead", "young", "nosocket")}
+    for name, folder in folders.items():
+        folder.mkdir()
+        if name != "nosocket":
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.bind(str(folder / "guard.sock"))  # as a killed worker leaves it: nobody listens
+        if name != "young":  # young: it may be a broker between bind and listen
+            os.utime(folder, (old, old))
+    with broker.serve(setup.facts) as endpoint:
+        assert sorted(p.name for p in parent.iterdir()) == sorted(
+            [endpoint.dir.name, "boss-guard-young", "boss-guard-nosocket"]
+        )
+        os.utime(endpoint.dir, (old, old))
+        assert broker.sweep(parent) == []  # a live broker answers: never swept
+        allowed(setup.hook(endpoint, claude("ls", setup.wt)))
+    assert sorted(p.name for p in parent.iterdir()) == ["boss-guard-nosocket", "boss-guard-young"]

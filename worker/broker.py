@@ -40,6 +40,7 @@ MAX_REQUEST = guard.MAX_MESSAGE  # bytes
 MAX_CLIENTS = 32  # connections served at once; more are refused (an agent's parallel calls are few)
 STOP_SECONDS = 60.0  # for judgements under way when the run ends: their log lines count (check_guard)
 POLL_SECONDS = 1.0  # how soon the accepting thread notices the stop if the wake-up call failed
+STALE_SECONDS = 60.0  # a socket folder older than this whose socket refuses is a dead worker's
 SUN_PATH_MAX = 107  # bytes of an AF_UNIX path, its final NUL aside (Linux; macOS allows 103)
 
 
@@ -152,12 +153,32 @@ def _folder() -> Path:
     for parent in (None, "/tmp"):  # noqa: S108
         folder = Path(tempfile.mkdtemp(prefix="boss-guard-", dir=parent))
         if len(os.fsencode(folder / SOCKET_NAME)) <= SUN_PATH_MAX:
+            sweep(folder.parent)
             return folder
         folder.rmdir()
     msg = (
         f"{folder}: too long a path for the guard's socket (at most {SUN_PATH_MAX} bytes); set a short TMPDIR"
     )
     raise StateError(msg)
+
+
+def sweep(parent: Path, older: float = STALE_SECONDS) -> list[Path]:
+    """Remove the socket folders in parent that a worker killed with -9 left: a socket nobody
+    listens on, untouched for `older` seconds (a broker between bind and listen refuses too)."""
+    removed = []
+    for folder in parent.glob("boss-guard-*"):
+        try:
+            if time.time() - folder.stat().st_mtime < older:
+                continue
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(1.0)
+                probe.connect(str(folder / SOCKET_NAME))
+        except ConnectionRefusedError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except OSError:  # alive, not ours, not a broker's, or gone already: not touched
+            continue
+    return removed
 
 
 class _Server:
