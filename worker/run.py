@@ -83,6 +83,7 @@ class _Run:
     frozen: tuple[str, ...] = ()  # the acceptance test's files, once the red gate froze them
     config: AgentConfig | None = None  # the agent-config paths, reset before each agent start
     last_failure: str | None = None  # the CLI's own error in the last agent run, if any
+    expected: list[str] | None = None  # the test ids the red run's pytest report showed run
 
     @property
     def dir(self) -> Path:
@@ -97,11 +98,13 @@ class _Run:
         crash finds what to stop by the marker, not by this field, which an agent can forge)."""
         self.rec.update(child_pgid=pgid)
 
-    def test(self, log: Path) -> tuple[Outcome, str]:
+    def test(self, log: Path) -> tuple[Outcome, str, gates.GateRun]:
+        # The gate's report and private bytecode folder sit next to the log, outside the worktree.
+        gate = gates.prepare_run(self.w.test, self.wt.path, log.parent / "gate")
         outcome = run_shell(
-            self.w.test,
+            gate.command,
             cwd=self.wt.path,
-            env=command_env(self.paths, self.w.id, self.wt.path),
+            env={**command_env(self.paths, self.w.id, self.wt.path), **gate.env},
             log_path=log,
             timeout=self.settings.test_timeout or None,
             on_start=self.child,
@@ -113,7 +116,7 @@ class _Run:
             # Say it in words: the agent, the log and the blocker report must not see a bare -15.
             limit = self.settings.test_timeout
             output += f"\n[boss] the test timed out after {limit}s (test_timeout) and was stopped\n"
-        return outcome, output
+        return outcome, output, gate
 
     def agent(self, prompt: str, strategy: int, adir: Path) -> Outcome:
         prompt_file, feedback_file = adir / "prompt.md", self.dir / "feedback.md"
@@ -390,19 +393,25 @@ def _gated(run: _Run) -> str:
             return cannot
         frozen_paths = scope.changed_since(wt.path, wt.start)
     red_log = run.paths.attempts(w.id) / "red" / "test.log"
-    outcome, output = run.test(red_log)
-    verdict = gates.judge_red(outcome, w.test, output, w.write_test)
-    red = {"exit_code": outcome.exit_code, "log": run.paths.rel(red_log)}
-    rec.event(w.id, "red", f"{'ok' if verdict.ok else 'refused'}: {verdict.reason}", red_log, red=red)
+    outcome, output, gate = run.test(red_log)
+    verdict = gates.judge_red(outcome, w.test, output, w.write_test, gate)
+    judged = gate.note or "pytest report"
+    red = {"exit_code": outcome.exit_code, "log": run.paths.rel(red_log), "judged": judged}
+    run.expected = gates.report_ids(gate) if verdict.ok else None
+    if run.expected is not None:
+        red["tests"] = run.expected
+    note = f" ({gate.note})" if gate.note else ""
+    rec.event(w.id, "red", f"{'ok' if verdict.ok else 'refused'}: {verdict.reason}{note}", red_log, red=red)
     if not verdict.ok:
         if w.write_test:
             git.reset_hard(wt.path, wt.start)
         return _end(rec, st.FAILED, f"red gate: {verdict.reason}")
-    frozen = gates.Frozen(wt.path, sorted({*frozen_paths, *gates.test_paths(w.test, wt.path)}))
+    roots = sorted({*frozen_paths, *gates.test_paths(w.test, wt.path)})
+    frozen = gates.Frozen(wt.path, roots, gates.harness_paths(w.test, wt.path, roots))
     if w.write_test:
         git.commit_all(wt.path, f"{w.id}: acceptance test ({w.title})")
-    rec.update(red={**rec.status.red, "frozen": frozen.roots, "digest": frozen.digest()})
-    run.frozen = tuple(frozen.roots)
+    rec.update(red={**rec.status.red, "frozen": frozen.present, "digest": frozen.digest()})
+    run.frozen = tuple(frozen.present)
     return _loop(run, frozen)
 
 
@@ -435,16 +444,16 @@ def _loop(run: _Run, frozen: gates.Frozen) -> str:
             if tampered:
                 rec.event(iid, "tamper", "refused changes to the acceptance test: " + ", ".join(tampered))
                 record.tampered = sorted({*record.tampered, *tampered})
-            outcome, output = run.test(adir / "test.log")
-            if outcome.exit_code == 0:
-                green = {"exit_code": 0, "log": run.paths.rel(adir / "test.log")}
-                rec.event(iid, "test", "pass exit=0", adir / "test.log", green=green)
+            outcome, output, gate = run.test(adir / "test.log")
+            green = gates.judge_green(outcome, gate, run.expected)
+            if green.ok:
+                judged = {"judged": gate.note or "pytest report"}
+                done = {"exit_code": 0, "log": run.paths.rel(adir / "test.log"), **judged}
+                rec.event(iid, "test", f"pass {green.reason}", adir / "test.log", green=done)
                 return _finish(run, iid)
-            how = (
-                f"timed out after {settings.test_timeout}s"
-                if outcome.timed_out
-                else f"exit={outcome.exit_code}"
-            )
+            how = f"timed out after {settings.test_timeout}s" if outcome.timed_out else green.reason
+            if outcome.exit_code == 0:  # exit 0, yet the report does not show the test passing
+                output += f"\n[boss] the green gate refused this run: {green.reason}\n"
             rec.event(iid, "test", f"fail {how}", adir / "test.log")
             last_scope = scope.violations(wt.path, run.wt.start, w.scope)
             feedback = Feedback(output, outcome.exit_code, last_scope, tampered, _agent_note(agent, settings))
