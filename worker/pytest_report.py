@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from boss import git
+from boss.errors import GitError
 
 # Files of the test's harness: pytest reads them from every folder between the worktree's root
 # and the test (conftest.py), or takes the first it finds walking up (the configuration files).
@@ -131,7 +132,10 @@ def run_env(report_dir: Path) -> dict[str, str]:
 
 def clean_caches(root: Path) -> list[str]:
     """Delete the untracked bytecode and pytest caches under root; the paths deleted."""
-    tracked = set(git.ls_files(root))
+    try:
+        tracked = set(git.ls_files(root))
+    except GitError:  # not a checkout: nothing in it is tracked
+        tracked = set()
     deleted: list[str] = []
     for top, dirs, files in os.walk(root, followlinks=False):
         rel_top = Path(top).relative_to(root)
@@ -237,11 +241,21 @@ def _said(case: Case) -> str:
     return verb.get(case.outcome, case.outcome) + why
 
 
+_TEST_FOLDER = re.compile(r"(^|/)(tests?|testing|spec|__tests__)(/|$)")
+
+
 def harness(worktree: Path, roots: list[str]) -> list[str]:
-    """conftest.py and pytest's configuration files in each folder from the root to each test."""
-    folders = {""}
+    """The files a test's outcome rests on besides its own: conftest.py and pytest's
+    configuration files in each folder from the root to each test (present or not), and the
+    helper modules beside a test file in a test folder (tests/helpers.py) with its __init__.py."""
+    folders, found = {""}, set()
     for rel in roots:
         p = Path(rel)
         for parent in (p, *p.parents) if (worktree / rel).is_dir() else p.parents:
             folders.add("" if parent.as_posix() == "." else parent.as_posix())
-    return sorted(f"{d}/{name}" if d else name for d in folders for name in HARNESS)
+        beside = p.parent.as_posix()
+        if (worktree / rel).is_file() and _TEST_FOLDER.search(beside):
+            found.add(f"{beside}/__init__.py")
+            found.update(f"{beside}/{f.name}" for f in (worktree / beside).glob("*.py") if not f.is_symlink())
+    found.update(f"{d}/{name}" if d else name for d in folders for name in HARNESS)
+    return sorted(found)

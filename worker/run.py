@@ -455,7 +455,7 @@ def _loop(run: _Run, frozen: gates.Frozen) -> str:
             if outcome.exit_code == 0:  # exit 0, yet the report does not show the test passing
                 output += f"\n[boss] the green gate refused this run: {green.reason}\n"
             rec.event(iid, "test", f"fail {how}", adir / "test.log")
-            last_scope = scope.violations(wt.path, run.wt.start, w.scope)
+            last_scope = scope.described(scope.problems(wt.path, run.wt.start, w.scope))
             feedback = Feedback(output, outcome.exit_code, last_scope, tampered, _agent_note(agent, settings))
             record.iterations += 1
             record.last_exit, record.last_output = outcome.exit_code, output
@@ -534,12 +534,11 @@ def _finish(run: _Run, iid: str) -> str:
     head = head or git.head(wt.path)
     rec.event(iid, "commit", short(head), head_commit=head)
     run.paths.blocker(w.id).unlink(missing_ok=True)  # an earlier run's report: this one finished
-    violations = scope.branch_violations(run.paths.repo, wt.start, head, w.scope)
-    if violations:
-        rec.event(iid, "scope", "violation: " + ", ".join(violations), violations=violations)
-        shown = ", ".join(violations[:5]) + (
-            f" and {len(violations) - 5} more" if len(violations) > 5 else ""
-        )
+    found = scope.branch_problems(run.paths.repo, wt.start, head, w.scope)
+    if found:
+        violations, said = list(found), scope.described(found)
+        rec.event(iid, "scope", "violation: " + ", ".join(said), violations=violations)
+        shown = ", ".join(said[:5]) + (f" and {len(said) - 5} more" if len(said) > 5 else "")
         return _end(rec, st.SCOPE_VIOLATION, f"changed files outside its scope: {shown}")
     rec.event(iid, "scope", "ok")
     return _end(rec, st.SUCCESS, "")
