@@ -195,6 +195,14 @@ def test_forged_bytecode_planted_by_the_agent_fails_the_worker(calc, tmp_path):
     assert "exit=1" in said(log, "test")
 
 
+def test_forged_bytecode_is_not_run_by_a_test_that_is_not_pytest_either(calc, tmp_path):
+    (tmp_path / "forge.py").write_text(FORGE)
+    check = f"{sys.executable} -c 'import sys; sys.path.insert(0, \"src\"); import calc; assert calc.add(2, 3) == 5'"
+    state, _, log = attack(calc, {"run": f"{sys.executable} {tmp_path / 'forge.py'} src/calc.py"}, test=check)
+    assert state == st.FAILED
+    assert "fail exit=1" in said(log, "test")
+
+
 def gate_run(repo: Path, tmp_path: Path, name: str, expected=None):
     gate = gates.prepare_run(TEST, repo, tmp_path / name)
     outcome = run_shell(
@@ -251,7 +259,8 @@ def test_the_report_is_fresh_and_outside_the_worktree(calc, tmp_path):
 )
 def test_a_command_not_read_as_one_pytest_run_is_judged_by_its_exit_code(tmp_path, command, why):
     gate = gates.prepare_run(command, tmp_path, tmp_path / "gate")
-    assert gate.command == command and gate.report is None and gate.env == {}
+    assert gate.command == command and gate.report is None
+    assert gate.env["PYTHONDONTWRITEBYTECODE"] == "1"  # Python in any command runs the sources
     assert gate.note.startswith("judged by exit code only") and why in gate.note
     verdict = gates.judge_green(Outcome(0, 0.1), gate)
     assert verdict.ok and "judged by exit code only" in verdict.reason

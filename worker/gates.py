@@ -182,20 +182,22 @@ class GateRun:
 
 
 def prepare_run(command: str, cwd: Path, report_dir: Path) -> GateRun:
-    """Make a test run judgeable by results: for one plain pytest invocation, append a report
-    in report_dir (a folder of ours outside the worktree, emptied here) and read no bytecode
-    cached in cwd; any other command is judged by its exit code only (`note` says why)."""
-    if not is_pytest(command):
-        return GateRun(command, note="judged by exit code only: the test command does not run pytest")
-    parsed = pytest_report.parse(command)
-    if isinstance(parsed, str):
-        return GateRun(command, note=f"judged by exit code only: {parsed}")
+    """Make a test run judgeable by results: no bytecode cached in cwd is read (any command),
+    and one plain pytest invocation gets a report in report_dir (a folder of ours outside the
+    worktree, emptied here); any other command is judged by its exit code only (`note` says why)."""
+    # Whatever the command, Python in it runs the sources: no bytecode the agent left is read.
     shutil.rmtree(report_dir, ignore_errors=True)
     report_dir.mkdir(parents=True)
     pytest_report.clean_caches(cwd)
+    env = pytest_report.run_env(report_dir)
+    if not is_pytest(command):
+        return GateRun(command, env, note="judged by exit code only: the test command does not run pytest")
+    parsed = pytest_report.parse(command)
+    if isinstance(parsed, str):
+        return GateRun(command, env, note=f"judged by exit code only: {parsed}")
     report = report_dir / "junit.xml"
     added = " ".join(shlex.quote(o) for o in pytest_report.options(parsed, cwd, report))
-    return GateRun(f"{command} {added}", pytest_report.run_env(report_dir), report, "", parsed, cwd)
+    return GateRun(f"{command} {added}", env, report, "", parsed, cwd)
 
 
 def report_ids(gate: GateRun) -> list[str] | None:
