@@ -322,3 +322,38 @@ def test_the_red_gate_wants_a_failing_test_in_the_report(tmp_path):
         '<testsuite><testcase classname="t" name="test_a"><failure message="x"/></testcase></testsuite>'
     )
     assert gates.judge_red(Outcome(1, 0.1), "pytest", "", gate=gate).ok
+
+
+def test_an_invocation_reads_its_rootdir_and_its_targets():
+    inv = gates.pytest_report.Invocation(("--rootdir", "sub", "-k", "foo", "-q", "tests/a.py"))
+    assert inv.rootdir == "sub" and inv.targets() == ["tests/a.py"]
+    assert gates.pytest_report.Invocation(("--rootdir=x",)).rootdir == "x"
+    assert "it uses $" in str(gates.pytest_report.parse('pytest "a$b"'))
+
+
+def test_named_tests_are_found_from_the_commands_own_rootdir(calc, tmp_path):
+    (calc / "src/calc.py").write_text("def add(a, b):\n    return a + b\n")
+    command = f"{TEST}::test_add --rootdir=tests --confcutdir=."
+    gate = gates.prepare_run(command, calc, tmp_path / "gate")
+    assert f"--rootdir={calc}" not in gate.command and gate.report is not None
+    outcome = run_shell(gate.command, cwd=calc, env={**os.environ, **gate.env}, log_path=tmp_path / "r.log")
+    assert outcome.exit_code == 0
+    assert gates.judge_report(command, calc, gate.report).ok  # its id is test_add.test_add
+    # A target that is no test (or lies outside the rootdir) names nothing: the whole report counts.
+    assert gates.judge_report(
+        f"{TEST.split(' tests/')[0]} --rootdir=tests src/x.txt ..", calc, gate.report
+    ).ok
+
+
+def test_cache_cleaning_keeps_tracked_bytecode_and_follows_no_link(calc, tmp_path):
+    (calc / "keep.pyc").write_bytes(b"tracked")
+    subprocess.run(["git", "-C", str(calc), "add", "-f", "keep.pyc"], check=True)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "x.pyc").write_bytes(b"not ours")
+    (calc / "src/__pycache__").symlink_to(outside)
+    (calc / "tests/.pytest_cache").mkdir()
+    (calc / "tests/stale.pyo").write_bytes(b"")
+    deleted = gates.pytest_report.clean_caches(calc)
+    assert sorted(deleted) == ["src/__pycache__", "tests/.pytest_cache", "tests/stale.pyo"]
+    assert (calc / "keep.pyc").exists() and (outside / "x.pyc").exists()

@@ -203,3 +203,11 @@ def test_a_harness_file_the_agent_adds_is_removed_and_a_link_to_it_too(tmp_path)
     assert frozen.restore() == ["conftest.py", "tests/conftest.py"]
     assert not (root / "conftest.py").exists() and not (root / "tests/conftest.py").is_symlink()
     assert (tmp_path / "x.py").read_text() == "cheat\n"
+
+
+def test_names_that_are_not_utf8_and_links_to_absolute_paths_through_a_chain():
+    assert scope.name_problem("src/\ufffd.py") == "its name is not valid UTF-8"
+    links = {"src/b": "/etc"}
+    assert scope.leaves("src/a", "b/passwd", links.get)
+    assert scope.leaves("src/a", "/etc/passwd", links.get)
+    assert not scope.leaves("src/a", "./c/../d", links.get)
