@@ -1,14 +1,18 @@
-"""The mechanical gates: the red gate's judgement, and the frozen acceptance-test files."""
+"""The mechanical gates: the red and green gates' judgement, and the frozen acceptance-test files."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shlex
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from boss.proc import Outcome
+from worker import pytest_report
+from worker.frozen import Frozen
+
+__all__ = ["Frozen", "GateRun", "Verdict", "harness_paths", "judge_green", "judge_red", "prepare_run"]
 
 # pytest: 1 = tests failed; 2 = interrupted (collection errors), 3 internal, 4 usage, 5 none collected.
 _PYTEST_CRASH = {
@@ -45,8 +49,27 @@ class Verdict:
 _NOT_FOUND = re.compile(r"file or directory not found|file not found:", re.IGNORECASE)
 
 
-def judge_red(outcome: Outcome, command: str, output: str, write_test: bool = False) -> Verdict:
+def judge_red(
+    outcome: Outcome, command: str, output: str, write_test: bool = False, gate: GateRun | None = None
+) -> Verdict:
     """Red gate: the test must fail, and fail as a test failure rather than a crash."""
+    verdict = _judge_red(outcome, command, output, write_test)
+    if not verdict.ok or gate is None or gate.report is None:
+        return verdict
+    cases = pytest_report.read(gate.report)
+    if cases is None:
+        return Verdict(
+            False,
+            f"the acceptance test cannot run: pytest exited {outcome.exit_code} without writing "
+            "its report (the run ended before pytest finished, e.g. os._exit at import)",
+        )
+    if not any(c.outcome in ("failed", "error") for c in cases):
+        return Verdict(False, f"the acceptance test cannot run: pytest exited {outcome.exit_code} "
+                       "but its report shows no failing test")  # fmt: skip
+    return verdict
+
+
+def _judge_red(outcome: Outcome, command: str, output: str, write_test: bool) -> Verdict:
     code = outcome.exit_code
     if outcome.timed_out:
         return Verdict(False, "the acceptance test timed out before any work (raise test_timeout?)")
@@ -140,53 +163,81 @@ def test_paths(command: str, worktree: Path) -> list[str]:
     return sorted(set(found))
 
 
-class Frozen:
-    """The acceptance test's files as they were at the red gate; changes to them are refused."""
+def harness_paths(command: str, worktree: Path, roots: list[str]) -> list[str]:
+    """The files of a pytest test's harness, frozen with it (none for another command)."""
+    return pytest_report.harness(worktree, roots) if is_pytest(command) else []
 
-    def __init__(self, worktree: Path, paths: list[str]) -> None:
-        self.worktree = worktree
-        self.roots = paths
-        self.snapshot: dict[str, bytes] = self._read()
 
-    def _files(self) -> list[Path]:
-        files: list[Path] = []
-        for rel in self.roots:
-            p = self.worktree / rel
-            if p.is_file():
-                files.append(p)
-            elif p.is_dir():
-                files.extend(
-                    f
-                    for f in p.rglob("*")
-                    if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc"
-                )
-        return files
+@dataclass(frozen=True)
+class GateRun:
+    """A test run as the gate asks for it: the command to run, its extra environment, and the
+    report it reads (None: judged by exit code only, `note` says why)."""
 
-    def _read(self) -> dict[str, bytes]:
-        return {f.relative_to(self.worktree).as_posix(): f.read_bytes() for f in self._files()}
+    command: str
+    env: dict[str, str] = field(default_factory=dict)
+    report: Path | None = None
+    note: str = ""
+    invocation: pytest_report.Invocation | None = None
+    cwd: Path = Path()
 
-    def tampered(self) -> list[str]:
-        """Paths under the frozen roots that were changed, added or deleted since the snapshot."""
-        now = self._read()
-        changed = {p for p in self.snapshot if now.get(p) != self.snapshot[p]}
-        changed.update(p for p in now if p not in self.snapshot)
-        return sorted(changed)
 
-    def restore(self) -> list[str]:
-        """Put the frozen files back as they were; the paths that had been tampered with."""
-        changed = self.tampered()
-        for rel in changed:
-            p = self.worktree / rel
-            if rel in self.snapshot:
-                p.parent.mkdir(parents=True, exist_ok=True)
-                p.write_bytes(self.snapshot[rel])
-            else:
-                p.unlink(missing_ok=True)
-        return changed
+def prepare_run(command: str, cwd: Path, report_dir: Path) -> GateRun:
+    """Make a test run judgeable by results: no bytecode cached in cwd is read (any command),
+    and one plain pytest invocation gets a report in report_dir (a folder of ours outside the
+    worktree, emptied here); any other command is judged by its exit code only (`note` says why)."""
+    # Whatever the command, Python in it runs the sources: no bytecode the agent left is read.
+    shutil.rmtree(report_dir, ignore_errors=True)
+    report_dir.mkdir(parents=True)
+    pytest_report.clean_caches(cwd)
+    env = pytest_report.run_env(report_dir)
+    if not is_pytest(command):
+        return GateRun(command, env, note="judged by exit code only: the test command does not run pytest")
+    parsed = pytest_report.parse(command)
+    if isinstance(parsed, str):
+        return GateRun(command, env, note=f"judged by exit code only: {parsed}")
+    report = report_dir / "junit.xml"
+    added = " ".join(shlex.quote(o) for o in pytest_report.options(parsed, cwd, report))
+    return GateRun(f"{command} {added}", env, report, "", parsed, cwd)
 
-    def digest(self) -> str:
-        """One hash of the frozen files, recorded with the red gate's evidence."""
-        h = hashlib.sha256()
-        for rel in sorted(self.snapshot):
-            h.update(rel.encode() + b"\0" + self.snapshot[rel] + b"\0")
-        return h.hexdigest()[:16]
+
+def report_ids(gate: GateRun) -> list[str] | None:
+    """The ids of the tests a red run's report shows run (not skipped); None without a report."""
+    cases = pytest_report.read(gate.report) if gate.report else None
+    if cases is None:
+        return None
+    return sorted({c.id for c in cases if c.outcome in ("passed", "failed", "error")})
+
+
+def judge_green(outcome: Outcome, gate: GateRun, expected: list[str] | None = None) -> Verdict:
+    """Green gate: exit 0 and, for pytest, a fresh report showing the acceptance test passed.
+
+    `expected` are the test ids the red run reported (report_ids); every one of them must have
+    passed. Without them, every test the command names must (see pytest_report.problems).
+    """
+    if outcome.timed_out or outcome.exit_code != 0:
+        return Verdict(False, f"exit={outcome.exit_code}")
+    if gate.report is None or gate.invocation is None:
+        return Verdict(True, f"exit=0 ({gate.note})" if gate.note else "exit=0")
+    cases = pytest_report.read(gate.report)
+    if cases is None:
+        return Verdict(
+            False,
+            "pytest exited 0 without writing its report: the run ended before pytest finished "
+            "(os._exit or an exit during import?) or the report was switched off; the tests must "
+            "run to the end and pass",
+        )
+    problems = pytest_report.problems(cases, gate.invocation, gate.cwd, expected)
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        return Verdict(False, f"pytest exited 0 but its report does not show the test passing: {shown}")
+    return Verdict(True, f"exit=0, {len(cases)} test(s) in pytest's report, the acceptance test's passed")
+
+
+def judge_report(command: str, cwd: Path, report: Path, expected: list[str] | None = None) -> Verdict:
+    """The green judgement of a report written by a run prepared with prepare_run (the ceremony's
+    re-run of a worker's test): the exit code is the caller's to check."""
+    parsed = pytest_report.parse(command)
+    if isinstance(parsed, str):
+        return Verdict(True, f"judged by exit code only: {parsed}")
+    gate = GateRun(command, report=report, invocation=parsed, cwd=cwd)
+    return judge_green(Outcome(0, 0.0), gate, expected)

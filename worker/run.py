@@ -94,6 +94,7 @@ class _Run:
     frozen: tuple[str, ...] = ()  # the acceptance test's files, once the red gate froze them
     config: AgentConfig | None = None  # the agent-config paths, reset before each agent start
     last_failure: str | None = None  # the CLI's own error in the last agent run, if any
+    expected: list[str] | None = None  # the test ids the red run's pytest report showed run
 
     @property
     def dir(self) -> Path:
@@ -154,15 +155,19 @@ class _Run:
             "nothing of this run is committed (the work is left in the worktree for inspection)"
         )
 
-    def test(self, log: Path) -> tuple[Outcome, str]:
+    def test(self, log: Path) -> tuple[Outcome, str, gates.GateRun]:
         wt = self.wt.path
+        # The gate's report and private bytecode folder sit next to the log, outside the worktree
+        # (writable in the test's sandbox: pytest writes them).
+        report_dir = log.parent / "gate"
+        gate = gates.prepare_run(self.w.test, wt, report_dir)
         before = self.watch()
         try:
-            with self.jail(network=self.settings.test_network) as jail:
+            with self.jail(network=self.settings.test_network, writable=[report_dir]) as jail:
                 outcome = run_shell(
-                    self.w.test,
+                    gate.command,
                     cwd=wt,
-                    env=command_env(self.paths, self.w.id, wt),
+                    env={**command_env(self.paths, self.w.id, wt), **gate.env},
                     log_path=log,
                     timeout=self.settings.test_timeout or None,
                     on_start=self.child,
@@ -179,7 +184,7 @@ class _Run:
             # Say it in words: the agent, the log and the blocker report must not see a bare -15.
             limit = self.settings.test_timeout
             output += f"\n[boss] the test timed out after {limit}s (test_timeout) and was stopped\n"
-        return outcome, output
+        return outcome, output, gate
 
     def agent(self, prompt: str, strategy: int, adir: Path) -> Outcome:
         prompt_file, feedback_file = adir / "prompt.md", self.dir / "feedback.md"
@@ -498,19 +503,27 @@ def _gated(run: _Run) -> str:
             return cannot
         frozen_paths = scope.changed_since(wt.path, wt.start)
     red_log = run.paths.attempts(w.id) / "red" / "test.log"
-    outcome, output = run.test(red_log)
-    verdict = gates.judge_red(outcome, w.test, output, w.write_test)
-    red = {"exit_code": outcome.exit_code, "log": run.paths.rel(red_log)}
-    rec.event(w.id, "red", f"{'ok' if verdict.ok else 'refused'}: {verdict.reason}", red_log, red=red)
+    outcome, output, gate = run.test(red_log)
+    verdict = gates.judge_red(outcome, w.test, output, w.write_test, gate)
+    judged = gate.note or "pytest report"
+    red = {"exit_code": outcome.exit_code, "log": run.paths.rel(red_log), "judged": judged}
+    run.expected = gates.report_ids(gate) if verdict.ok else None
+    if run.expected is not None:
+        red["test_count"] = len(run.expected)
+        if len(run.expected) <= 500:  # the status is rewritten often: a whole suite's ids stay out
+            red["tests"] = run.expected
+    note = f" ({gate.note})" if gate.note else ""
+    rec.event(w.id, "red", f"{'ok' if verdict.ok else 'refused'}: {verdict.reason}{note}", red_log, red=red)
     if not verdict.ok:
         if w.write_test:
             git.reset_hard(wt.path, wt.start)
         return _end(rec, st.FAILED, f"red gate: {verdict.reason}")
-    frozen = gates.Frozen(wt.path, sorted({*frozen_paths, *gates.test_paths(w.test, wt.path)}))
+    roots = sorted({*frozen_paths, *gates.test_paths(w.test, wt.path)})
+    frozen = gates.Frozen(wt.path, roots, gates.harness_paths(w.test, wt.path, roots))
     if w.write_test:
         git.commit_all(wt.path, f"{w.id}: acceptance test ({w.title})")
-    rec.update(red={**rec.status.red, "frozen": frozen.roots, "digest": frozen.digest()})
-    run.frozen = tuple(frozen.roots)
+    rec.update(red={**rec.status.red, "frozen": frozen.present, "digest": frozen.digest()})
+    run.frozen = tuple(frozen.present)
     return _loop(run, frozen)
 
 
@@ -543,18 +556,18 @@ def _loop(run: _Run, frozen: gates.Frozen) -> str:
             if tampered:
                 rec.event(iid, "tamper", "refused changes to the acceptance test: " + ", ".join(tampered))
                 record.tampered = sorted({*record.tampered, *tampered})
-            outcome, output = run.test(adir / "test.log")
-            if outcome.exit_code == 0:
-                green = {"exit_code": 0, "log": run.paths.rel(adir / "test.log")}
-                rec.event(iid, "test", "pass exit=0", adir / "test.log", green=green)
+            outcome, output, gate = run.test(adir / "test.log")
+            green = gates.judge_green(outcome, gate, run.expected)
+            if green.ok:
+                judged = {"judged": gate.note or "pytest report"}
+                done = {"exit_code": 0, "log": run.paths.rel(adir / "test.log"), **judged}
+                rec.event(iid, "test", f"pass {green.reason}", adir / "test.log", green=done)
                 return _finish(run, iid)
-            how = (
-                f"timed out after {settings.test_timeout}s"
-                if outcome.timed_out
-                else f"exit={outcome.exit_code}"
-            )
+            how = f"timed out after {settings.test_timeout}s" if outcome.timed_out else green.reason
+            if outcome.exit_code == 0:  # exit 0, yet the report does not show the test passing
+                output += f"\n[boss] the green gate refused this run: {green.reason}\n"
             rec.event(iid, "test", f"fail {how}", adir / "test.log")
-            last_scope = scope.violations(wt.path, run.wt.start, w.scope)
+            last_scope = scope.described(scope.problems(wt.path, run.wt.start, w.scope))
             feedback = Feedback(output, outcome.exit_code, last_scope, tampered, _agent_note(agent, settings))
             record.iterations += 1
             record.last_exit, record.last_output = outcome.exit_code, output
@@ -633,12 +646,11 @@ def _finish(run: _Run, iid: str) -> str:
     head = head or git.head(wt.path)
     rec.event(iid, "commit", short(head), head_commit=head)
     run.paths.blocker(w.id).unlink(missing_ok=True)  # an earlier run's report: this one finished
-    violations = scope.branch_violations(run.paths.repo, wt.start, head, w.scope)
-    if violations:
-        rec.event(iid, "scope", "violation: " + ", ".join(violations), violations=violations)
-        shown = ", ".join(violations[:5]) + (
-            f" and {len(violations) - 5} more" if len(violations) > 5 else ""
-        )
+    found = scope.branch_problems(run.paths.repo, wt.start, head, w.scope)
+    if found:
+        violations, said = list(found), scope.described(found)
+        rec.event(iid, "scope", "violation: " + ", ".join(said), violations=violations)
+        shown = ", ".join(said[:5]) + (f" and {len(said) - 5} more" if len(said) > 5 else "")
         return _end(rec, st.SCOPE_VIOLATION, f"changed files outside its scope: {shown}")
     rec.event(iid, "scope", "ok")
     return _end(rec, st.SUCCESS, "")

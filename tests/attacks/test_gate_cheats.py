@@ -53,31 +53,6 @@ CHEATS = {
                            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
         EOF
         """,
-    # The module under test, imported by the test, registers a plugin that rewrites its own
-    # test's report to "passed": whatever report the gate reads is built from that report.
-    "report-rewrite-at-import": """
-        cat > src/feature.py <<'EOF'
-        import gc
-
-        import pytest
-        from _pytest.config import Config
-
-
-        class _Pass:
-            @pytest.hookimpl(hookwrapper=True)
-            def pytest_runtest_makereport(self, item, call):
-                outcome = yield
-                report = outcome.get_result()
-                report.outcome, report.longrepr = "passed", None
-
-
-        next(o for o in gc.get_objects() if isinstance(o, Config)).pluginmanager.register(_Pass())
-
-
-        def double(x):
-            return x
-        EOF
-        """,
 }
 
 
@@ -85,9 +60,9 @@ CHEATS = {
 def test_a_cheated_green_gate_does_not_succeed_and_nothing_lands(tmp_path, cheat):
     """The agent does not write the feature; it makes the test run exit 0 through `cheat`
     (a forcing conftest.py, an addopts that deselects the test, os._exit(0) or a skip at the
-    import of its module, bytecode compiled from other source, a plugin its module registers
-    that rewrites the test's report): the worker does not reach SUCCESS, and `boss merge` lands
-    nothing."""
+    import of its module, bytecode compiled from other source): the worker does not reach
+    SUCCESS, and `boss merge` lands nothing. (Code under test that subverts pytest from inside
+    its process is out of reach of any report: README, Threat model.)"""
     w = Worker("W1", textwrap.dedent(CHEATS[cheat]), scope=SCOPE, test=FEATURE_TEST)
     p = make_project(tmp_path, [w], sandbox="off")
     main = p.main()
