@@ -46,6 +46,8 @@ def entry(paths: PlanPaths, r: Record) -> dict[str, Any]:
         "test_log": _repo_rel(paths, r.test_log),
         "retry_log": _repo_rel(paths, r.retry_log),
         "retried": r.retried,
+        "acceptance_log": _repo_rel(paths, r.acceptance_log),
+        "broke": r.broke,
         "new_failures": r.new_failures,
         "conflicts": r.conflicts,
         "conflict_with": r.conflict_with,
@@ -71,6 +73,8 @@ def report_data(paths: PlanPaths, j: Journal) -> dict[str, Any]:
         "started_at": j.started_at,
         "finished_at": j.finished_at,
         "test_runs": j.test_runs,
+        "acceptance_runs": j.acceptance_runs,
+        "verified": j.verified,
         "baseline": baseline,
         "counts": {v: n for v in VERDICTS if (n := sum(1 for r in j.records if r.verdict == v))},
         "workers": [entry(paths, r) for r in j.records],
@@ -142,6 +146,7 @@ def markdown(paths: PlanPaths, m: Manifest, j: Journal) -> str:
     data = report_data(paths, j)
     for w in data["workers"]:
         w["test_log_link"], w["retry_log_link"] = _link(paths, w["test_log"]), _link(paths, w["retry_log"])
+        w["acceptance_log_link"] = _link(paths, w["acceptance_log"])
         decisive = w["retry_log"] or w["test_log"]
         w["output_tail"] = _tail(paths.repo / decisive) if w["verdict"] == "REVERTED" and decisive else ""
     return _template().render(
