@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import threading
 import time
@@ -185,15 +186,31 @@ def run_acceptance(
 ) -> Run:
     """Run worker w's acceptance test (from the manifest boss holds) in cwd, with the
     environment and the time limit its worker run gave it; output in merge/logs/<name>.log."""
-    env = {
+    limit = m.settings(w).test_timeout
+    env = _acceptance_env(paths, cwd, w.id)
+    return run_command(paths, w.test, cwd, env, name, ticker, label, float(limit) if limit > 0 else None)
+
+
+def run_acceptance_together(
+    paths: PlanPaths, m: Manifest, workers: list[Worker], cwd: Path, name: str, ticker: Ticker, label: str
+) -> Run:
+    """The acceptance tests of several workers one after the other in one run, each with its
+    own BOSS_WORKER; green only when every one passes (a red one stops the rest)."""
+    command = " && ".join(f"BOSS_WORKER={shlex.quote(w.id)} bash -c {shlex.quote(w.test)}" for w in workers)
+    limits = [m.settings(w).test_timeout for w in workers]
+    limit = float(sum(limits)) if all(x > 0 for x in limits) else None
+    return run_command(paths, command, cwd, _acceptance_env(paths, cwd, ""), name, ticker, label, limit)
+
+
+def _acceptance_env(paths: PlanPaths, cwd: Path, worker_id: str) -> dict[str, str]:
+    """The environment a worker's own run gave its test (worker.run.command_env), here."""
+    return {
         **os.environ,
         "BOSS_PLAN": paths.plan,
-        "BOSS_WORKER": w.id,
+        "BOSS_WORKER": worker_id,
         "BOSS_WORKTREE": str(cwd),
         "BOSS_REPO": str(paths.repo),
     }
-    limit = m.settings(w).test_timeout
-    return run_command(paths, w.test, cwd, env, name, ticker, label, float(limit) if limit > 0 else None)
 
 
 def run_command(

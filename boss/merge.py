@@ -155,8 +155,7 @@ class _Ceremony:
     progress: Progress
 
     prepared: bool = False  # the integration worktree was (re)set in this process
-    dirty: bool = False  # a test ran in the integration worktree since it was last reset
-    at: str = ""  # the commit the worktree was last reset or merged to (what a test there sees)
+    at: str = ""  # the commit the integration worktree was last set or merged to
 
     @property
     def wt(self) -> Path:
@@ -201,7 +200,6 @@ class _Ceremony:
         started = now()
         self.progress(f"baseline: running `{m.integration_test}` on {m.base} at {short(j.base_start)}")
         result = integration.run_test(self.paths, m, self.wt, "baseline", self.ticker, "baseline")
-        self.dirty = True
         j.test_runs += 1
         verdict = integration.judge_baseline(m, result)
         j.baseline = {"ran": True, "ok": verdict.ok, "reason": verdict.reason, **result.to_dict()}
@@ -240,7 +238,7 @@ class _Ceremony:
         j = self.j
         if not self.prepared:  # a resumed ceremony: back to the last tested head, whatever happened
             integration.prepare(self.paths, self.m, j.head)
-            self.prepared, self.at, self.dirty = True, j.head, False
+            self.prepared, self.at = True, j.head
         total = len(j.queue)
         while True:
             for k, r in enumerate(self._pending(), total - len(self._pending()) + 1):
@@ -288,9 +286,9 @@ class _Ceremony:
         if j.current is None or j.current["id"] != r.id or j.current["pre"] != pre:
             self._announce(r)
             self.save()
-        if self.dirty or self.at != pre:  # a test ran here: start from the tested head exactly
+        if self.at != pre:  # the final check looked at other commits
             integration.pristine(wt, j.plan, pre)
-            self.dirty, self.at = False, pre
+            self.at = pre
         self.progress(f"{label}: merging {r.branch} ({short(r.head)})")
         title = self.m.worker(r.id).title
         message = f"boss: merge {r.id} ({title})\n\nPlan {j.plan}, branch {r.branch}."
@@ -306,7 +304,7 @@ class _Ceremony:
                 if res.returncode:
                     integration.reset(wt, pre)
             if res.returncode:
-                self.dirty, self.at = False, pre
+                self.at = pre
                 self._conflict(r, label, files, res.stderr or res.stdout)
                 return
         new_head, tree = git.commit_and_tree(wt, f"refs/heads/{j.integration_branch}", self.common)
@@ -320,7 +318,7 @@ class _Ceremony:
             r.reason = why
         else:
             integration.reset(wt, pre)  # the pre-merge commit the journal recorded
-            self.dirty, self.at = False, pre
+            self.at = pre
             r.verdict, r.reason = REVERTED, why
         self._decided(r, label, r.retry_log or r.test_log)
 
@@ -343,14 +341,14 @@ class _Ceremony:
         known = j.acceptance.get(key)
         if known is not None and known.get("test") == w.test:
             return known
-        if self.dirty or self.at != commit:
+        if self.at != commit:
             integration.pristine(self.wt, j.plan, commit)
+            self.at = commit
         name = f"{w.id}.accept.{short(tree)}"
         self.progress(f"{label}: acceptance test of {w.id}")
         first = integration.run_acceptance(self.paths, self.m, w, self.wt, name, self.ticker, label)
         crash_point("accept", w.id)
         j.acceptance_runs += 1
-        self.dirty, self.at = True, commit
         result = {"test": w.test, "ok": first.exit_code == 0, "log": first.log, "retry_log": "",
                   **{k: v for k, v in first.to_dict().items() if k != "log"}}  # fmt: skip
         if not result["ok"]:  # red: once more, from a clean tree (a flaky test?)
@@ -361,8 +359,7 @@ class _Ceremony:
             j.acceptance_runs += 1
             result.update(ok=final.exit_code == 0, retry_log=final.log, retried=final.exit_code == 0,
                           exit_code=final.exit_code, timed_out=final.timed_out)  # fmt: skip
-        j.acceptance[key] = result
-        self.save()
+        j.acceptance[key] = result  # saved with the verdict it leads to
         return result
 
     @staticmethod
@@ -399,11 +396,8 @@ class _Ceremony:
             verdict = integration.judge(m, first, reference)
             r.test_log = first.log
             return verdict.ok, f"same tree as a run already judged: {verdict.reason}"
-        if self.dirty:  # the acceptance test ran here: the integration test gets the tree as merged
-            integration.pristine(self.wt, j.plan, self.at)
         self.progress(f"{label}: testing")
         first = integration.run_test(self.paths, m, self.wt, r.id, self.ticker, label)
-        self.dirty = True
         crash_point("test", r.id)
         j.test_runs += 1
         r.test_log = first.log
@@ -440,6 +434,7 @@ class _Ceremony:
         crash_point("verify")
         if merged[-1].merge_commit != j.head:  # pragma: no cover - the head is the last merge's
             raise StateError(f"{journal_path(self.paths)}: field head: not the last merge's commit")
+        self._together(merged)
         for victim in merged:
             w = self.m.worker(victim.id)
             if self._acceptance(w, j.head, j.head_tree, f"final check {victim.id}")["ok"]:
@@ -455,6 +450,30 @@ class _Ceremony:
         _log(self.paths, "MERGE", "merge", "verify",
              f"the acceptance tests of {len(merged)} merged worker(s) pass on {short(j.head)}")  # fmt: skip
         return None
+
+    def _together(self, merged: list[Record]) -> None:
+        """The acceptance tests not yet run on the head's tree, in one run: when it passes each
+        is recorded as passing; when not, each is run on its own to find the one that fails."""
+        j = self.j
+        todo = [
+            w
+            for w in (self.m.worker(r.id) for r in merged)
+            if j.acceptance.get(f"{j.head_tree} {w.id}", {}).get("test") != w.test
+        ]
+        if len(todo) < 2:
+            return
+        if self.at != j.head:
+            integration.pristine(self.wt, j.plan, j.head)
+            self.at = j.head
+        name, label = f"final.accept.{short(j.head_tree)}", "final check"
+        self.progress(f"final check: the acceptance tests of {', '.join(w.id for w in todo)}")
+        run = integration.run_acceptance_together(self.paths, self.m, todo, self.wt, name, self.ticker, label)
+        j.acceptance_runs += 1
+        if run.exit_code != 0:
+            return
+        for w in todo:
+            j.acceptance[f"{j.head_tree} {w.id}"] = {"test": w.test, "ok": True, "log": run.log,
+                                                    "retry_log": "", **run.to_dict()}  # fmt: skip
 
     def _drop_breaker(self, victim: Record, breaker: Record) -> None:
         """Drop the merge that broke victim's acceptance test, go back to the head it started from,
@@ -487,7 +506,7 @@ class _Ceremony:
         if again:
             self.progress(f"final check: merging again without {breaker.id}: {' '.join(again)}")
         integration.pristine(self.wt, j.plan, j.head)
-        self.dirty, self.at = False, j.head
+        self.at = j.head
 
     def land(self) -> None:
         j, repo = self.j, self.paths.repo
