@@ -156,6 +156,7 @@ class _Ceremony:
 
     prepared: bool = False  # the integration worktree was (re)set in this process
     at: str = ""  # the commit the integration worktree was last set or merged to
+    ran: bool = False  # a test ran in the integration worktree since then (it may have changed files)
 
     @property
     def wt(self) -> Path:
@@ -200,6 +201,7 @@ class _Ceremony:
         started = now()
         self.progress(f"baseline: running `{m.integration_test}` on {m.base} at {short(j.base_start)}")
         result = integration.run_test(self.paths, m, self.wt, "baseline", self.ticker, "baseline")
+        self.ran = True
         j.test_runs += 1
         verdict = integration.judge_baseline(m, result)
         j.baseline = {"ran": True, "ok": verdict.ok, "reason": verdict.reason, **result.to_dict()}
@@ -286,9 +288,8 @@ class _Ceremony:
         if j.current is None or j.current["id"] != r.id or j.current["pre"] != pre:
             self._announce(r)
             self.save()
-        if self.at != pre:  # the final check looked at other commits
-            integration.pristine(wt, j.plan, pre)
-            self.at = pre
+        if self.at != pre or self.ran:  # a test ran here: what it changed must not reach the merge
+            self._goto(pre)
         self.progress(f"{label}: merging {r.branch} ({short(r.head)})")
         title = self.m.worker(r.id).title
         message = f"boss: merge {r.id} ({title})\n\nPlan {j.plan}, branch {r.branch}."
@@ -304,7 +305,7 @@ class _Ceremony:
                 if res.returncode:
                     integration.reset(wt, pre)
             if res.returncode:
-                self.at = pre
+                self.at, self.ran = pre, False
                 self._conflict(r, label, files, res.stderr or res.stdout)
                 return
         new_head, tree = git.commit_and_tree(wt, f"refs/heads/{j.integration_branch}", self.common)
@@ -318,7 +319,7 @@ class _Ceremony:
             r.reason = why
         else:
             integration.reset(wt, pre)  # the pre-merge commit the journal recorded
-            self.at = pre
+            self.at, self.ran = pre, False
             r.verdict, r.reason = REVERTED, why
         self._decided(r, label, r.retry_log or r.test_log)
 
@@ -342,11 +343,11 @@ class _Ceremony:
         if known is not None and known.get("test") == w.test:
             return known
         if self.at != commit:
-            integration.pristine(self.wt, j.plan, commit)
-            self.at = commit
+            self._goto(commit)
         name = f"{w.id}.accept.{short(tree)}"
         self.progress(f"{label}: acceptance test of {w.id}")
         first = integration.run_acceptance(self.paths, self.m, w, self.wt, name, self.ticker, label)
+        self.ran = True
         crash_point("accept", w.id)
         j.acceptance_runs += 1
         result = {"test": w.test, "ok": first.exit_code == 0, "log": first.log, "retry_log": "",
@@ -398,6 +399,7 @@ class _Ceremony:
             return verdict.ok, f"same tree as a run already judged: {verdict.reason}"
         self.progress(f"{label}: testing")
         first = integration.run_test(self.paths, m, self.wt, r.id, self.ticker, label)
+        self.ran = True
         crash_point("test", r.id)
         j.test_runs += 1
         r.test_log = first.log
@@ -463,11 +465,11 @@ class _Ceremony:
         if len(todo) < 2:
             return
         if self.at != j.head:
-            integration.pristine(self.wt, j.plan, j.head)
-            self.at = j.head
+            self._goto(j.head)
         name, label = f"final.accept.{short(j.head_tree)}", "final check"
         self.progress(f"final check: the acceptance tests of {', '.join(w.id for w in todo)}")
         run = integration.run_acceptance_together(self.paths, self.m, todo, self.wt, name, self.ticker, label)
+        self.ran = True
         j.acceptance_runs += 1
         if run.exit_code != 0:
             return
@@ -505,8 +507,12 @@ class _Ceremony:
         again = [x.id for x in j.records if x.id in j.queue[position + 1 :] and not x.decided]
         if again:
             self.progress(f"final check: merging again without {breaker.id}: {' '.join(again)}")
-        integration.pristine(self.wt, j.plan, j.head)
-        self.at = j.head
+        self._goto(j.head)
+
+    def _goto(self, commit: str) -> None:
+        """The integration worktree at commit exactly (tracked files, HEAD, branch)."""
+        integration.pristine(self.wt, self.j.plan, commit)
+        self.at, self.ran = commit, False
 
     def land(self) -> None:
         j, repo = self.j, self.paths.repo

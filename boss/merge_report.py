@@ -81,10 +81,19 @@ def report_data(paths: PlanPaths, j: Journal) -> dict[str, Any]:
     }
 
 
+_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z?")
+
+
 def _when(stamp: str) -> str:
     """A timestamp as the timeline's date format (milliseconds, no zone)."""
     t = stamp.rstrip("Z")
     return t if "." in t else t + ".000"
+
+
+def _stamped(*stamps: str) -> bool:
+    """True when every stamp is a timestamp: the workers' come from their status files, and
+    nothing else may reach the report's Mermaid block (a newline there could end the fence)."""
+    return all(_STAMP.fullmatch(s) for s in stamps)
 
 
 def _label(text: str) -> str:
@@ -99,7 +108,7 @@ def timeline(j: Journal) -> list[str]:
         "    dateFormat YYYY-MM-DDTHH:mm:ss.SSS",
         "    axisFormat %H:%M:%S",
     ]
-    ran = [r for r in j.records if r.worker_started and r.worker_finished]
+    ran = [r for r in j.records if _stamped(r.worker_started, r.worker_finished)]
     if ran:
         lines.append("    section Workers")
         for r in ran:

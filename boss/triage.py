@@ -111,7 +111,7 @@ def _classify(i: _Item, in_base: bool, base: str) -> None:
     """The verdict a worker gets from its status and review decision alone (no git yet)."""
     r, status, d = i.r, i.status, i.decision
     claims_work = r.state in (st.SUCCESS, st.SCOPE_VIOLATION) or d is not None
-    if claims_work and r.head and in_base:
+    if claims_work and r.head and in_base and r.head != r.start:
         r.queued, r.verdict, r.reason = True, MERGED, f"already in {base}"
     elif d is not None and d.decision == REJECT:
         r.verdict, r.reason = QUARANTINED, f"rejected at review: {d.reason}"

@@ -274,3 +274,13 @@ def calc(tmp_path, monkeypatch):
     r = make_repo(tmp_path / "calc", {"src/calc.py": "x = 1\n", "README.md": "calc\n"})
     monkeypatch.chdir(r)
     return r
+
+
+def test_a_success_with_no_commit_of_its_own_is_not_already_merged(tmp_path):
+    """A branch left at its start is in the base's history, yet no work of it is: its test decides."""
+    s = make_scenario(tmp_path / "r", [spec("W1", test="test -f src/w1.txt")])
+    git(s.repo, "branch", s.m.worker("W1").branch, s.base)
+    s.status("W1", st.SUCCESS, start_commit=s.base, head_commit=s.base)
+    j, code = run(s)
+    assert verdicts(j) == {"W1": "REVERTED"} and code == 1
+    assert "acceptance test" in j.record("W1").reason and not j.landed
