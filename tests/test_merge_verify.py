@@ -284,3 +284,16 @@ def test_a_success_with_no_commit_of_its_own_is_not_already_merged(tmp_path):
     j, code = run(s)
     assert verdicts(j) == {"W1": "REVERTED"} and code == 1
     assert "acceptance test" in j.record("W1").reason and not j.landed
+
+
+def test_what_a_test_run_changed_in_the_worktree_does_not_reach_the_next_merge(tmp_path):
+    """W1's code, run by the integration test, edits a tracked file that makes W2's test pass;
+    W2's merge starts from the tested head as committed, so its test fails as it should."""
+    check = "bash check.sh && if [ -f src/evil.sh ]; then bash src/evil.sh; fi"
+    workers = [spec("W1", test="test -f src/evil.sh"), spec("W2", test="grep -q W2-DONE src/shared.txt")]
+    s = make_scenario(tmp_path / "r", workers, integration_test=check)
+    s.work("W1", {"src/evil.sh": "echo W2-DONE >> src/shared.txt\n"})
+    s.work("W2", {"src/w2.txt": "w2\n"})  # its test passes only in a tampered worktree
+    j, code = run(s)
+    assert verdicts(j) == {"W1": "MERGED", "W2": "REVERTED"} and code == 1
+    assert git(s.repo, "show", "main:src/shared.txt") == "one\ntwo\nthree"
