@@ -15,6 +15,7 @@ to a commit whose exact tree the journal records as verified.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,6 +104,17 @@ def _check_head(paths: PlanPaths, j: Journal, landing: bool = False) -> str:
         f"{j.base} is untouched. Move the journal away and run `boss merge` again"
     )
     raise StateError(msg)
+
+
+def _ignored_in_the_way(repo: Path, checkout: Path, old: str, new: str) -> list[str]:
+    """Paths the landing would add that are already files in the checkout: ignored ones, which
+    `git read-tree -m -u` overwrites without a word (a `.env`, say, replaced by a worker's)."""
+    changed = git.changed_paths(repo, old, new)
+    present = [p for p in changed if os.path.lexists(checkout / p)]
+    if not present:
+        return []
+    tracked = git.tree_entries(repo, old, present)
+    return [p for p in present if p not in tracked]
 
 
 def _begin(paths: PlanPaths, m: Manifest, config: Config, progress: Progress) -> Journal:
@@ -337,7 +349,8 @@ class _Ceremony:
 
     def _acceptance(self, w: Worker, commit: str, tree: str, label: str) -> dict[str, Any]:
         """Worker w's acceptance test on tree (commit's): the journal's result, else run (and,
-        when red, once more) with the worktree reset to commit exactly; the result is saved."""
+        when red, once more) with the worktree at commit; recorded in the journal, which the
+        verdict it leads to saves (killed before that, the run is made again)."""
         j, key = self.j, f"{tree} {w.id}"
         known = j.acceptance.get(key)
         if known is not None and known.get("test") == w.test:
@@ -554,6 +567,15 @@ class _Ceremony:
                     f"{j.base} is checked out in {checkout} with uncommitted changes (or untracked "
                     f"files in the way), so it was not touched; the tested result is on "
                     f"{j.integration_branch}: commit or stash your changes, then {how}"
+                )
+                self._landed(False, started)
+                return
+            hidden = _ignored_in_the_way(repo, checkout, j.base_start, target) if checkout else []
+            if hidden:
+                j.message = (
+                    f"{j.base} is checked out in {checkout}, where the merged work would overwrite "
+                    f"ignored files ({', '.join(hidden[:5])}), so it was not touched; the tested "
+                    f"result is on {j.integration_branch}: move those files away, then {how}"
                 )
                 self._landed(False, started)
                 return

@@ -297,3 +297,16 @@ def test_what_a_test_run_changed_in_the_worktree_does_not_reach_the_next_merge(t
     j, code = run(s)
     assert verdicts(j) == {"W1": "MERGED", "W2": "REVERTED"} and code == 1
     assert git(s.repo, "show", "main:src/shared.txt") == "one\ntwo\nthree"
+
+
+def test_landing_never_overwrites_an_ignored_file_in_the_users_checkout(tmp_path):
+    s = make_scenario(tmp_path / "r", [spec("W1", scope=[".*"])])
+    exclude = s.repo / ".git/info/exclude"
+    exclude.write_text(exclude.read_text() + ".env\n")
+    (s.repo / ".env").write_text("MY_SECRET=1\n")
+    s.work("W1", {"src/a.txt": "a\n", ".env": "ATTACKER=1\n"})
+    before = s.main()
+    j, code = run(s)
+    assert j.record("W1").verdict == "MERGED" and not j.landed and code == 1
+    assert s.main() == before and ".env" in j.message and "boss/p/integration" in j.message
+    assert (s.repo / ".env").read_text() == "MY_SECRET=1\n"
