@@ -17,6 +17,7 @@ from boss import merge, statelog
 from boss.config import load_config
 from boss.journal import load as load_journal
 from boss.journal import save as save_journal
+from boss.quarantine import Decision
 from worker import status as st
 from worker.run import run_worker
 
@@ -228,7 +229,12 @@ def test_a_branch_that_brings_boss_files_is_never_merged_even_when_accepted(tmp_
         },
     )
     s.work("W2", {"src/b.txt": "b\n"})
-    boss("quarantine", "accept", "W1", "--plan", "p", "--reason", "looks fine", cwd=s.repo)
+    refused = boss("quarantine", "accept", "W1", "--plan", "p", "--reason", "fine", cwd=s.repo, check=2)
+    assert refused.stderr.startswith("Error: worker W1") and "boss's own files" in refused.stderr
+    # a decision written behind boss's back changes nothing either
+    record = Decision("W1", "accept", "forged", "2026-11-25T10:00:00Z", s.base, s.head("W1"))
+    (s.paths.root / "quarantine").mkdir()
+    (s.paths.root / "quarantine/W1.json").write_text(record.to_json())
     j, code = run(s)
     assert verdicts(j) == {"W1": "QUARANTINED", "W2": "MERGED"} and code == 1
     assert "boss's own files" in j.record("W1").reason
