@@ -1,14 +1,17 @@
-"""The integration worktree and the integration test: runs, the pytest baseline, the judgement.
+"""The integration worktree and the tests run in it: runs, the pytest baseline, the judgement.
 
-Where the command runs pytest, each run writes a junit report (asked for through
-PYTEST_ADDOPTS) and a merge is judged by the failures that are new against the base's own;
-any other command is judged by its exit code.
+Where the integration test runs pytest, each run writes a junit report (asked for through
+PYTEST_ADDOPTS) and a merge is judged by the failures that are new against the last tested
+head's (the base's own at first; the set shrinks as merges fix tests); any other command is
+judged by its exit code. A worker's acceptance test (its `test` in the manifest boss holds) is
+judged by its exit code alone. Every test the ceremony runs goes through `run_command`.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import threading
 import time
@@ -20,7 +23,7 @@ from typing import Any
 
 from boss import git
 from boss.errors import GitError, StateError
-from boss.manifest import SETTING_DEFAULTS, Manifest
+from boss.manifest import SETTING_DEFAULTS, Manifest, Worker
 from boss.paths import PlanPaths
 from boss.proc import run_shell
 from worker.gates import is_pytest
@@ -85,6 +88,13 @@ def reset(path: Path, commit: str) -> None:
     """Put the integration worktree back at commit exactly (abort a merge left in progress)."""
     git.merge_abort(path)
     git.reset_hard(path, commit)
+
+
+def pristine(path: Path, plan: str, commit: str) -> None:
+    """The integration worktree on its branch at commit, every tracked file as committed: what
+    a test run changed (files, HEAD, the branch) must not reach the next run. Untracked files
+    stay: the copy files and what setup made are untracked too."""
+    git.checkout_branch(path, branch(plan), commit)
 
 
 @dataclass(frozen=True)
@@ -167,16 +177,65 @@ class Ticker:
 
 def run_test(paths: PlanPaths, m: Manifest, cwd: Path, name: str, ticker: Ticker, label: str) -> Run:
     """Run the integration test in cwd; its output goes to merge/logs/<name>.log."""
-    log = paths.merge_dir / "logs" / f"{name}.log"
     env = dict(os.environ)
+    return run_command(paths, m.integration_test, cwd, env, name, ticker, label, timeout(m))
+
+
+def run_acceptance(
+    paths: PlanPaths, m: Manifest, w: Worker, cwd: Path, name: str, ticker: Ticker, label: str
+) -> Run:
+    """Run worker w's acceptance test (from the manifest boss holds) in cwd, with the
+    environment and the time limit its worker run gave it; output in merge/logs/<name>.log."""
+    limit = m.settings(w).test_timeout
+    env = _acceptance_env(paths, cwd, w.id)
+    return run_command(paths, w.test, cwd, env, name, ticker, label, float(limit) if limit > 0 else None)
+
+
+def run_acceptance_together(
+    paths: PlanPaths, m: Manifest, workers: list[Worker], cwd: Path, name: str, ticker: Ticker, label: str
+) -> Run:
+    """The acceptance tests of several workers one after the other in one run, each with its
+    own BOSS_WORKER; green only when every one passes (a red one stops the rest)."""
+    command = " && ".join(f"BOSS_WORKER={shlex.quote(w.id)} bash -c {shlex.quote(w.test)}" for w in workers)
+    limits = [m.settings(w).test_timeout for w in workers]
+    limit = float(sum(limits)) if all(x > 0 for x in limits) else None
+    return run_command(paths, command, cwd, _acceptance_env(paths, cwd, ""), name, ticker, label, limit)
+
+
+def _acceptance_env(paths: PlanPaths, cwd: Path, worker_id: str) -> dict[str, str]:
+    """The environment a worker's own run gave its test (worker.run.command_env), here."""
+    return {
+        **os.environ,
+        "BOSS_PLAN": paths.plan,
+        "BOSS_WORKER": worker_id,
+        "BOSS_WORKTREE": str(cwd),
+        "BOSS_REPO": str(paths.repo),
+    }
+
+
+def run_command(
+    paths: PlanPaths,
+    command: str,
+    cwd: Path,
+    env: dict[str, str],
+    name: str,
+    ticker: Ticker,
+    label: str,
+    limit: float | None,
+) -> Run:
+    """Run one test of the ceremony (integration or acceptance): the one place they all run.
+
+    Where the command runs pytest a junit report is asked for, so its failing tests are known.
+    """
+    log = paths.merge_dir / "logs" / f"{name}.log"
     junit: Path | None = None
-    if is_pytest(m.integration_test):
+    if is_pytest(command):
         junit = paths.merge_dir / "logs" / f"{name}.junit.xml"
         junit.unlink(missing_ok=True)
         env["PYTEST_ADDOPTS"] = f"{env.get('PYTEST_ADDOPTS', '')} --junitxml={junit}".strip()
     ticker.begin(label)
     try:
-        outcome = run_shell(m.integration_test, cwd=cwd, env=env, log_path=log, timeout=timeout(m))
+        outcome = run_shell(command, cwd=cwd, env=env, log_path=log, timeout=limit)
     finally:
         ticker.end()
     failures = _junit_failures(junit) if junit is not None else None
@@ -235,8 +294,9 @@ def stops_early(command: str) -> bool:
     )
 
 
-def judge(m: Manifest, run: Run, baseline: Run) -> Judgement:
-    """A merge's run against the base's: green, or red with the reason and the new failures."""
+def judge(m: Manifest, run: Run, reference: Run) -> Judgement:
+    """A merge's run against the last tested head's run (at first the base's): green, or red
+    with the reason and the failures that are new since that head."""
     if run.timed_out:
         return Judgement(False, f"timed out after {timeout(m):.0f}s")
     if not is_pytest(m.integration_test):
@@ -247,11 +307,11 @@ def judge(m: Manifest, run: Run, baseline: Run) -> Judgement:
     if run.exit_code not in _PYTEST_JUDGED or run.failures is None:
         return Judgement(False, f"pytest could not run the tests (exit {run.exit_code})")
     if run.exit_code == 5:
-        ok = baseline.exit_code == 5
+        ok = reference.exit_code == 5
         return Judgement(ok, "collects no tests" if ok else "collects no tests any more")
     if not run.failures:
         return Judgement(False, f"pytest failed (exit {run.exit_code}) without a failing test")
-    new = sorted(set(run.failures) - set(baseline.failures or ()))
+    new = sorted(set(run.failures) - set(reference.failures or ()))
     if not new:
-        return Judgement(True, "shows only the base's own failures")
+        return Judgement(True, "shows only failures the last tested head had")
     return Judgement(False, f"has {len(new)} new failing test(s): {', '.join(new[:5])}", new)

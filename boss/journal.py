@@ -3,7 +3,10 @@
 `.boss/plans/<plan>/merge/journal.json` is what makes `boss merge` resumable after `kill -9`:
 it holds the commit the base pointed at when the ceremony began, the integration branch's
 tested head, the commit before the merge in progress (a revert goes back to exactly that
-commit, never to HEAD~1), and every worker's verdict so far.
+commit, never to HEAD~1), and every worker's verdict so far. It also records the tree of
+every candidate the ceremony tested and judged good (`proven`), and the one tree on which
+every merged worker's acceptance test passed (`verified`): only that tree can land, and a
+resumed ceremony refuses a head whose tree is not on record.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from boss.yamlio import write_atomic
 
 VERSION = 1
 # Test/debug switch: BOSS_MERGE_CRASH_AT=<point>[:<ID>] kills the ceremony with SIGKILL at that
-# point (prepare, baseline, merge, test, land, checkout), to prove it resumes from its journal.
+# point (prepare, baseline, merge, accept, test, verify, land, checkout), to prove it resumes
+# from its journal.
 CRASH_ENV = "BOSS_MERGE_CRASH_AT"
 # Steps in the order the ceremony goes through them; `done` means a new run starts afresh.
 PREPARE, BASELINE, MERGING, LANDING, REPORT, DONE = (
@@ -55,6 +59,10 @@ class Record:
     retried: bool = False  # the first test run was red and the retry passed
     new_failures: list[str] = field(default_factory=list)
     merge_commit: str = ""
+    pre: str = ""  # the tested head its merge started from (where dropping it goes back to)
+    merge_tree: str = ""  # the tree of its merge commit
+    acceptance_log: str = ""  # its acceptance test's run on the merged candidate
+    broke: str = ""  # the worker whose acceptance test its merge broke (a final-check verdict)
     started_at: str = ""  # its step in the ceremony
     finished_at: str = ""
     worker_started: str = ""  # the worker's own run, for the timeline
@@ -63,6 +71,14 @@ class Record:
     @property
     def decided(self) -> bool:
         return bool(self.verdict)
+
+    def reopened(self) -> Record:
+        """This worker as triage queued it, its merge verdict and evidence forgotten (to merge again)."""
+        return Record(
+            id=self.id, branch=self.branch, state=self.state, queued=self.queued, head=self.head,
+            start=self.start, decision=self.decision, out_of_scope=list(self.out_of_scope),
+            worker_started=self.worker_started, worker_finished=self.worker_finished,
+        )  # fmt: skip
 
 
 @dataclass
@@ -78,12 +94,18 @@ class Journal:
     started_at: str = ""
     finished_at: str = ""
     head: str = ""  # the integration branch's tested head
+    head_tree: str = ""  # its tree: the integration test's run of that tree is the reference
     records: list[Record] = field(default_factory=list)
     queue: list[str] = field(default_factory=list)  # ids to merge in this ceremony, in order
     current: dict[str, str] | None = None  # {"id", "pre", "started"}: the merge-and-test in progress
     baseline: dict[str, Any] = field(default_factory=dict)
     tested: dict[str, dict[str, Any]] = field(default_factory=dict)  # tree -> test run
     test_runs: int = 0
+    # "<tree> <worker id>" -> that worker's acceptance test on that tree (command, ok, log, ...)
+    acceptance: dict[str, dict[str, Any]] = field(default_factory=dict)
+    acceptance_runs: int = 0
+    proven: list[str] = field(default_factory=list)  # trees judged good as the integration head
+    verified: str = ""  # the head's tree once every merged worker's acceptance test passed on it
     events: list[dict[str, str]] = field(default_factory=list)  # ceremony steps, for the timeline
     landed: bool = False
     land_target: str = ""

@@ -3,25 +3,34 @@
 A state machine over the journal (boss/journal.py): each step is written before and after it
 runs, so a ceremony killed at any point resumes where it stopped. Merges happen in the
 integration worktree on `boss/<plan>/integration`, never in the user's checkout; a dropped
-merge resets that branch to the commit the journal recorded before it. The base moves once,
-by compare-and-swap, to a commit whose exact tree passed the integration test.
+merge resets that branch to the commit the journal recorded before it.
+
+Nothing a worker wrote decides a merge: after each merge the worker's acceptance test (from
+the manifest boss holds) and the integration test run on the merged candidate, and the
+integration test is judged against the last tested head. After the last merge every merged
+worker's acceptance test runs again on the result; a merge that broke an earlier worker's test
+is dropped and the merges after it are made again. The base moves once, by compare-and-swap,
+to a commit whose exact tree the journal records as verified.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from boss import git, integration, merge_report, statelog, triage
 from boss import journal as jr
 from boss.config import Config
+from boss.errors import StateError
 from boss.journal import CONFLICT, MERGED, PENDING, REVERTED, SKIPPED, Journal, Record, crash_point
 from boss.lock import locked
-from boss.manifest import Manifest
+from boss.manifest import Manifest, Worker
 from boss.paths import PlanPaths
 from worker.worktree import tool_excludes
 
@@ -53,6 +62,8 @@ def run(paths: PlanPaths, m: Manifest, config: Config, progress: Progress) -> Jo
             j = _begin(paths, m, config, progress)
         else:
             progress(f"resuming the ceremony begun at {j.started_at} (step {j.step})")
+            if j.step in (jr.MERGING, jr.LANDING):
+                _check_head(paths, j)
         c = _Ceremony(paths, m, j, progress)
         try:
             if j.step == jr.PREPARE:
@@ -76,6 +87,34 @@ def exit_code(j: Journal) -> int:
     merged_now = [r for r in queued if r.id in j.queue and r.verdict == MERGED]
     ok = bool(queued) and all(r.verdict == MERGED for r in queued) and (j.landed or not merged_now)
     return 0 if ok else 1
+
+
+def _check_head(paths: PlanPaths, j: Journal, landing: bool = False) -> str:
+    """The tree of the journal's head; StateError when the ceremony never tested it (or, to
+    land, never verified it): only a tree the journal records as tested may go on or land."""
+    if j.head == j.base_start:
+        return j.head_tree
+    tree = git.tree_of(paths.repo, j.head) if git.rev(paths.repo, f"{j.head}^{{commit}}") else ""
+    if tree and tree == j.head_tree and tree in j.proven and (not landing or tree == j.verified):
+        return tree
+    what = "verified (every merged worker's acceptance test passing on it)" if landing else "tested"
+    msg = (
+        f"{journal_path(paths)}: field head: commit {short(j.head)} (tree {short(tree) or 'missing'}) "
+        f"is not a tree this ceremony {what}, so it cannot be merged on or landed; "
+        f"{j.base} is untouched. Move the journal away and run `boss merge` again"
+    )
+    raise StateError(msg)
+
+
+def _ignored_in_the_way(repo: Path, checkout: Path, old: str, new: str) -> list[str]:
+    """Paths the landing would add that are already files in the checkout: ignored ones, which
+    `git read-tree -m -u` overwrites without a word (a `.env`, say, replaced by a worker's)."""
+    changed = git.changed_paths(repo, old, new)
+    present = [p for p in changed if os.path.lexists(checkout / p)]
+    if not present:
+        return []
+    tracked = git.tree_entries(repo, old, present)
+    return [p for p in present if p not in tracked]
 
 
 def _begin(paths: PlanPaths, m: Manifest, config: Config, progress: Progress) -> Journal:
@@ -128,6 +167,8 @@ class _Ceremony:
     progress: Progress
 
     prepared: bool = False  # the integration worktree was (re)set in this process
+    at: str = ""  # the commit the integration worktree was last set or merged to
+    ran: bool = False  # a test ran in the integration worktree since then (it may have changed files)
 
     @property
     def wt(self) -> Path:
@@ -155,22 +196,24 @@ class _Ceremony:
         merge_report.warm_up()
         crash_point("prepare")
         integration.prepare(self.paths, self.m, self.j.base_start)
-        self.prepared = True
+        self.prepared, self.at = True, self.j.base_start
         self.step(jr.BASELINE)
 
     def baseline(self) -> None:
         j, m = self.j, self.m
         if not m.integration_test.strip():
             j.baseline = {"ran": False, "ok": True, "reason": "the plan has no integration_test"}
+            self._proven(j.base_start, git.tree_of(self.paths.repo, j.base_start))
             self.step(jr.MERGING)
             return
         crash_point("baseline")
         if not self.prepared:  # resumed: make sure the worktree is there, at the base
             integration.prepare(self.paths, m, j.base_start)
-            self.prepared = True
+            self.prepared, self.at = True, j.base_start
         started = now()
         self.progress(f"baseline: running `{m.integration_test}` on {m.base} at {short(j.base_start)}")
         result = integration.run_test(self.paths, m, self.wt, "baseline", self.ticker, "baseline")
+        self.ran = True
         j.test_runs += 1
         verdict = integration.judge_baseline(m, result)
         j.baseline = {"ran": True, "ok": verdict.ok, "reason": verdict.reason, **result.to_dict()}
@@ -189,26 +232,43 @@ class _Ceremony:
             j.message = f"stopped: {why}, so no merge could be judged; fix {m.base} first"
             self.step(jr.LANDING)
             return
+        self._proven(j.base_start, tree)
         self.step(jr.MERGING)
+
+    def _proven(self, commit: str, tree: str) -> None:
+        """commit (whose tree is tree) passed every test so far: it is the new tested head."""
+        self.j.head, self.j.head_tree = commit, tree
+        if tree not in self.j.proven:
+            self.j.proven.append(tree)
 
     def _pending(self) -> list[Record]:
         return [r for r in self.j.records if r.id in self.j.queue and not r.decided]
+
+    def _merged(self) -> list[Record]:
+        """The workers this ceremony merged so far, in merge order."""
+        return [r for r in self.j.records if r.id in self.j.queue and r.verdict == MERGED]
 
     def merge_all(self) -> None:
         j = self.j
         if not self.prepared:  # a resumed ceremony: back to the last tested head, whatever happened
             integration.prepare(self.paths, self.m, j.head)
+            self.prepared, self.at = True, j.head
         total = len(j.queue)
-        for k, r in enumerate(self._pending(), total - len(self._pending()) + 1):
-            label = f"[{k}/{total}] {r.id}"
-            dropped = self._dropped_dependency(r)
-            if dropped is not None:
-                dep = j.record(dropped)
-                r.verdict = SKIPPED
-                r.reason = f"its dependency {dropped} was not merged ({dep.verdict or dep.state})"
-                self._decided(r, label)
-                continue
-            self._merge_one(r, label)
+        while True:
+            for k, r in enumerate(self._pending(), total - len(self._pending()) + 1):
+                label = f"[{k}/{total}] {r.id}"
+                dropped = self._dropped_dependency(r)
+                if dropped is not None:
+                    dep = j.record(dropped)
+                    r.verdict = SKIPPED
+                    r.reason = f"its dependency {dropped} was not merged ({dep.verdict or dep.state})"
+                    self._decided(r, label)
+                    continue
+                self._merge_one(r, label)
+            broken = self._final_check()
+            if broken is None:
+                break
+            self._drop_breaker(*broken)
         j.current = None
         self.step(jr.LANDING)
 
@@ -240,6 +300,8 @@ class _Ceremony:
         if j.current is None or j.current["id"] != r.id or j.current["pre"] != pre:
             self._announce(r)
             self.save()
+        if self.at != pre or self.ran:  # a test ran here: what it changed must not reach the merge
+            self._goto(pre)
         self.progress(f"{label}: merging {r.branch} ({short(r.head)})")
         title = self.m.worker(r.id).title
         message = f"boss: merge {r.id} ({title})\n\nPlan {j.plan}, branch {r.branch}."
@@ -255,16 +317,21 @@ class _Ceremony:
                 if res.returncode:
                     integration.reset(wt, pre)
             if res.returncode:
+                self.at, self.ran = pre, False
                 self._conflict(r, label, files, res.stderr or res.stdout)
                 return
         new_head, tree = git.commit_and_tree(wt, f"refs/heads/{j.integration_branch}", self.common)
-        ok, why = self._test(r, tree, label)
+        r.pre, r.merge_tree, self.at = pre, tree, new_head
+        ok, why = self._accept(r, new_head, tree, label)
         if ok:
-            j.head = new_head
+            ok, why = self._test(r, tree, label)
+        if ok:
+            self._proven(new_head, tree)
             r.verdict, r.merge_commit = MERGED, new_head
             r.reason = why
         else:
             integration.reset(wt, pre)  # the pre-merge commit the journal recorded
+            self.at, self.ran = pre, False
             r.verdict, r.reason = REVERTED, why
         self._decided(r, label, r.retry_log or r.test_log)
 
@@ -280,41 +347,185 @@ class _Ceremony:
             r.reason = f"git merge failed: {output.strip().splitlines()[-1] if output.strip() else '?'}"
         self._decided(r, label)
 
+    def _acceptance(self, w: Worker, commit: str, tree: str, label: str) -> dict[str, Any]:
+        """Worker w's acceptance test on tree (commit's): the journal's result, else run (and,
+        when red, once more) with the worktree at commit; recorded in the journal, which the
+        verdict it leads to saves (killed before that, the run is made again)."""
+        j, key = self.j, f"{tree} {w.id}"
+        known = j.acceptance.get(key)
+        if known is not None and known.get("test") == w.test:
+            return known
+        if self.at != commit:
+            self._goto(commit)
+        name = f"{w.id}.accept.{short(tree)}"
+        self.progress(f"{label}: acceptance test of {w.id}")
+        first = integration.run_acceptance(self.paths, self.m, w, self.wt, name, self.ticker, label)
+        self.ran = True
+        crash_point("accept", w.id)
+        j.acceptance_runs += 1
+        result = {"test": w.test, "ok": first.exit_code == 0, "log": first.log, "retry_log": "",
+                  **{k: v for k, v in first.to_dict().items() if k != "log"}}  # fmt: skip
+        if not result["ok"]:  # red: once more, from a clean tree (a flaky test?)
+            integration.pristine(self.wt, j.plan, commit)
+            final = integration.run_acceptance(
+                self.paths, self.m, w, self.wt, f"{name}.retry", self.ticker, label
+            )
+            j.acceptance_runs += 1
+            result.update(ok=final.exit_code == 0, retry_log=final.log, retried=final.exit_code == 0,
+                          exit_code=final.exit_code, timed_out=final.timed_out)  # fmt: skip
+        j.acceptance[key] = result  # saved with the verdict it leads to
+        return result
+
+    @staticmethod
+    def _failed(result: dict[str, Any]) -> str:
+        """How an acceptance run failed, in words."""
+        if result.get("timed_out"):
+            return "timed out"
+        return f"fails (exit {result.get('exit_code')}, twice)"
+
+    def _accept(self, r: Record, commit: str, tree: str, label: str) -> tuple[bool, str]:
+        """r's own acceptance test on its merged candidate, whatever its status file says."""
+        w = self.m.worker(r.id)
+        result = self._acceptance(w, commit, tree, label)
+        r.acceptance_log = result["retry_log"] or result["log"]
+        if result["ok"]:
+            return True, ""
+        r.test_log, r.retry_log = result["log"], result["retry_log"]
+        failed = self._failed(result)
+        _log(self.paths, "MERGING", f"merge.{r.id}", "accept", f"fail: {failed}", r.acceptance_log)
+        return False, (
+            f"its acceptance test `{w.test}` {failed} on the merged candidate, "
+            "whatever its status says; merge dropped"
+        )
+
     def _test(self, r: Record, tree: str, label: str) -> tuple[bool, str]:
-        """Judge the merged tree: a cached result for a tree tested before, else run (and retry)."""
+        """Judge the merged tree against the last tested head: a cached result for a tree tested
+        before, else run (and retry)."""
         j, m = self.j, self.m
         if not m.integration_test.strip():
-            return True, "merged cleanly (no integration_test to run)"
-        baseline = integration.Run.from_dict(j.baseline)
+            return True, "merged cleanly, its acceptance test passes (no integration_test to run)"
+        reference = integration.Run.from_dict(j.tested.get(j.head_tree) or j.baseline)
         if tree in j.tested:
             first = integration.Run.from_dict(j.tested[tree])
-            verdict = integration.judge(m, first, baseline)
+            verdict = integration.judge(m, first, reference)
             r.test_log = first.log
             return verdict.ok, f"same tree as a run already judged: {verdict.reason}"
         self.progress(f"{label}: testing")
         first = integration.run_test(self.paths, m, self.wt, r.id, self.ticker, label)
+        self.ran = True
         crash_point("test", r.id)
         j.test_runs += 1
         r.test_log = first.log
-        verdict = integration.judge(m, first, baseline)
+        verdict = integration.judge(m, first, reference)
         final, decisive = first, verdict
         if not verdict.ok:  # a green run's line is the MERGED verdict's
             _log(self.paths, "MERGING", f"merge.{r.id}", "test", f"fail: {verdict.reason}", first.log)
             self.progress(f"{label}: red ({verdict.reason}); running it once more")
+            integration.pristine(self.wt, j.plan, self.at)
             final = integration.run_test(self.paths, m, self.wt, f"{r.id}.retry", self.ticker, label)
             j.test_runs += 1
             r.retry_log = final.log
-            decisive = integration.judge(m, final, baseline)
+            decisive = integration.judge(m, final, reference)
             _log(self.paths, "MERGING", f"merge.{r.id}", "retry",
                  f"{'pass' if decisive.ok else 'fail'}: {decisive.reason}", final.log)  # fmt: skip
             r.retried = decisive.ok
         j.tested[tree] = final.to_dict()
         if decisive.ok and r.retried:
-            return True, f"passed on retry: the first run {verdict.reason} (flaky?)"
+            return True, f"passed on retry: the first run {verdict.reason} (flaky?); acceptance test passes"
         if decisive.ok:
-            return True, f"integration test {decisive.reason} after the merge"
+            return True, f"integration test {decisive.reason} after the merge; acceptance test passes"
         r.new_failures = decisive.new_failures
         return False, f"the integration test {decisive.reason} after the merge (twice); merge dropped"
+
+    def _final_check(self) -> tuple[Record, Record] | None:
+        """Every merged worker's acceptance test on the head's tree: None when all pass (the
+        tree is then verified, the one that may land), else (the worker whose test fails, the
+        merge that broke it: the first merge after which it fails)."""
+        j = self.j
+        merged = self._merged()
+        if j.verified == j.head_tree or not merged:
+            j.verified = j.head_tree
+            return None
+        crash_point("verify")
+        if merged[-1].merge_commit != j.head:  # pragma: no cover - the head is the last merge's
+            raise StateError(f"{journal_path(self.paths)}: field head: not the last merge's commit")
+        self._together(merged)
+        for victim in merged:
+            w = self.m.worker(victim.id)
+            if self._acceptance(w, j.head, j.head_tree, f"final check {victim.id}")["ok"]:
+                continue
+            later = merged[merged.index(victim) :]
+            label = f"final check: the merge that broke {victim.id}'s test"
+            for breaker in later[:-1]:
+                if not self._acceptance(w, breaker.merge_commit, breaker.merge_tree, label)["ok"]:
+                    return victim, breaker
+            return victim, later[-1]
+        j.verified = j.head_tree
+        self.save()
+        _log(self.paths, "MERGE", "merge", "verify",
+             f"the acceptance tests of {len(merged)} merged worker(s) pass on {short(j.head)}")  # fmt: skip
+        return None
+
+    def _together(self, merged: list[Record]) -> None:
+        """The acceptance tests not yet run on the head's tree, in one run: when it passes each
+        is recorded as passing; when not, each is run on its own to find the one that fails."""
+        j = self.j
+        todo = [
+            w
+            for w in (self.m.worker(r.id) for r in merged)
+            if j.acceptance.get(f"{j.head_tree} {w.id}", {}).get("test") != w.test
+        ]
+        if len(todo) < 2:
+            return
+        if self.at != j.head:
+            self._goto(j.head)
+        name, label = f"final.accept.{short(j.head_tree)}", "final check"
+        self.progress(f"final check: the acceptance tests of {', '.join(w.id for w in todo)}")
+        run = integration.run_acceptance_together(self.paths, self.m, todo, self.wt, name, self.ticker, label)
+        self.ran = True
+        j.acceptance_runs += 1
+        if run.exit_code != 0:
+            return
+        for w in todo:
+            j.acceptance[f"{j.head_tree} {w.id}"] = {"test": w.test, "ok": True, "log": run.log,
+                                                    "retry_log": "", **run.to_dict()}  # fmt: skip
+
+    def _drop_breaker(self, victim: Record, breaker: Record) -> None:
+        """Drop the merge that broke victim's acceptance test, go back to the head it started from,
+        and merge again what came after it (in one journal save)."""
+        j = self.j
+        w = self.m.worker(victim.id)
+        result = j.acceptance[f"{breaker.merge_tree} {victim.id}"]
+        if breaker is victim:
+            why = f"its acceptance test `{w.test}` {self._failed(result)} on the merged result"
+        else:
+            why = (
+                f"its merge broke {victim.id}'s acceptance test `{w.test}`: it passes before this "
+                f"merge and {self._failed(result)} after it"
+            )
+        position = j.queue.index(breaker.id)
+        j.records = [
+            x.reopened() if x.id in j.queue[position + 1 :] and x.decided and not x.broke else x
+            for x in j.records
+        ]
+        breaker.verdict, breaker.reason = REVERTED, f"{why}; merge dropped"
+        breaker.broke, breaker.merge_commit = victim.id, ""
+        breaker.test_log, breaker.retry_log = result["log"], result["retry_log"]
+        j.head, j.head_tree = breaker.pre, git.tree_of(self.paths.repo, breaker.pre)
+        j.verified, j.current = "", None
+        self.save()
+        _log(self.paths, REVERTED, f"merge.{breaker.id}", "revert", breaker.reason,
+             breaker.retry_log or breaker.test_log)  # fmt: skip
+        self.progress(f"final check: {breaker.id}: REVERTED ({breaker.reason})")
+        again = [x.id for x in j.records if x.id in j.queue[position + 1 :] and not x.decided]
+        if again:
+            self.progress(f"final check: merging again without {breaker.id}: {' '.join(again)}")
+        self._goto(j.head)
+
+    def _goto(self, commit: str) -> None:
+        """The integration worktree at commit exactly (tracked files, HEAD, branch)."""
+        integration.pristine(self.wt, self.j.plan, commit)
+        self.at, self.ran = commit, False
 
     def land(self) -> None:
         j, repo = self.j, self.paths.repo
@@ -325,6 +536,7 @@ class _Ceremony:
             j.message = j.message or f"nothing new was merged; {j.base} is unchanged"
             self.step(jr.REPORT)
             return
+        _check_head(self.paths, j, landing=True)  # only the tree the final check verified lands
         merged = sum(1 for r in j.records if r.id in j.queue and r.verdict == MERGED)
         current = git.rev(repo, base_ref)
         checkout = next((p for p, b in git.worktrees(repo).items() if b == j.base), None)
@@ -355,6 +567,15 @@ class _Ceremony:
                     f"{j.base} is checked out in {checkout} with uncommitted changes (or untracked "
                     f"files in the way), so it was not touched; the tested result is on "
                     f"{j.integration_branch}: commit or stash your changes, then {how}"
+                )
+                self._landed(False, started)
+                return
+            hidden = _ignored_in_the_way(repo, checkout, j.base_start, target) if checkout else []
+            if hidden:
+                j.message = (
+                    f"{j.base} is checked out in {checkout}, where the merged work would overwrite "
+                    f"ignored files ({', '.join(hidden[:5])}), so it was not touched; the tested "
+                    f"result is on {j.integration_branch}: move those files away, then {how}"
                 )
                 self._landed(False, started)
                 return

@@ -46,6 +46,8 @@ def entry(paths: PlanPaths, r: Record) -> dict[str, Any]:
         "test_log": _repo_rel(paths, r.test_log),
         "retry_log": _repo_rel(paths, r.retry_log),
         "retried": r.retried,
+        "acceptance_log": _repo_rel(paths, r.acceptance_log),
+        "broke": r.broke,
         "new_failures": r.new_failures,
         "conflicts": r.conflicts,
         "conflict_with": r.conflict_with,
@@ -71,16 +73,27 @@ def report_data(paths: PlanPaths, j: Journal) -> dict[str, Any]:
         "started_at": j.started_at,
         "finished_at": j.finished_at,
         "test_runs": j.test_runs,
+        "acceptance_runs": j.acceptance_runs,
+        "verified": j.verified,
         "baseline": baseline,
         "counts": {v: n for v in VERDICTS if (n := sum(1 for r in j.records if r.verdict == v))},
         "workers": [entry(paths, r) for r in j.records],
     }
 
 
+_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z?")
+
+
 def _when(stamp: str) -> str:
     """A timestamp as the timeline's date format (milliseconds, no zone)."""
     t = stamp.rstrip("Z")
     return t if "." in t else t + ".000"
+
+
+def _stamped(*stamps: str) -> bool:
+    """True when every stamp is a timestamp: the workers' come from their status files, and
+    nothing else may reach the report's Mermaid block (a newline there could end the fence)."""
+    return all(_STAMP.fullmatch(s) for s in stamps)
 
 
 def _label(text: str) -> str:
@@ -95,7 +108,7 @@ def timeline(j: Journal) -> list[str]:
         "    dateFormat YYYY-MM-DDTHH:mm:ss.SSS",
         "    axisFormat %H:%M:%S",
     ]
-    ran = [r for r in j.records if r.worker_started and r.worker_finished]
+    ran = [r for r in j.records if _stamped(r.worker_started, r.worker_finished)]
     if ran:
         lines.append("    section Workers")
         for r in ran:
@@ -142,6 +155,7 @@ def markdown(paths: PlanPaths, m: Manifest, j: Journal) -> str:
     data = report_data(paths, j)
     for w in data["workers"]:
         w["test_log_link"], w["retry_log_link"] = _link(paths, w["test_log"]), _link(paths, w["retry_log"])
+        w["acceptance_log_link"] = _link(paths, w["acceptance_log"])
         decisive = w["retry_log"] or w["test_log"]
         w["output_tail"] = _tail(paths.repo / decisive) if w["verdict"] == "REVERTED" and decisive else ""
     return _template().render(

@@ -164,9 +164,26 @@ def _decide(
 ) -> Decision:
     it = get(paths, m, config, worker_id)
     _reviewable(it)
+    if kind == ACCEPT:
+        _no_tool_paths(paths, it)
     return _record(
         paths, Decision(it.id, kind, reason, st.now_iso(), it.start, it.head, out_of_scope=it.out_of_scope)
     )
+
+
+def _no_tool_paths(paths: PlanPaths, it: Item) -> None:
+    """InputError when the branch changes boss's own files: no review can let those in."""
+    from boss.triage import is_tool_path, tool_paths
+
+    own = tool_paths(paths)
+    changed = git.changed_paths(paths.repo, it.start, it.head) if it.start else []
+    found = [p for p in changed if is_tool_path(own, p)]
+    if found:
+        msg = (
+            f"worker {it.id}: its branch {it.branch} changes boss's own files ({', '.join(found[:5])}), "
+            f"which no merge may bring in; reject it (`boss quarantine reject {it.id}`) and run it again"
+        )
+        raise InputError(msg)
 
 
 def salvage(paths: PlanPaths, m: Manifest, config: Config, worker_id: str, reason: str) -> Decision:

@@ -4,6 +4,11 @@ The status file is the worker's word; the ceremony believes git. For every branc
 queue it recomputes the scope check, checks that the branch starts where it should (the base
 commit, or its dependency's head) and that its head is the commit the status (or the review
 decision) names. Git is asked in a few batched runs, not a few runs per worker.
+
+A branch that changes a path of boss's own (`.boss/`, the worktree root) is never queued, not
+even when accepted at review: landed, those files would replace the manifest, the statuses and
+the decisions in the user's checkout with what an agent wrote. Whatever triage queues is proven
+later by its acceptance test in the ceremony; a status that says SUCCESS only makes it a candidate.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from boss.paths import PlanPaths
 from boss.quarantine import ACCEPT, REJECT, Decision, read_decision
 from worker import scope
 from worker import status as st
+from worker.worktree import tool_excludes
 
 
 def short(commit: str) -> str:
@@ -105,7 +111,7 @@ def _classify(i: _Item, in_base: bool, base: str) -> None:
     """The verdict a worker gets from its status and review decision alone (no git yet)."""
     r, status, d = i.r, i.status, i.decision
     claims_work = r.state in (st.SUCCESS, st.SCOPE_VIOLATION) or d is not None
-    if claims_work and r.head and in_base:
+    if claims_work and r.head and in_base and r.head != r.start:
         r.queued, r.verdict, r.reason = True, MERGED, f"already in {base}"
     elif d is not None and d.decision == REJECT:
         r.verdict, r.reason = QUARANTINED, f"rejected at review: {d.reason}"
@@ -167,11 +173,17 @@ def _verify(
     checked = survivors + evidence  # disjoint: no survivor is quarantined
     queued_ids = {i.w.id for i in survivors}
     names = git.diff_names_many(repo, [(i.r.start, i.r.head) for i in checked])
+    own = tool_paths(paths)
     for i, changed in zip(checked, names, strict=True):
         outside = scope.out_of_scope(changed, i.w.scope)
         if i.w.id in queued_ids:
             result.changed[i.w.id] = changed
-            if outside and i.r.decision != ACCEPT:
+            tool = [p for p in changed if is_tool_path(own, p)]
+            if tool:  # no review decision can let these in
+                shown = ", ".join(tool[:3]) + (f" and {len(tool) - 3} more" if len(tool) > 3 else "")
+                _quarantine(i.r, f"its branch changes boss's own files ({shown}); it can never be merged")
+                i.r.out_of_scope = sorted(set(outside) | set(tool))
+            elif outside and i.r.decision != ACCEPT:
                 claim = f"its {'review' if i.decision else 'status'} says it is in scope, but "
                 _quarantine(i.r, claim + f"git shows {len(outside)} path(s) outside its scope")
                 i.r.out_of_scope = outside
@@ -179,6 +191,18 @@ def _verify(
                 i.r.out_of_scope = outside  # accepted as it is: the paths stay on record
         elif outside and not i.r.out_of_scope:
             i.r.out_of_scope = outside
+
+
+def tool_paths(paths: PlanPaths) -> tuple[str, ...]:
+    """The folders of boss's own in the repository, as path prefixes (".boss/", ...), casefolded."""
+    return tuple(p.strip("/").casefold() + "/" for p in tool_excludes(paths))
+
+
+def is_tool_path(prefixes: tuple[str, ...], path: str) -> bool:
+    """True when a repo-relative path is (or is under) one of boss's own folders; compared
+    casefolded, as a case-insensitive file system would see `.BOSS/`."""
+    folded = path.casefold() + "/"
+    return folded.startswith(prefixes)
 
 
 def _full_commit(repo: Path, name: str) -> str | None:

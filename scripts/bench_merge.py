@@ -3,7 +3,9 @@
 N worker branches each add one file; the integration test is trivial (`true`), so what is
 measured is the ceremony's own overhead (triage, verification from git, journal, state log,
 reports) on top of the work any script must do: one worktree, a baseline test run, and per
-branch one `git merge --no-ff` and one test run, then moving main. Both run in the same
+branch one `git merge --no-ff`, one run of the branch's acceptance test (`true` here) and one
+integration test run, then moving main. (boss also runs the merged workers' acceptance tests
+once more on the final tree, in one run: its own cost, counted in the ratio.) Both run in the same
 process, on copies of the same repository, in --repeat rounds of one run each. The ratio that
 counts is the median of the rounds' ratios: a round's two runs see the same load on a busy machine.
 
@@ -26,8 +28,9 @@ import time
 from pathlib import Path
 
 BAR = 1.3
+ACCEPTANCE = "true"  # every worker's acceptance test, which the ceremony runs after its merge
 SHELL = r"""set -euo pipefail
-repo=$1; test_cmd=$2; shift 2
+repo=$1; test_cmd=$2; accept_cmd=$3; shift 3
 wt="$repo/.worktrees/shell-integration"
 start=$(git -C "$repo" rev-parse main)
 git -C "$repo" worktree add -q -b shell/integration "$wt" main
@@ -37,8 +40,12 @@ bash -c "$test_cmd" > baseline.log 2>&1 && runs=$((runs + 1))
 for branch in "$@"; do
   pre=$(git rev-parse HEAD)
   if git merge -q --no-ff --no-edit -m "merge $branch" "$branch" > /dev/null 2>&1; then
-    runs=$((runs + 1))
-    bash -c "$test_cmd" > "test.log" 2>&1 || git reset -q --hard "$pre"
+    if bash -c "$accept_cmd" > accept.log 2>&1; then
+      runs=$((runs + 1))
+      bash -c "$test_cmd" > "test.log" 2>&1 || git reset -q --hard "$pre"
+    else
+      git reset -q --hard "$pre"
+    fi
   else
     git merge --abort
   fi
@@ -75,7 +82,7 @@ def build(root: Path, n: int, test: str) -> tuple[Path, list[str]]:
     git(repo, "commit", "-q", "-m", "base")
     base = git(repo, "rev-parse", "HEAD")
     workers = [
-        {"id": f"W{i:02d}", "title": f"Feature {i}", "scope": ["^src/"], "test": "true"}
+        {"id": f"W{i:02d}", "title": f"Feature {i}", "scope": ["^src/"], "test": ACCEPTANCE}
         for i in range(1, n + 1)
     ]
     m = mf.from_dict(
@@ -118,7 +125,9 @@ def time_boss(repo: Path) -> tuple[float, int, int]:
 def time_shell(repo: Path, test: str, branches: list[str]) -> tuple[float, int]:
     started = time.perf_counter()
     proc = subprocess.run(
-        ["bash", "-c", SHELL, "bench-shell", str(repo), test, *branches], capture_output=True, text=True
+        ["bash", "-c", SHELL, "bench-shell", str(repo), test, ACCEPTANCE, *branches],
+        capture_output=True,
+        text=True,
     )
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:

@@ -51,7 +51,8 @@ def reference(tmp_path_factory):
     return verdicts, tree, proc.returncode
 
 
-POINTS = ["prepare", "baseline", "merge", "merge:W3", "merge:W4", "test", "test:W3", "land", "checkout"]
+POINTS = ["prepare", "baseline", "merge", "merge:W3", "merge:W4", "accept:W2", "test", "test:W3"]
+POINTS += ["verify", "land", "checkout"]  # accept: after a merge's acceptance test; verify: the final check
 
 
 @pytest.mark.parametrize("point", POINTS)

@@ -24,9 +24,13 @@ def merge(plan: str | None, dry_run: bool, as_json: bool) -> int:
 
     Triage (SUCCESS is queued; FAILED, CRASHED, SCOPE_VIOLATION and running workers are
     not), verification of each queued branch from git, a baseline run of the integration
-    test on the base, then merge-and-test one branch at a time in an integration worktree
-    (a red test is run once more before the merge is dropped), and finally one atomic move
-    of the base to the tested result, only if the base has not moved meanwhile.
+    test on the base, then merge-and-test one branch at a time in an integration worktree:
+    the worker's acceptance test (from the plan's manifest) and the integration test run on
+    the merged result, the latter judged against the last tested head (a red test is run once
+    more before the merge is dropped). After the last merge every merged worker's acceptance
+    test runs again; a merge that broke one is dropped and the later ones are merged again.
+    Finally one atomic move of the base to the verified result, only if the base has not
+    moved meanwhile. A worker's status file never lands anything by itself.
 
     Progress goes to stderr; the verdicts, with their evidence, to merge/REPORT.md and
     merge/report.json. An interrupted ceremony (even by kill -9) resumes where it stopped.
