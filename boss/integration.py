@@ -21,12 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from boss import git
+from boss import git, sandbox
+from boss.config import load_config
 from boss.errors import GitError, StateError
 from boss.manifest import SETTING_DEFAULTS, Manifest, Worker
 from boss.paths import PlanPaths
 from boss.proc import run_shell
+from boss.sandbox import Sandbox
 from worker.gates import is_pytest
+from worker.pytest_report import clean_caches, run_env
 from worker.worktree import copy_files
 
 Progress = Callable[[str], None]
@@ -67,7 +70,9 @@ def prepare(paths: PlanPaths, m: Manifest, start: str) -> Path:
     copy_files(repo, path, m.copy)
     if m.setup.strip():
         log = paths.merge_dir / "logs" / "setup.log"
-        outcome = run_shell(m.setup, cwd=path, env=os.environ, log_path=log)
+        # The plan's setup installs what the tests need: it keeps the network, writes the worktree.
+        with sandbox_of(paths).confine(path, writable=[path], network=True, prefix="boss-merge-") as jail:
+            outcome = run_shell(m.setup, cwd=path, env=os.environ, log_path=log, confine=jail)
         if outcome.exit_code != 0:
             git.worktree_remove(repo, path)  # so the next run sets it up again
             msg = f"setup failed in the integration worktree (exit {outcome.exit_code}); see {log}"
@@ -228,18 +233,39 @@ def run_command(
     Where the command runs pytest a junit report is asked for, so its failing tests are known.
     """
     log = paths.merge_dir / "logs" / f"{name}.log"
-    junit: Path | None = None
-    if is_pytest(command):
-        junit = paths.merge_dir / "logs" / f"{name}.junit.xml"
-        junit.unlink(missing_ok=True)
-        env["PYTEST_ADDOPTS"] = f"{env.get('PYTEST_ADDOPTS', '')} --junitxml={junit}".strip()
-    ticker.begin(label)
-    try:
-        outcome = run_shell(command, cwd=cwd, env=env, log_path=log, timeout=limit)
-    finally:
-        ticker.end()
-    failures = _junit_failures(junit) if junit is not None else None
+    jail = sandbox_of(paths)
+    # In the sandbox (boss.sandbox) the test writes only the integration worktree and its private
+    # TMPDIR, where its report and bytecode go; no bytecode a candidate's code left is read.
+    with jail.confine(cwd, writable=[cwd], network=network_of(paths), prefix="boss-merge-") as confine:
+        scratch = confine.tmp if confine is not None else paths.merge_dir / "logs" / f"{name}.gate"
+        shutil.rmtree(scratch / "pycache", ignore_errors=True)
+        clean_caches(cwd)
+        env.update(run_env(scratch))
+        junit: Path | None = None
+        if is_pytest(command):
+            junit = scratch / "junit.xml"
+            junit.unlink(missing_ok=True)
+            scratch.mkdir(parents=True, exist_ok=True)
+            env["PYTEST_ADDOPTS"] = f"{env.get('PYTEST_ADDOPTS', '')} --junitxml={junit}".strip()
+        ticker.begin(label)
+        try:
+            outcome = run_shell(command, cwd=cwd, env=env, log_path=log, timeout=limit, confine=confine)
+        finally:
+            ticker.end()
+        failures = _junit_failures(junit) if junit is not None else None
     return Run(outcome.exit_code, outcome.elapsed, paths.rel(log), failures, outcome.timed_out)
+
+
+def sandbox_of(paths: PlanPaths) -> Sandbox:
+    """The sandbox of the ceremony's test runs: the project's `sandbox:` setting."""
+    return sandbox.resolve(load_config(paths.repo).sandbox)
+
+
+def network_of(paths: PlanPaths) -> bool:
+    """Whether the ceremony's tests keep the host's network: the plan's `test_network` default."""
+    from boss.manifest import load
+
+    return bool({**SETTING_DEFAULTS, **load(paths.manifest).defaults}.get("test_network"))
 
 
 def _junit_failures(path: Path) -> list[str] | None:

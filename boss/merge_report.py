@@ -64,6 +64,7 @@ def report_data(paths: PlanPaths, j: Journal) -> dict[str, Any]:
     return {
         "version": VERSION,
         "plan": j.plan,
+        "sandbox": _sandbox_line(paths),
         "base": j.base,
         "base_start": j.base_start,
         "result": j.head,
@@ -148,6 +149,14 @@ def _tail(path: Path, lines: int = 15) -> str:
     except OSError:
         return ""
     return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+
+
+def _sandbox_line(paths: PlanPaths) -> str:
+    """What confined the ceremony's test runs, in words (boss.sandbox)."""
+    from boss import sandbox
+    from boss.config import load_config
+
+    return sandbox.plan_line(load_config(paths.repo).sandbox)
 
 
 def markdown(paths: PlanPaths, m: Manifest, j: Journal) -> str:

@@ -41,6 +41,7 @@ def files_on(repo, ref):
 def flaky_mark(tmp_path, monkeypatch):
     mark = tmp_path / "flaky.mark"
     monkeypatch.setenv("FLAKY_MARK", str(mark))
+    monkeypatch.setenv("BOSS_SANDBOX", "off")  # the flaky test remembers its failure beside the repo
     return mark
 
 
