@@ -10,8 +10,9 @@ from typing import Any
 from boss import yamlio
 from boss.errors import ConfigError
 from boss.paths import BOSS_DIR, DEFAULT_WORKTREE_ROOT
+from boss.runlog import DEFAULT_CAP, MB
 
-_TOP_KEYS = {"agents", "jobs", "worktree_root", "planner_timeout", "heartbeat_stale"}
+_TOP_KEYS = {"agents", "jobs", "worktree_root", "planner_timeout", "heartbeat_stale", "log_cap_mb"}
 _AGENT_KEYS = {"command", "read_only_command", "env", "description"}
 
 
@@ -35,11 +36,17 @@ class Config:
     worktree_root: str = DEFAULT_WORKTREE_ROOT
     planner_timeout: int = 600
     heartbeat_stale: int = 120  # seconds without a heartbeat before RUNNING reads CRASHED
+    log_cap_mb: int = DEFAULT_CAP // MB  # the most one run's log keeps on disk (boss.runlog)
 
     @property
     def effective_jobs(self) -> int:
         """Workers run at once when -j is not given."""
         return self.jobs if self.jobs > 0 else max(2, os.cpu_count() or 2)
+
+    @property
+    def log_cap(self) -> int:
+        """The log cap in bytes."""
+        return self.log_cap_mb * MB
 
 
 def config_path(repo: Path) -> Path:
@@ -113,4 +120,5 @@ def load_config(repo: Path) -> Config:
         worktree_root=root,
         planner_timeout=_positive_int(path, "planner_timeout", raw.get("planner_timeout", 600)),
         heartbeat_stale=_positive_int(path, "heartbeat_stale", raw.get("heartbeat_stale", 120)),
+        log_cap_mb=_positive_int(path, "log_cap_mb", raw.get("log_cap_mb", DEFAULT_CAP // MB)),
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from boss import git, yamlio
+from boss import git, runlog, yamlio
 from boss.config import Config
 from boss.errors import AgentError, InputError, ManifestError
 from boss.manifest import Manifest
@@ -188,8 +188,9 @@ def _ask(run: PlannerRun, profile: AgentProfile, attempt: int, config: Config) -
         "BOSS_PLANNER_ATTEMPT": str(attempt),
     }
     log = run.output(attempt)
-    outcome = run_group(inv.argv, cwd=run.worktree, env=env, log_path=log, timeout=config.planner_timeout)
-    output = log.read_text(encoding="utf-8", errors="replace")
+    timeout, cap = config.planner_timeout, config.log_cap
+    outcome = run_group(inv.argv, cwd=run.worktree, env=env, log_path=log, timeout=timeout, log_cap=cap)
+    output = runlog.read(log)
     if outcome.timed_out or outcome.exit_code != 0:
         yamlio.write_atomic(run.last_output, output)
         why = (

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from boss import git, proctree, statelog
+from boss import git, proctree, runlog, statelog
 from boss.config import Config
 from boss.errors import BossError, StateError
 from boss.lock import locked
@@ -83,6 +83,7 @@ class _Run:
     frozen: tuple[str, ...] = ()  # the acceptance test's files, once the red gate froze them
     config: AgentConfig | None = None  # the agent-config paths, reset before each agent start
     last_failure: str | None = None  # the CLI's own error in the last agent run, if any
+    log_cap: int = runlog.DEFAULT_CAP  # the most one run's log keeps (log_cap_mb in .boss/config.yaml)
 
     @property
     def dir(self) -> Path:
@@ -106,9 +107,10 @@ class _Run:
             timeout=self.settings.test_timeout or None,
             on_start=self.child,
             owner=self.owner,
+            log_cap=self.log_cap,
         )
         self.child(0)
-        output = log.read_text(errors="replace")
+        output = runlog.read(log)
         if outcome.timed_out:
             # Say it in words: the agent, the log and the blocker report must not see a bare -15.
             limit = self.settings.test_timeout
@@ -154,9 +156,10 @@ class _Run:
             stall=self.settings.stall_timeout or None,
             on_start=self.child,
             owner=self.owner,
+            log_cap=self.log_cap,
         )
         self.child(0)
-        output = (adir / "agent.log").read_text(errors="replace")
+        output = runlog.read(adir / "agent.log")
         for key, value in self.profile.run_usage(run, output).items():
             self.usage[key] = round(self.usage.get(key, 0) + value, 6)
         how = " (timed out)" if outcome.timed_out else " (stalled: no output)" if outcome.stalled else ""
@@ -288,7 +291,7 @@ def run_worker(paths: PlanPaths, m: Manifest, config: Config, worker_id: str, *,
     paths.worker_dir(w.id).mkdir(parents=True, exist_ok=True)
     busy = f"worker {w.id} of plan {paths.plan} is already running in another process"
     with locked(paths.worker_dir(w.id) / "run.lock", 0, busy):
-        return _run_locked(paths, m, w, settings, profile, context_file.read_text(), fresh)
+        return _run_locked(paths, m, w, settings, profile, context_file.read_text(), fresh, config.log_cap)
 
 
 def _run_locked(
@@ -299,6 +302,7 @@ def _run_locked(
     profile: AgentProfile,
     context: str,
     fresh: bool,
+    log_cap: int = runlog.DEFAULT_CAP,
 ) -> str:
     now = st.now_iso()
     rec = Recorder(paths, w.id, st.Status(plan=paths.plan, id=w.id, branch=w.branch))
@@ -318,7 +322,7 @@ def _run_locked(
             w.id, "worktree", f"{how} on {w.branch} at {short(wt.start)}", str(wt.path),
             worktree=str(wt.path), start_commit=wt.start, head_commit=wt.start,
         )  # fmt: skip
-        run = _Run(paths, m, w, settings, profile, rec, wt, context)
+        run = _Run(paths, m, w, settings, profile, rec, wt, context, log_cap=log_cap)
         if wt.created and not _setup(run):
             return _end(rec, st.FAILED, rec.status.reason)
         return _gated(run)
@@ -371,7 +375,8 @@ def _setup(run: _Run) -> bool:
         return True
     log = run.paths.attempts(run.w.id) / "setup.log"
     env = command_env(run.paths, run.w.id, run.wt.path)
-    outcome = run_shell(run.m.setup, cwd=run.wt.path, env=env, log_path=log, owner=run.owner)
+    cap = run.log_cap
+    outcome = run_shell(run.m.setup, cwd=run.wt.path, env=env, log_path=log, owner=run.owner, log_cap=cap)
     ok = outcome.exit_code == 0
     run.rec.event(run.w.id, "setup", f"{'ok' if ok else 'fail'} exit={outcome.exit_code}", log)
     if not ok:
