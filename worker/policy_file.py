@@ -187,26 +187,13 @@ def _known() -> str:
 
 
 def _load_yaml(path: Path) -> Any:
-    """Parse a policy file, with libyaml when available (the guard loads it on every call)."""
-    import yaml
-
+    """Parse a policy file (boss.yamlio's loader: libyaml when available, duplicate keys refused)."""
     from boss import yamlio
 
-    loader = getattr(yaml, "CSafeLoader", None)
-    if loader is None:  # pragma: no cover - PyYAML without libyaml
+    try:
         return yamlio.load_file(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        msg = f"{path}: cannot read: {e.strerror}"
-        raise ConfigError(msg) from e
-    try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 - CSafeLoader is the safe loader
-    except yaml.YAMLError:
-        try:
-            return yamlio.load(text, str(path))  # the pure loader words the error with its line
-        except InputError as e:
-            raise ConfigError(str(e)) from e
+    except InputError as e:
+        raise ConfigError(str(e)) from e
 
 
 def _read(path: Path) -> dict[str, Any]:
