@@ -70,7 +70,9 @@ def rows(paths: PlanPaths, m: Manifest, config: Config) -> list[Row]:
         try:
             status = st.read(paths.status(w.id))
         except InputError as e:  # one unreadable file: that worker shows it, the others still read
-            result.append(Row(w.id, CORRUPT, 0, 0, 0.0, w.branch, "", str(e), {}))
+            where = str(paths.status(w.id))
+            reason = paths.rel(paths.status(w.id)) + str(e).removeprefix(where)
+            result.append(Row(w.id, CORRUPT, 0, 0, 0.0, w.branch, "", reason, {}))
             continue
         state = st.effective_state(status, config.heartbeat_stale, now)
         result.append(
