@@ -4,6 +4,7 @@ line naming the file, the worker and the field. `boss.manifest.from_dict` applie
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -161,9 +162,13 @@ def check_scope(p: Problems, where: str, value: Any) -> tuple[str, ...]:
             p.add(f"{where} field scope", "empty regex (write '^' to allow every path)")
             continue
         try:
-            re.compile(rx)
+            with warnings.catch_warnings():  # "possible nested set": Python's, not a problem of ours
+                warnings.simplefilter("ignore", FutureWarning)
+                re.compile(rx)
         except re.error as e:
-            p.add(f"{where} field scope", f"invalid regex {rx!r}: {e}")
+            p.add(f"{where} field scope", f"invalid regex {show(rx)}: {e}")
+        except (RecursionError, OverflowError, MemoryError):
+            p.add(f"{where} field scope", f"regex {show(rx)} is too complex")
     return scope
 
 

@@ -9,6 +9,7 @@ exception. Seeded (derandomize) and bounded, so CI runs the same examples every 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from boss.errors import BossError, ManifestError
 from worker import policy_file
 from worker import status as st
 
-EXAMPLES = 150
+# BOSS_FUZZ_EXAMPLES=5000 for a deeper run by hand; CI runs the default, the same every time.
+EXAMPLES = int(os.environ.get("BOSS_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(
     derandomize=True,
     max_examples=EXAMPLES,
@@ -341,7 +343,7 @@ def policy_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
-@FUZZ
+@settings(FUZZ, max_examples=max(EXAMPLES // 4, 1))  # each reads the default policy too, and checks examples
 @given(data=mutated(POLICY, yaml.safe_load, _yaml_dump))
 def test_policy_reader(tmp_path: Path, policy_cache: None, data: bytes) -> None:
     (tmp_path / ".boss").mkdir(exist_ok=True)
@@ -396,3 +398,67 @@ def test_the_valid_files_read(tmp_path: Path, policy_cache: None) -> None:
     assert status is not None and status.usage == {"input_tokens": 300, "cost_usd": 0.75}
     (tmp_path / "log").write_text(STATELOG)
     assert [e.result for e in statelog.read(tmp_path / "log")] == ["exit=0 | a\\b"] * 5
+
+
+# Mutations the fuzzer met rarely, or that once crashed a reader: each runs every time.
+KNOWN = {
+    "policy.yaml": [
+        "defaults: [1]",
+        "tiers: [1]",
+        "tiers: {x: 1}",
+        "tiers: {1: [a]}",
+        "version: 1\n1: 2\nx: 3",
+        "rules: [{id: x1, tier: 1, reason: r, match: {command: a, unless: 5}}]",
+        "rules: {a: 1}",
+        "rules: [{id: x1, tier: 1, reason: r, match: {bogus: 1, 7: 2}}]",
+        "targets: {a: {7: 1, b: 2}}",
+        "rules: [{id: x1, tier: 1, reason: r, match: {code_any: ['(']}}]",
+        "paths: [1]",
+        "rules: [1]",
+    ],
+    "config.yaml": [
+        "1: x\nzz: y\n",
+        "agents: [a]",
+        "agents: {a: {env: [1]}}",
+        "agents: {a: {command: x, env: {1: 2}}}",
+        "agents: {a: {command: x, description: [1]}}",
+        'agents: {"\\e": x}',
+        "jobs: 1e400",
+        "jobs: 99999999",
+        'worktree_root: "a\\0b"',
+        "log_cap_mb: -1",
+        "agents: {a: {command: x, 7: 1, b: 2}}",
+    ],
+    "status.json": [
+        '{"plan": "p", "id": "W", "usage": {"x": "1"}}',
+        '{"plan": "p", "id": "W", "pid": -5}',
+        '{"plan": "p", "id": "W", "red": [1]}',
+        '{"plan": "p", "id": "W", "state": null}',
+        '{"plan": "p", "id": "W", "iteration": 1e400}',
+        '{"plan": "p", "id": "W", "version": true}',
+    ],
+    "journal.json": [
+        '{"version": 1}',
+        '{"version": 1, "plan": 1, "base": "", "base_start": "", "integration_branch": "", "worktree": ""}',
+        '{"version": 1, "plan": "p", "base": "", "base_start": "", "integration_branch": "",'
+        ' "worktree": "", "records": [{"id": "W", "branch": "b", "state": "S", "verdict": "NOPE"}]}',
+        '{"version": 1, "plan": "p", "base": "", "base_start": "", "integration_branch": "", "worktree": "",'
+        ' "current": {"id": 5}}',
+        '{"version": 1, "plan": "p", "base": "", "base_start": "", '
+        '"integration_branch": "", "worktree": "", "records": "x"}',
+    ],
+}
+
+
+@pytest.mark.parametrize(("name", "text"), [(n, t) for n, texts in KNOWN.items() for t in texts])
+def test_known_corruptions(tmp_path: Path, policy_cache: None, name: str, text: str) -> None:
+    (tmp_path / ".boss").mkdir()
+    path = tmp_path / (f".boss/{name}" if name.endswith(".yaml") else name)
+    path.write_text(text)
+    read: dict[str, Callable[[], Any]] = {
+        "policy.yaml": lambda: policy_file.load(tmp_path),
+        "config.yaml": lambda: load_config(tmp_path),
+        "status.json": lambda: st.read(path),
+        "journal.json": lambda: journal.load(path),
+    }
+    assert check(read[name], name) is None  # each is refused, by name
