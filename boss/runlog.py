@@ -15,6 +15,7 @@ import os
 import select
 import signal
 import threading
+import time
 from pathlib import Path
 
 MB = 1024 * 1024
@@ -46,6 +47,7 @@ class Pump:
         self.tail = bytearray()
         self.last_byte = b"\n"
         self._finish = threading.Event()
+        self._deadline = 0.0
         self._thread = threading.Thread(target=self._run, name="boss-runlog", daemon=True)
         self._thread.start()
 
@@ -77,9 +79,9 @@ class Pump:
         poller.register(self.read_fd, select.POLLIN)
         while True:
             ready = poller.poll(100)
+            if self._finish.is_set() and (not ready or time.monotonic() > self._deadline):
+                return  # drained; a writer that outlived the run is not waited for
             if not ready:
-                if self._finish.is_set():
-                    return  # drained, and a writer that outlived the run is not waited for
                 continue
             try:
                 data = os.read(self.read_fd, CHUNK)
@@ -91,12 +93,13 @@ class Pump:
 
     def close(self, timeout: float = 2.0) -> None:
         """Read what is left (up to timeout seconds), write the capped line and the tail."""
+        self._deadline = time.monotonic() + timeout
         self._finish.set()
-        self._thread.join(timeout)
+        self._thread.join(timeout + 1.0)
+        if self._thread.is_alive():  # pragma: no cover - a write to the log hung
+            return  # its fd stays open: closed, its number could be reused under the thread
         with contextlib.suppress(OSError):
             os.close(self.read_fd)
-        if self._thread.is_alive():  # pragma: no cover - a write to the log hung
-            return
         kept = self.tail[-self.tail_keep :] if self.tail_keep else b""
         dropped = self.seen - self.written - len(kept)
         if dropped > 0:

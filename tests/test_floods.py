@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 from conftest import git, make_repo
@@ -149,3 +151,28 @@ def test_a_worker_whose_agent_and_test_flood_stays_flat(tmp_path, monkeypatch):
     for log in (attempts / "s1i1" / "agent.log", attempts / "red" / "test.log"):
         assert log.stat().st_size <= 20 * runlog.MB + 200
         assert b"[boss] output capped at 20 MB" in log.read_bytes()[-runlog.TAIL_MAX - 200 :]
+
+
+def test_a_writer_that_outlives_the_run_does_not_hold_the_worker(tmp_path):
+    read_fd, write_fd = runlog.pipe()
+    log_fd = os.open(tmp_path / "log", os.O_WRONLY | os.O_CREAT, 0o644)
+    pump = runlog.Pump(read_fd, log_fd, 10_000)
+    stop = threading.Event()
+
+    def flood() -> None:
+        with contextlib.suppress(OSError):  # the read end closes under it: EPIPE
+            while not stop.is_set():
+                os.write(write_fd, b"x" * 4096)
+
+    writer = threading.Thread(target=flood, daemon=True)
+    writer.start()
+    time.sleep(0.2)
+    start = time.monotonic()
+    pump.close(timeout=0.5)
+    assert time.monotonic() - start < 3
+    stop.set()
+    os.close(log_fd)
+    with contextlib.suppress(OSError):
+        os.close(write_fd)  # the writer sees EPIPE or finishes its last write
+    writer.join(5)
+    assert b"[boss] output capped" in (tmp_path / "log").read_bytes()
