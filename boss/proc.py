@@ -199,7 +199,9 @@ def run_group(
             run_env = {**env, proctree.MARKER: marker}
             if reaper.supported():
                 name = proctree.reaper_name(owner)
-                proc: Child = reaper.spawn(argv, cwd=str(cwd), env=run_env, output=write_fd, name=name)
+                proc: Child = reaper.spawn(
+                    argv, cwd=str(cwd), env=run_env, output=write_fd, name=name, hold=read_fd
+                )
             else:
                 proc = subprocess.Popen(
                     argv, cwd=cwd, env=run_env, stdin=subprocess.DEVNULL, stdout=write_fd,
