@@ -91,6 +91,16 @@ def rows(paths: PlanPaths, m: Manifest, config: Config) -> list[Row]:
     return result
 
 
+def corrupt(paths: PlanPaths, all_rows: Sequence[Row]) -> list[str]:
+    """One line per worker whose status file cannot be read: the file (from the repository)
+    and the problem, for an `Error:` line."""
+    try:
+        root = paths.root.relative_to(paths.repo).as_posix() + "/"
+    except ValueError:  # pragma: no cover - a plan folder is below its repository
+        root = f"{paths.root}/"
+    return [root + r.reason for r in all_rows if r.state == CORRUPT]
+
+
 def duration(seconds: float) -> str:
     """12s, 3m04s, 1h02m."""
     s = int(seconds)

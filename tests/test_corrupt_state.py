@@ -69,12 +69,13 @@ def test_the_reader_names_the_file_and_the_problem(tmp_path, case):
 @pytest.mark.parametrize("case", ["not UTF-8", "unknown state", "deep"])
 def test_boss_status_shows_the_corrupt_worker_and_the_others(plan, case):
     plan.status("W2").write_bytes(CORRUPTIONS[case][0])
-    proc = boss("status", plan.plan)
+    proc = boss("status", plan.plan, check=2)  # the table, and the error: exit 2
+    one_error(proc, ".boss/plans/p/workers/W2/status.json: ", CORRUPTIONS[case][1])
     rows = {line.split()[0]: line for line in proc.stdout.splitlines()[2:]}
     assert rows["W1"].split()[1] == "SUCCESS" and rows["W3"].split()[1] == "FAILED"
-    assert rows["W2"].split()[1] == CORRUPT and "W2/status.json" in rows["W2"]
+    assert rows["W2"].split()[1] == CORRUPT and "workers/W2/status.json: " in rows["W2"]
     assert "1 CORRUPT" in proc.stdout.splitlines()[0]
-    data = json.loads(boss("status", plan.plan, "--json").stdout)
+    data = json.loads(boss("status", plan.plan, "--json", check=2).stdout)
     w2 = next(w for w in data["workers"] if w["id"] == "W2")
     assert w2["state"] == CORRUPT and CORRUPTIONS[case][1] in w2["reason"]
 
@@ -141,7 +142,7 @@ def test_boss_status_on_a_corrupt_manifest_is_one_error(plan, case):
     assert changed != text
     plan.manifest.write_bytes(changed.encode("utf-8", errors="surrogateescape"))
     for args in (("status", plan.plan), ("validate", plan.plan)):
-        one_error(boss(*args, check=2), *needles)
+        one_error(boss(*args, check=2), *needles)  # the manifest's error: no table
     one_error(worker_cmd("run", plan.plan, "W1", check=2), *needles)
 
 
