@@ -72,7 +72,9 @@ def prepare(paths: PlanPaths, m: Manifest, start: str) -> Path:
         log = paths.merge_dir / "logs" / "setup.log"
         # The plan's setup installs what the tests need: it keeps the network, writes the worktree.
         with sandbox_of(paths).confine(path, writable=[path], network=True, prefix="boss-merge-") as jail:
-            outcome = run_shell(m.setup, cwd=path, env=os.environ, log_path=log, confine=jail)
+            outcome = run_shell(
+                m.setup, cwd=path, env=os.environ, log_path=log, confine=jail, log_cap=cap_of(paths)
+            )
         if outcome.exit_code != 0:
             git.worktree_remove(repo, path)  # so the next run sets it up again
             msg = f"setup failed in the integration worktree (exit {outcome.exit_code}); see {log}"
@@ -249,7 +251,9 @@ def run_command(
             env["PYTEST_ADDOPTS"] = f"{env.get('PYTEST_ADDOPTS', '')} --junitxml={junit}".strip()
         ticker.begin(label)
         try:
-            outcome = run_shell(command, cwd=cwd, env=env, log_path=log, timeout=limit, confine=confine)
+            outcome = run_shell(
+                command, cwd=cwd, env=env, log_path=log, timeout=limit, confine=confine, log_cap=cap_of(paths)
+            )
         finally:
             ticker.end()
         failures = _junit_failures(junit) if junit is not None else None
@@ -259,6 +263,11 @@ def run_command(
 def sandbox_of(paths: PlanPaths) -> Sandbox:
     """The sandbox of the ceremony's test runs: the project's `sandbox:` setting."""
     return sandbox.resolve(load_config(paths.repo).sandbox)
+
+
+def cap_of(paths: PlanPaths) -> int:
+    """The most one test's log keeps: the project's `log_cap_mb` (boss.runlog)."""
+    return load_config(paths.repo).log_cap
 
 
 def network_of(paths: PlanPaths) -> bool:

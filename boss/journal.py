@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -137,22 +137,59 @@ _JOURNAL_FIELDS = {f.name for f in fields(Journal)}
 _JOURNAL_ORDER = ["version", *(f.name for f in fields(Journal) if f.name != "version")]
 
 
+def _kind(f: Field[Any]) -> type:
+    """The JSON type a field holds: its default's (fields without a default hold text)."""
+    if f.default is not MISSING:
+        return str if f.default is None else type(f.default)  # `current`: text values, or null
+    if f.default_factory is not MISSING:
+        return type(f.default_factory())
+    return str
+
+
+_RECORD_KINDS = {f.name: _kind(f) for f in fields(Record)}
+_JOURNAL_KINDS = {f.name: _kind(f) for f in fields(Journal)}
+_JOURNAL_KINDS["current"] = dict
+
+
+def _checked(raw: Any, kinds: dict[str, type], where: str) -> dict[str, Any]:
+    """raw's known fields, each of its field's type (TypeError naming the field otherwise)."""
+    if not isinstance(raw, dict):
+        raise TypeError(f"{where}must be an object")
+    out = {k: v for k, v in raw.items() if k in kinds}
+    for key, value in out.items():
+        kind = kinds[key]
+        if value is None and key == "current":
+            continue
+        if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
+            raise TypeError(f"{where}field {key}: must be {kind.__name__}, not {type(value).__name__}")
+        texts = value if isinstance(value, list) and key not in ("events", "records") else []
+        if not all(isinstance(v, str) for v in texts):
+            raise TypeError(f"{where}field {key}: must be a list of strings")
+        current = value.values() if isinstance(value, dict) and key == "current" else []
+        if not all(isinstance(v, str) for v in current):
+            raise TypeError(f"{where}field {key}: must map names to strings")
+    return out
+
+
 def from_dict(data: Any, source: str) -> Journal:
     """A journal from its parsed JSON; StateError naming the file when it is not one."""
     try:
         if not isinstance(data, dict) or data.get("version") != VERSION:
             raise TypeError("not a version 1 journal")
-        raw = {k: v for k, v in data.items() if k in _JOURNAL_FIELDS}
-        raw["records"] = [
-            Record(**{k: v for k, v in r.items() if k in _RECORD_FIELDS}) for r in raw.get("records", [])
-        ]
+        raw = _checked(data, _JOURNAL_KINDS, "")
+        records = enumerate(raw.get("records", []))
+        raw["records"] = [Record(**_checked(r, _RECORD_KINDS, f"records[{i}] ")) for i, r in records]
         journal = Journal(**raw)
     except (TypeError, AttributeError) as e:
         msg = f"{source}: not a boss merge journal ({e}); move it away to start a new ceremony"
         raise StateError(msg) from e
     if journal.step not in STEPS:
-        msg = f"{source}: field step: unknown step {journal.step!r} (known: {', '.join(STEPS)})"
+        msg = f"{source}: field step: unknown step {journal.step!r:.60} (known: {', '.join(STEPS)})"
         raise StateError(msg)
+    for r in journal.records:
+        if r.verdict and r.verdict not in VERDICTS:
+            msg = f"{source}: record {r.id!r:.40} field verdict: unknown verdict {r.verdict!r:.40}"
+            raise StateError(msg)
     return journal
 
 
@@ -162,10 +199,16 @@ def load(path: Path) -> Journal | None:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except OSError as e:
+        msg = f"{path}: cannot read: {e.strerror}"
+        raise StateError(msg) from e
+    except UnicodeDecodeError as e:
+        msg = f"{path}: byte {e.start}: not UTF-8 text; move it away to start a new ceremony"
+        raise StateError(msg) from e
     try:
         data = json.loads(text)
-    except ValueError as e:
-        msg = f"{path}: invalid JSON ({e}); move it away to start a new ceremony"
+    except (ValueError, RecursionError) as e:
+        msg = f"{path}: invalid JSON ({str(e)[:200]}); move it away to start a new ceremony"
         raise StateError(msg) from e
     return from_dict(data, str(path))
 

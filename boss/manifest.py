@@ -30,6 +30,7 @@ from boss.manifest_rules import (
     check_references,
     check_scope,
     check_setting,
+    check_text,
     check_top,
     missing,
     show,
@@ -241,6 +242,9 @@ def from_dict(raw: Any, source: str) -> Manifest:
     p = Problems(source)
     if not isinstance(raw, dict):
         p.add("top level", "must be a mapping with version, plan, base and workers")
+        p.raise_if_any()
+    check_text(p, raw)
+    if p.items:  # a NUL byte makes every later check say something confusing about it
         p.raise_if_any()
     check_top(p, raw)
     copy = strings(raw.get("copy") if raw.get("copy") not in (None, "") else [])

@@ -4,6 +4,7 @@ line naming the file, the worker and the field. `boss.manifest.from_dict` applie
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,6 +39,11 @@ SETTING_DEFAULTS: dict[str, Any] = {
 }
 COUNT_SETTINGS = ("max_iterations", "max_strategies")  # 1..100; the other numbers are seconds
 BOOL_SETTINGS = ("test_network",)
+MAX_SECONDS = 366 * 24 * 3600  # a timeout longer than a year is a typo (and overflows a clock)
+# Fields whose own rule (a pattern, git's branch rules) already refuses every control character.
+_STRICT_FIELDS = frozenset({"id", "plan", "base", "base_commit", "branch", "agent"})
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_ONE_LINE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def show(value: object) -> str:
@@ -81,6 +87,59 @@ def check_setting(p: Problems, where: str, key: str, value: Any) -> None:
             p.add(f"{where} field {key}", "must be a whole number from 1 to 100")
     elif not is_int(value) or value < 0:
         p.add(f"{where} field {key}", "must be a whole number of seconds >= 0 (0: no limit)")
+    elif value > MAX_SECONDS:
+        p.add(f"{where} field {key}", f"must be at most {MAX_SECONDS} seconds (a year; 0: no limit)")
+
+
+def control_problem(text: str, multiline: bool = False) -> str | None:
+    """Why text holds a character it cannot (a NUL byte, a control character), or None."""
+    found = (_CONTROL if multiline else _CONTROL_ONE_LINE).search(text)
+    if found is None:
+        return None
+    what = "a NUL byte" if found.group() == "\0" else f"the control character {found.group()!r}"
+    return f"contains {what} (at character {found.start() + 1})"
+
+
+def _texts(value: Any) -> Iterable[str]:
+    """Every string in value (keys too), iteratively: parsed YAML may nest deep."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            todo.extend(item.keys())
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+
+
+def check_text(p: Problems, raw: dict[Any, Any]) -> None:
+    """No NUL byte and no control character but tab and line breaks in any value (a scope
+    regex, a test command), none at all in a key: the worker would crash on a NUL (no argv or
+    environment can hold one), and a terminal escape shows a person what is not there."""
+
+    def check(where: str, key: Any, value: Any) -> None:
+        if key in _STRICT_FIELDS and isinstance(value, str):
+            return
+        for text in _texts([key, value]):
+            problem = control_problem(text, multiline=text is not key)
+            if problem:
+                p.add(where, problem)
+                return
+
+    for key, value in raw.items():
+        if key != "workers" or not isinstance(value, list):
+            check(f"field {show(key)}", key, value)
+            continue
+        for i, w in enumerate(value):
+            if not isinstance(w, dict):
+                continue
+            wid = w.get("id")
+            named = isinstance(wid, str) and wid and control_problem(wid) is None
+            where = f"worker {show(wid)}" if named else f"workers[{i}]"
+            for k, v in w.items():
+                check(f"{where} field {show(k)}", k, v)
 
 
 def strings(value: Any) -> tuple[str, ...] | None:
@@ -109,9 +168,13 @@ def check_scope(p: Problems, where: str, value: Any) -> tuple[str, ...]:
             p.add(f"{where} field scope", "empty regex (write '^' to allow every path)")
             continue
         try:
-            re.compile(rx)
+            with warnings.catch_warnings():  # "possible nested set": Python's, not a problem of ours
+                warnings.simplefilter("ignore", FutureWarning)
+                re.compile(rx)
         except re.error as e:
-            p.add(f"{where} field scope", f"invalid regex {rx!r}: {e}")
+            p.add(f"{where} field scope", f"invalid regex {show(rx)}: {e}")
+        except (RecursionError, OverflowError, MemoryError):
+            p.add(f"{where} field scope", f"regex {show(rx)} is too complex")
     return scope
 
 

@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from boss.errors import ManifestError
+from boss.errors import InputError, ManifestError
 from boss.manifest import SETTING_DEFAULTS, WORKER_KEYS, slugify
+from boss.manifest_rules import control_problem
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _HEADING = re.compile(r"(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
 _FENCE = re.compile(r"[ ]{0,3}(`{3,}|~{3,})")
@@ -86,7 +90,7 @@ def _value(key: str, inline: str, items: list[str]) -> Any:
     text = _unquote(inline if not items else ", ".join(items))
     if key in BOOL_FIELDS and text.lower() in ("true", "yes", "on", "false", "no", "off"):
         return text.lower() in ("true", "yes", "on")
-    if key in INT_FIELDS and re.fullmatch(r"\d+", text):
+    if key in INT_FIELDS and re.fullmatch(r"[0-9]{1,18}", text):
         return int(text)
     return text
 
@@ -228,6 +232,14 @@ def parse(text: str, source: str) -> dict[str, Any]:
     still needs `from_dict` (and a base) to become a Manifest.
     """
     p = _Parser(source)
+    # Line by line first, counted as an editor counts them (splitlines would also break at
+    # some of these characters): a NUL byte or a terminal escape belongs in no plan.
+    for n, line in enumerate(text.split("\n"), 1):
+        problem = control_problem(line.replace("\t", " ").removesuffix("\r"))
+        if problem:
+            p.fail(n, "plan", problem)
+    if p.problems:
+        raise ManifestError("\n".join(p.problems), p.problems)
     sections = p.sections(text)
     if not sections:
         p.fail(1, "plan", "no `# Title` heading: the first `# ` heading names the plan")
@@ -246,3 +258,19 @@ def parse(text: str, source: str) -> dict[str, Any]:
     if p.problems:
         raise ManifestError("\n".join(p.problems), p.problems)
     return raw
+
+
+def read(path: Path, source: str) -> dict[str, Any]:
+    """Read and parse a Markdown plan file (see parse); InputError when it cannot be read."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        msg = f"{source}: cannot read: {e.strerror}"
+        raise InputError(msg) from e
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        msg = f"{source}:{line}: plan: byte {e.start}: not UTF-8 text"
+        raise InputError(msg) from e
+    return parse(text, source)

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from boss import runlog
 from boss.journal import MERGED, VERDICTS, Journal, Record
 from boss.manifest import Manifest
 from boss.paths import PlanPaths
@@ -143,11 +144,8 @@ def _link(paths: PlanPaths, repo_rel: str) -> str:
 
 
 def _tail(path: Path, lines: int = 15) -> str:
-    """The last lines of a test log, as evidence in REPORT.md."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
+    """The last lines of a test log, as evidence in REPORT.md (its last 64 KB are read)."""
+    text = runlog.read(path, head=0, tail=64 * 1024)
     return "\n".join(text.rstrip("\n").splitlines()[-lines:])
 
 

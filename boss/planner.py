@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from boss import git, yamlio
+from boss import git, runlog, yamlio
 from boss.config import Config
 from boss.errors import AgentError, InputError, ManifestError
 from boss.manifest import Manifest
@@ -203,7 +203,13 @@ def _ask(run: PlannerRun, profile: AgentProfile, attempt: int, config: Config) -
             run.worktree, writable=[run.worktree], ephemeral=state, network=True, prefix="boss-plan-"
         ) as c:
             outcome = run_group(
-                inv.argv, cwd=run.worktree, env=env, log_path=log, timeout=config.planner_timeout, confine=c
+                inv.argv,
+                cwd=run.worktree,
+                env=env,
+                log_path=log,
+                timeout=config.planner_timeout,
+                confine=c,
+                log_cap=config.log_cap,
             )
     finally:
         changes = gitdir.restore(before) if before is not None else []
@@ -211,7 +217,7 @@ def _ask(run: PlannerRun, profile: AgentProfile, attempt: int, config: Config) -
         shown = "; ".join(changes[:10]) + (f"; and {len(changes) - 10} more" if len(changes) > 10 else "")
         msg = f"planner {profile.name!r} changed the repository's git directory, which boss put back: {shown}"
         raise AgentError(msg)
-    output = log.read_text(encoding="utf-8", errors="replace")
+    output = runlog.read(log)
     if outcome.timed_out or outcome.exit_code != 0:
         yamlio.write_atomic(run.last_output, output)
         why = (

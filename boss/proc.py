@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from boss import proctree, reaper
+from boss import proctree, reaper, runlog
 from boss.errors import CommandError
 
 if TYPE_CHECKING:
@@ -173,8 +173,11 @@ def run_group(
     on_start: Callable[[int], None] | None = None,
     owner: str = "boss",
     confine: Confinement | None = None,
+    log_cap: int = runlog.DEFAULT_CAP,
 ) -> Outcome:
     """Run argv in a new process group, stdin closed, stdout+stderr to log_path.
+
+    The command writes to a pipe; log_path gets at most log_cap bytes of it (boss.runlog).
 
     The group is stopped in stages when it runs past `timeout` seconds, or when its output
     has not grown for `stall` seconds. KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one
@@ -191,56 +194,87 @@ def run_group(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     marker = proctree.new_marker(owner)
-    with log_path.open("wb") as out:
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        read_fd, write_fd = runlog.pipe()
+    except BaseException:
+        os.close(log_fd)
+        raise
+    pump = runlog.Pump(read_fd, log_fd, log_cap)
+    try:
         try:
             run_env = {**env, proctree.MARKER: marker}
             if reaper.supported():
                 name = proctree.reaper_name(owner)
-                proc: Child = reaper.spawn(argv, cwd=str(cwd), env=run_env, output=out.fileno(), name=name)
+                proc: Child = reaper.spawn(
+                    argv, cwd=str(cwd), env=run_env, output=write_fd, name=name, hold=read_fd
+                )
             else:
                 proc = subprocess.Popen(
-                    argv, cwd=cwd, env=run_env, stdin=subprocess.DEVNULL, stdout=out,
+                    argv, cwd=cwd, env=run_env, stdin=subprocess.DEVNULL, stdout=write_fd,
                     stderr=subprocess.STDOUT, start_new_session=True,
                 )  # fmt: skip
         except OSError as e:
             # As a shell would say it: 126 found but not executable, 127 not found.
-            out.write(f"{argv[0]}: cannot start: {e}\n".encode())
+            os.write(write_fd, f"{argv[0]}: cannot start: {e}\n".encode())
             return Outcome(126 if isinstance(e, PermissionError) else 127, time.monotonic() - start)
-        timed_out = stalled = False
-        last_size, last_growth = 0, start
-        sweep = proctree.Sweep(marker, proc.pid)
+        finally:
+            os.close(write_fd)  # the command holds it now: the pipe ends when the run's tree does
+        outcome = _watch(proc, marker, pump, start, timeout, stall, on_start)
+    finally:
         try:
-            if on_start is not None:
-                on_start(proc.pid)
-            with _exit_waiter(proc) as wait_exit:
-                while True:
-                    now = time.monotonic()
-                    tick = POLL_SECONDS if stall is None else min(POLL_SECONDS, stall / 2)
-                    if timeout is not None:
-                        tick = min(tick, max(start + timeout - now, 0.0))
-                    code = wait_exit(tick)
-                    if code is not None:
-                        break
-                    now = time.monotonic()
-                    if timeout is not None and now - start >= timeout:
-                        timed_out = True
-                    elif stall is not None:
-                        size = log_path.stat().st_size
-                        if size != last_size:
-                            last_size, last_growth = size, now
-                        elif now - last_growth > stall:
-                            stalled = True
-                    if timed_out or stalled:
-                        stop_group(proc, sweep)
-                        code = proc.returncode if proc.returncode is not None else -9
-                        break
-            # Children the command left behind, in its group or out of it, die with it. A reaper
-            # that exited by itself stopped them already (code < 0: it was killed, maybe before).
-            if not (reaper.supported() and code >= 0 and not (timed_out or stalled)):
-                _stop_leftovers(proc, sweep)
-        except BaseException:
-            _stop_despite_signals(proc, sweep)
-            raise
+            pump.close()
+        finally:
+            os.close(log_fd)
+    return outcome
+
+
+def _watch(
+    proc: Child,
+    marker: str,
+    pump: runlog.Pump,
+    start: float,
+    timeout: float | None,
+    stall: float | None,
+    on_start: Callable[[int], None] | None,
+) -> Outcome:
+    """Wait for a started run to end, stopping it on timeout, stall or Ctrl-C (see run_group)."""
+    timed_out = stalled = False
+    last_seen, last_growth = 0, start
+    sweep = proctree.Sweep(marker, proc.pid)
+    try:
+        if on_start is not None:
+            on_start(proc.pid)
+        with _exit_waiter(proc) as wait_exit:
+            while True:
+                now = time.monotonic()
+                tick = POLL_SECONDS if stall is None else min(POLL_SECONDS, stall / 2)
+                if timeout is not None:
+                    tick = min(tick, max(start + timeout - now, 0.0))
+                code = wait_exit(tick)
+                if code is not None:
+                    break
+                now = time.monotonic()
+                if timeout is not None and now - start >= timeout:
+                    timed_out = True
+                elif stall is not None:
+                    # Output counted as it comes, not the log's size: a capped log stops growing.
+                    seen = pump.seen
+                    if seen != last_seen:
+                        last_seen, last_growth = seen, now
+                    elif now - last_growth > stall:
+                        stalled = True
+                if timed_out or stalled:
+                    stop_group(proc, sweep)
+                    code = proc.returncode if proc.returncode is not None else -9
+                    break
+        # Children the command left behind, in its group or out of it, die with it. A reaper
+        # that exited by itself stopped them already (code < 0: it was killed, maybe before).
+        if not (reaper.supported() and code >= 0 and not (timed_out or stalled)):
+            _stop_leftovers(proc, sweep)
+    except BaseException:
+        _stop_despite_signals(proc, sweep)
+        raise
     return Outcome(code, time.monotonic() - start, timed_out, stalled)
 
 
@@ -294,6 +328,7 @@ def run_shell(
     on_start: Callable[[int], None] | None = None,
     owner: str = "boss",
     confine: Confinement | None = None,
+    log_cap: int = runlog.DEFAULT_CAP,
 ) -> Outcome:
     """Run the user's own command string with bash, the one place a shell string is run."""
     return run_group(
@@ -306,6 +341,7 @@ def run_shell(
         on_start=on_start,
         owner=owner,
         confine=confine,
+        log_cap=log_cap,
     )
 
 

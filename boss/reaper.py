@@ -275,12 +275,17 @@ class Spawned:
         return code
 
 
-def spawn(command: list[str], *, cwd: str, env: Mapping[str, str], output: int, name: str = NAME) -> Spawned:
+def spawn(
+    command: list[str], *, cwd: str, env: Mapping[str, str], output: int, name: str = NAME, hold: int = -1
+) -> Spawned:
     """Start command under a reaper forked from this process (no interpreter to start).
 
     The reaper leads a new session and process group; its stdin is /dev/null, its stdout and
-    stderr the file descriptor output. It touches nothing this process's other threads may hold
-    (no Python-level I/O: only os calls), then forks and execs command and reaps as main() does.
+    stderr the file descriptor output. hold: a descriptor the reaper keeps open and the command
+    does not get (the read end of run_group's output pipe: should the worker die, the command's
+    writes fill the pipe and wait, to be stopped by the rerun, instead of failing with EPIPE).
+    It touches nothing this process's other threads may hold (no Python-level I/O: only os
+    calls), then forks and execs command and reaps as main() does.
     """
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
     try:
@@ -296,7 +301,10 @@ def spawn(command: list[str], *, cwd: str, env: Mapping[str, str], output: int, 
                 os.dup2(null, 0)
                 os.dup2(output, 1)
                 os.dup2(output, 2)
-                os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+                if hold >= 0:
+                    os.dup2(hold, 3)
+                    os.set_inheritable(3, False)
+                os.closerange(3 if hold < 0 else 4, os.sysconf("SC_OPEN_MAX"))
                 try:
                     os.chdir(cwd)
                 except OSError as e:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from boss.config import Config
+from boss.errors import InputError
 from boss.manifest import Manifest
 from boss.paths import PlanPaths
 from worker import status as st
@@ -21,7 +22,10 @@ COLORS = {
     "RUNNING": "cyan",
     "WAITING": "blue",
     "PENDING": "white",
+    "CORRUPT": "red",
 }
+# The state shown for a worker whose status file cannot be read; its reason says why.
+CORRUPT = "CORRUPT"
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,13 @@ def rows(paths: PlanPaths, m: Manifest, config: Config) -> list[Row]:
     now = datetime.now(UTC)
     result = []
     for w in m.workers:
-        status = st.read(paths.status(w.id))
+        try:
+            status = st.read(paths.status(w.id))
+        except InputError as e:  # one unreadable file: that worker shows it, the others still read
+            where = str(paths.status(w.id))
+            reason = paths.rel(paths.status(w.id)) + str(e).removeprefix(where)
+            result.append(Row(w.id, CORRUPT, 0, 0, 0.0, w.branch, "", reason, {}))
+            continue
         state = st.effective_state(status, config.heartbeat_stale, now)
         result.append(
             Row(
@@ -81,6 +91,16 @@ def rows(paths: PlanPaths, m: Manifest, config: Config) -> list[Row]:
             )
         )
     return result
+
+
+def corrupt(paths: PlanPaths, all_rows: Sequence[Row]) -> list[str]:
+    """One line per worker whose status file cannot be read: the file (from the repository)
+    and the problem, for an `Error:` line."""
+    try:
+        root = paths.root.relative_to(paths.repo).as_posix() + "/"
+    except ValueError:  # pragma: no cover - a plan folder is below its repository
+        root = f"{paths.root}/"
+    return [root + r.reason for r in all_rows if r.state == CORRUPT]
 
 
 def duration(seconds: float) -> str:
@@ -141,7 +161,7 @@ def header(cols: Columns | None = None) -> str:
 
 def counts(all_rows: list[Row]) -> str:
     """'2 SUCCESS, 1 RUNNING' in a stable order."""
-    order = ["SUCCESS", "RUNNING", "FAILED", "CRASHED", "SCOPE_VIOLATION", "SKIPPED", "PENDING"]
+    order = ["SUCCESS", "RUNNING", "FAILED", "CRASHED", "CORRUPT", "SCOPE_VIOLATION", "SKIPPED", "PENDING"]
     tally = {s: sum(1 for r in all_rows if r.state == s) for s in order}
     return ", ".join(f"{n} {s}" for s, n in tally.items() if n)
 
@@ -183,7 +203,7 @@ def summary(paths: PlanPaths, m: Manifest, config: Config, *, interrupted: bool 
         why = f": {r.reason}" if r.reason and r.state != "SUCCESS" else ""
         lines.append(f"  {r.id:<10} {r.state}{why}")
     for r in all_rows:
-        if r.state in ("FAILED", "CRASHED") and paths.blocker(r.id).is_file():
+        if r.state in ("FAILED", "CRASHED", CORRUPT) and paths.blocker(r.id).is_file():
             lines.append(f"  {r.id}: read {paths.blocker(r.id).relative_to(paths.repo)}")
     lines += pending_approvals(paths)
     lines += unconfined(all_rows)

@@ -24,10 +24,35 @@ def _yaml() -> Any:
 
 
 @functools.cache
-def _loader() -> Any:
+def loader() -> Any:
+    """The safe loader every YAML file is read with: a duplicate key is an error, not a silent
+    override (an agent's second `scope:` below the first would otherwise win)."""
     # libyaml's C parser is ~10x faster than the pure-Python one (a 50-worker manifest: 58 -> 5 ms).
     yaml = _yaml()
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):  # type: ignore[misc]
+        """A safe loader that refuses a key given twice in one mapping."""
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            if isinstance(node, yaml.MappingNode):
+                seen: dict[Any, Any] = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue  # `<<:` merges, and may be given more than once
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        first = seen.setdefault(key, key_node)
+                    except TypeError:
+                        continue  # unhashable: the constructor itself says so
+                    if first is not key_node:
+                        line = first.start_mark.line + 1
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key {key!r} (first on line {line})", key_node.start_mark
+                        )
+            return super().construct_mapping(node, deep=deep)
+
+    return Loader
 
 
 @functools.cache
@@ -48,10 +73,17 @@ def _dumper() -> Any:
 
 
 def load(text: str, source: str) -> Any:
-    """Parse YAML text; InputError naming source and line on a syntax error."""
+    """Parse YAML text; InputError naming source and line on a syntax error, a duplicate key,
+    a number too long or nesting too deep."""
     yaml = _yaml()
     try:
-        return yaml.load(text, Loader=_loader())  # a safe loader (C or Python)
+        return yaml.load(text, Loader=loader())  # a safe loader (C or Python)
+    except RecursionError as e:
+        msg = f"{source}: invalid YAML: nested too deeply"
+        raise InputError(msg) from e
+    except ValueError as e:  # an integer of more digits than Python converts
+        msg = f"{source}: invalid YAML: {str(e).split(':')[0]}"
+        raise InputError(msg) from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         context = getattr(e, "context_mark", None)
@@ -74,6 +106,9 @@ def _read(path: Path, where: str) -> str:
     except OSError as e:
         msg = f"{where}: cannot read: {e.strerror}"
         raise InputError(msg) from e
+    except UnicodeDecodeError as e:
+        msg = f"{where}: byte {e.start}: not UTF-8 text"
+        raise InputError(msg) from e
 
 
 def load_file(path: Path, source: str | None = None, *, cached: bool = False) -> Any:
@@ -90,7 +125,7 @@ def load_file(path: Path, source: str | None = None, *, cached: bool = False) ->
             saved = json.loads(cache_path(path).read_text(encoding="utf-8"))
             if isinstance(saved, dict) and saved.get("text") == text:
                 return saved.get("data")
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             pass
     return load(text, where)
 

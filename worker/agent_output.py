@@ -23,6 +23,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from boss import runlog
+
 Usage = dict[str, Any]
 
 
@@ -257,11 +259,8 @@ def aider_usage(output: str) -> Usage:
 
 def aider_analytics_usage(path: Path) -> Usage:
     """Exact tokens and cost from the `message_send` events of an `--analytics-log` file."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return {}
-    events = json_lines(text)
+    # Written by the agent's CLI: read bounded, like its log (a missing file reads empty).
+    events = json_lines(runlog.read(path))
     sends = [_dict(e.get("properties")) for e in events if e.get("event") == "message_send"]
     if not sends:
         return {}

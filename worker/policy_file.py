@@ -84,7 +84,7 @@ class _Loader:
     def match(self, where: str, raw: Any) -> Match:
         if not isinstance(raw, dict) or not raw:
             raise self.fail(where, "must be a mapping of conditions")
-        unknown = sorted(set(raw) - _MATCH_KEYS)
+        unknown = sorted(set(raw) - _MATCH_KEYS, key=str)
         if unknown:
             raise self.fail(f"{where}.{unknown[0]}", f"unknown condition (known: {_known()})")
         kw: dict[str, Any] = {k: self.strings(f"{where}.{k}", raw[k]) for k in _LIST_KEYS if k in raw}
@@ -120,7 +120,7 @@ class _Loader:
         where = f"rule {rid}" if isinstance(rid, str) else f"rules[{index}]"
         if not isinstance(raw, dict):
             raise self.fail(where, "must be a mapping")
-        unknown = sorted(set(raw) - _RULE_KEYS)
+        unknown = sorted(set(raw) - _RULE_KEYS, key=str)
         if unknown:
             raise self.fail(f"{where}: field {unknown[0]}", f"unknown key (known: {_RULE_KEYS})")
         if not isinstance(rid, str) or not _ID.fullmatch(rid):
@@ -167,7 +167,7 @@ class _Loader:
             where = f"field targets.{name}"
             if not isinstance(spec, dict):
                 raise self.fail(where, "must be a mapping")
-            unknown = sorted(set(spec) - {*_TARGET_KEYS, "options", "when_flags"})
+            unknown = sorted(set(spec) - {*_TARGET_KEYS, "options", "when_flags"}, key=str)
             if unknown:
                 raise self.fail(f"{where}.{unknown[0]}", "unknown key")
             kinds = {k: spec.get(k, "") for k in _TARGET_KEYS}
@@ -187,26 +187,13 @@ def _known() -> str:
 
 
 def _load_yaml(path: Path) -> Any:
-    """Parse a policy file, with libyaml when available (the guard loads it on every call)."""
-    import yaml
-
+    """Parse a policy file (boss.yamlio's loader: libyaml when available, duplicate keys refused)."""
     from boss import yamlio
 
-    loader = getattr(yaml, "CSafeLoader", None)
-    if loader is None:  # pragma: no cover - PyYAML without libyaml
+    try:
         return yamlio.load_file(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        msg = f"{path}: cannot read: {e.strerror}"
-        raise ConfigError(msg) from e
-    try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 - CSafeLoader is the safe loader
-    except yaml.YAMLError:
-        try:
-            return yamlio.load(text, str(path))  # the pure loader words the error with its line
-        except InputError as e:
-            raise ConfigError(str(e)) from e
+    except InputError as e:
+        raise ConfigError(str(e)) from e
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -214,9 +201,9 @@ def _read(path: Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         msg = f"{path}: top level: must be a mapping"
         raise ConfigError(msg)
-    unknown = sorted(set(raw) - _TOP_KEYS)
+    unknown = sorted(set(raw) - _TOP_KEYS, key=str)
     if unknown:
-        msg = f"{path}: field {unknown[0]}: unknown key (known: {', '.join(sorted(_TOP_KEYS))})"
+        msg = f"{path}: field {unknown[0]!s:.40}: unknown key (known: {', '.join(sorted(_TOP_KEYS))})"
         raise ConfigError(msg)
     if raw.get("version", 1) != 1:
         msg = f"{path}: field version: must be 1"
@@ -246,6 +233,8 @@ def _merge(policy: Policy | None, path: Path, raw: dict[str, Any], project: bool
             index[rule.id] = len(rules)
             rules.append(rule)
     defaults = raw.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise load.fail("field defaults", "must be a mapping (unknown_command: 1, 2 or 3)")
     unknown_tier = defaults.get("unknown_command", policy.unknown_tier if policy else 3)
     if unknown_tier not in (1, 2, 3):
         raise load.fail("field defaults.unknown_command", "must be 1, 2 or 3")
@@ -259,10 +248,13 @@ def _merge(policy: Policy | None, path: Path, raw: dict[str, Any], project: bool
         for k in _PATH_KEYS
     }
     targets = {**(policy.targets if policy else {}), **load.targets(raw.get("targets") or {})}
-    tiers = {
-        **(policy.tiers if policy else {}),
-        **{int(k): str(v) for k, v in (raw.get("tiers") or {}).items()},
-    }
+    raw_tiers = raw.get("tiers") or {}
+    # A key reads back from the JSON cache as text ("1"), from YAML as a number.
+    if not isinstance(raw_tiers, dict) or not all(
+        str(k) in ("1", "2", "3") and isinstance(v, str) for k, v in raw_tiers.items()
+    ):
+        raise load.fail("field tiers", "must map a tier (1, 2 or 3) to its name")
+    tiers = {**(policy.tiers if policy else {}), **{int(k): v for k, v in raw_tiers.items()}}
     return Policy(
         rules=tuple(sorted(rules, key=lambda r: not r.project)),  # project rules first
         unknown_tier=unknown_tier, tiers=tiers, targets=targets,

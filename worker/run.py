@@ -13,7 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from boss import git, proctree, statelog
+from boss import git, proctree, runlog, statelog
 from boss.config import Config
 from boss.errors import BossError, StateError
 from boss.integration import branch as integration_branch
@@ -95,6 +95,7 @@ class _Run:
     config: AgentConfig | None = None  # the agent-config paths, reset before each agent start
     last_failure: str | None = None  # the CLI's own error in the last agent run, if any
     expected: list[str] | None = None  # the test ids the red run's pytest report showed run
+    log_cap: int = runlog.DEFAULT_CAP  # the most one run's log keeps (log_cap_mb in .boss/config.yaml)
 
     @property
     def dir(self) -> Path:
@@ -173,13 +174,14 @@ class _Run:
                     on_start=self.child,
                     owner=self.owner,
                     confine=jail,
+                    log_cap=self.log_cap,
                 )
         finally:  # interrupted too: what the test's code changed is put back
             changed = self.put_back(before, "the test")
         self.child(0)
         if changed:
             raise GitDirChanged(changed)
-        output = log.read_text(errors="replace")
+        output = runlog.read(log)
         if outcome.timed_out:
             # Say it in words: the agent, the log and the blocker report must not see a bare -15.
             limit = self.settings.test_timeout
@@ -237,11 +239,12 @@ class _Run:
                     on_start=self.child,
                     owner=self.owner,
                     confine=jail,
+                    log_cap=self.log_cap,
                 )
         finally:  # interrupted too: what the agent changed is put back
             changed = self.put_back(before, "the agent")
         self.child(0)
-        output = (adir / "agent.log").read_text(errors="replace")
+        output = runlog.read(adir / "agent.log")
         for key, value in self.profile.run_usage(run, output).items():
             self.usage[key] = round(self.usage.get(key, 0) + value, 6)
         how = " (timed out)" if outcome.timed_out else " (stalled: no output)" if outcome.stalled else ""
@@ -377,7 +380,9 @@ def run_worker(paths: PlanPaths, m: Manifest, config: Config, worker_id: str, *,
     paths.worker_dir(w.id).mkdir(parents=True, exist_ok=True)
     busy = f"worker {w.id} of plan {paths.plan} is already running in another process"
     with locked(paths.worker_dir(w.id) / "run.lock", 0, busy):
-        return _run_locked(paths, m, w, settings, profile, context_file.read_text(), fresh, sandbox)
+        return _run_locked(
+            paths, m, w, settings, profile, context_file.read_text(), fresh, sandbox, config.log_cap
+        )
 
 
 def _run_locked(
@@ -389,6 +394,7 @@ def _run_locked(
     context: str,
     fresh: bool,
     sandbox: Sandbox,
+    log_cap: int = runlog.DEFAULT_CAP,
 ) -> str:
     now = st.now_iso()
     rec = Recorder(paths, w.id, st.Status(plan=paths.plan, id=w.id, branch=w.branch))
@@ -411,7 +417,7 @@ def _run_locked(
             w.id, "worktree", f"{how} on {w.branch} at {short(wt.start)}", str(wt.path),
             worktree=str(wt.path), start_commit=wt.start, head_commit=wt.start,
         )  # fmt: skip
-        run = _Run(paths, m, w, settings, profile, rec, wt, context, sandbox)
+        run = _Run(paths, m, w, settings, profile, rec, wt, context, sandbox, log_cap=log_cap)
         if wt.created and not _setup(run):
             return _end(rec, st.FAILED, rec.status.reason)
         return _gated(run)
@@ -484,7 +490,9 @@ def _setup(run: _Run) -> bool:
     env = command_env(run.paths, run.w.id, wt)
     # Setup installs what the tests need: it keeps the network, and writes only the worktree.
     with run.jail(network=True) as jail:
-        outcome = run_shell(run.m.setup, cwd=wt, env=env, log_path=log, owner=run.owner, confine=jail)
+        outcome = run_shell(
+            run.m.setup, cwd=wt, env=env, log_path=log, owner=run.owner, confine=jail, log_cap=run.log_cap
+        )
     ok = outcome.exit_code == 0
     run.rec.event(run.w.id, "setup", f"{'ok' if ok else 'fail'} exit={outcome.exit_code}", log)
     if not ok:

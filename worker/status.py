@@ -78,6 +78,8 @@ _ORDER = ("version", *(f.name for f in fields(Status) if f.name != "version"))
 _SAMPLE = Status(plan="", id="")
 _KINDS: dict[str, type] = {name: type(getattr(_SAMPLE, name)) for name in _KNOWN}
 _KIND_NAMES = {int: "a whole number", str: "a string", list: "a list", dict: "a mapping"}
+# The worker writes a few KB; a file this large was not written by it (and is not read whole).
+MAX_BYTES = 1024 * 1024
 
 
 def read(path: Path) -> Status | None:
@@ -86,16 +88,25 @@ def read(path: Path) -> Status | None:
     Writes are atomic, so a file that does not parse was edited by hand: the message says so.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except FileNotFoundError:
         return None
     except OSError as e:
         msg = f"{path}: cannot read the status file: {e.strerror}"
         raise InputError(msg) from e
+    if len(raw) > MAX_BYTES:
+        raise _invalid(path, f"larger than {MAX_BYTES // 1024} KB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _invalid(path, f"byte {e.start}: not UTF-8 text") from e
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise _invalid(path, f"not valid JSON ({e.msg} at line {e.lineno})") from e
+    except (ValueError, RecursionError) as e:  # a number too long, nesting too deep
+        raise _invalid(path, f"not valid JSON ({type(e).__name__}: {str(e).split(':')[0]})") from e
     if (
         not isinstance(data, dict)
         or not isinstance(data.get("plan"), str)
@@ -107,8 +118,24 @@ def read(path: Path) -> Status | None:
     for key, value in known.items():
         kind = _KINDS[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise _invalid(path, f"field {key}: {value!r} is not {_KIND_NAMES[kind]}")
+            raise _invalid(path, f"field {key}: {_show(value)} is not {_KIND_NAMES[kind]}")
+    if known.get("state", PENDING) not in STATES:
+        raise _invalid(path, f"field state: {_show(known['state'])} is not one of {', '.join(STATES)}")
+    if not all(isinstance(v, str) for v in known.get("violations", [])):
+        raise _invalid(path, "field violations: must be a list of paths")
+    for name, value in known.get("usage", {}).items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _invalid(path, f"field usage.{_show(name)}: {_show(value)} is not a number")
+    for key in ("pid", "child_pgid", "strategy", "iteration", "version"):
+        if not 0 <= known.get(key, 0) < 2**31:
+            raise _invalid(path, f"field {key}: {_show(known[key])} is out of range")
     return Status(**known)
+
+
+def _show(value: Any) -> str:
+    """A value for a message, cut short: the file may hold anything."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _invalid(path: Path, problem: str) -> InputError:

@@ -68,12 +68,7 @@ def plan(
         from boss import markdown_plan
 
         source = mf.display_path(from_file)
-        try:
-            text = from_file.read_text(encoding="utf-8")
-        except OSError as e:
-            msg = f"{source}: cannot read: {e.strerror}"
-            raise InputError(msg) from e
-        raw = markdown_plan.parse(text, source)
+        raw = markdown_plan.read(from_file, source)
         where = f"field base of {source}"
         b = find_base(Path.cwd(), base or raw.get("base"), "--base" if base else where)
         config = load_config(b.repo)

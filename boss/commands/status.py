@@ -20,9 +20,12 @@ from boss.clikit import json_option, plan_argument
 def status(plan: str | None, as_json: bool, watch: bool) -> int:
     """One row per worker: state, strategy/iteration, elapsed, branch, last event.
 
-    A RUNNING worker whose process is gone, or whose heartbeat is stale, shows CRASHED.
+    A RUNNING worker whose process is gone, or whose heartbeat is stale, shows CRASHED; one
+    whose status.json cannot be read shows CORRUPT, with an `Error:` line naming the file
+    (exit 2).
     """
-    from boss.statusview import Columns, counts, format_row, header, rows, unconfined
+    from boss.exits import say
+    from boss.statusview import Columns, corrupt, counts, format_row, header, rows, unconfined
     from boss.workspace import open_plan
 
     paths, m, config = open_plan(plan)
@@ -44,7 +47,10 @@ def status(plan: str | None, as_json: bool, watch: bool) -> int:
             for line in unconfined(current):
                 click.echo(line.strip())
         if not watch or not any(r.state in ("RUNNING", "WAITING") for r in current):
-            return 0
+            broken = corrupt(paths, current)
+            for line in broken:
+                say(f"Error: {line}")
+            return 2 if broken else 0
         time.sleep(1.0)
 
 
