@@ -179,10 +179,18 @@ def _verify(
         if i.w.id in queued_ids:
             result.changed[i.w.id] = changed
             tool = [p for p in changed if is_tool_path(own, p)]
+            # A link leaving the repository or a submodule: from git alone, whatever any file says.
+            links = scope.tree_problems(repo, i.r.head, changed)
             if tool:  # no review decision can let these in
                 shown = ", ".join(tool[:3]) + (f" and {len(tool) - 3} more" if len(tool) > 3 else "")
                 _quarantine(i.r, f"its branch changes boss's own files ({shown}); it can never be merged")
                 i.r.out_of_scope = sorted(set(outside) | set(tool))
+            elif links:  # nor these
+                shown = "; ".join(scope.described(links)[:3]) + (
+                    f" and {len(links) - 3} more" if len(links) > 3 else ""
+                )
+                _quarantine(i.r, f"its branch holds {shown}; it can never be merged")
+                i.r.out_of_scope = sorted(set(outside) | set(links))
             elif outside and i.r.decision != ACCEPT:
                 claim = f"its {'review' if i.decision else 'status'} says it is in scope, but "
                 _quarantine(i.r, claim + f"git shows {len(outside)} path(s) outside its scope")

@@ -316,3 +316,26 @@ def test_landing_never_overwrites_an_ignored_file_in_the_users_checkout(tmp_path
     assert j.record("W1").verdict == "MERGED" and not j.landed and code == 1
     assert s.main() == before and ".env" in j.message and "boss/p/integration" in j.message
     assert (s.repo / ".env").read_text() == "MY_SECRET=1\n"
+
+
+def test_a_branch_with_a_link_leaving_the_repository_is_never_merged(tmp_path):
+    """A status says SUCCESS (as a forged one would) for a branch that commits, in scope, a link
+    to a file outside the repository: triage finds it from git alone and quarantines it."""
+    s = make_scenario(tmp_path / "repo", [spec("W1")])
+    start = s.start_of("W1")
+    wt = tmp_path / "wt"
+    git(s.repo, "worktree", "add", "-q", "--detach", str(wt), start)
+    (wt / "src").mkdir(exist_ok=True)
+    (wt / "src" / "leak").symlink_to("/etc/passwd")
+    git(wt, "add", "src/leak")
+    git(wt, "commit", "-qm", "W1: a link")
+    head = git(wt, "rev-parse", "HEAD")
+    git(s.repo, "update-ref", f"refs/heads/{s.m.worker('W1').branch}", head)
+    s.status("W1", "SUCCESS", start_commit=start, head_commit=head)
+    before = s.main()
+    boss("merge", cwd=s.repo, check=None)
+    data = json.loads((s.paths.merge_dir / "report.json").read_text())
+    (w1,) = data["workers"]
+    assert w1["verdict"] == "QUARANTINED", w1
+    assert "src/leak" in w1["reason"] and "never be merged" in w1["reason"], w1["reason"]
+    assert s.main() == before
