@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import time
 from pathlib import Path
 
+import pytest
 from conftest import boss, git
 
 
-def test_demo_tells_the_whole_story(tmp_path):
+@pytest.mark.parametrize("bwrap", ["bwrap", "/nonexistent/bwrap"], ids=["sandbox-if-any", "no-sandbox"])
+def test_demo_tells_the_whole_story(tmp_path, bwrap):
+    """The demo tells the same story with the sandbox and on a machine without one (auto)."""
     target = tmp_path / "demo"
     start = time.monotonic()
-    res = boss("demo", str(target), cwd=tmp_path)
+    res = boss("demo", str(target), cwd=tmp_path, env={"BOSS_BWRAP": bwrap, "BOSS_SANDBOX": "auto"})
     elapsed = time.monotonic() - start
     assert elapsed < 60, elapsed
     out = res.stdout
@@ -32,6 +37,12 @@ def test_demo_tells_the_whole_story(tmp_path):
     assert "shop/currency.py" not in files
     assert "Receipts" not in git(target, "show", "main:README.md")
     assert git(target, "status", "--porcelain") == ""
+    # every worker that ran says what confined it
+    ran = [json.loads(p.read_text()) for p in target.glob(".boss/plans/*/workers/*/status.json")]
+    said = {s["sandbox"].split(":")[0] for s in ran if s.get("started_at")}
+    assert said == (
+        {"none"} if bwrap.startswith("/nonexistent") else {"bubblewrap"} if _bwrap_works() else {"none"}
+    )
 
 
 def test_demo_refuses_a_folder_in_use_and_replaces_an_earlier_demo_with_force(tmp_path):
@@ -45,3 +56,10 @@ def test_demo_refuses_a_folder_in_use_and_replaces_an_earlier_demo_with_force(tm
     boss("demo", str(target), cwd=tmp_path)
     assert "--force" in boss("demo", str(target), cwd=tmp_path, check=2).stderr
     boss("demo", str(target), "--force", cwd=tmp_path)
+
+
+def _bwrap_works() -> bool:
+    from boss import sandbox
+
+    tool = shutil.which("bwrap")
+    return tool is not None and not sandbox.probe(tool)
