@@ -34,6 +34,7 @@ DEFAULT_MODE = "auto"
 ENV_MODE = "BOSS_SANDBOX"
 ENV_TOOL = "BOSS_BWRAP"  # bubblewrap's path, where it is not `bwrap` on PATH
 TOOL = "bwrap"
+STOPS = "INT,TERM"  # the signals of a stop before the kill (boss.proc.STOP_STAGES)
 NESTED_ID = 1000  # the uid and gid a run started by root has inside its sandbox (see _user)
 # Credential stores an agent or a test has no business reading; hidden (empty) in every run.
 SECRETS = (
@@ -44,7 +45,7 @@ SECRETS = (
 # The namespaces and mounts of every run: nothing writable, no capabilities, its own PIDs.
 BASE = (
     "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/dev/shm",  # noqa: S108
-    "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+    "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--cap-drop", "ALL",
 )  # fmt: skip
 
 
@@ -67,7 +68,12 @@ class Confinement:
         program = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=env.get("PATH"))
         if program is None:
             return list(argv)
-        out = [self.tool, *BASE, *_user()]
+        # bubblewrap ignores the interrupt and terminate of a stop (boss.proc.STOP_STAGES), which
+        # reach the run's whole process group: dying at once, it would take the run down with it
+        # (--die-with-parent) before the command had its chance to end cleanly (Claude Code
+        # writes its usage when interrupted). The command gets their default action back.
+        env_tool = shutil.which("env") or "/usr/bin/env"
+        out = [env_tool, f"--ignore-signal={STOPS}", self.tool, *BASE, *_user()]
         if not self.network:
             out.append("--unshare-net")
         for path in _secrets(self.home):
@@ -83,7 +89,8 @@ class Confinement:
             out += ["--bind", str(copy), str(original)]
         for path in self.readonly:
             out += ["--ro-bind", str(path), str(path)]
-        out += ["--setenv", "TMPDIR", str(self.tmp), "--chdir", str(self.cwd), "--", program, *argv[1:]]
+        out += ["--setenv", "TMPDIR", str(self.tmp), "--chdir", str(self.cwd), "--"]
+        out += [env_tool, f"--default-signal={STOPS}", program, *argv[1:]]
         return out
 
 

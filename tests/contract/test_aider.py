@@ -161,12 +161,10 @@ def test_fix_merges_while_shell_test_edits_and_urls_do_nothing(tmp_path, scratch
     assert not marker.exists() and (worktree / "build" / "out.txt").exists()
     assert not (worktree / "src" / "leak.txt").exists() and "not-a-real-key" not in logs
     assert guard_events(paths) == [] and approvals(repo) == []
-    # A write outside the worktree: aider creates the file EMPTY (it touches it before
-    # `git add`, which fails: outside the repository), writes nothing into it, and that git
-    # error drops every edit of the reply. Said in the README; nothing boss passes prevents it.
-    assert escape.exists() and escape.read_text() == ""
-    assert "is outside repository" in logs
-    escape.unlink()
+    # A write outside the worktree: the sandbox refuses it (without one, aider creates the
+    # file EMPTY before its `git add` fails); the error drops every edit of the reply (README).
+    assert not escape.exists()
+    assert "escape.txt" in logs
     # The frozen test: passed with --read (read-only, not --file), but aider still applied the
     # model's block for it under --yes-always; the worker restored it and said so.
     assert "tests/test_calc.py" in [argv[i + 1] for i, a in enumerate(argv) if a == "--read"]
