@@ -32,6 +32,7 @@ from boss.errors import CommandError, SandboxError
 MODES = ("required", "auto", "off")
 DEFAULT_MODE = "auto"
 ENV_MODE = "BOSS_SANDBOX"
+ENV_WRITABLE = "BOSS_SANDBOX_WRITABLE"
 ENV_TOOL = "BOSS_BWRAP"  # bubblewrap's path, where it is not `bwrap` on PATH
 TOOL = "bwrap"
 STOPS = "INT,TERM"  # the signals of a stop before the kill (boss.proc.STOP_STAGES)
@@ -140,7 +141,7 @@ class Sandbox:
                 yield None
             else:
                 home = Path(os.environ["HOME"]) if os.environ.get("HOME") else None
-                paths = tuple(p for p in writable if p.exists())
+                paths = tuple(p for p in [*writable, *extra_writable()] if p.exists())
                 copies = _private_copies([p for p in ephemeral if p.exists()], tmp / ".boss-state")
                 kept = tuple(p for p in readonly if p.exists())
                 yield Confinement(self.tool, cwd, tmp, paths, network, home, copies, kept)
@@ -184,6 +185,12 @@ def _not_copied(folder: str, names: list[str]) -> set[str]:
         if name in NOT_COPIED or big:
             skipped.add(name)
     return skipped
+
+
+def extra_writable() -> list[Path]:
+    """Folders you let every sandboxed run write besides its own (BOSS_SANDBOX_WRITABLE, separated
+    like PATH): a shared cache, or a coverage collector's data folder."""
+    return [Path(p) for p in os.environ.get(ENV_WRITABLE, "").split(os.pathsep) if p.strip()]
 
 
 def inner_uid() -> int:

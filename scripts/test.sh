@@ -11,4 +11,10 @@ mypy
 echo "== pytest (with branch coverage)"
 rm -f .coverage .coverage.*
 export COVERAGE_RCFILE="$PWD/pyproject.toml"
+# The measured processes that run inside a sandbox can write their coverage data only to a
+# folder every sandbox lets them write (boss.sandbox, BOSS_SANDBOX_WRITABLE).
+covdata="$PWD/.coverage-data"
+rm -rf "$covdata" && mkdir -p "$covdata"
+export COVERAGE_FILE="$covdata/.coverage"
+export BOSS_SANDBOX_WRITABLE="$covdata${BOSS_SANDBOX_WRITABLE:+:$BOSS_SANDBOX_WRITABLE}"
 python -m pytest -q -p no:cacheprovider --cov --cov-branch --cov-report=term --cov-fail-under="${BOSS_COVERAGE_MIN:-90}" "$@"

@@ -356,6 +356,12 @@ def _bwrap(writable: Path, read_only: Path) -> list[str] | None:
     argv = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
             "--bind", str(writable), str(writable), "--ro-bind", str(read_only), str(read_only),
             "--unshare-net", "--unshare-pid", "--die-with-parent"]  # fmt: skip
+    # The interpreter (a virtual environment in /tmp, in CI) stays visible, read-only; what the
+    # test run itself needs written (its coverage data: scripts/test.sh) stays writable.
+    for prefix in {sys.prefix, sys.base_prefix}:
+        argv += ["--ro-bind", prefix, prefix]
+    for extra in filter(None, os.environ.get("BOSS_SANDBOX_WRITABLE", "").split(os.pathsep)):
+        argv += ["--bind", extra, extra]
     works = subprocess.run([*argv, "true"], capture_output=True)
     return argv if works.returncode == 0 else None
 
