@@ -57,6 +57,7 @@ except ImportError:  # pragma: no cover - not POSIX: the reaper is not used
 # How long descendants left by the command get between SIGTERM and SIGKILL: less than a stage
 # of run_group's stop (boss.proc.STOP_STAGES), so a stopped command's leader exits within it.
 GRACE = 1.0
+SETTLE = (0.0005, 0.001, 0.002, 0.004)  # seconds: the pauses before leftovers are signalled
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -191,10 +192,18 @@ def stop_descendants(grace: float = GRACE) -> None:
     # no descendant (and no /proc walk at the end of a run that left nothing).
     if not _reap():
         return
+    # What is already on its way out (a sandbox's init, reparented here when bubblewrap exits
+    # first) goes in a few milliseconds: wait that long before signalling anything.
+    for pause in SETTLE:
+        time.sleep(pause)
+        if not _reap():
+            return
     _signal_descendants(signal.SIGTERM)
     deadline = time.monotonic() + grace
+    pause = 0.002
     while time.monotonic() < deadline:
-        time.sleep(0.02)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.02)
         if not _reap():
             return
     for _ in range(100):  # what is left, and what it starts meanwhile
