@@ -185,7 +185,8 @@ class Ticker:
 def run_test(paths: PlanPaths, m: Manifest, cwd: Path, name: str, ticker: Ticker, label: str) -> Run:
     """Run the integration test in cwd; its output goes to merge/logs/<name>.log."""
     env = dict(os.environ)
-    return run_command(paths, m.integration_test, cwd, env, name, ticker, label, timeout(m))
+    network = bool({**SETTING_DEFAULTS, **m.defaults}["test_network"])
+    return run_command(paths, m.integration_test, cwd, env, name, ticker, label, timeout(m), network)
 
 
 def run_acceptance(
@@ -195,7 +196,8 @@ def run_acceptance(
     environment and the time limit its worker run gave it; output in merge/logs/<name>.log."""
     limit = m.settings(w).test_timeout
     env = _acceptance_env(paths, cwd, w.id)
-    return run_command(paths, w.test, cwd, env, name, ticker, label, float(limit) if limit > 0 else None)
+    seconds = float(limit) if limit > 0 else None
+    return run_command(paths, w.test, cwd, env, name, ticker, label, seconds, m.settings(w).test_network)
 
 
 def run_acceptance_together(
@@ -206,7 +208,10 @@ def run_acceptance_together(
     command = " && ".join(f"BOSS_WORKER={shlex.quote(w.id)} bash -c {shlex.quote(w.test)}" for w in workers)
     limits = [m.settings(w).test_timeout for w in workers]
     limit = float(sum(limits)) if all(x > 0 for x in limits) else None
-    return run_command(paths, command, cwd, _acceptance_env(paths, cwd, ""), name, ticker, label, limit)
+    network = any(m.settings(w).test_network for w in workers)
+    return run_command(
+        paths, command, cwd, _acceptance_env(paths, cwd, ""), name, ticker, label, limit, network
+    )
 
 
 def _acceptance_env(paths: PlanPaths, cwd: Path, worker_id: str) -> dict[str, str]:
@@ -229,6 +234,7 @@ def run_command(
     ticker: Ticker,
     label: str,
     limit: float | None,
+    network: bool = False,
 ) -> Run:
     """Run one test of the ceremony (integration or acceptance): the one place they all run.
 
@@ -238,7 +244,7 @@ def run_command(
     jail = sandbox_of(paths)
     # In the sandbox (boss.sandbox) the test writes only the integration worktree and its private
     # TMPDIR, where its report and bytecode go; no bytecode a candidate's code left is read.
-    with jail.confine(cwd, writable=[cwd], network=network_of(paths), prefix="boss-merge-") as confine:
+    with jail.confine(cwd, writable=[cwd], network=network, prefix="boss-merge-") as confine:
         scratch = confine.tmp if confine is not None else paths.merge_dir / "logs" / f"{name}.gate"
         shutil.rmtree(scratch / "pycache", ignore_errors=True)
         clean_caches(cwd)
@@ -268,13 +274,6 @@ def sandbox_of(paths: PlanPaths) -> Sandbox:
 def cap_of(paths: PlanPaths) -> int:
     """The most one test's log keeps: the project's `log_cap_mb` (boss.runlog)."""
     return load_config(paths.repo).log_cap
-
-
-def network_of(paths: PlanPaths) -> bool:
-    """Whether the ceremony's tests keep the host's network: the plan's `test_network` default."""
-    from boss.manifest import load
-
-    return bool({**SETTING_DEFAULTS, **load(paths.manifest).defaults}.get("test_network"))
 
 
 def _junit_failures(path: Path) -> list[str] | None:
