@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from boss.cli import main
+from boss.cli.main import main
 
 main()

@@ -3,7 +3,7 @@
     python scripts/bench_classify.py [-n 2000] [--runs 20]
 
 Prints how many command lines `worker classify --stdin` judges per second, and the median
-latency of one guard call (`python -P -m worker.guard`, as agent hooks run it, on a real
+latency of one guard call (`python -P -m worker.autonomy.guard`, as agent hooks run it, on a real
 temporary repository) next to `python -c pass`. The bar: the guard adds under 50 ms over
 interpreter start-up. Bytecode is cached (in a temporary PYTHONPYCACHEPREFIX) as an installed
 package would have it, even when PYTHONDONTWRITEBYTECODE is set.
@@ -26,7 +26,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from worker.guard import hook_argv  # noqa: E402
+from worker.autonomy.guard import hook_argv  # noqa: E402
 
 BAR_MS = 50.0
 

@@ -68,9 +68,9 @@ def git(repo: Path, *args: str, env: dict[str, str] | None = None, stdin: str | 
 
 def build(root: Path, n: int, test: str) -> tuple[Path, list[str]]:
     """A repository with a plan of n successful workers, each adding one file on its branch."""
-    from boss import manifest as mf
-    from boss.paths import PlanPaths
-    from worker import status as st
+    from boss.core import manifest as mf
+    from boss.core import status as st
+    from boss.core.paths import PlanPaths
 
     repo = root / "repo"
     repo.mkdir(parents=True)

@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from boss import markdown_plan
-from boss.config import Config
-from boss.manifest import from_dict
-from boss.new_plan import complete, find_base, write_plan
+from boss.core.config import Config
+from boss.core.manifest import from_dict
+from boss.plan import markdown_plan
+from boss.plan.new_plan import complete, find_base, write_plan
 
 
 def markdown(n: int) -> str:

@@ -7,8 +7,8 @@
 2. Overhead: one iteration of `worker run` with an agent and a test that do nothing, against
    a plain bash script doing the git work a worker needs (worktree add, red test, agent,
    test, add, commit, diff for the scope check), in the same run; printed as a ratio.
-3. The sandbox's cost (boss.sandbox, bubblewrap): one agent run and one test run (each a
-   command doing nothing, started by boss.proc.run_group as the worker does) inside their
+3. The sandbox's cost (boss.core.sandbox, bubblewrap): one agent run and one test run (each a
+   command doing nothing, started by boss.core.proc.run_group as the worker does) inside their
    sandbox against the same run unsandboxed, and one whole `worker run` with `sandbox: auto`
    against `sandbox: off`; printed as milliseconds added (bar: under 50 ms each).
 
@@ -120,8 +120,8 @@ def overhead(repeat: int) -> None:
 
 
 def _run_once(workdir: Path, jail: object, network: bool) -> float:
-    from boss.proc import run_group
-    from boss.sandbox import Sandbox
+    from boss.core.proc import run_group
+    from boss.core.sandbox import Sandbox
 
     assert isinstance(jail, Sandbox)
     start = time.perf_counter()
@@ -133,7 +133,7 @@ def _run_once(workdir: Path, jail: object, network: bool) -> float:
 
 
 def sandbox_cost(repeat: int) -> None:
-    from boss import sandbox
+    from boss.core import sandbox
 
     jail = sandbox.resolve("auto")
     if not jail.active:

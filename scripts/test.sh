@@ -12,7 +12,7 @@ echo "== pytest (with branch coverage)"
 rm -f .coverage .coverage.*
 export COVERAGE_RCFILE="$PWD/pyproject.toml"
 # The measured processes that run inside a sandbox can write their coverage data only to a
-# folder every sandbox lets them write (boss.sandbox, BOSS_SANDBOX_WRITABLE).
+# folder every sandbox lets them write (boss.core.sandbox, BOSS_SANDBOX_WRITABLE).
 covdata="$PWD/.coverage-data"
 rm -rf "$covdata" && mkdir -p "$covdata"
 export COVERAGE_FILE="$covdata/.coverage"

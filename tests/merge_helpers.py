@@ -13,10 +13,10 @@ from pathlib import Path
 
 from conftest import git, make_repo
 
-from boss import manifest as mf
-from boss.config import load_config
-from boss.paths import PlanPaths
-from worker import status as st
+from boss.core import manifest as mf
+from boss.core import status as st
+from boss.core.config import load_config
+from boss.core.paths import PlanPaths
 
 # The integration test of most scenarios: red when src/ holds "BROKEN"; the first run with
 # src/flaky.txt present fails once (a flaky test), as recorded by the file $FLAKY_MARK names.

@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 from conftest import git, make_repo
 
-from boss import git as bgit
-from boss import statelog
-from boss.errors import StateError
-from boss.paths import PlanPaths
-from boss.proc import Outcome, pid_alive, run_group
-from worker import agent_clis
-from worker import approvals as ap
-from worker.agent_clis import PROFILES
-from worker.agents import AgentRun, Invocation, agent_env
-from worker.clis import opencode as opencode_clis
+from boss.core import approvals as ap
+from boss.core import git as bgit
+from boss.core import statelog
+from boss.core.errors import StateError
+from boss.core.paths import PlanPaths
+from boss.core.proc import Outcome, pid_alive, run_group
+from worker.agents import registry as agent_clis
+from worker.agents.clis import opencode as opencode_clis
+from worker.agents.profile import AgentRun, Invocation, agent_env
+from worker.agents.registry import PROFILES
 
 FAKES = Path(__file__).parent / "fakes" / "bin"
 SCRIPT = """```agent-script
@@ -40,7 +40,12 @@ USAGE = {
     "opencode": FULL,
 }
 PLAN_YAML = "version: 1\nplan: demo\ntask: Add numbers\nworkers:\n  - id: W1\n"
-HOOKED = ("claude", "codex", "gemini", "opencode")  # the CLIs whose hook runs the guard (worker.enforce)
+HOOKED = (
+    "claude",
+    "codex",
+    "gemini",
+    "opencode",
+)  # the CLIs whose hook runs the guard (worker.agents.enforce)
 
 
 def make_run(
@@ -252,7 +257,7 @@ def test_claude_settings_allow_edits_and_the_test_and_call_the_guard(tmp_path):
     assert {"Edit", "Bash(python -m pytest -q)", "Bash(python -m pytest -q *)"} <= set(perms["allow"])
     assert {"Bash(curl *)", "Bash(sudo *)", "WebFetch"} <= set(perms["deny"])  # the TIER 3 backstop
     hooks = [h["command"] for g in settings["hooks"]["PreToolUse"] for h in g["hooks"]]
-    assert hooks and all("-m worker.guard --agent claude --plan p --worker W1" in h for h in hooks)
+    assert hooks and all("-m worker.autonomy.guard --agent claude --plan p --worker W1" in h for h in hooks)
     for flag in ("-p", "--verbose", "--", "--max-turns"):
         assert flag in argv
     assert argv[argv.index("--output-format") + 1] == "stream-json"
@@ -417,7 +422,7 @@ def test_codex_invocation_flags(tmp_path, monkeypatch):
     inline = next(o for o in overrides if o.startswith("hooks.PreToolUse="))
     groups = tomllib.loads("v = " + inline.partition("=")[2])["v"]
     assert re.fullmatch(groups[0]["matcher"], "Bash") and re.fullmatch(groups[0]["matcher"], "apply_patch")
-    assert "-m worker.guard --agent codex" in groups[0]["hooks"][0]["command"]
+    assert "-m worker.autonomy.guard --agent codex" in groups[0]["hooks"][0]["command"]
     assert "--dangerously-bypass-hook-trust" in argv  # always: untrusted hooks are skipped silently
     monkeypatch.setenv("BOSS_CODEX_TRUST_HOOKS", "0")  # the old knob for running unguarded is gone
     assert "--dangerously-bypass-hook-trust" in PROFILES["codex"].invocation(run).argv
@@ -608,7 +613,7 @@ def test_gemini_invocation_flags_and_trust(tmp_path):
     settings = json.loads((run.worktree / ".gemini" / "settings.json").read_text())
     hook = settings["hooks"]["BeforeTool"][0]
     assert re.fullmatch(hook["matcher"], "run_shell_command") and re.fullmatch(hook["matcher"], "write_file")
-    assert "-m worker.guard --agent gemini" in hook["hooks"][0]["command"]
+    assert "-m worker.autonomy.guard --agent gemini" in hook["hooks"][0]["command"]
     assert settings["hooksConfig"]["enabled"] is True
     empty = make_run(tmp_path / "no-test", test="")
     argv = PROFILES["gemini"].invocation(empty).argv
@@ -729,7 +734,7 @@ def test_opencode_invocation_flags(tmp_path):
 def test_opencode_guard_plugin_lets_opencodes_own_invalid_tool_answer(tmp_path, monkeypatch):
     """A call of a tool that does not exist reaches OpenCode's `invalid` tool, which only says so;
     the planner's plugin (no guard) refuses anything that can change a file."""
-    from worker.clis.opencode import PLUGIN
+    from worker.agents.clis.opencode import PLUGIN
 
     monkeypatch.syspath_prepend(str(FAKES.parent))
     import fake_opencode

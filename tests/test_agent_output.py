@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from worker import agent_output as out
+from worker.agents import output as out
 
 
 def lines(*events: dict, noise: str = "warning: something on stderr") -> str:

@@ -1,4 +1,4 @@
-"""worker.agentconfig: agent CLI configuration put back to the start commit before each start."""
+"""worker.agents.cli_config: agent CLI configuration put back to the start commit before each start."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import git, make_repo, write_files
 
-from worker.agentconfig import AgentConfig
-from worker.clis.gemini import PROJECT_SETTINGS, project_settings
-from worker.policy import load_policy
+from worker.agents.cli_config import AgentConfig
+from worker.agents.clis.gemini import PROJECT_SETTINGS, project_settings
+from worker.autonomy.policy import load_policy
 
 PATTERNS = tuple(load_policy().agent_config)
 CLAUDE = '{"permissions": {"allow": ["Bash"]}}\n'

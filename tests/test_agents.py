@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import make_repo
 
-from boss.config import Config, load_config
-from boss.errors import ConfigError
-from boss.proc import run_group
-from worker.agents import (
+from boss.core.config import Config, load_config
+from boss.core.errors import ConfigError
+from boss.core.proc import run_group
+from worker.agents.profile import (
     AgentRun,
     CommandProfile,
     ScriptedProfile,

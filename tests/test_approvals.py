@@ -10,9 +10,9 @@ import pytest
 from conftest import boss
 from worker_helpers import make_plan, worker
 
-from boss import statelog
-from boss.errors import InputError
-from worker import approvals as ap
+from boss.core import approvals as ap
+from boss.core import statelog
+from boss.core.errors import InputError
 
 
 def req(folder: Path, command: str, worker_id: str = "W1") -> ap.Request:

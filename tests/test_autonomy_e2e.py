@@ -13,7 +13,7 @@ from pathlib import Path
 from conftest import boss, make_repo, worker_cmd
 from worker_helpers import make_plan, worker
 
-from worker import status as st
+from boss.core import status as st
 
 FAKES = Path(__file__).parent / "fakes" / "bin"
 

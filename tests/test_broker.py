@@ -21,17 +21,18 @@ from conftest import git
 from test_guard import allowed, blocked, claude
 from worker_helpers import make_plan, worker
 
-from boss import statelog
-from boss.config import load_config
-from boss.paths import PlanPaths
-from worker import approvals as ap
-from worker import broker, guard
-from worker import checkpoint as cp
-from worker import status as st
-from worker.classify import classify
-from worker.guard import hook_argv
-from worker.policy import load_policy
-from worker.run import run_worker
+from boss.core import approvals as ap
+from boss.core import checkpoint as cp
+from boss.core import statelog
+from boss.core import status as st
+from boss.core.config import load_config
+from boss.core.paths import PlanPaths
+from worker.autonomy import guard
+from worker.autonomy.classify import classify
+from worker.autonomy.guard import hook_argv
+from worker.autonomy.policy import load_policy
+from worker.lifecycle import broker
+from worker.lifecycle.run import run_worker
 
 FAKES = Path(__file__).parent / "fakes" / "bin"
 

@@ -8,9 +8,9 @@ import pytest
 from conftest import git, make_repo, worker_cmd, write_files
 from worker_helpers import make_plan, worker
 
-from boss import statelog
-from boss.errors import StateError
-from worker import checkpoint as cp
+from boss.core import checkpoint as cp
+from boss.core import statelog
+from boss.core.errors import StateError
 
 FILES = {
     "README.md": "# sample\n",

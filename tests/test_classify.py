@@ -13,10 +13,10 @@ import pytest
 import yaml
 from conftest import git, make_repo, write_files
 
-from worker import bashlex_loader as bl
-from worker import shellparse as sp
-from worker.classify import classify, classify_path, make_context
-from worker.policy import load_policy
+from worker.autonomy import bashlex_loader as bl
+from worker.autonomy import shellparse as sp
+from worker.autonomy.classify import classify, classify_path, make_context
+from worker.autonomy.policy import load_policy
 
 CORPUS = Path(__file__).with_name("classify_corpus.yaml")
 OVERBLOCK_BOUND = 0.03  # at most 3% of the safe (TIER 1) commands may be blocked (TIER 3)
@@ -342,7 +342,7 @@ def test_cached_parser_tables_parse_like_bashlex(tmp_path) -> None:
         env=env,
         check=True,
     )
-    warm = "from worker.bashlex_loader import load_bashlex; load_bashlex()"
+    warm = "from worker.autonomy.bashlex_loader import load_bashlex; load_bashlex()"
     subprocess.run([sys.executable, "-c", warm], check=True)  # writes the table cache if missing
     cache = bl._cache_file()
     assert cache is not None and cache.is_file()

@@ -8,9 +8,9 @@ import pytest
 from conftest import boss, git
 from merge_helpers import make_scenario, spec
 
-from boss import clean, merge, quarantine
-from boss.config import load_config
-from worker import status as st
+from boss.ceremony import clean, merge, quarantine
+from boss.core import status as st
+from boss.core.config import load_config
 
 
 def branches(repo):

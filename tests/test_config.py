@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from boss import yamlio
-from boss.config import load_config
-from boss.errors import ConfigError, InputError
-from boss.statusview import MAX_BRANCH, Columns, Row, counts, duration, format_row, header
+from boss.core import yamlio
+from boss.core.config import load_config
+from boss.core.errors import ConfigError, InputError
+from boss.core.statusview import MAX_BRANCH, Columns, Row, counts, duration, format_row, header
 
 
 def write_config(repo, text):

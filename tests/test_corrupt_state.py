@@ -9,10 +9,10 @@ import pytest
 from conftest import boss, git, make_repo, worker_cmd
 from worker_helpers import make_plan, worker
 
-from boss import yamlio
-from boss.errors import InputError
-from boss.statusview import CORRUPT
-from worker import status as st
+from boss.core import status as st
+from boss.core import yamlio
+from boss.core.errors import InputError
+from boss.core.statusview import CORRUPT
 
 CORRUPTIONS = {
     "not UTF-8": (b'{"plan": "p", "id": "W2", "state": "FAILED\xff"}', "byte 42: not UTF-8 text"),

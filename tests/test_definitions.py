@@ -10,13 +10,13 @@ import pytest
 from conftest import boss, make_repo, worker_cmd
 from worker_helpers import make_plan, worker
 
-from boss import definitions
-from boss.config import load_config
-from boss.errors import StateError
-from boss.manifest import from_dict, load, save, to_dict
-from boss.quarantine import decision_path
-from boss.render import render_plan
-from worker import status as st
+from boss.ceremony.quarantine import decision_path
+from boss.core import status as st
+from boss.core.config import load_config
+from boss.core.errors import StateError
+from boss.core.manifest import from_dict, load, save, to_dict
+from boss.plan import definitions
+from boss.plan.render import render_plan
 
 
 @pytest.fixture

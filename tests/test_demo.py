@@ -59,7 +59,7 @@ def test_demo_refuses_a_folder_in_use_and_replaces_an_earlier_demo_with_force(tm
 
 
 def _bwrap_works() -> bool:
-    from boss import sandbox
+    from boss.core import sandbox
 
     tool = shutil.which("bwrap")
     return tool is not None and not sandbox.probe(tool)

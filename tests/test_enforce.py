@@ -12,14 +12,14 @@ import pytest
 from conftest import git, write_files
 from worker_helpers import make_plan, worker
 
-from worker import approvals as ap
-from worker import enforce
-from worker.agent_clis import LIMITS
-from worker.agents import AgentRun
-from worker.clis import claude, codex, gemini, opencode
-from worker.enforce import static_denies
-from worker.guard import hook_command
-from worker.policy import Policy, load_policy
+from boss.core import approvals as ap
+from worker.agents import enforce
+from worker.agents.clis import claude, codex, gemini, opencode
+from worker.agents.enforce import static_denies
+from worker.agents.profile import AgentRun
+from worker.agents.registry import LIMITS
+from worker.autonomy.guard import hook_command
+from worker.autonomy.policy import Policy, load_policy
 
 RENDERERS = {
     "claude": claude.render,
@@ -30,7 +30,7 @@ RENDERERS = {
 
 
 def render_enforcement(agent: str, run: AgentRun, policy: Policy) -> dict:
-    """What the agent's profile renders for run (worker.enforce with the CLI's own renderer)."""
+    """What the agent's profile renders for run (worker.agents.enforce with the CLI's own renderer)."""
     return enforce.render_enforcement(agent, run, policy, RENDERERS[agent])
 
 

@@ -1,4 +1,4 @@
-"""Every error in the catalogue (boss/error_catalogue.py, the README's "Errors"), through the real CLI.
+"""Every error in the catalogue (boss/core/error_catalogue.py, the README's "Errors"), through the real CLI.
 
 Each entry has a scenario here that makes the situation in a real temporary repository and
 runs the real command. The message must start with `Error:`, match the catalogue's message
@@ -23,7 +23,7 @@ import pytest
 import yaml
 from conftest import boss, git, make_repo, worker_cmd, write_files
 
-from boss import error_catalogue as cat
+from boss.core import error_catalogue as cat
 
 Result = subprocess.CompletedProcess[str]
 
@@ -537,7 +537,7 @@ def s_internal_error(tmp_path):
     inject = tmp_path / "inject"
     # A fault injected at start-up (sitecustomize): `boss status` meets an exception it does not expect.
     write_files(inject, {"sitecustomize.py": (
-        "import boss.commands.status as s\n"
+        "import boss.cli.status as s\n"
         "def broken(*args, **kwargs):\n"
         "    raise RuntimeError('injected fault')\n"
         "s.status.callback = broken\n"
@@ -589,8 +589,8 @@ def test_error_through_the_cli(entry: cat.Entry, tmp_path):
 
 
 def test_every_error_class_has_an_entry():
-    """Each kind of expected error (boss/errors.py) is met by at least one catalogue entry."""
-    from boss import errors
+    """Each kind of expected error (boss/core/errors.py) is met by at least one catalogue entry."""
+    from boss.core import errors
 
     kinds = {
         errors.InputError: "not-a-repo",
@@ -614,7 +614,9 @@ def test_the_readme_lists_the_catalogue():
     begin, end = "<!-- errors:begin -->\n", "<!-- errors:end -->"
     assert begin in readme and end in readme
     block = readme.split(begin, 1)[1].split(end, 1)[0]
-    assert block.strip() == cat.render().strip(), "README out of date: paste boss.error_catalogue.render()"
+    assert block.strip() == cat.render().strip(), (
+        "README out of date: paste boss.core.error_catalogue.render()"
+    )
 
 
 def test_placeholders_match_any_text_and_the_rest_literally():

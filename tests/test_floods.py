@@ -13,9 +13,9 @@ import time
 from conftest import git, make_repo
 from worker_helpers import make_plan, worker
 
-from boss import proc, runlog
-from boss.config import load_config
-from worker import status as st
+from boss.core import proc, runlog
+from boss.core import status as st
+from boss.core.config import load_config
 
 FLOOD = 300_000_000
 MEASURE = """

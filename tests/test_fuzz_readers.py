@@ -19,12 +19,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
-from boss import journal, markdown_plan, statelog
-from boss import manifest as mf
-from boss.config import load_config
-from boss.errors import BossError, ManifestError
-from worker import policy_file
-from worker import status as st
+from boss.core import journal, statelog
+from boss.core import manifest as mf
+from boss.core import status as st
+from boss.core.config import load_config
+from boss.core.errors import BossError, ManifestError
+from boss.plan import markdown_plan
+from worker.autonomy import policy_file
 
 # BOSS_FUZZ_EXAMPLES=5000 for a deeper run by hand; CI runs the default, the same every time.
 EXAMPLES = int(os.environ.get("BOSS_FUZZ_EXAMPLES", "300"))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from boss.proc import Outcome
-from worker import gates
-from worker.scripted_agent import apply_step, load_script
+from boss.core.proc import Outcome
+from worker.agents.scripted import apply_step, load_script
+from worker.lifecycle import gates
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""boss.gitsafe: what a repository configures git to run never runs in boss's own git commands.
+"""boss.core.gitsafe: what a repository configures git to run never runs in boss's own git commands.
 
 Each mechanism is planted in a real repository with a script that writes a marker. A plain
 `git` proves the plant works; then a worker run and a `boss merge` (every git operation boss
@@ -17,11 +17,12 @@ from conftest import git, make_repo
 from merge_helpers import make_scenario, spec
 from worker_helpers import make_plan, worker
 
-from boss import git as bgit
-from boss import gitsafe, merge
-from boss.config import load_config
-from worker import status as st
-from worker.run import run_worker
+from boss.ceremony import merge
+from boss.core import git as bgit
+from boss.core import gitsafe
+from boss.core import status as st
+from boss.core.config import load_config
+from worker.lifecycle.run import run_worker
 
 HOOKS = (
     "pre-commit", "prepare-commit-msg", "commit-msg", "post-commit", "post-checkout", "post-merge",

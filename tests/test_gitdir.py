@@ -1,4 +1,4 @@
-"""worker.gitdir: the shared git directory recorded before agent code runs, and put back after."""
+"""boss.core.gitdir: the shared git directory recorded before agent code runs, and put back after."""
 
 from __future__ import annotations
 
@@ -12,14 +12,13 @@ from click.testing import CliRunner
 from conftest import git, make_repo
 from worker_helpers import make_plan, worker
 
-from boss import statelog
-from boss.cli import cli
-from boss.config import load_config
-from boss.errors import StateError
-from boss.lock import locked
-from worker import gitdir
-from worker import status as st
-from worker.run import run_worker
+from boss.cli.main import cli
+from boss.core import gitdir, statelog
+from boss.core import status as st
+from boss.core.config import load_config
+from boss.core.errors import StateError
+from boss.core.lock import locked
+from worker.lifecycle.run import run_worker
 
 
 @pytest.fixture

@@ -16,12 +16,12 @@ import pytest
 from conftest import make_repo
 from worker_helpers import make_plan, worker
 
-from boss import statelog
-from boss.config import load_config
-from boss.proc import Outcome, run_shell
-from worker import gates
-from worker import status as st
-from worker.run import run_worker
+from boss.core import statelog
+from boss.core import status as st
+from boss.core.config import load_config
+from boss.core.proc import Outcome, run_shell
+from worker.lifecycle import gates
+from worker.lifecycle.run import run_worker
 
 CONFTEST = "import sys, pathlib\nsys.path.insert(0, str(pathlib.Path(__file__).parent / 'src'))\n"
 FILES = {

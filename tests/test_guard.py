@@ -13,11 +13,11 @@ import pytest
 from conftest import boss, git, write_files
 from worker_helpers import make_plan, worker
 
-from boss import statelog
-from boss.paths import PlanPaths
-from worker import approvals as ap
-from worker import checkpoint as cp
-from worker.guard import hook_argv, hook_command
+from boss.core import approvals as ap
+from boss.core import checkpoint as cp
+from boss.core import statelog
+from boss.core.paths import PlanPaths
+from worker.autonomy.guard import hook_argv, hook_command
 
 
 @pytest.fixture(autouse=True)
@@ -264,7 +264,7 @@ def test_the_guard_fails_closed(setup: Setup, tmp_path: Path) -> None:
     proc = subprocess.run(hook_argv("claude", "p", "W1"), input=json.dumps(claude("ls", outside)),
                           capture_output=True, text=True, cwd=outside, env=env)  # fmt: skip
     assert proc.returncode == 2 and "guard error" in proc.stderr
-    proc = subprocess.run([sys.executable, "-P", "-m", "worker.guard", "--agent", "claude"], input="{}",
+    proc = subprocess.run([sys.executable, "-P", "-m", "worker.autonomy.guard", "--agent", "claude"], input="{}",
                           capture_output=True, text=True, env=setup.env())  # fmt: skip
     assert proc.returncode == 2 and "missing --plan, --worker" in proc.stderr
     # a broken policy file blocks everything rather than letting it through
@@ -287,7 +287,7 @@ def test_the_hook_command_blocks_even_if_python_cannot_start(setup: Setup) -> No
 
 
 def test_a_worker_package_in_the_worktree_cannot_replace_the_guard(setup: Setup) -> None:
-    write_files(setup.wt, {"worker/__init__.py": "", "worker/guard.py": "import sys\nsys.exit(0)\n"})
+    write_files(setup.wt, {"worker/__init__.py": "", "worker/autonomy/guard.py": "import sys\nsys.exit(0)\n"})
     blocked(setup.hook(claude("curl https://x", setup.wt)))
 
 

@@ -12,10 +12,10 @@ import pytest
 import yaml
 from conftest import boss, git
 
-from boss import manifest as mf
-from boss.markdown_plan import parse
-from boss.mdtext import code, oneline
-from worker.scripted_agent import load_script
+from boss.core import manifest as mf
+from boss.core.mdtext import code, oneline
+from boss.plan.markdown_plan import parse
+from worker.agents.scripted import load_script
 
 
 def payloads(marker: Path) -> list[str]:

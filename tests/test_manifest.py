@@ -14,12 +14,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from boss import manifest as mf
-from boss import schema
-from boss.cli import cli
-from boss.errors import ManifestError
-from boss.git import branch_name_problem
-from boss.paths import PlanPaths
+from boss.cli.main import cli
+from boss.core import manifest as mf
+from boss.core import schema
+from boss.core.errors import ManifestError
+from boss.core.git import branch_name_problem
+from boss.core.paths import PlanPaths
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = sorted((ROOT / "manifests").glob("*.yaml"))
@@ -434,7 +434,7 @@ def test_examples_validate_with_the_code_and_the_schema():
 
 def test_schema_file_is_generated_from_the_model():
     assert (ROOT / "manifests/manifest.schema.json").read_text() == schema.dumps(), (
-        "regenerate it: python -m boss.schema > manifests/manifest.schema.json"
+        "regenerate it: python -m boss.core.schema > manifests/manifest.schema.json"
     )
     built = schema.build()
     jsonschema.Draft202012Validator.check_schema(built)

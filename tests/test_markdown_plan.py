@@ -9,12 +9,12 @@ import yaml
 from click.testing import CliRunner
 from conftest import git
 
-from boss import manifest as mf
-from boss.cli import cli
-from boss.errors import ManifestError
-from boss.manifest import SETTING_DEFAULTS
-from boss.markdown_plan import TOP_FIELDS, parse
-from worker.scripted_agent import load_script
+from boss.cli.main import cli
+from boss.core import manifest as mf
+from boss.core.errors import ManifestError
+from boss.core.manifest import SETTING_DEFAULTS
+from boss.plan.markdown_plan import TOP_FIELDS, parse
+from worker.agents.scripted import load_script
 
 TOP_ALLOWED = (*TOP_FIELDS, *SETTING_DEFAULTS)
 

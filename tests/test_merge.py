@@ -10,12 +10,13 @@ import pytest
 from conftest import boss, git
 from merge_helpers import commit_files, make_scenario, pytest_command, spec
 
-from boss import merge, statelog
-from boss.config import load_config
-from boss.errors import StateError
-from boss.integration import Run, judge, judge_baseline
-from boss.journal import load as load_journal
-from worker import status as st
+from boss.ceremony import merge
+from boss.ceremony.integration import Run, judge, judge_baseline
+from boss.core import statelog
+from boss.core import status as st
+from boss.core.config import load_config
+from boss.core.errors import StateError
+from boss.core.journal import load as load_journal
 
 
 def run(s, lines=None):

@@ -15,7 +15,7 @@ import pytest
 from conftest import boss, git
 from merge_helpers import make_scenario, spec
 
-from boss.journal import load as load_journal
+from boss.core.journal import load as load_journal
 
 WORKERS = [
     spec("W1"),

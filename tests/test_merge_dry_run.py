@@ -8,7 +8,7 @@ import json
 from conftest import boss, git
 from merge_helpers import make_scenario, spec
 
-from worker import status as st
+from boss.core import status as st
 
 
 def snapshot(repo):

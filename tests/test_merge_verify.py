@@ -13,13 +13,14 @@ from conftest import boss, git, make_repo
 from merge_helpers import make_scenario, pytest_command, spec
 from worker_helpers import make_plan, worker
 
-from boss import merge, statelog
-from boss.config import load_config
-from boss.journal import load as load_journal
-from boss.journal import save as save_journal
-from boss.quarantine import Decision
-from worker import status as st
-from worker.run import run_worker
+from boss.ceremony import merge
+from boss.ceremony.quarantine import Decision
+from boss.core import statelog
+from boss.core import status as st
+from boss.core.config import load_config
+from boss.core.journal import load as load_journal
+from boss.core.journal import save as save_journal
+from worker.lifecycle.run import run_worker
 
 
 def run(s, lines=None):

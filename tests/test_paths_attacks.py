@@ -12,12 +12,11 @@ import pytest
 from conftest import git, make_repo
 from worker_helpers import make_plan, worker
 
-from boss import statelog
-from boss.config import load_config
-from worker import scope
-from worker import status as st
-from worker.frozen import Frozen
-from worker.run import run_worker
+from boss.core import scope, statelog
+from boss.core import status as st
+from boss.core.config import load_config
+from worker.lifecycle.frozen import Frozen
+from worker.lifecycle.run import run_worker
 
 FILES = {
     "src/calc.py": "def add(a, b):\n    return 0\n",

@@ -14,12 +14,12 @@ import yaml
 from click.testing import CliRunner
 from conftest import git, make_repo, write_files
 
-from boss import manifest as mf
-from boss.cli import cli
-from boss.errors import ManifestError
-from boss.new_plan import glob_regex, split_raw
-from boss.planner import build_prompt, check_answer, extract_yaml
-from boss.repo_summary import detect_test_command, readme_excerpt, summarize
+from boss.cli.main import cli
+from boss.core import manifest as mf
+from boss.core.errors import ManifestError
+from boss.plan.new_plan import glob_regex, split_raw
+from boss.plan.planner import build_prompt, check_answer, extract_yaml
+from boss.plan.repo_summary import detect_test_command, readme_excerpt, summarize
 
 PLANNER = Path(__file__).parent / "planners" / "scripted_planner.py"
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import write_files
 
-from boss.errors import ConfigError
-from worker.classify import classify
-from worker.policy import DEFAULT_POLICY, Part, load_policy
-from worker.policy_file import example_context, example_problems
+from boss.core.errors import ConfigError
+from worker.autonomy.classify import classify
+from worker.autonomy.policy import DEFAULT_POLICY, Part, load_policy
+from worker.autonomy.policy_file import example_context, example_problems
 
 
 @pytest.fixture(autouse=True)

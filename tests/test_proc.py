@@ -1,4 +1,4 @@
-"""boss.proc and boss.lock: argv runs, process groups, timeouts, stalls, locks."""
+"""boss.core.proc and boss.core.lock: argv runs, process groups, timeouts, stalls, locks."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from boss import proc, reaper
-from boss.errors import CommandError
-from boss.lock import LockBusy, locked
+from boss.core import proc, reaper
+from boss.core.errors import CommandError
+from boss.core.lock import LockBusy, locked
 
 
 def test_run_captures_and_raises_with_command_code_and_output():

@@ -1,4 +1,4 @@
-"""boss.proctree: every process a run started is found and stopped, wherever it went."""
+"""boss.core.proctree: every process a run started is found and stopped, wherever it went."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from worker_helpers import kill_tagged
 
-from boss import proc, proctree, reaper
+from boss.core import proc, proctree, reaper
 
 pytestmark = pytest.mark.skipif(not proctree.supported(), reason="needs /proc")
 

@@ -8,10 +8,10 @@ import pytest
 from conftest import boss, git
 from merge_helpers import make_scenario, spec
 
-from boss import merge, quarantine
-from boss.config import load_config
-from boss.errors import InputError, StateError
-from worker import status as st
+from boss.ceremony import merge, quarantine
+from boss.core import status as st
+from boss.core.config import load_config
+from boss.core.errors import InputError, StateError
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import boss, worker_cmd
 
-from boss.cli import cli as boss_cli
-from worker.cli import cli as worker_cli
+from boss.cli.main import cli as boss_cli
+from worker.cli.main import cli as worker_cli
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -100,7 +100,7 @@ def test_the_readme_names_why_each_dependency_is_there_and_why_two_are_not():
 
 
 def test_the_readme_shows_every_agent_profile_and_environment_variable():
-    from worker.agents import AgentRun, agent_env, builtin_names
+    from worker.agents.profile import AgentRun, agent_env, builtin_names
 
     for name in builtin_names():
         assert f"| `{name}` |" in README, name
@@ -113,8 +113,8 @@ def test_the_readme_shows_every_agent_profile_and_environment_variable():
 
 
 def test_the_readme_shows_every_config_key_and_manifest_field():
-    from boss.config import _AGENT_KEYS, _TOP_KEYS
-    from boss.manifest import TOP_KEYS, WORKER_KEYS
+    from boss.core.config import _AGENT_KEYS, _TOP_KEYS
+    from boss.core.manifest import TOP_KEYS, WORKER_KEYS
 
     for key in (*_TOP_KEYS, *_AGENT_KEYS, *TOP_KEYS, *WORKER_KEYS):
         assert re.search(rf"\b{key}\b", README), key

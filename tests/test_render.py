@@ -13,13 +13,13 @@ import yaml
 from click.testing import CliRunner
 from conftest import git
 
-from boss import manifest as mf
-from boss.cli import cli
-from boss.config import Config
-from boss.mdtext import cell, code, fence, mermaid, oneline, scope_words
-from boss.paths import PlanPaths
-from boss.render import make_env, render_plan, templates_dir
-from worker.scripted_agent import load_script
+from boss.cli.main import cli
+from boss.core import manifest as mf
+from boss.core.config import Config
+from boss.core.mdtext import cell, code, fence, mermaid, oneline, scope_words
+from boss.core.paths import PlanPaths
+from boss.plan.render import make_env, render_plan, templates_dir
+from worker.agents.scripted import load_script
 
 SCRIPT = '```agent-script\n- write: {src/auth/a.py: "x = 1\\n"}\n- print: second\n```'
 
@@ -232,11 +232,11 @@ def test_markdown_filters():
 
 def test_help_is_fast_and_loads_no_jinja_yaml_or_git():
     code_ = (
-        "import sys\nfrom boss.cli import cli\n"
+        "import sys\nfrom boss.cli.main import cli\n"
         "try:\n    cli.main(['--help'], prog_name='boss')\nexcept SystemExit:\n    pass\n"
         "for name in ('plan', 'render', 'validate'):\n"
         "    try:\n        cli.main([name, '--help'], prog_name='boss')\n    except SystemExit:\n        pass\n"
-        "print(sorted(m for m in ('jinja2', 'yaml', 'git', 'boss.manifest', 'boss.render') if m in sys.modules))\n"
+        "print(sorted(m for m in ('jinja2', 'yaml', 'git', 'boss.core.manifest', 'boss.plan.render') if m in sys.modules))\n"
     )
     res = subprocess.run([sys.executable, "-c", code_], capture_output=True, text=True, check=True)
     assert res.stdout.splitlines()[-1] == "[]"

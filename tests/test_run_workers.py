@@ -13,8 +13,8 @@ import pytest
 from conftest import git, make_repo
 from worker_helpers import make_plan, worker
 
-from boss import statelog
-from worker import status as st
+from boss.core import statelog
+from boss.core import status as st
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def test_runs_in_parallel_and_exits_0(repo):
 
 
 def test_the_summary_names_pending_approval_requests_of_a_worker_that_succeeded(repo):
-    from worker import approvals
+    from boss.core import approvals
 
     paths, _ = make_plan(repo, [worker("W1")])
     approvals.request(paths.approvals_dir, plan="p", worker="W1", command="rm -rf build",
@@ -202,7 +202,7 @@ def test_ctrl_c_stops_every_worker_and_leaves_true_statuses(repo, monkeypatch):
     assert state(paths, "W3") is None
     assert "Interrupted. Next: bash .boss/plans/p/run_workers.sh" in out
     assert "Next: boss merge" not in out
-    from boss.proc import pid_alive
+    from boss.core.proc import pid_alive
 
     time.sleep(0.2)
     assert not [pid for pid in map(int, pids.read_text().split()) if pid_alive(pid)]
@@ -229,7 +229,7 @@ def test_ctrl_c_kills_agent_children_that_ignore_interrupt_and_terminate(repo, m
         os.killpg(proc.pid, signal.SIGTERM)  # and a second signal right behind it
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, out + err
-        from boss.proc import pid_alive
+        from boss.core.proc import pid_alive
 
         survivors = list(map(int, pids.read_text().split()))
         deadline = time.monotonic() + 3  # a killed orphan is a zombie until init reaps it
@@ -447,7 +447,7 @@ def test_kill_9_of_a_worker_in_the_pool_reads_crashed_and_the_rerun_finishes(rep
 
 
 def test_the_script_stops_with_a_clear_error_when_the_pool_dies(repo):
-    from boss.proc import pid_alive
+    from boss.core.proc import pid_alive
 
     paths, _ = make_plan(repo, [worker("W1", steps=[{"run": "sleep 1.5"}, {"write": {"src/done.txt": "x"}}])])
     proc = subprocess.Popen(["bash", str(paths.run_script)], cwd=repo, stdout=subprocess.PIPE,

@@ -1,4 +1,4 @@
-"""The sandbox (boss.sandbox, bubblewrap) around every agent, setup and test run of a worker.
+"""The sandbox (boss.core.sandbox, bubblewrap) around every agent, setup and test run of a worker.
 
 Each test runs a real worker with a hostile command agent (a bash command run in the worktree)
 on a real repository, and checks the effect on disk: what the agent and the test may write,
@@ -18,11 +18,11 @@ import pytest
 from conftest import git, make_repo
 from worker_helpers import make_plan, worker
 
-from boss import sandbox, statelog
-from boss.config import load_config
-from boss.errors import ConfigError, SandboxError
-from worker import status as st
-from worker.run import check_runnable, run_worker
+from boss.core import sandbox, statelog
+from boss.core import status as st
+from boss.core.config import load_config
+from boss.core.errors import ConfigError, SandboxError
+from worker.lifecycle.run import check_runnable, run_worker
 
 REQUIRED = os.environ.get("BOSS_SANDBOX_REQUIRED") == "1"
 
@@ -219,7 +219,7 @@ def test_auto_without_bubblewrap_runs_and_says_so(calc, monkeypatch):
     assert status.sandbox.startswith("none: bubblewrap (bwrap) is not installed")
     assert any(e.action == "sandbox" and "without a sandbox" in e.result for e in statelog.read(paths.log))
     assert "NONE (bubblewrap (bwrap) is not installed" in paths.plan_md.read_text()
-    from boss.statusview import summary
+    from boss.core.statusview import summary
 
     assert any("ran WITHOUT a sandbox" in line for line in summary(paths, m, load_config(calc)))
 
@@ -287,7 +287,7 @@ def test_a_boss_command_run_inside_a_sandbox_fails_with_one_error_line(calc):
     """An agent that runs `boss approve` on its own request gets a clean refusal, not a traceback."""
     import subprocess
 
-    from worker import approvals
+    from boss.core import approvals
 
     paths, _ = make_plan(calc, [worker("W1")])
     req = approvals.request(

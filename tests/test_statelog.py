@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-from boss import statelog
+from boss.core import statelog
 
 WRITER = textwrap.dedent(
     """

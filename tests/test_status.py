@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from boss.errors import InputError
-from worker import status as st
+from boss.core import status as st
+from boss.core.errors import InputError
 
 
 def test_write_read_round_trip_and_version_first(tmp_path):

@@ -13,10 +13,10 @@ import pytest
 from conftest import git, make_repo, worker_cmd
 from worker_helpers import make_plan, worker
 
-from boss import statelog
-from boss.config import load_config
-from worker import status as st
-from worker.run import run_worker
+from boss.core import statelog
+from boss.core import status as st
+from boss.core.config import load_config
+from worker.lifecycle.run import run_worker
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_several_dependencies_start_from_their_merge(calc):
 
 
 def test_worker_refuses_when_dependency_not_done(calc):
-    from boss.errors import StateError
+    from boss.core.errors import StateError
 
     paths, m = make_plan(calc, [worker("W1"), worker("W2", depends_on=["W1"])])
     with pytest.raises(StateError, match="depends on W1"):
@@ -339,7 +339,7 @@ def test_usage_is_summed_into_status(calc):
     ]
     (calc / ".boss").mkdir()
     (calc / ".boss/config.yaml").write_text(
-        "agents:\n  mine:\n    command: '\"$BOSS_PYTHON\" -m worker.scripted_agent'\n"
+        "agents:\n  mine:\n    command: '\"$BOSS_PYTHON\" -m worker.agents.scripted'\n"
     )
     w = worker("W1", steps=steps, agent="mine")
     paths, m = make_plan(calc, [w])
@@ -400,13 +400,13 @@ def test_kill_9_reads_crashed_and_rerun_finishes(calc, monkeypatch):
     assert st.read(paths.status("W1")).state == "SUCCESS"
     # the rerun stopped the agent the killed worker had left running, and its setsid child
     assert any(e.action == "reap" for e in events(paths, "W1"))
-    from boss.proc import pid_alive
+    from boss.core.proc import pid_alive
 
     assert not pid_alive(int((paths.worktree("W1").parent / "daemon.pid").read_text()))
 
 
 def test_a_forged_child_pgid_makes_the_rerun_kill_nothing(calc):
-    from boss import proctree
+    from boss.core import proctree
 
     plain = {k: v for k, v in os.environ.items() if k != proctree.MARKER}
     stranger = subprocess.Popen(["sleep", "60"], env=plain, start_new_session=True)
@@ -429,7 +429,7 @@ def test_each_attempt_records_what_the_agent_was_started_with(calc, monkeypatch)
     assert run(paths, m, "W1") == st.SUCCESS
     record = json.loads((paths.attempts("W1") / "s1i1" / "agent.json").read_text())
     assert record["profile"] == "scripted" and record["version"] is None
-    assert record["argv"] == [sys.executable, "-m", "worker.scripted_agent"]
+    assert record["argv"] == [sys.executable, "-m", "worker.agents.scripted"]
     assert record["env"]["BOSS_WORKER"] == "W1" and "MY_API_KEY" in record["env_names"]
     assert "sk-secret" not in json.dumps(record)
 
@@ -446,7 +446,7 @@ def test_an_agent_whose_guard_never_ran_stops_the_worker(calc, tmp_path, monkeyp
                     'echo \'{"type":"result","subtype":"success","is_error":false,"result":"ok"}\'\n')  # fmt: skip
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr("worker.agents._versions", {})
+    monkeypatch.setattr("worker.agents.profile._versions", {})
     paths, m = make_plan(calc, [worker("W1", agent="claude")])
     assert run(paths, m, "W1") == st.FAILED
     s = st.read(paths.status("W1"))
@@ -466,7 +466,7 @@ def _fake_claude(tmp_path, monkeypatch, body: str) -> None:
     fake.write_text(f"#!/bin/bash\n[ \"$1\" = --version ] && {{ echo '9.9.9 (Claude Code)'; exit; }}\n{body}")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr("worker.agents._versions", {})
+    monkeypatch.setattr("worker.agents.profile._versions", {})
 
 
 def test_a_guard_that_judged_fewer_calls_than_the_agent_made_stops_the_worker(calc, tmp_path, monkeypatch):
@@ -475,7 +475,7 @@ def test_a_guard_that_judged_fewer_calls_than_the_agent_made_stops_the_worker(ca
     line = json.dumps({"type": "assistant", "message": {"content": uses}})
     # One decision: the guard hook asked once (through the worker's broker, as Claude's hook would).
     hook = json.dumps({"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}})
-    decide = f"echo '{hook}' | \"$BOSS_PYTHON\" -P -m worker.guard --agent claude --plan p --worker W1 >/dev/null\n"
+    decide = f"echo '{hook}' | \"$BOSS_PYTHON\" -P -m worker.autonomy.guard --agent claude --plan p --worker W1 >/dev/null\n"
     _fake_claude(tmp_path, monkeypatch, f"echo '{line}'\n{decide}")
     paths, m = make_plan(calc, [worker("W1", agent="claude")])
     assert run(paths, m, "W1") == st.FAILED
@@ -556,8 +556,8 @@ _AIDER_401 = (
     ],
 )
 def test_each_profile_reads_its_clis_own_failure(name, output, expected):
-    from boss.config import Config
-    from worker.agents import get_profile
+    from boss.core.config import Config
+    from worker.agents.profile import get_profile
 
     assert get_profile(name, Config()).failure(output) == expected
 
@@ -575,7 +575,7 @@ def test_agent_config_planted_in_the_worktree_is_gone_before_the_next_start(calc
 
 
 def test_secret_flag_values_are_masked_in_the_recorded_argv():
-    from worker.agents import Invocation, ScriptedProfile, attempt_record
+    from worker.agents.profile import Invocation, ScriptedProfile, attempt_record
 
     argv = ["aider", "--openai-api-key", "sk-1", "--anthropic-api-key=sk-2", "--model", "gpt-4o",
             "--auth-token", "tok", "--no-auth", "--read", "x.py", "-c", "p.api_key=sk-3", "--", "--token"]  # fmt: skip
@@ -600,7 +600,7 @@ def test_sigterm_leaves_a_true_status_and_stops_the_agent(calc, command, monkeyp
     assert proc.wait(timeout=20) == 130
     s = st.read(paths.status("W1"))
     assert s.state == "FAILED" and "interrupted" in s.reason
-    from boss.proc import pid_alive
+    from boss.core.proc import pid_alive
 
     assert not pid_alive(int(pidfile.read_text()))
 
@@ -642,7 +642,7 @@ def test_a_worktree_deleted_by_hand_is_made_again(calc):
 
 
 def m_of(paths):
-    from boss.manifest import load
+    from boss.core.manifest import load
 
     return load(paths.manifest)
 
@@ -659,7 +659,7 @@ def test_a_hanging_test_is_reported_as_a_timeout(calc):
 
 
 def test_approval_requests_of_an_earlier_run_are_not_blamed_for_this_one(calc):
-    from worker import approvals
+    from boss.core import approvals
 
     paths, m = make_plan(
         calc, [worker("W1", steps=[{"write": {"src/x.txt": "x"}}], max_iterations=1, max_strategies=1)]
@@ -706,7 +706,7 @@ TOOL_OUTPUT = {
 
 @pytest.mark.parametrize("name", sorted(TOOL_OUTPUT))
 def test_each_cli_profile_counts_its_shell_and_edit_tool_calls(name):
-    from worker.agent_clis import PROFILES
+    from worker.agents.registry import PROFILES
 
     output = "warning: not json\n" + "\n".join(json.dumps(e) for e in TOOL_OUTPUT[name])
     assert PROFILES[name].tool_calls(output) == 2
@@ -714,6 +714,6 @@ def test_each_cli_profile_counts_its_shell_and_edit_tool_calls(name):
 
 
 def test_profiles_that_cannot_tell_count_no_tool_calls():
-    from worker.agents import CommandProfile, ScriptedProfile
+    from worker.agents.profile import CommandProfile, ScriptedProfile
 
     assert ScriptedProfile().tool_calls("x") is None and CommandProfile("c", "true").tool_calls("x") is None

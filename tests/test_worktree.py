@@ -6,12 +6,12 @@ import pytest
 from conftest import boss, git, make_repo
 from worker_helpers import make_plan, worker
 
-from boss.config import load_config
-from boss.errors import StateError
-from boss.paths import PlanPaths
-from worker import status as st
-from worker.run import run_worker
-from worker.worktree import copy_files, prepare, tool_excludes
+from boss.core import status as st
+from boss.core.config import load_config
+from boss.core.errors import StateError
+from boss.core.paths import PlanPaths
+from worker.lifecycle.run import run_worker
+from worker.lifecycle.worktree import copy_files, prepare, tool_excludes
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 from conftest import make_repo
 from worker_helpers import make_plan, worker
 
-from boss import yamlio
-from boss.errors import InputError
+from boss.core import yamlio
+from boss.core.errors import InputError
 
 
 def test_cache_is_written_used_and_ignored_when_the_text_changes(tmp_path):
@@ -87,7 +87,7 @@ def test_worker_run_imports_neither_click_nor_yaml(tmp_path, monkeypatch):
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert res.returncode == 0, res.stderr
     imported = {line.rsplit("|", 1)[1].strip() for line in res.stderr.splitlines() if "import time:" in line}
-    assert "boss.manifest" in imported and "worker.run" in imported
+    assert "boss.core.manifest" in imported and "worker.lifecycle.run" in imported
     assert not {"click", "yaml"} & imported
     # Errors on that path read as everywhere else: one line, the exit code of the family.
     res = subprocess.run([sys.executable, "-m", "worker", "run", "p", "NOPE"], cwd=repo,

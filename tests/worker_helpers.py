@@ -7,9 +7,9 @@ from pathlib import Path
 
 from conftest import git
 
-from boss import manifest as mf
-from boss.config import load_config
-from boss.paths import PlanPaths
+from boss.core import manifest as mf
+from boss.core.config import load_config
+from boss.core.paths import PlanPaths
 
 
 def script(*steps: dict) -> str:
@@ -40,7 +40,7 @@ def make_plan(repo: Path, workers: list[dict], plan: str = "p", **top) -> tuple[
     paths = PlanPaths.of(repo, plan, load_config(repo).worktree_root)
     m = mf.from_dict(raw, "manifest.yaml")
     mf.save(m, paths.manifest)
-    from boss.render import render_plan
+    from boss.plan.render import render_plan
 
     render_plan(paths, m, load_config(repo), force=True)
     return paths, m

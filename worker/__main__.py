@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from worker.entry import main
+from worker.cli.entry import main
 
 main()

@@ -196,10 +196,10 @@ class Project:
         return self.repo / ".worktrees" / self.plan / wid
 
     def state(self, wid: str) -> dict[str, Any]:
-        """The worker's status file, read by its one reader (worker.status); {} when none."""
+        """The worker's status file, read by its one reader (boss.core.status); {} when none."""
         from dataclasses import asdict
 
-        from worker import status as st
+        from boss.core import status as st
 
         found = st.read(self.plan_dir / "workers" / wid / "status.json")
         return asdict(found) if found is not None else {}

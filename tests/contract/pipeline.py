@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from boss import statelog
-from boss.paths import PlanPaths
-from worker import status as st
+from boss.core import statelog
+from boss.core import status as st
+from boss.core.paths import PlanPaths
 
 BUGGY = "def add(a, b):\n    return a - b\n"
 FIXED = "def add(a, b):\n    return a + b\n"

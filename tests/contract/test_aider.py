@@ -43,9 +43,9 @@ from pipeline import (
     status,
 )
 
-from boss import manifest as mf
-from boss import statelog
-from worker import status as st
+from boss.core import manifest as mf
+from boss.core import statelog
+from boss.core import status as st
 
 MODEL = "openai/gpt-4o"
 URL = "https://example.com/calc-spec"

@@ -39,7 +39,7 @@ from pipeline import (
     status,
 )
 
-from worker.clis.claude import WORKER_TOOLS, ClaudeProfile
+from worker.agents.clis.claude import WORKER_TOOLS, ClaudeProfile
 
 # Opus pricing in USD per token, the default model of 2.1.197 ("claude-opus-4-8[1m]").
 PRICE_IN, PRICE_OUT = 5e-6, 25e-6

@@ -18,7 +18,7 @@ import pytest
 from mock_server import ModelServer, Reply
 from pipeline import agent_logs, plan, project, run_workers, status
 
-from boss import statelog
+from boss.core import statelog
 
 MESSAGE = "Invalid API key · Fix external API key"
 

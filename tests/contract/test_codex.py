@@ -153,7 +153,7 @@ def test_codex_fixes_the_bug_under_the_tiers_and_an_approved_command_runs_once(
     assert st.state == "SUCCESS", agent_logs_text(paths)
     said = outputs(server)
     # The approval lets the call past the guard once (the second is blocked again); the sandbox
-    # still hides ~/.ssh from it (boss.sandbox.SECRETS): an approval opens no wall.
+    # still hides ~/.ssh from it (boss.core.sandbox.SECRETS): an approval opens no wall.
     assert not any("scratch-key-not-real" in o for o in said), said
     assert sum("No such file or directory" in o and "id_rsa" in o for o in said) == 1, said
     decisions = [e.result for e in guard_events(paths)]

@@ -38,7 +38,7 @@ from pipeline import (
     status,
 )
 
-from worker.clis.gemini import GeminiProfile, project_settings
+from worker.agents.clis.gemini import GeminiProfile, project_settings
 
 # Gemini's usage statistics (Clearcut); off in the tests that assert no egress at all.
 TELEMETRY = "CONNECT play.googleapis.com:443 HTTP/1.1"

@@ -40,9 +40,9 @@ from pipeline import (
 )
 from sink import ProxySink
 
-from boss import statelog
-from boss.paths import PlanPaths
-from worker.agent_clis import PROFILES
+from boss.core import statelog
+from boss.core.paths import PlanPaths
+from worker.agents.registry import PROFILES
 
 PRICE_IN, PRICE_OUT = 3.0, 15.0  # USD per million tokens, in the provider's model config
 NPM_PLUGIN_INSTALL = "CONNECT registry.npmjs.org:443 HTTP/1.1"

@@ -27,9 +27,9 @@ from typing import Any, NoReturn
 
 import yaml
 
-from boss.errors import CommandError
-from boss.proc import run as run_argv
-from worker.scripted_agent import apply_step, load_script
+from boss.core.errors import CommandError
+from boss.core.proc import run as run_argv
+from worker.agents.scripted import apply_step, load_script
 
 COST_USD = 0.0123
 INPUT_TOKENS = 1000

@@ -39,7 +39,7 @@ from common import (
     shell,
 )
 
-from boss import git
+from boss.core import git
 
 VERSION = "0.86.2"
 BOOL = argparse.BooleanOptionalAction

@@ -59,7 +59,7 @@ from common import (
     stdin_kind,
 )
 
-from boss import git
+from boss.core import git
 
 SANDBOXES = ["read-only", "workspace-write", "danger-full-access"]
 MODEL = "gpt-5-codex"

@@ -1,0 +1,97 @@
+"""`boss merge`: the merge ceremony (SPEC section 8)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import click
+
+from boss.core.clikit import json_option, plan_argument
+
+if TYPE_CHECKING:
+    from boss.ceremony.triage import DryRun
+
+
+@click.command()
+@plan_argument
+@click.option(
+    "--dry-run", is_flag=True, help="Show the triage, the order and the predicted conflicts; change nothing."
+)
+@json_option
+def merge(plan: str | None, dry_run: bool, as_json: bool) -> int:
+    """Bring every worker's proven work into the base branch, in dependency order.
+
+    Triage (SUCCESS is queued; FAILED, CRASHED, SCOPE_VIOLATION and running workers are
+    not), verification of each queued branch from git, a baseline run of the integration
+    test on the base, then merge-and-test one branch at a time in an integration worktree:
+    the worker's acceptance test (from the plan's manifest) and the integration test run on
+    the merged result, the latter judged against the last tested head (a red test is run once
+    more before the merge is dropped). After the last merge every merged worker's acceptance
+    test runs again; a merge that broke one is dropped and the later ones are merged again.
+    Finally one atomic move of the base to the verified result, only if the base has not
+    moved meanwhile. A worker's status file never lands anything by itself.
+
+    Progress goes to stderr; the verdicts, with their evidence, to merge/REPORT.md and
+    merge/report.json. An interrupted ceremony (even by kill -9) resumes where it stopped.
+    Exit 0 when every queued worker merged, 1 when some did not, 2 on bad input.
+    """
+    from boss.ceremony import merge as ceremony
+    from boss.core.workspace import open_plan
+
+    paths, m, config = open_plan(plan)
+    if dry_run:
+        from boss.ceremony import triage
+
+        _show_dry_run(triage.dry_run(paths, m, config), as_json)
+        return 0
+
+    def progress(line: str) -> None:
+        click.echo(line, err=True)
+
+    j = ceremony.run(paths, m, config, progress)
+    report = paths.merge_dir / "report.json"
+    if as_json:
+        click.echo(report.read_text(), nl=False)
+    else:
+        for r in j.records:
+            click.echo(f"{r.id:<10} {r.verdict:<12} {r.reason}")
+        click.echo(j.message)
+        click.echo(f"Report: {(paths.merge_dir / 'REPORT.md').relative_to(paths.repo)}")
+    return ceremony.exit_code(j)
+
+
+def _show_dry_run(d: DryRun, as_json: bool) -> None:
+    p = d.prediction
+    if as_json:
+        data = {
+            "base": d.base,
+            "base_start": d.base_start,
+            "in_progress": d.in_progress,
+            "order": d.order,
+            "workers": [
+                {"id": r.id, "verdict": r.verdict or "QUEUED", "reason": r.reason,
+                 "branch": r.branch, "head": r.head, "out_of_scope": r.out_of_scope}
+                for r in d.records
+            ],
+            "conflicts_with_base": p.with_base,
+            "conflicts_between": [{"a": a, "b": b, "files": f} for a, b, f in p.pairs],
+        }  # fmt: skip
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"Dry run: nothing is changed. Base {d.base} at {d.base_start[:10]}.")
+    if d.in_progress:
+        click.echo(f"An interrupted ceremony (step {d.in_progress}) would be resumed by `boss merge`.")
+    click.echo("Triage:")
+    for r in d.records:
+        verdict = r.verdict or "QUEUED"
+        click.echo(f"  {r.id:<10} {verdict:<12} {r.reason}")
+    click.echo("Merge order: " + (" -> ".join(d.order) or "nothing to merge"))
+    if not p.with_base and not p.pairs:
+        click.echo("Predicted conflicts (git merge-tree): none")
+        return
+    click.echo("Predicted conflicts (git merge-tree):")
+    for wid, files in p.with_base.items():
+        click.echo(f"  {wid} with {d.base}: {', '.join(files)}")
+    for a, b, files in p.pairs:
+        click.echo(f"  {a} with {b}: {', '.join(files)} (the later one in the order would be dropped)")

@@ -1,0 +1,84 @@
+"""`boss status` and `boss log`: what the workers are doing, and what happened."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+
+import click
+
+from boss.core.clikit import json_option, plan_argument
+
+
+@click.command()
+@plan_argument
+@json_option
+@click.option("--watch", is_flag=True, help="Refresh every second until every worker has ended.")
+def status(plan: str | None, as_json: bool, watch: bool) -> int:
+    """One row per worker: state, strategy/iteration, elapsed, branch, last event.
+
+    A RUNNING worker whose process is gone, or whose heartbeat is stale, shows CRASHED; one
+    whose status.json cannot be read shows CORRUPT, with an `Error:` line naming the file
+    (exit 2).
+    """
+    from boss.core.exits import say
+    from boss.core.statusview import Columns, corrupt, counts, format_row, header, rows, unconfined
+    from boss.core.workspace import open_plan
+
+    paths, m, config = open_plan(plan)
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    while True:
+        current = rows(paths, m, config)
+        if as_json:
+            data = {"plan": paths.plan, "workers": [r.to_dict() for r in current]}
+            click.echo(json.dumps(data, indent=2))
+        else:
+            if watch and sys.stdout.isatty():
+                click.clear()
+            click.echo(f"plan {paths.plan}: {counts(current)}")
+            cols = Columns.fit(current)
+            width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 160
+            click.echo(header(cols))
+            for r in current:
+                click.echo(format_row(r, width, bool(color), cols))
+            for line in unconfined(current):
+                click.echo(line.strip())
+        if not watch or not any(r.state in ("RUNNING", "WAITING") for r in current):
+            broken = corrupt(paths, current)
+            for line in broken:
+                say(f"Error: {line}")
+            return 2 if broken else 0
+        time.sleep(1.0)
+
+
+@click.command()
+@plan_argument
+@click.option("--worker", "worker_id", default=None, help="Only this worker's events.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new events (Ctrl-C to stop).")
+@json_option
+def log(plan: str | None, worker_id: str | None, follow: bool, as_json: bool) -> int:
+    """The plan's state log: one line per event, oldest first."""
+    from dataclasses import asdict
+
+    from boss.core import statelog
+    from boss.core.workspace import open_plan
+
+    paths, m, _ = open_plan(plan)
+    if worker_id is not None:
+        m.worker(worker_id)  # an unknown id is an error that names the plan's workers
+    shown = 0
+    while True:
+        events = statelog.read(paths.log)
+        fresh = [e for e in events[shown:] if worker_id is None or e.worker == worker_id]
+        shown = len(events)
+        if as_json:
+            click.echo(json.dumps([asdict(e) for e in fresh], indent=2))
+        else:
+            for e in fresh:
+                click.echo(e.line())
+        if not follow:
+            return 0
+        time.sleep(0.5)

@@ -1,0 +1,220 @@
+"""One row per worker, as `boss status`, the live progress of run_workers.sh and the demo show it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from boss.core import status as st
+from boss.core.config import Config
+from boss.core.errors import InputError
+from boss.core.manifest import Manifest
+from boss.core.paths import PlanPaths
+
+COLORS = {
+    "SUCCESS": "green",
+    "FAILED": "red",
+    "CRASHED": "red",
+    "SCOPE_VIOLATION": "magenta",
+    "SKIPPED": "yellow",
+    "RUNNING": "cyan",
+    "WAITING": "blue",
+    "PENDING": "white",
+    "CORRUPT": "red",
+}
+# The state shown for a worker whose status file cannot be read; its reason says why.
+CORRUPT = "CORRUPT"
+
+
+@dataclass(frozen=True)
+class Row:
+    """What one worker looks like now."""
+
+    id: str
+    state: str
+    strategy: int
+    iteration: int
+    elapsed: float
+    branch: str
+    last_event: str
+    reason: str
+    usage: dict[str, float]
+    sandbox: str = ""  # what confined its runs (status.json), '' before it started
+
+    @property
+    def progress(self) -> str:
+        return f"s{self.strategy}/i{self.iteration}" if self.iteration else "-"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _elapsed(status: st.Status | None, now: datetime) -> float:
+    if status is None:
+        return 0.0
+    start = st.parse_iso(status.started_at)
+    end = st.parse_iso(status.finished_at) if status.state in st.FINAL else None
+    if start is None:
+        return 0.0
+    if end is None and status.state != st.RUNNING:
+        end = st.parse_iso(status.heartbeat) or start
+    return max(0.0, ((end or now) - start).total_seconds())
+
+
+def rows(paths: PlanPaths, m: Manifest, config: Config) -> list[Row]:
+    """The current row of every worker, in manifest order."""
+    now = datetime.now(UTC)
+    result = []
+    for w in m.workers:
+        try:
+            status = st.read(paths.status(w.id))
+        except InputError as e:  # one unreadable file: that worker shows it, the others still read
+            where = str(paths.status(w.id))
+            reason = paths.rel(paths.status(w.id)) + str(e).removeprefix(where)
+            result.append(Row(w.id, CORRUPT, 0, 0, 0.0, w.branch, "", reason, {}))
+            continue
+        state = st.effective_state(status, config.heartbeat_stale, now)
+        result.append(
+            Row(
+                id=w.id,
+                state=state,
+                strategy=status.strategy if status else 0,
+                iteration=status.iteration if status else 0,
+                elapsed=_elapsed(status, now),
+                branch=w.branch,
+                last_event=status.last_event if status else "",
+                reason=status.reason if status else "",
+                usage=dict(status.usage) if status else {},
+                sandbox=status.sandbox if status else "",
+            )
+        )
+    return result
+
+
+def corrupt(paths: PlanPaths, all_rows: Sequence[Row]) -> list[str]:
+    """One line per worker whose status file cannot be read: the file (from the repository)
+    and the problem, for an `Error:` line."""
+    try:
+        root = paths.root.relative_to(paths.repo).as_posix() + "/"
+    except ValueError:  # pragma: no cover - a plan folder is below its repository
+        root = f"{paths.root}/"
+    return [root + r.reason for r in all_rows if r.state == CORRUPT]
+
+
+def duration(seconds: float) -> str:
+    """12s, 3m04s, 1h02m."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Widths of the table's id and branch columns, fitted to a plan's rows."""
+
+    id: int = 10
+    branch: int = 28
+
+    @classmethod
+    def fit(cls, all_rows: Sequence[Row]) -> Columns:
+        """Wide enough for every id and branch (branches cut at MAX_BRANCH with an ellipsis)."""
+        ids = max((len(r.id) for r in all_rows), default=0)
+        branches = max((len(r.branch) for r in all_rows), default=0)
+        return cls(max(6, ids), min(MAX_BRANCH, max(6, branches)))
+
+
+MAX_BRANCH = 48
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_row(row: Row, width: int = 100, color: bool = False, cols: Columns | None = None) -> str:
+    """One line: id, state, strategy/iteration, elapsed, branch, last event."""
+    import click  # only for styling
+
+    cols = cols or Columns()
+    state = f"{row.state:<15}"
+    if color:
+        state = click.style(state, fg=COLORS.get(row.state, "white"), bold=row.state == "RUNNING")
+    event = row.last_event or row.reason
+    branch = _cut(row.branch, cols.branch)
+    line = (
+        f"{row.id:<{cols.id}} {state} {row.progress:<8} {duration(row.elapsed):>7}  {branch:<{cols.branch}} "
+    )
+    room = max(10, width - len(line) + (len(state) - 15))
+    return line + _cut(event, room)
+
+
+def header(cols: Columns | None = None) -> str:
+    """The column titles."""
+    cols = cols or Columns()
+    worker, branch = "WORKER", "BRANCH"
+    return f"{worker:<{cols.id}} {'STATE':<15} {'S/I':<8} {'ELAPSED':>7}  {branch:<{cols.branch}} LAST EVENT"
+
+
+def counts(all_rows: list[Row]) -> str:
+    """'2 SUCCESS, 1 RUNNING' in a stable order."""
+    order = ["SUCCESS", "RUNNING", "FAILED", "CRASHED", "CORRUPT", "SCOPE_VIOLATION", "SKIPPED", "PENDING"]
+    tally = {s: sum(1 for r in all_rows if r.state == s) for s in order}
+    return ", ".join(f"{n} {s}" for s, n in tally.items() if n)
+
+
+def now_monotonic() -> float:
+    """A clock for refresh loops."""
+    return time.monotonic()
+
+
+def pending_approvals(paths: PlanPaths) -> list[str]:
+    """One line per worker with TIER 3 commands the guard blocked and nobody decided yet: a
+    worker can succeed without them, and a person should still see what it asked for."""
+    from boss.core import approvals
+
+    waiting: dict[str, list[str]] = {}
+    for req in approvals.list_requests(paths.approvals_dir, approvals.PENDING):
+        waiting.setdefault(req.worker, []).append(req.id)
+    return [
+        f"  {worker}: {len(ids)} approval request(s) pending ({', '.join(ids)}): boss approvals, then "
+        f"boss approve ID and boss retry {worker} --plan {paths.plan} if the work needs it"
+        for worker, ids in sorted(waiting.items())
+    ]
+
+
+def unconfined(all_rows: Sequence[Row]) -> list[str]:
+    """One line per worker whose runs had no sandbox (boss.core.sandbox): people must know."""
+    return [
+        f"  {r.id}: ran WITHOUT a sandbox ({r.sandbox}); its agent and tests could write anywhere you can"
+        for r in all_rows
+        if r.sandbox.startswith("none")
+    ]
+
+
+def summary(paths: PlanPaths, m: Manifest, config: Config, *, interrupted: bool = False) -> list[str]:
+    """The lines run_workers.sh ends with: counts, each worker, what to read and do next."""
+    all_rows = rows(paths, m, config)
+    lines = ["", f"plan {paths.plan}: {counts(all_rows)}"]
+    for r in all_rows:
+        why = f": {r.reason}" if r.reason and r.state != "SUCCESS" else ""
+        lines.append(f"  {r.id:<10} {r.state}{why}")
+    for r in all_rows:
+        if r.state in ("FAILED", "CRASHED", CORRUPT) and paths.blocker(r.id).is_file():
+            lines.append(f"  {r.id}: read {paths.blocker(r.id).relative_to(paths.repo)}")
+    lines += pending_approvals(paths)
+    lines += unconfined(all_rows)
+    script = paths.run_script.relative_to(paths.repo).as_posix()
+    running = [r.id for r in all_rows if r.state == "RUNNING"]
+    if interrupted:
+        lines.append(f"Interrupted. Next: bash {script}   (resumes: successes are kept)")
+    elif running:  # run elsewhere (`boss retry`, another --only run): merging now would skip them
+        lines.append(
+            f"Still running elsewhere: {', '.join(running)}. Watch: boss status {paths.plan} --watch"
+        )
+    elif any(r.state == "SUCCESS" for r in all_rows):
+        lines.append(f"Next: boss merge {paths.plan}   (or inspect: boss status {paths.plan})")
+    return lines

@@ -1,0 +1,1 @@
+"""The built-in profiles of the real agent CLIs, one module per CLI (see `worker.agents.registry`)."""

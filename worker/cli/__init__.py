@@ -1,0 +1,1 @@
+"""The `worker` command line (run, pool, skip, states, progress, classify, guard). Thin."""

@@ -1,1 +1,0 @@
-"""The built-in profiles of the real agent CLIs, one module per CLI (see `worker.agent_clis`)."""

@@ -1,0 +1,185 @@
+"""A worker's git worktree: started from the base or its dependencies, with copy and setup done."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from boss.core import git
+from boss.core import status as st
+from boss.core.errors import StateError
+from boss.core.lock import locked
+from boss.core.manifest import Manifest, Worker
+from boss.core.paths import PlanPaths
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A worktree ready for work: where it is, the commit it starts from, and whether it is new."""
+
+    path: Path
+    start: str
+    created: bool
+
+
+def tool_excludes(paths: PlanPaths) -> list[str]:
+    """The .git/info/exclude patterns that keep the tool's own folders out of the user's status."""
+    patterns = ["/.boss/"]
+    with contextlib.suppress(ValueError):  # a worktree root outside the repository needs none
+        patterns.append("/" + paths.worktree_root.relative_to(paths.repo).as_posix() + "/")
+    return patterns
+
+
+def start_ref(paths: PlanPaths, worker_id: str) -> str:
+    """The rollback ref holding a worker's clean start."""
+    return f"refs/boss/{paths.plan}/{worker_id}/start"
+
+
+def foreign_branches(paths: PlanPaths, workers: Iterable[Worker]) -> list[tuple[Worker, str]]:
+    """(worker, message) for each worker whose branch exists but was not made by that worker.
+
+    A worker resets its branch to its start on every run. That is right for a branch it made
+    (its start ref is in the branch's history) and would lose work on any other: a branch the
+    user had, or one of another plan.
+    """
+    workers = list(workers)
+    if not workers:
+        return []
+    refs = ["refs/heads/" + w.branch for w in workers] + [start_ref(paths, w.id) for w in workers]
+    found = git.ref_commits(paths.repo, refs)
+    foreign = []
+    for w in workers:
+        head, start = found.get("refs/heads/" + w.branch), found.get(start_ref(paths, w.id))
+        if head is None or (start is not None and git.is_ancestor(paths.repo, start, head)):
+            continue
+        foreign.append(
+            (
+                w,
+                f"worker {w.id}, field branch: branch {w.branch!r} already exists and was not made "
+                "by this worker, which would reset it to its start; give the worker another branch "
+                f"in the manifest (then `boss render {paths.plan}`), or delete that branch if "
+                "nothing on it matters",
+            )
+        )
+    return foreign
+
+
+def _base_commit(repo: Path, m: Manifest) -> str:
+    commit = m.base_commit and git.rev(repo, m.base_commit)
+    if commit:
+        return commit
+    head = git.rev(repo, f"refs/heads/{m.base}")
+    if head is None:
+        msg = f"manifest: field base: branch {m.base!r} does not exist in {repo}"
+        raise StateError(msg)
+    return head
+
+
+def dependency_heads(paths: PlanPaths, w: Worker) -> list[tuple[str, str]]:
+    """(id, head commit) of each dependency; StateError when one has not succeeded."""
+    heads = []
+    for dep in w.depends_on:
+        status = st.read(paths.status(dep))
+        if status is None or status.state != st.SUCCESS or not status.head_commit:
+            state = status.state if status else st.PENDING
+            msg = f"worker {w.id} depends on {dep}, which is {state}; run {dep} first"
+            raise StateError(msg)
+        heads.append((dep, status.head_commit))
+    return heads
+
+
+def _merge_dependencies(path: Path, heads: list[tuple[str, str]], w: Worker) -> None:
+    """Merge the other dependencies' heads into a worktree started at the first one."""
+    for dep, commit in heads[1:]:
+        res = git.git(
+            path,
+            "merge",
+            "--no-ff",
+            "--no-edit",
+            "-m",
+            f"boss: merge dependency {dep} into {w.id}",
+            commit,
+            check=False,
+            env=git.identity_env(),
+        )
+        if res.returncode != 0:
+            files = git.zsplit(git.git(path, "diff", "--name-only", "-z", "--diff-filter=U").stdout)
+            git.git(path, "merge", "--abort", check=False)
+            names = ", ".join(d for d, _ in heads)
+            msg = f"worker {w.id}: its dependencies {names} conflict in {', '.join(files) or '?'}"
+            raise StateError(msg)
+
+
+def prepare(paths: PlanPaths, m: Manifest, w: Worker, *, fresh: bool = False) -> Prepared:
+    """Make the worktree exist on w.branch at its clean start, and record the rollback ref.
+
+    Every run starts clean: work from earlier failed runs was rolled back anyway, and the
+    start moves when a dependency was re-run. `fresh` also removes an existing worktree.
+    """
+    repo = paths.repo
+    path = paths.worktree(w.id)
+    heads = dependency_heads(paths, w)
+    for _, message in foreign_branches(paths, [w]):
+        raise StateError(message)
+    start_point = heads[0][1] if heads else _base_commit(repo, m)
+    # The start ref first: from the moment the branch is (re)made at start_point, it is this
+    # worker's by foreign_branches' rule, even if what follows fails or is killed.
+    git.update_ref(repo, start_ref(paths, w.id), start_point)
+    lock = paths.boss_dir / "worktrees.lock"
+    busy = f"{lock}: busy for 120s"
+    # Adding worktrees in parallel is safe; `worktree prune` is not (it could remove another
+    # worker's half-made worktree), so adds share the lock and a prune takes it alone.
+    registered = False
+    if path.is_dir():
+        registered = path.resolve() in {p.resolve() for p in git.worktrees(repo)}
+        if fresh and registered:
+            with locked(lock, 120, busy):
+                git.worktree_remove(repo, path)
+            registered = False
+        if not registered and path.exists():
+            shutil.rmtree(path)  # a leftover folder git no longer knows: nothing to keep
+            with locked(lock, 120, busy):
+                git.git(repo, "worktree", "prune")
+    if not registered:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        add = ("worktree", "add", "--quiet", "--force", "-B", w.branch, str(path), start_point)
+        with locked(lock, 120, busy, shared=True):
+            added = git.git(repo, *add, check=False).returncode == 0
+        if not added:
+            # Git still lists a worktree whose folder was deleted by hand: forget it, try again.
+            with locked(lock, 120, busy):
+                git.git(repo, "worktree", "prune")
+                git.git(repo, *add)
+    if registered:
+        git.git(path, "checkout", "--quiet", "--force", "-B", w.branch, start_point)
+        git.git(path, "clean", "-fdq")
+    start = start_point
+    if len(heads) > 1:
+        _merge_dependencies(path, heads, w)
+        start = git.head(path)
+        git.update_ref(repo, start_ref(paths, w.id), start)
+    return Prepared(path, start, not registered)
+
+
+def copy_files(repo: Path, worktree: Path, patterns: tuple[str, ...]) -> list[str]:
+    """Copy the manifest's untracked files (.env ...) into a new worktree; the paths copied."""
+    copied = []
+    for rel in patterns:
+        matches = sorted(repo.glob(rel)) if any(c in rel for c in "*?[") else [repo / rel]
+        for src in matches:
+            if not src.exists():
+                continue
+            dest = worktree / src.relative_to(repo)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_dir():
+                shutil.copytree(src, dest, dirs_exist_ok=True, symlinks=True)
+            else:
+                shutil.copy2(src, dest)
+            copied.append(src.relative_to(repo).as_posix())
+    if copied:
+        # Copied files are local configuration, never work: keep them out of every diff.
+        git.add_exclude(repo, [f"/{c}" for c in copied])
+    return copied
