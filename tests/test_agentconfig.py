@@ -11,7 +11,7 @@ from conftest import git, make_repo, write_files
 
 from worker.agents.cli_config import AgentConfig
 from worker.agents.clis.gemini import PROJECT_SETTINGS, project_settings
-from worker.autonomy.policy import load_policy
+from worker.autonomy.policy_file import load_policy
 
 PATTERNS = tuple(load_policy().agent_config)
 CLAUDE = '{"permissions": {"allow": ["Bash"]}}\n'

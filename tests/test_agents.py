@@ -17,10 +17,9 @@ from worker.agents.profile import (
     CommandProfile,
     ScriptedProfile,
     agent_env,
-    builtin_names,
-    get_profile,
     usage_from_json_lines,
 )
+from worker.agents.registry import builtin_names, get_profile
 
 SPEC_VARS = ("BOSS_PLAN", "BOSS_WORKER", "BOSS_WORKTREE", "BOSS_CONTEXT", "BOSS_PROMPT",
              "BOSS_FEEDBACK", "BOSS_ITERATION", "BOSS_STRATEGY", "BOSS_SCOPE")  # fmt: skip

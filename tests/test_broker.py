@@ -30,7 +30,7 @@ from boss.core.paths import PlanPaths
 from worker.autonomy import guard
 from worker.autonomy.classify import classify
 from worker.autonomy.guard import hook_argv
-from worker.autonomy.policy import load_policy
+from worker.autonomy.policy_file import load_policy
 from worker.lifecycle import broker
 from worker.lifecycle.run import run_worker
 

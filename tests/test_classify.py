@@ -15,8 +15,9 @@ from conftest import git, make_repo, write_files
 
 from worker.autonomy import bashlex_loader as bl
 from worker.autonomy import shellparse as sp
-from worker.autonomy.classify import classify, classify_path, make_context
-from worker.autonomy.policy import load_policy
+from worker.autonomy.classify import classify, classify_path
+from worker.autonomy.context import make_context
+from worker.autonomy.policy_file import load_policy
 
 CORPUS = Path(__file__).with_name("classify_corpus.yaml")
 OVERBLOCK_BOUND = 0.03  # at most 3% of the safe (TIER 1) commands may be blocked (TIER 3)

@@ -10,9 +10,9 @@ import pytest
 from conftest import boss, make_repo, worker_cmd
 from worker_helpers import make_plan, worker
 
-from boss.ceremony.quarantine import decision_path
 from boss.core import status as st
 from boss.core.config import load_config
+from boss.core.decisions import decision_path
 from boss.core.errors import StateError
 from boss.core.manifest import from_dict, load, save, to_dict
 from boss.plan import definitions

@@ -19,7 +19,8 @@ from worker.agents.enforce import static_denies
 from worker.agents.profile import AgentRun
 from worker.agents.registry import LIMITS
 from worker.autonomy.guard import hook_command
-from worker.autonomy.policy import Policy, load_policy
+from worker.autonomy.policy import Policy
+from worker.autonomy.policy_file import load_policy
 
 RENDERERS = {
     "claude": claude.render,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from boss.core import pytest_report
 from boss.core.proc import Outcome
 from worker.agents.scripted import apply_step, load_script
 from worker.lifecycle import gates
@@ -61,8 +62,8 @@ def test_judge_red_timeout():
 
 
 def test_is_pytest():
-    assert gates.is_pytest("python -m pytest -q") and gates.is_pytest("/venv/bin/pytest x")
-    assert not gates.is_pytest("make test") and gates.is_pytest("pytest 'unterminated")
+    assert pytest_report.is_pytest("python -m pytest -q") and pytest_report.is_pytest("/venv/bin/pytest x")
+    assert not pytest_report.is_pytest("make test") and pytest_report.is_pytest("pytest 'unterminated")
 
 
 def test_test_paths_freeze_test_files_not_the_code_they_check(tmp_path):

@@ -14,10 +14,10 @@ from merge_helpers import make_scenario, pytest_command, spec
 from worker_helpers import make_plan, worker
 
 from boss.ceremony import merge
-from boss.ceremony.quarantine import Decision
 from boss.core import statelog
 from boss.core import status as st
 from boss.core.config import load_config
+from boss.core.decisions import Decision
 from boss.core.journal import load as load_journal
 from boss.core.journal import save as save_journal
 from worker.lifecycle.run import run_worker

@@ -11,8 +11,8 @@ from conftest import write_files
 
 from boss.core.errors import ConfigError
 from worker.autonomy.classify import classify
-from worker.autonomy.policy import DEFAULT_POLICY, Part, load_policy
-from worker.autonomy.policy_file import example_context, example_problems
+from worker.autonomy.policy import DEFAULT_POLICY, Part
+from worker.autonomy.policy_file import example_context, example_problems, load_policy
 
 
 @pytest.fixture(autouse=True)

@@ -100,7 +100,8 @@ def test_the_readme_names_why_each_dependency_is_there_and_why_two_are_not():
 
 
 def test_the_readme_shows_every_agent_profile_and_environment_variable():
-    from worker.agents.profile import AgentRun, agent_env, builtin_names
+    from worker.agents.profile import AgentRun, agent_env
+    from worker.agents.registry import builtin_names
 
     for name in builtin_names():
         assert f"| `{name}` |" in README, name

@@ -18,7 +18,8 @@ from boss.core import manifest as mf
 from boss.core.config import Config
 from boss.core.mdtext import cell, code, fence, mermaid, oneline, scope_words
 from boss.core.paths import PlanPaths
-from boss.plan.render import make_env, render_plan, templates_dir
+from boss.core.templates import make_env, templates_dir
+from boss.plan.render import render_plan
 from worker.agents.scripted import load_script
 
 SCRIPT = '```agent-script\n- write: {src/auth/a.py: "x = 1\\n"}\n- print: second\n```'

@@ -557,7 +557,7 @@ _AIDER_401 = (
 )
 def test_each_profile_reads_its_clis_own_failure(name, output, expected):
     from boss.core.config import Config
-    from worker.agents.profile import get_profile
+    from worker.agents.registry import get_profile
 
     assert get_profile(name, Config()).failure(output) == expected
 

@@ -10,8 +10,9 @@ from boss.core import status as st
 from boss.core.config import load_config
 from boss.core.errors import StateError
 from boss.core.paths import PlanPaths
+from boss.core.worktrees import copy_files, tool_excludes
 from worker.lifecycle.run import run_worker
-from worker.lifecycle.worktree import copy_files, prepare, tool_excludes
+from worker.lifecycle.worktree import prepare
 
 
 @pytest.fixture

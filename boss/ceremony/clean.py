@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from boss.ceremony import integration
-from boss.ceremony.quarantine import REJECT, read_decision
 from boss.core import git
 from boss.core import journal as jr
 from boss.core import status as st
 from boss.core.config import Config, load_config
+from boss.core.decisions import REJECT, read_decision
 from boss.core.errors import BossError
 from boss.core.manifest import Manifest, load
-from boss.core.paths import BOSS_DIR, PlanPaths, list_plans
+from boss.core.paths import BOSS_DIR, PlanPaths, integration_branch, list_plans
 
 # What a person wrote in .boss/; everything else there the tool made.
 USER_FILES = ("config.yaml", "policy.yaml")
@@ -186,7 +186,7 @@ def _clean_workers(c: _Cleaner, paths: PlanPaths, m: Manifest, config: Config, f
 
 
 def _clean_integration(c: _Cleaner, paths: PlanPaths, m: Manifest, force: bool) -> None:
-    repo, name = paths.repo, integration.branch(paths.plan)
+    repo, name = paths.repo, integration_branch(paths.plan)
     journal_file = paths.merge_dir / "journal.json"
     try:
         j = jr.load(journal_file)

@@ -25,23 +25,17 @@ from boss.core import git, sandbox
 from boss.core.config import load_config
 from boss.core.errors import GitError, StateError
 from boss.core.manifest import SETTING_DEFAULTS, Manifest, Worker
-from boss.core.paths import PlanPaths
+from boss.core.paths import PlanPaths, integration_branch
 from boss.core.proc import run_shell
-from boss.core.pytest_report import clean_caches, run_env
+from boss.core.pytest_report import clean_caches, is_pytest, run_env
 from boss.core.sandbox import Sandbox
-from worker.lifecycle.gates import is_pytest
-from worker.lifecycle.worktree import copy_files
+from boss.core.worktrees import copy_files
 
 Progress = Callable[[str], None]
 # Seconds between "still running" lines during a long test; the variable is a test/debug switch.
 PROGRESS_ENV = "BOSS_MERGE_PROGRESS_SECONDS"
 # pytest: 0 passed, 1 some tests failed, 5 no tests collected; anything else is a crash.
 _PYTEST_JUDGED = (0, 1, 5)
-
-
-def branch(plan: str) -> str:
-    """The integration branch of a plan."""
-    return f"boss/{plan}/integration"
 
 
 def worktree_path(paths: PlanPaths) -> Path:
@@ -55,7 +49,7 @@ def prepare(paths: PlanPaths, m: Manifest, start: str) -> Path:
     if path.is_dir() and path.resolve() in {p.resolve() for p in git.worktrees(repo)}:
         release_lock(path)
         git.merge_abort(path)
-        git.checkout_branch(path, branch(paths.plan), start)
+        git.checkout_branch(path, integration_branch(paths.plan), start)
         git.git(path, "clean", "-fdq")
         return path
     if path.exists():
@@ -63,10 +57,10 @@ def prepare(paths: PlanPaths, m: Manifest, start: str) -> Path:
         git.git(repo, "worktree", "prune")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        git.worktree_add_branch(repo, path, branch(paths.plan), start)
+        git.worktree_add_branch(repo, path, integration_branch(paths.plan), start)
     except GitError:  # a registration whose folder was deleted still holds the branch
         git.git(repo, "worktree", "prune")
-        git.worktree_add_branch(repo, path, branch(paths.plan), start)
+        git.worktree_add_branch(repo, path, integration_branch(paths.plan), start)
     copy_files(repo, path, m.copy)
     if m.setup.strip():
         log = paths.merge_dir / "logs" / "setup.log"
@@ -101,7 +95,7 @@ def pristine(path: Path, plan: str, commit: str) -> None:
     """The integration worktree on its branch at commit, every tracked file as committed: what
     a test run changed (files, HEAD, the branch) must not reach the next run. Untracked files
     stay: the copy files and what setup made are untracked too."""
-    git.checkout_branch(path, branch(plan), commit)
+    git.checkout_branch(path, integration_branch(plan), commit)
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ from boss.core.errors import StateError
 from boss.core.journal import CONFLICT, MERGED, PENDING, REVERTED, SKIPPED, Journal, Record, crash_point
 from boss.core.lock import locked
 from boss.core.manifest import Manifest, Worker
-from boss.core.paths import PlanPaths
-from worker.lifecycle.worktree import tool_excludes
+from boss.core.paths import PlanPaths, integration_branch
+from boss.core.worktrees import tool_excludes
 
 Progress = Callable[[str], None]
 # The state-log action of each verdict the merging step gives.
@@ -129,7 +129,7 @@ def _begin(paths: PlanPaths, m: Manifest, config: Config, progress: Progress) ->
         plan=paths.plan,
         base=m.base,
         base_start=base_start,
-        integration_branch=integration.branch(paths.plan),
+        integration_branch=integration_branch(paths.plan),
         worktree=str(integration.worktree_path(paths)),
         started_at=now(),
         head=base_start,

@@ -180,7 +180,7 @@ _TEMPLATE: list[jinja2.Template] = []  # the compiled report template, once load
 def _template() -> jinja2.Template:
     """The compiled report.md.j2 (Jinja is imported on first use: it takes tens of ms)."""
     if not _TEMPLATE:
-        from boss.plan.render import make_env
+        from boss.core.templates import make_env
 
         _TEMPLATE.append(make_env().get_template("report.md.j2"))
     return _TEMPLATE[0]

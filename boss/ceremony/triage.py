@@ -18,15 +18,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from boss.ceremony.quarantine import ACCEPT, REJECT, Decision, read_decision
 from boss.core import git, journal, scope
 from boss.core import status as st
 from boss.core.config import Config
+from boss.core.decisions import ACCEPT, REJECT, Decision, read_decision
 from boss.core.errors import InputError
 from boss.core.journal import CRASHED, FAILED, MERGED, PENDING, QUARANTINED, SKIPPED, Record
 from boss.core.manifest import Manifest, Worker
 from boss.core.paths import PlanPaths
-from worker.lifecycle.worktree import tool_excludes
+from boss.core.worktrees import tool_excludes
 
 
 def short(commit: str) -> str:

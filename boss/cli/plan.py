@@ -82,7 +82,8 @@ def plan(
         m = mf.from_dict(complete(raw, b, plan=slug, integration_test=integration_test), "--split")
     else:
         from boss.plan.new_plan import exclude_patterns
-        from boss.plan.planner import check_planner, plan_with_agent
+        from boss.plan.planner import plan_with_agent
+        from worker.api import planning_agent
 
         b = find_base(Path.cwd(), base)
         config = load_config(b.repo)
@@ -97,9 +98,10 @@ def plan(
         from boss.core import git
 
         git.add_exclude(b.repo, exclude_patterns(config))
-        check_planner(name, config, b.repo)
+        planner = planning_agent(name, config, b.repo)
+        planner.check()
         click.echo(f"Asking {name} to plan (read-only, timeout {config.planner_timeout}s)...", err=True)
-        m = plan_with_agent(b.repo, name, the_task, b.commit, config, finalize)
+        m = plan_with_agent(b.repo, planner, the_task, b.commit, finalize)
     paths, result = write_plan(m, b, config, force=force)
     from boss.cli.render import report_render
 

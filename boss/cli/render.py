@@ -76,7 +76,7 @@ def validate(plan: str | None, as_json: bool) -> int:
         else:
             from boss.core import git
             from boss.core.workspace import open_plan
-            from worker.agents.profile import check_agents
+            from worker.api import check_agents
 
             paths, m, config = open_plan(plan)
             path = paths.manifest
@@ -86,7 +86,7 @@ def validate(plan: str | None, as_json: bool) -> int:
         if as_json:
             click.echo(json.dumps({"valid": False, "problems": e.problems}, indent=2))
         raise
-    from worker.lifecycle.worktree import foreign_branches
+    from boss.core.worktrees import foreign_branches
 
     warnings = [*mf.scope_warnings(m), *(mf.overlap_warning(*o) for o in mf.scope_overlaps(m, tracked))]
     if paths is not None:  # a plan, not a lone manifest file: its branches can be checked

@@ -21,8 +21,7 @@ def retry(worker_id: str, plan: str | None, fresh: bool) -> int:
     from boss.core import status as st
     from boss.core.workspace import open_plan
     from boss.plan import definitions
-    from worker.agents.profile import check_agents
-    from worker.lifecycle.run import install_stop_signals, run_worker
+    from worker.api import check_agents, install_stop_signals, run_worker
 
     paths, m, config = open_plan(plan)
     m.worker(worker_id)  # an unknown id fails here, naming the plan's workers

@@ -101,3 +101,8 @@ def list_plans(repo: Path) -> list[str]:
     if not base.is_dir():
         return []
     return sorted(p.name for p in base.iterdir() if (p / "manifest.yaml").is_file())
+
+
+def integration_branch(plan: str) -> str:
+    """The branch a plan's merge ceremony builds and tests before the base moves to it."""
+    return f"boss/{plan}/integration"

@@ -8,16 +8,13 @@ import select
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from boss.core import proctree, reaper, runlog
 from boss.core.errors import CommandError
-
-if TYPE_CHECKING:
-    from boss.core.sandbox import Confinement
 
 # Stages of stopping a process group: interrupt, terminate, kill (tox's interrupt()).
 STOP_STAGES: tuple[tuple[signal.Signals, float], ...] = (
@@ -25,6 +22,12 @@ STOP_STAGES: tuple[tuple[signal.Signals, float], ...] = (
     (signal.SIGTERM, 2.0),
     (signal.SIGKILL, 5.0),
 )
+
+
+class Confinement(Protocol):
+    """What confines a run (boss.core.sandbox.Confinement): argv wrapped to run inside it."""
+
+    def wrap(self, argv: Sequence[str], env: Mapping[str, str]) -> list[str]: ...
 
 
 class Child(Protocol):

@@ -125,6 +125,15 @@ def options(inv: Invocation, cwd: Path, report: Path) -> list[str]:
     return added
 
 
+def is_pytest(command: str) -> bool:
+    """True when the command runs pytest (its exit codes then tell failures from crashes)."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return "pytest" in command
+    return any(Path(w).name in ("pytest", "py.test") or w == "pytest" for w in words)
+
+
 def run_env(report_dir: Path) -> dict[str, str]:
     """No bytecode written, and none read from the worktree: a fresh private cache folder."""
     return {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(report_dir / "pycache")}

@@ -15,9 +15,9 @@ import hashlib
 import json
 from typing import Any
 
-from boss.ceremony.quarantine import decision_path
 from boss.core import status as st
 from boss.core.config import Config
+from boss.core.decisions import decision_path
 from boss.core.errors import StateError
 from boss.core.manifest import Manifest, Worker
 from boss.core.paths import PlanPaths

@@ -13,18 +13,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from boss.core import git, runlog, yamlio
-from boss.core.config import Config
+from boss.core import git, yamlio
 from boss.core.errors import AgentError, InputError, ManifestError
 from boss.core.manifest import Manifest
 from boss.core.paths import BOSS_DIR
-from boss.core.proc import run_group
 from boss.plan.repo_summary import detect_test_command, reader, readme_excerpt, summarize
-
-if TYPE_CHECKING:
-    from worker.agents.profile import AgentProfile
 
 ATTEMPTS = 3
 _YAML_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*ya?ml[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S)
@@ -32,6 +27,22 @@ _FIRST_KEY = re.compile(r"^(?:version|plan|task|workers)[ \t]*:", re.M)
 PREVIOUS_OUTPUT_LIMIT = 12000
 # Fills in what the Boss records (base, base_commit, overrides) and validates: raw, source.
 Finalize = Callable[[dict[str, Any], str], Manifest]
+
+
+class Agent(Protocol):
+    """An agent CLI that answers a planning prompt, read-only (built by worker.api.planner_agent)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def check(self) -> None:
+        """ConfigError, before planning starts, when this agent cannot plan."""
+
+    def ask(self, worktree: Path, prompt_file: Path, log: Path, last_output: Path, attempt: int) -> str:
+        """Its final text for one prompt, run in the throwaway worktree with its output in log;
+        AgentError when it fails, times out or touches the repository's git directory (a failed
+        run's output is then kept in last_output)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -88,7 +99,7 @@ def build_prompt(
 ) -> str:
     """The planning prompt: the task, the repository, the format and any earlier problems."""
     from boss.core.schema import dumps
-    from boss.plan.render import make_env
+    from boss.core.templates import make_env
 
     files = git.ls_files(worktree)
     read = reader(worktree)
@@ -110,30 +121,19 @@ def build_prompt(
     )
 
 
-def plan_with_agent(
-    repo: Path,
-    profile_name: str,
-    task: str,
-    base_commit: str,
-    config: Config,
-    finalize: Finalize,
-) -> Manifest:
-    """Ask the agent profile for a manifest until one validates (ATTEMPTS at most).
+def plan_with_agent(repo: Path, agent: Agent, task: str, base_commit: str, finalize: Finalize) -> Manifest:
+    """Ask the agent for a manifest until one validates (ATTEMPTS at most).
 
     Args:
         repo: the user's repository (nothing in its checkout is touched).
-        profile_name: an agent profile (`.boss/config.yaml` or built-in).
+        agent: the planning agent (an agent profile, `.boss/config.yaml`'s or built-in).
         task: what the plan must achieve.
         base_commit: the commit the planner's throwaway worktree checks out.
-        config: the project's config (profiles, planner_timeout).
         finalize: fills in what the Boss records (base, ...) and validates; raises ManifestError.
 
     Raises:
         AgentError: the agent failed, timed out, or gave no valid manifest in ATTEMPTS tries.
     """
-    from worker.agents.profile import get_profile
-
-    profile = get_profile(profile_name, config)
     run = PlannerRun.new(repo)
     run.root.mkdir(parents=True, exist_ok=True)
     git.worktree_add_detached(repo, run.worktree, base_commit)
@@ -143,7 +143,9 @@ def plan_with_agent(
         for attempt in range(1, ATTEMPTS + 1):
             prompt = build_prompt(task, run.worktree, base_commit, attempt, problems, answer)
             run.prompt(attempt).write_text(prompt, encoding="utf-8")
-            answer = _ask(run, profile, attempt, config)
+            answer = agent.ask(
+                run.worktree, run.prompt(attempt), run.output(attempt), run.last_output, attempt
+            )
             try:
                 return check_answer(answer, f"planner answer {attempt}", finalize)
             except ManifestError as e:
@@ -153,81 +155,11 @@ def plan_with_agent(
     yamlio.write_atomic(run.last_output, answer)
     shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
     msg = (
-        f"planner {profile_name!r} gave no valid manifest in {ATTEMPTS} attempts; its last answer "
+        f"planner {agent.name!r} gave no valid manifest in {ATTEMPTS} attempts; its last answer "
         f"is kept in {_rel(repo, run.last_output)} (prompts and answers: {_rel(repo, run.root)}/). "
         f"Last problems: {shown}"
     )
     raise AgentError(msg)
-
-
-def check_planner(profile_name: str, config: Config, repo: Path) -> None:
-    """ConfigError, before any planning starts, when the profile cannot plan (the scripted agent).
-
-    The invocation is built against a throwaway prompt: the real one is written per attempt.
-    """
-    import tempfile
-
-    from worker.agents.profile import get_profile
-
-    profile = get_profile(profile_name, config)
-    with tempfile.TemporaryDirectory(prefix="boss-plan-check-") as scratch:
-        prompt = Path(scratch) / "prompt.md"
-        prompt.write_text("Plan the task.\n", encoding="utf-8")
-        profile.planner_invocation(prompt, repo)
-
-
-def _ask(run: PlannerRun, profile: AgentProfile, attempt: int, config: Config) -> str:
-    """Run the planner once; its final text, or AgentError when it fails or times out."""
-    prompt_file = run.prompt(attempt)
-    inv = profile.planner_invocation(prompt_file, run.worktree)
-    env = {
-        **git.git_env(),
-        **inv.env,
-        "BOSS_PROMPT": str(prompt_file),
-        "BOSS_WORKTREE": str(run.worktree),
-        "BOSS_PLANNER_ATTEMPT": str(attempt),
-    }
-    from boss.core import gitdir
-
-    log = run.output(attempt)
-    from worker.agents.registry import PROFILES, agent_sandbox, state_paths
-
-    jail = agent_sandbox(config, [profile.name])
-    builtin = PROFILES.get(profile.name) is profile
-    state = state_paths(profile.name, {**os.environ, **env}) if builtin else []
-    # The planner reads the repository; it writes only its throwaway worktree and its CLI's state
-    # (without a sandbox, the git directory is put back after it and any change refused).
-    before = None if jail.active else gitdir.snapshot(run.repo, worktree=run.worktree)
-    try:
-        with jail.confine(
-            run.worktree, writable=[run.worktree], ephemeral=state, network=True, prefix="boss-plan-"
-        ) as c:
-            outcome = run_group(
-                inv.argv,
-                cwd=run.worktree,
-                env=env,
-                log_path=log,
-                timeout=config.planner_timeout,
-                confine=c,
-                log_cap=config.log_cap,
-            )
-    finally:
-        changes = gitdir.restore(before) if before is not None else []
-    if changes:
-        shown = "; ".join(changes[:10]) + (f"; and {len(changes) - 10} more" if len(changes) > 10 else "")
-        msg = f"planner {profile.name!r} changed the repository's git directory, which boss put back: {shown}"
-        raise AgentError(msg)
-    output = runlog.read(log)
-    if outcome.timed_out or outcome.exit_code != 0:
-        yamlio.write_atomic(run.last_output, output)
-        why = (
-            f"timed out after {config.planner_timeout}s (planner_timeout in .boss/config.yaml)"
-            if outcome.timed_out
-            else f"exited with code {outcome.exit_code}"
-        )
-        msg = f"planner {profile.name!r} {why}; its output is kept in {_rel(run.repo, run.last_output)}"
-        raise AgentError(msg)
-    return profile.final_text(output)
 
 
 def _rel(repo: Path, path: Path) -> str:

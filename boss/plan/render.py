@@ -13,17 +13,15 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from boss.core import yamlio
 from boss.core.config import Config, config_path
 from boss.core.manifest import Manifest, overlap_warning, scope_overlaps, scope_warnings
 from boss.core.paths import PlanPaths
 from boss.core.sandbox import plan_line
+from boss.core.templates import make_env
 from boss.plan import definitions
-
-if TYPE_CHECKING:
-    import jinja2
 
 INDEX_VERSION = 1
 
@@ -37,44 +35,6 @@ class RenderResult:
     kept: list[Path] = field(default_factory=list)  # edited by a person; left as they are
     warnings: list[str] = field(default_factory=list)
     reset: list[str] = field(default_factory=list)  # workers whose definition changed since they ran
-
-
-def templates_dir() -> Path:
-    """The folder of the Jinja templates: inside the installed package, or the source tree's."""
-    import boss
-
-    candidates: list[Path] = []
-    try:
-        from importlib.resources import files
-
-        probe = files("boss.templates").joinpath("run_workers.sh.j2")
-        if isinstance(probe, Path):
-            candidates.append(probe.parent)
-    except (ImportError, TypeError):  # editable installs may not map the namespace package
-        pass
-    here = Path(boss.__file__).parent
-    candidates += [here / "templates", here.parent / "templates"]
-    for c in candidates:
-        if (c / "run_workers.sh.j2").is_file():
-            return c
-    msg = f"boss templates not found (looked in {', '.join(map(str, candidates))}); reinstall boss"
-    raise FileNotFoundError(msg)
-
-
-def make_env(directory: Path | None = None) -> jinja2.Environment:
-    """The one Jinja environment: strict undefined, trailing newlines kept, our filters."""
-    import jinja2
-
-    from boss.core.mdtext import FILTERS
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(directory or templates_dir()),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - we render shell and Markdown, never HTML
-    )
-    env.filters.update(FILTERS)
-    return env
 
 
 def generate(
@@ -150,7 +110,7 @@ def render_plan(
         force: overwrite files a person edited.
         tracked: the repository's tracked paths, for the scope-overlap warnings.
     """
-    from worker.lifecycle.worktree import foreign_branches
+    from boss.core.worktrees import foreign_branches
 
     files, warnings = generate(paths, m, config, tracked)
     warnings += [message for _, message in foreign_branches(paths, m.workers)]

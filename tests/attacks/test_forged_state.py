@@ -141,7 +141,7 @@ def test_forged_quarantine_accept_is_not_honoured(tmp_path):
     change does not land."""
     forged = """\
     import subprocess, time
-    from boss.ceremony.quarantine import Decision, decision_path
+    from boss.core.decisions import Decision, decision_path
     from boss.core.yamlio import write_atomic
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     start = subprocess.run(["git", "rev-parse", "HEAD~1"], capture_output=True, text=True).stdout.strip()

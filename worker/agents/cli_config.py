@@ -129,7 +129,8 @@ def patterns(repo: Path) -> tuple[str, ...]:
     """The policy's `paths.agent_config` for repo, loaded once per process (the worker pool
     loads it before it forks its workers: a policy costs milliseconds to load)."""
     if repo not in _PATTERNS:
-        from worker.autonomy.policy import AGENT_CONFIG, PROJECT_POLICY, load_policy
+        from worker.autonomy.policy import AGENT_CONFIG, PROJECT_POLICY
+        from worker.autonomy.policy_file import load_policy
 
         own = (repo / PROJECT_POLICY).is_file()  # without one, no YAML parser to import
         _PATTERNS[repo] = tuple(load_policy(repo).agent_config) if own else AGENT_CONFIG

@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from boss.core.config import AgentConfig, Config
-from boss.core.errors import CommandError, ConfigError, ManifestError
-from boss.core.manifest import Manifest
+from boss.core.errors import CommandError, ConfigError
 from boss.core.proc import run as run_argv
 
 
@@ -247,46 +245,3 @@ def usage_from_json_lines(output: str) -> dict[str, Any]:
             if isinstance(value, int | float) and not isinstance(value, bool):
                 found[key] = value
     return found
-
-
-def _builtin() -> dict[str, AgentProfile]:
-    profiles: dict[str, AgentProfile] = {"scripted": ScriptedProfile()}
-    try:
-        from worker.agents import registry as agent_clis
-    except ImportError:  # pragma: no cover - agent_clis ships with the package
-        return profiles
-    profiles.update(agent_clis.PROFILES)
-    return profiles
-
-
-def builtin_names() -> list[str]:
-    """Names of the built-in profiles."""
-    return sorted(_builtin())
-
-
-def get_profile(name: str, config: Config) -> AgentProfile:
-    """The profile called name: the project's own first, then the built-ins."""
-    own: AgentConfig | None = config.agents.get(name)
-    if own is not None:
-        return CommandProfile(own.name, own.command, own.read_only_command, own.env)
-    builtin = _builtin()
-    if name in builtin:
-        return builtin[name]
-    known = ", ".join(sorted({*builtin, *config.agents}))
-    msg = f".boss/config.yaml: agent {name!r} is not defined (known: {known}); add it under `agents:`"
-    raise ConfigError(msg)
-
-
-def check_agents(m: Manifest, config: Config, source: str, only: str | None = None) -> None:
-    """ManifestError naming each worker whose `agent` is no profile (built-in or the project's)."""
-    known = sorted({*_builtin(), *config.agents})
-    problems = []
-    for w in m.workers:
-        name = m.settings(w).agent
-        if (only is None or w.id == only) and name not in known:
-            problems.append(
-                f"{source}: worker {w.id} field agent: no agent profile {name!r} (known: "
-                f"{', '.join(known)}); use one of them, or define it under `agents:` in .boss/config.yaml"
-            )
-    if problems:
-        raise ManifestError("\n".join(problems), problems)

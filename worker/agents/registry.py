@@ -10,11 +10,12 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from boss.core import sandbox
-from boss.core.config import Config
-from boss.core.errors import SandboxError
+from boss.core.config import AgentConfig, Config
+from boss.core.errors import ConfigError, ManifestError, SandboxError
+from boss.core.manifest import Manifest
 from worker.agents.clis import aider, claude, codex, gemini, opencode
 from worker.agents.clis.common import ARGV_PROMPT_LIMIT, STATE_DIR, scope_files
-from worker.agents.profile import AgentProfile
+from worker.agents.profile import AgentProfile, CommandProfile, ScriptedProfile
 
 __all__ = [
     "ARGV_PROMPT_LIMIT",
@@ -22,6 +23,9 @@ __all__ = [
     "PROFILES",
     "STATE_DIR",
     "agent_sandbox",
+    "builtin_names",
+    "check_agents",
+    "get_profile",
     "scope_files",
     "state_paths",
 ]
@@ -84,3 +88,40 @@ def agent_sandbox(config: Config, agents: Collection[str]) -> sandbox.Sandbox:
         )
         raise SandboxError(msg)
     return found
+
+
+def _builtin() -> dict[str, AgentProfile]:
+    return {"scripted": ScriptedProfile(), **PROFILES}
+
+
+def builtin_names() -> list[str]:
+    """Names of the built-in profiles."""
+    return sorted(_builtin())
+
+
+def get_profile(name: str, config: Config) -> AgentProfile:
+    """The profile called name: the project's own first, then the built-ins."""
+    own: AgentConfig | None = config.agents.get(name)
+    if own is not None:
+        return CommandProfile(own.name, own.command, own.read_only_command, own.env)
+    builtin = _builtin()
+    if name in builtin:
+        return builtin[name]
+    known = ", ".join(sorted({*builtin, *config.agents}))
+    msg = f".boss/config.yaml: agent {name!r} is not defined (known: {known}); add it under `agents:`"
+    raise ConfigError(msg)
+
+
+def check_agents(m: Manifest, config: Config, source: str, only: str | None = None) -> None:
+    """ManifestError naming each worker whose `agent` is no profile (built-in or the project's)."""
+    known = sorted({*_builtin(), *config.agents})
+    problems = []
+    for w in m.workers:
+        name = m.settings(w).agent
+        if (only is None or w.id == only) and name not in known:
+            problems.append(
+                f"{source}: worker {w.id} field agent: no agent profile {name!r} (known: "
+                f"{', '.join(known)}); use one of them, or define it under `agents:` in .boss/config.yaml"
+            )
+    if problems:
+        raise ManifestError("\n".join(problems), problems)

@@ -13,19 +13,19 @@ so that its contents are judged too.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from worker.autonomy import interpreters as ip
 from worker.autonomy import pathcheck as wpaths
 from worker.autonomy import shellparse as sp
 from worker.autonomy import unwrap as uw
+from worker.autonomy.context import Context, make_context
 from worker.autonomy.policy import Part, Policy, Verdict
 from worker.autonomy.shellparse import Record
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the guard 3 ms
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
     from typing import Any
 
 MAX_DEPTH = 6  # nested shell strings and scripts judged before giving up (TIER 3)
@@ -64,31 +64,6 @@ class Decision(Record):
         """{"tier": N, "reason": ..., "rule": ..., "parts": [...]}."""
         return {"tier": self.tier, "reason": self.reason, "rule": self.rule,
                 "parts": [p.to_json() for p in self.parts]}  # fmt: skip
-
-
-class Context(Record):
-    """Where a command runs and how the file system is seen (replaceable for policy examples)."""
-
-    __slots__ = ("env", "exists", "home", "read_text", "realpath", "worktree")
-
-    def __init__(
-        self,
-        worktree: str,
-        home: str,
-        env: Mapping[str, str] | None = None,
-        realpath: Callable[[str], str] = os.path.realpath,
-        exists: Callable[[str], bool] = os.path.lexists,
-        read_text: Callable[[str], str | None] = wpaths.read_script,
-    ) -> None:
-        self.worktree, self.home, self.env = worktree, home, {} if env is None else env
-        self.realpath, self.exists, self.read_text = realpath, exists, read_text
-
-
-def make_context(worktree: Path, env: Mapping[str, str] | None = None) -> Context:
-    """A context for a real worktree (symlinks resolved) and environment (default: os.environ)."""
-    env = dict(os.environ if env is None else env)
-    home = env.get("HOME") or str(Path.home())
-    return Context(os.path.realpath(worktree), os.path.realpath(home), env)
 
 
 def classify(

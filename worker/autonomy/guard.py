@@ -225,11 +225,12 @@ class _Guard:
         paths: PlanPaths,
     ) -> tuple[str, Decision]:
         from worker.autonomy import classify as cl
-        from worker.autonomy.policy import load_policy
+        from worker.autonomy.context import make_context
+        from worker.autonomy.policy_file import load_policy
 
         overlay = self.policy_file or paths.agent_config_dir(self.worker_id) / "policy.yaml"
         policy = load_policy(repo, [overlay])
-        ctx = cl.make_context(worktree, self.env)
+        ctx = make_context(worktree, self.env)
         if tool in SHELL_TOOLS:
             command = tool_input.get("command")
             # Only Codex applies a patch sent through its shell tool itself (argv

@@ -15,26 +15,11 @@ from worker.autonomy.unwrap import Arg
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the guard 3 ms
 if TYPE_CHECKING:
-    from worker.autonomy.classify import Context
+    from worker.autonomy.context import Context
     from worker.autonomy.policy import Policy
 
-SCRIPT_LIMIT = 256 * 1024
 GLOB_CHARS = frozenset("*?[")
 MAX_BRACES = 64
-
-
-def read_script(path: str) -> str | None:
-    """A script's text to judge; None when missing, unreadable or too large; NUL when binary."""
-    try:
-        with Path(path).open("rb") as f:
-            data = f.read(SCRIPT_LIMIT + 1)
-    except OSError:
-        return None
-    if len(data) > SCRIPT_LIMIT:
-        return None
-    if b"\0" in data:
-        return "\0"
-    return data.decode("utf-8", errors="replace")
 
 
 def is_shell_script(path: str, text: str) -> bool:

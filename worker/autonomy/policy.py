@@ -348,16 +348,3 @@ class Policy(Record):
             return Verdict(1, "nothing-to-run", "only assignments or redirections", ids)
         best = max(candidates, key=lambda c: c[0])  # first of the highest: identity on ties
         return Verdict(best[0], best[1], best[2], ids)
-
-
-def load_policy(
-    repo: Path | None = None, extra: Sequence[Path] = (), *, check_examples: bool = True
-) -> Policy:
-    """The default policy, extended by `<repo>/.boss/policy.yaml` and the extra files given.
-
-    The examples of every rule a project file defines or overrides are checked (they are
-    tests); the default policy's own examples are checked by the test suite.
-    """
-    from worker.autonomy.policy_file import load
-
-    return load(repo, extra, check_examples=check_examples)

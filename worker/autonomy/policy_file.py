@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-    from worker.autonomy.classify import Context
+    from worker.autonomy.context import Context
 
 _TARGET_KEYS = ("operands", "last", "after_first", "all_but_last")
 _LIST_KEYS = ("command", "prefix", "flags_any", "flags_none", "operands_any", "words_any", "words_only",
@@ -304,7 +304,7 @@ EXAMPLE_HOME = "/boss-example/home"
 
 def example_context() -> Context:
     """The stand-in world policy examples run in: files exist when their name starts `existing`."""
-    from worker.autonomy.classify import Context
+    from worker.autonomy.context import Context
 
     def exists(path: str) -> bool:
         return Path(path).name.startswith("existing") or EXAMPLE_WORKTREE.startswith(path)
@@ -333,3 +333,14 @@ def example_problems(policy: Policy, rules: list[Rule] | None = None) -> list[st
                         f"{rule.source}: rule {rule.id}: field {field_name}: the rule {verb} {example!r}"
                     )
     return problems
+
+
+def load_policy(
+    repo: Path | None = None, extra: Sequence[Path] = (), *, check_examples: bool = True
+) -> Policy:
+    """The default policy, extended by `<repo>/.boss/policy.yaml` and the extra files given.
+
+    The examples of every rule a project file defines or overrides are checked (they are
+    tests); the default policy's own examples are checked by the test suite.
+    """
+    return load(repo, extra, check_examples=check_examples)

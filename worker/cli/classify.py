@@ -57,7 +57,8 @@ def classify(
     """
     from boss.core.errors import InputError
     from worker.autonomy import classify as cl
-    from worker.autonomy.policy import load_policy
+    from worker.autonomy.context import make_context
+    from worker.autonomy.policy_file import load_policy
 
     here = (cwd or Path.cwd()).resolve()
     repo, default_worktree = _locate(here)
@@ -71,7 +72,7 @@ def classify(
         msg = f"command: {len(command)} arguments given; quote the command line into one argument"
         raise InputError(msg)
     tree = (worktree or default_worktree).resolve()
-    ctx = cl.make_context(tree)
+    ctx = make_context(tree)
     lines = (line.rstrip("\n") for line in sys.stdin) if from_stdin else iter(command)
     for line in lines:
         if from_stdin and not line.strip():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from boss.core import pytest_report
 from boss.core.proc import Outcome
+from boss.core.pytest_report import is_pytest
 from worker.lifecycle.frozen import Frozen
 
 __all__ = ["Frozen", "GateRun", "Verdict", "harness_paths", "judge_green", "judge_red", "prepare_run"]
@@ -27,15 +28,6 @@ _CRASH_OUTPUT = (
     (re.compile(r"^(?:E\s+)?(?:  File .*\n(?:.*\n)*?)?SyntaxError: ", re.M), "a Python syntax error"),
     (re.compile(r"can't open file .*No such file or directory"), "the test script does not exist"),
 )
-
-
-def is_pytest(command: str) -> bool:
-    """True when the command runs pytest (its exit codes then tell failures from crashes)."""
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return "pytest" in command
-    return any(Path(w).name in ("pytest", "py.test") or w == "pytest" for w in words)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from boss.ceremony.integration import branch as integration_branch
 from boss.core import approvals, git, gitdir, proctree, runlog, scope, statelog
 from boss.core import status as st
 from boss.core.config import Config
@@ -21,21 +20,22 @@ from boss.core.errors import BossError, StateError
 from boss.core.lock import LockBusy, locked
 from boss.core.manifest import Manifest, Settings, Worker
 from boss.core.mdtext import code, fence
-from boss.core.paths import PlanPaths
+from boss.core.paths import PlanPaths, integration_branch
 from boss.core.proc import HELD_SIGNALS, Outcome, run_group, run_shell, stop_left_by
 from boss.core.sandbox import Confinement, Sandbox
 from boss.core.workspace import open_plan
+from boss.core.worktrees import copy_files, tool_excludes
 from boss.core.yamlio import write_atomic
 from worker.agents import cli_config as agentconfig
 from worker.agents.cli_config import AgentConfig
-from worker.agents.profile import AgentProfile, AgentRun, agent_env, attempt_record, check_agents, get_profile
-from worker.agents.registry import PROFILES, STATE_DIR, agent_sandbox, state_paths
+from worker.agents.profile import AgentProfile, AgentRun, agent_env, attempt_record
+from worker.agents.registry import PROFILES, STATE_DIR, agent_sandbox, check_agents, get_profile, state_paths
 from worker.autonomy.guard import AGENTS
 from worker.lifecycle import broker, gates
 from worker.lifecycle.blocker import StrategyRecord, counted, write_report
 from worker.lifecycle.prompt import Feedback, iteration_prompt, tail, write_test_prompt
 from worker.lifecycle.recorder import Recorder
-from worker.lifecycle.worktree import Prepared, copy_files, dependency_heads, prepare, tool_excludes
+from worker.lifecycle.worktree import Prepared, dependency_heads, prepare
 
 Jail = Confinement | None
 EXIT_CODES = {st.SUCCESS: 0, st.FAILED: 1, st.SCOPE_VIOLATION: 3}

@@ -23,7 +23,8 @@ from worker.agents import output as out
 from worker.agents.clis import common
 from worker.agents.enforce import HOOK_TIMEOUT, Inputs, write_json
 from worker.agents.profile import AgentRun, Invocation
-from worker.autonomy.policy import Policy, load_policy
+from worker.autonomy.policy import Policy
+from worker.autonomy.policy_file import load_policy
 
 SETTINGS = "claude-settings.json"
 PLANNER_SETTINGS = "claude-planner-settings.json"

@@ -80,7 +80,7 @@ class Enforced:
 
 def enforcement(agent: str, run: AgentRun, render: Renderer) -> Enforced:
     """The per-run enforcement for agent, rendered into run.config_dir by its renderer."""
-    from worker.autonomy.policy import load_policy
+    from worker.autonomy.policy_file import load_policy
 
     rendered = enforce.render_enforcement(agent, run, load_policy(run.repo), render)
     settings, policy = rendered.get("settings"), rendered.get("policy")
