@@ -19,7 +19,7 @@ from worker_helpers import make_plan, worker
 
 from boss.ceremony import merge
 from boss.core import git as bgit
-from boss.core import gitsafe
+from boss.core import gitsafe, gittrees
 from boss.core import status as st
 from boss.core.config import load_config
 from worker.lifecycle.run import run_worker
@@ -229,11 +229,11 @@ def test_diffs_and_commits_without_a_message_run_neither_drivers_nor_editors(
     head = bgit.head(repo)
     assert "+more" in bgit.git(repo, "diff", "HEAD").stdout
     bgit.changed_paths(repo, head)
-    bgit.index_at(repo, head)
+    gittrees.index_at(repo, head)
     bgit.git(repo, "commit", "-q", "--allow-empty", check=False)  # no message: the editor would be asked
     bgit.commit_all(repo, "more")
     assert "+more" in bgit.git(repo, "show", "HEAD").stdout
-    assert "+more" in bgit.diff_text(repo, head, "HEAD", ["src/shared.txt"])
+    assert "+more" in gittrees.diff_text(repo, head, "HEAD", ["src/shared.txt"])
     bgit.git(repo, "status")
     assert not mark.exists(), mark.read_text()
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from boss.core import git, sandbox
+from boss.core import git, gittrees, sandbox
 from boss.core.config import load_config
 from boss.core.errors import GitError, StateError
 from boss.core.manifest import SETTING_DEFAULTS, Manifest, Worker
@@ -48,7 +48,7 @@ def prepare(paths: PlanPaths, m: Manifest, start: str) -> Path:
     repo, path = paths.repo, worktree_path(paths)
     if path.is_dir() and path.resolve() in {p.resolve() for p in git.worktrees(repo)}:
         release_lock(path)
-        git.merge_abort(path)
+        gittrees.merge_abort(path)
         git.checkout_branch(path, integration_branch(paths.plan), start)
         git.git(path, "clean", "-fdq")
         return path
@@ -87,7 +87,7 @@ def release_lock(path: Path) -> None:
 
 def reset(path: Path, commit: str) -> None:
     """Put the integration worktree back at commit exactly (abort a merge left in progress)."""
-    git.merge_abort(path)
+    gittrees.merge_abort(path)
     git.reset_hard(path, commit)
 
 

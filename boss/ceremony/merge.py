@@ -26,7 +26,7 @@ from typing import Any
 
 from boss.ceremony import integration, triage
 from boss.ceremony import report as merge_report
-from boss.core import git, statelog
+from boss.core import git, gittrees, statelog
 from boss.core import journal as jr
 from boss.core.config import Config
 from boss.core.errors import StateError
@@ -96,7 +96,7 @@ def _check_head(paths: PlanPaths, j: Journal, landing: bool = False) -> str:
     land, never verified it): only a tree the journal records as tested may go on or land."""
     if j.head == j.base_start:
         return j.head_tree
-    tree = git.tree_of(paths.repo, j.head) if git.rev(paths.repo, f"{j.head}^{{commit}}") else ""
+    tree = gittrees.tree_of(paths.repo, j.head) if git.rev(paths.repo, f"{j.head}^{{commit}}") else ""
     if tree and tree == j.head_tree and tree in j.proven and (not landing or tree == j.verified):
         return tree
     what = "verified (every merged worker's acceptance test passing on it)" if landing else "tested"
@@ -115,7 +115,7 @@ def _ignored_in_the_way(repo: Path, checkout: Path, old: str, new: str) -> list[
     present = [p for p in changed if os.path.lexists(checkout / p)]
     if not present:
         return []
-    tracked = git.tree_entries(repo, old, present)
+    tracked = gittrees.tree_entries(repo, old, present)
     return [p for p in present if p not in tracked]
 
 
@@ -205,7 +205,7 @@ class _Ceremony:
         j, m = self.j, self.m
         if not m.integration_test.strip():
             j.baseline = {"ran": False, "ok": True, "reason": "the plan has no integration_test"}
-            self._proven(j.base_start, git.tree_of(self.paths.repo, j.base_start))
+            self._proven(j.base_start, gittrees.tree_of(self.paths.repo, j.base_start))
             self.step(jr.MERGING)
             return
         crash_point("baseline")
@@ -219,9 +219,9 @@ class _Ceremony:
         j.test_runs += 1
         verdict = integration.judge_baseline(m, result)
         j.baseline = {"ran": True, "ok": verdict.ok, "reason": verdict.reason, **result.to_dict()}
-        commit, tree = git.commit_and_tree(self.paths.repo, f"refs/heads/{j.base}", self.common)
+        commit, tree = gittrees.commit_and_tree(self.paths.repo, f"refs/heads/{j.base}", self.common)
         if commit != j.base_start:
-            tree = git.tree_of(self.paths.repo, j.base_start)
+            tree = gittrees.tree_of(self.paths.repo, j.base_start)
         j.tested[tree] = result.to_dict()
         j.events.append({"name": "baseline", "start": started, "end": now()})
         _log(self.paths, "MERGE", "merge", "baseline", f"{'ok' if verdict.ok else 'red'}: {verdict.reason}",
@@ -307,22 +307,22 @@ class _Ceremony:
         self.progress(f"{label}: merging {r.branch} ({short(r.head)})")
         title = self.m.worker(r.id).title
         message = f"boss: merge {r.id} ({title})\n\nPlan {j.plan}, branch {r.branch}."
-        res = git.merge_no_ff(wt, r.head, message)
+        res = gittrees.merge_no_ff(wt, r.head, message)
         crash_point("merge", r.id)
         if res.returncode != 0:
-            files = git.unmerged_paths(wt)
+            files = gittrees.unmerged_paths(wt)
             integration.reset(wt, pre)
             if not files:  # not a conflict: something left in the worktree was in the way
                 git.git(wt, "clean", "-fdq")
-                res = git.merge_no_ff(wt, r.head, message)
-                files = git.unmerged_paths(wt) if res.returncode else []
+                res = gittrees.merge_no_ff(wt, r.head, message)
+                files = gittrees.unmerged_paths(wt) if res.returncode else []
                 if res.returncode:
                     integration.reset(wt, pre)
             if res.returncode:
                 self.at, self.ran = pre, False
                 self._conflict(r, label, files, res.stderr or res.stdout)
                 return
-        new_head, tree = git.commit_and_tree(wt, f"refs/heads/{j.integration_branch}", self.common)
+        new_head, tree = gittrees.commit_and_tree(wt, f"refs/heads/{j.integration_branch}", self.common)
         r.pre, r.merge_tree, self.at = pre, tree, new_head
         ok, why = self._accept(r, new_head, tree, label)
         if ok:
@@ -340,7 +340,7 @@ class _Ceremony:
     def _conflict(self, r: Record, label: str, files: list[str], output: str) -> None:
         r.verdict, r.conflicts = CONFLICT, files
         merged = [x for x in self.j.records if x.verdict == MERGED and x.head and x.start]
-        touched = git.diff_names_many(self.paths.repo, [(x.start, x.head) for x in merged])
+        touched = gittrees.diff_names_many(self.paths.repo, [(x.start, x.head) for x in merged])
         r.conflict_with = [x.id for x, names in zip(merged, touched, strict=True) if set(names) & set(files)]
         if files:
             who = ", ".join(r.conflict_with) or f"{self.m.base} (changed since the branch started)"
@@ -513,7 +513,7 @@ class _Ceremony:
         breaker.verdict, breaker.reason = REVERTED, f"{why}; merge dropped"
         breaker.broke, breaker.merge_commit = victim.id, ""
         breaker.test_log, breaker.retry_log = result["log"], result["retry_log"]
-        j.head, j.head_tree = breaker.pre, git.tree_of(self.paths.repo, breaker.pre)
+        j.head, j.head_tree = breaker.pre, gittrees.tree_of(self.paths.repo, breaker.pre)
         j.verified, j.current = "", None
         self.save()
         _log(self.paths, REVERTED, f"merge.{breaker.id}", "revert", breaker.reason,
@@ -563,7 +563,8 @@ class _Ceremony:
                 self._landed(False, started)
                 return
             if checkout is not None and not (
-                git.is_clean(checkout) and git.read_tree_update(checkout, j.base_start, target, dry_run=True)
+                git.is_clean(checkout)
+                and gittrees.read_tree_update(checkout, j.base_start, target, dry_run=True)
             ):
                 j.message = (
                     f"{j.base} is checked out in {checkout} with uncommitted changes (or untracked "
@@ -589,7 +590,7 @@ class _Ceremony:
                 return
             crash_point("checkout")
             if checkout is not None:  # clean, checked above: its files follow the base
-                git.read_tree_update(checkout, j.base_start, target)
+                gittrees.read_tree_update(checkout, j.base_start, target)
         elif checkout is not None:
             self._finish_checkout(checkout, target)
         j.message = f"landed: {j.base} moved from {short(j.base_start)} to {short(target)} ({merged} merged)"
@@ -597,8 +598,8 @@ class _Ceremony:
 
     def _finish_checkout(self, checkout: Path, target: str) -> None:
         """Landed by an interrupted run, which may not have brought the checkout's files along."""
-        if not git.index_at(checkout, target) and git.index_at(checkout, self.j.base_start):
-            git.read_tree_update(checkout, self.j.base_start, target)
+        if not gittrees.index_at(checkout, target) and gittrees.index_at(checkout, self.j.base_start):
+            gittrees.read_tree_update(checkout, self.j.base_start, target)
 
     def _landed(self, landed: bool, started: str) -> None:
         self.j.landed = landed

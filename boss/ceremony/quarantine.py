@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from boss.core import git, statelog
+from boss.core import git, gittrees, statelog
 from boss.core import status as st
 from boss.core.config import Config
 from boss.core.decisions import ACCEPT, REJECT, SALVAGE, Decision, decision_path, read_decision
@@ -77,7 +77,7 @@ def diff(paths: PlanPaths, it: Item) -> str:
     """The diff of the out-of-scope paths, from the commit the scope is judged from."""
     if not it.out_of_scope or not it.start or not it.head:
         return ""
-    return git.diff_text(paths.repo, it.start, it.head, it.out_of_scope)
+    return gittrees.diff_text(paths.repo, it.start, it.head, it.out_of_scope)
 
 
 def _reviewable(it: Item) -> None:
@@ -161,21 +161,21 @@ def salvage(paths: PlanPaths, m: Manifest, config: Config, worker_id: str, reaso
         raise StateError(msg)
     head = it.head
     if outside:
-        tree = git.tree_restoring(repo, it.head, start, outside)
+        tree = gittrees.tree_restoring(repo, it.head, start, outside)
         message = (
             f"{w.id}: salvage: drop changes outside its scope\n\n"
             f"Reviewed with `boss quarantine salvage`: {reason}\n\n"
             + "".join(f"dropped: {p}\n" for p in outside)
         )
-        head = git.commit_tree(repo, tree, [it.head], message)
-        if checkout is not None and not git.read_tree_update(checkout, it.head, head, dry_run=True):
+        head = gittrees.commit_tree(repo, tree, [it.head], message)
+        if checkout is not None and not gittrees.read_tree_update(checkout, it.head, head, dry_run=True):
             msg = f"{checkout}: untracked files in worker {w.id}'s worktree are in the way; remove them first"
             raise StateError(msg)
         if not git.update_ref(repo, f"refs/heads/{w.branch}", head, it.head):
             msg = f"branch {w.branch} moved during the salvage; run it again"
             raise StateError(msg)
         if checkout is not None:
-            git.read_tree_update(checkout, it.head, head)
+            gittrees.read_tree_update(checkout, it.head, head)
     left = scope.branch_violations(repo, start, head, w.scope)
     if left:  # pragma: no cover - restoring a path from start always brings it back in scope
         msg = f"worker {w.id}: still out of scope after the salvage: {', '.join(left)}"

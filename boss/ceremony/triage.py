@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from boss.core import git, journal, scope
+from boss.core import git, gittrees, journal, scope
 from boss.core import status as st
 from boss.core.config import Config
 from boss.core.decisions import ACCEPT, REJECT, Decision, read_decision
@@ -171,7 +171,7 @@ def _verify(
     evidence = [i for i in by_id.values() if i.r.verdict == QUARANTINED and i.r.head and i.r.start]
     checked = survivors + evidence  # disjoint: no survivor is quarantined
     queued_ids = {i.w.id for i in survivors}
-    names = git.diff_names_many(repo, [(i.r.start, i.r.head) for i in checked])
+    names = gittrees.diff_names_many(repo, [(i.r.start, i.r.head) for i in checked])
     own = tool_paths(paths)
     for i, changed in zip(checked, names, strict=True):
         outside = scope.out_of_scope(changed, i.w.scope)
@@ -258,11 +258,11 @@ def _dependency_start_problem(repo: Path, w: Worker, start: str, dep_heads: list
     wrong = f"it starts at {short(start)}, not where its dependencies end ({named})"
     commit = start
     for dep_head in reversed(dep_heads[1:]):
-        parents = git.parents(repo, commit)
+        parents = gittrees.parents(repo, commit)
         if len(parents) != 2 or parents[1] != dep_head:
             return wrong
-        tree, conflicts = git.merge_tree(repo, parents[0], parents[1])
-        if conflicts or tree != git.tree_of(repo, commit):
+        tree, conflicts = gittrees.merge_tree(repo, parents[0], parents[1])
+        if conflicts or tree != gittrees.tree_of(repo, commit):
             return f"its start {short(start)} is not a plain merge of its dependencies ({named})"
         commit = parents[0]
     return None if commit == dep_heads[0] else wrong
@@ -282,7 +282,7 @@ def predict(repo: Path, m: Manifest, base_start: str, t: Triage) -> Prediction:
     todo = [r for r in t.records if r.queued and not r.decided]
     with_base: dict[str, list[str]] = {}
     for r in todo:
-        _, conflicts = git.merge_tree(repo, base_start, r.head)
+        _, conflicts = gittrees.merge_tree(repo, base_start, r.head)
         if conflicts:
             with_base[r.id] = conflicts
     pairs = []
@@ -291,7 +291,7 @@ def predict(repo: Path, m: Manifest, base_start: str, t: Triage) -> Prediction:
             continue
         if not set(t.changed.get(a.id, ())) & set(t.changed.get(b.id, ())):
             continue
-        _, conflicts = git.merge_tree(repo, a.head, b.head)
+        _, conflicts = gittrees.merge_tree(repo, a.head, b.head)
         if conflicts:
             pairs.append((a.id, b.id, conflicts))
     return Prediction(with_base, pairs)

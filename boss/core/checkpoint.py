@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from boss.core import git
+from boss.core import git, gittrees
 from boss.core.errors import StateError
 
 PREFIX = "refs/boss/checkpoints"
@@ -77,7 +77,7 @@ def take(worktree: Path, plan: str, worker_id: str, message: str) -> Checkpoint:
     existing = list_checkpoints(worktree, plan, worker_id)
     if existing and existing[-1].tree == tree and existing[-1].parent == head:
         return existing[-1]
-    commit = git.commit_tree(worktree, tree, [head], message)
+    commit = gittrees.commit_tree(worktree, tree, [head], message)
     number = (existing[-1].number if existing else 0) + 1
     ref = f"{prefix(plan, worker_id)}{number}"
     git.update_ref(worktree, ref, commit)
@@ -113,7 +113,7 @@ def restore(
     target = find(worktree, plan, worker_id, which)
     before = take(worktree, plan, worker_id, f"boss: before restoring checkpoint {target.number}")
     git.reset_hard(worktree, target.parent)  # HEAD (and the branch) back where it was; untracked gone
-    if not git.read_tree_update(worktree, target.parent, target.tree):  # files as checkpointed
+    if not gittrees.read_tree_update(worktree, target.parent, target.tree):  # files as checkpointed
         msg = f"{worktree}: git could not lay out checkpoint {target.ref}; the state before is {before.ref}"
         raise StateError(msg)
     git.git(worktree, "reset", "--quiet", target.parent)  # the changes stay, unstaged, as they were

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from boss.core import git
+from boss.core import git, gittrees
 
 SYMLINK, GITLINK = "120000", "160000"
 _LINK_HOPS = 40  # as the kernel's limit: a longer chain (a loop) counts as leaving
@@ -74,7 +74,7 @@ def leaves(link: str, target: str, lookup: Callable[[str], str | None]) -> bool:
 def tree_problems(repo: Path | str, head: str, paths: Iterable[str]) -> dict[str, str]:
     """The paths (of those changed) that commit head records as a submodule or as a symbolic
     link leaving the repository, with the reason."""
-    entries = git.tree_entries(repo, head)
+    entries = gittrees.tree_entries(repo, head)
     targets: dict[str, str] = {}
 
     def target(path: str) -> str | None:

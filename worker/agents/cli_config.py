@@ -20,7 +20,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from boss.core import git
+from boss.core import gittrees
 from worker.autonomy.policy import any_match
 
 GLOB = frozenset("*?[")
@@ -54,7 +54,7 @@ class AgentConfig:
         restore = {
             p: e for p, e in self.tracked().items() if e[0] != GITLINK and any(_in(p, r) for r in stale)
         }
-        git.write_entries(self.worktree, restore)
+        gittrees.write_entries(self.worktree, restore)
         return describe(before, self.left if self.left is not None else wanted)
 
     def mark(self) -> None:
@@ -65,12 +65,12 @@ class AgentConfig:
         """The start commit's files at or under the patterns and every folder on their way."""
         if self._tracked is None:
             if any(GLOB.intersection(p) for p in self.patterns):
-                listing = git.tree_entries(self.worktree, self.start)
+                listing = gittrees.tree_entries(self.worktree, self.start)
             else:
                 ways = {
                     "/".join(p.split("/")[: i + 1]) for p in self.patterns for i in range(p.count("/") + 1)
                 }
-                listing = git.tree_entries(self.worktree, self.start, sorted(ways))
+                listing = gittrees.tree_entries(self.worktree, self.start, sorted(ways))
             self._tracked = listing
         return self._tracked
 
