@@ -8,6 +8,9 @@ ruff check boss worker tests scripts
 ruff format --check boss worker tests scripts
 echo "== mypy --strict (boss, worker)"
 mypy
+echo "== import contracts (import-linter; the rules are in pyproject.toml)"
+# The clone's own source, not the installed copy (the same code, but this is what is reviewed).
+PYTHONPATH="$PWD" lint-imports --no-cache --no-logo
 echo "== pytest (with branch coverage)"
 rm -f .coverage .coverage.*
 export COVERAGE_RCFILE="$PWD/pyproject.toml"

@@ -18,6 +18,6 @@ def demo(directory: Path, force: bool) -> int:
     merge conflict, and a change that breaks the integration suite and is dropped. Needs only
     Python, git and bash; takes well under a minute. Exit 0 when the story went as designed.
     """
-    from boss.cli.demo_run import run_demo
+    from boss.demo.story import run_demo
 
     return run_demo(directory, lambda line: click.echo(line), force=force)

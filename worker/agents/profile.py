@@ -139,12 +139,12 @@ class CommandProfile:
 
 @dataclass(frozen=True)
 class ScriptedProfile:
-    """The built-in scripted agent (`worker.agents.scripted`): for the demo and for tests."""
+    """The built-in scripted agent (`python -m worker.scripted_agent`): for the demo and for tests."""
 
     name: str = "scripted"
 
     def invocation(self, run: AgentRun) -> Invocation:  # noqa: ARG002
-        return Invocation([sys.executable, "-m", "worker.agents.scripted"])
+        return Invocation([sys.executable, "-m", "worker.scripted_agent"])
 
     def planner_invocation(self, prompt_file: Path, cwd: Path) -> Invocation:  # noqa: ARG002
         msg = "the scripted agent cannot plan; use --from FILE.md or a command profile"

@@ -11,7 +11,7 @@ The script is a fenced block in the worker's instructions (and so in CONTEXT.md)
 Step N runs on iteration N (`BOSS_ITERATION`); the last step repeats for later iterations.
 A step may `write`, `append`, `replace` (old, new), `delete` paths (relative to the worktree),
 `print` text, `sleep` seconds, `run` a bash command, and `exit` with a code. Run it as
-`python -m worker.agents.scripted` in a worktree with the worker's environment (SPEC section 4).
+`python -m worker.scripted_agent` in a worktree with the worker's environment (SPEC section 4).
 """
 
 from __future__ import annotations

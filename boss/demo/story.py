@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from boss.cli.demo_repo import EXPECTED, FILES, PY, plan_markdown
+from boss.demo.sample import EXPECTED, FILES, PY, plan_markdown
 from boss.core import git
 from boss.core.errors import InputError
 
