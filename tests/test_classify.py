@@ -351,7 +351,7 @@ def test_cached_parser_tables_parse_like_bashlex(tmp_path) -> None:
         [
             sys.executable,
             "-c",
-            "from worker import bashlex_loader as s; s._load_fast(s._cache_file())\n" + script,
+            "from worker.autonomy import bashlex_loader as s; s._load_fast(s._cache_file())\n" + script,
         ],
         input=json.dumps(lines),
         capture_output=True,
