@@ -21,7 +21,7 @@ FLOOD = 300_000_000
 MEASURE = """
 import json, os, resource, sys, time
 from pathlib import Path
-from boss import proc
+from boss.core import proc
 start = time.monotonic()
 out = proc.run_shell(sys.argv[1], cwd=Path.cwd(), env=os.environ, log_path=Path(sys.argv[2]))
 print(json.dumps({

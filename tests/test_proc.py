@@ -202,7 +202,7 @@ def test_without_a_subreaper_the_command_leads_its_group(tmp_path, monkeypatch):
 
 
 # The reaper's main(), imported (so coverage sees it), as `python -I -S reaper.py` runs it.
-MAIN = "import sys; from boss import reaper; reaper.main(sys.argv[1:])"
+MAIN = "import sys; from boss.core import reaper; reaper.main(sys.argv[1:])"
 
 
 @pytest.mark.skipif(not reaper.supported(), reason="needs a subreaper")

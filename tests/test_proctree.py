@@ -123,7 +123,7 @@ def test_stop_owner_stops_only_its_owners_processes():
 def test_it_never_stops_itself_or_its_ancestors(tmp_path):
     env = {**os.environ, proctree.MARKER: "wSELF:1"}
     sibling = spawn(env)
-    code = "from boss import proctree; print(proctree.stop_owner('wSELF', grace=1))"
+    code = "from boss.core import proctree; print(proctree.stop_owner('wSELF', grace=1))"
     try:
         # The child and the shell that starts it carry the marker: they are the ones stopping.
         res = subprocess.run(["bash", "-c", f"{sys.executable} -c {code!r}; echo survived"], env=env,
@@ -247,7 +247,7 @@ def test_an_interrupt_stops_what_cleared_its_environment(tmp_path, stray):
 WORKER = """
 import os, sys
 from pathlib import Path
-from boss import proc
+from boss.core import proc
 proc.run_shell(sys.argv[1], cwd=Path(sys.argv[2]), env=os.environ, log_path=Path(sys.argv[2]) / "log",
                owner=sys.argv[3])
 """

@@ -12,7 +12,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from boss import statelog
+    from boss.core import statelog
     log, who, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     for i in range(count):
         statelog.append(log, statelog.Event("2026-11-25T10:00:00Z", "RUNNING", f"{who}.s1.i{i}",

@@ -25,7 +25,7 @@ PY_PRELUDE = """\
 import os, sys
 from pathlib import Path
 from boss.core.paths import PlanPaths
-from worker import status as st
+from boss.core import status as st
 paths = PlanPaths.of(Path(os.environ["BOSS_REPO"]), os.environ["BOSS_PLAN"])
 """
 
@@ -171,7 +171,7 @@ def test_forged_merge_journal_does_not_land_anything(tmp_path):
     """The agent writes a commit of its own and a merge journal that says a ceremony tested it
     and is about to land it: `boss merge` lands nothing that was not tested, main is unchanged."""
     forged = """\
-    from boss import journal as jr
+    from boss.core import journal as jr
     main = sys.argv[1]
     j = jr.Journal(plan=paths.plan, base="main", base_start=main, integration_branch=f"boss/{paths.plan}/integration",
                    worktree=str(paths.worktree("_integration")), step=jr.LANDING, head=sys.argv[2], queue=[])
