@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from worker.agents.planning import planning_agent
 from worker.agents.registry import check_agents
-from worker.lifecycle.run import install_stop_signals, run_worker
+from worker.lifecycle.run import run_worker
+from worker.lifecycle.signals import install_stop_signals
 
 __all__ = ["check_agents", "install_stop_signals", "planning_agent", "run_worker"]

@@ -209,7 +209,7 @@ def run_acceptance_together(
 
 
 def _acceptance_env(paths: PlanPaths, cwd: Path, worker_id: str) -> dict[str, str]:
-    """The environment a worker's own run gave its test (worker.lifecycle.run.command_env), here."""
+    """The environment a worker's own run gave its test (worker.lifecycle.session.command_env), here."""
     return {
         **os.environ,
         "BOSS_PLAN": paths.plan,

@@ -15,7 +15,7 @@ def main() -> None:
     args = sys.argv[1:]
     if len(args) == 3 and args[0] == "run" and not any(a.startswith("-") for a in args[1:]):
         from boss.core.exits import guarded
-        from worker.lifecycle.run import run_command
+        from worker.lifecycle.command import run_command
 
         guarded(lambda: run_command(args[1], args[2]))
     from worker.cli.main import main as cli_main

@@ -19,7 +19,7 @@ def run(plan: str, worker_id: str, fresh: bool) -> int:
 
     Exit 0 SUCCESS, 1 FAILED, 3 SCOPE_VIOLATION, 130 interrupted.
     """
-    from worker.lifecycle.run import run_command
+    from worker.lifecycle.command import run_command
 
     return run_command(plan, worker_id, fresh=fresh)
 
@@ -57,7 +57,7 @@ def pool(plan: str, events_fd: int, only: str) -> int:
 def skip(plan: str, worker_id: str, reason: str) -> int:
     """Mark a worker SKIPPED because a dependency did not succeed."""
     from boss.core.workspace import open_plan
-    from worker.lifecycle.run import skip_worker
+    from worker.lifecycle.command import skip_worker
 
     paths, m, _ = open_plan(plan)
     skip_worker(paths, m, worker_id, reason)

@@ -35,7 +35,10 @@ from boss.core.manifest import Manifest
 from boss.core.paths import PlanPaths
 from boss.core.proc import HELD_SIGNALS
 from boss.core.statusview import rows, summary
-from worker.lifecycle import run as worker_run
+from worker.lifecycle.command import EXIT_CODES, skip_worker
+from worker.lifecycle.run import run_worker
+from worker.lifecycle.signals import install_stop_signals
+from worker.lifecycle.startup import exclude_tool_files
 
 INTERRUPTED = 130
 
@@ -106,7 +109,7 @@ class Pool:
 
         git.identity_env()
         agentconfig.patterns(self.paths.repo)
-        worker_run.exclude_tool_files(self.paths)
+        exclude_tool_files(self.paths)
 
     def _command(self, line: str) -> None:
         verb, _, rest = line.strip().partition(" ")
@@ -115,7 +118,7 @@ class Pool:
             self._start(worker_id)
         elif verb == "skip" and worker_id:
             try:
-                worker_run.skip_worker(self.paths, self.m, worker_id, reason)
+                skip_worker(self.paths, self.m, worker_id, reason)
                 sys.stdout.write(f"{worker_id}: SKIPPED ({reason})\n")
                 sys.stdout.flush()
             except BossError as e:
@@ -150,7 +153,7 @@ class Pool:
         """Undo what is the pool's in a freshly forked child: signals, pipes, standard input."""
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        worker_run.install_stop_signals()
+        install_stop_signals()
         for fd in (self._wake_r, self._wake_w, self.events):
             os.close(fd)
         null = os.open(os.devnull, os.O_RDONLY)
@@ -164,8 +167,8 @@ class Pool:
 
     def _run(self, worker_id: str, mask: set[int | signal.Signals]) -> int:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a signal that came meanwhile stops it now
-        state = worker_run.run_worker(self.paths, self.m, self.config, worker_id)
-        return worker_run.EXIT_CODES[state]
+        state = run_worker(self.paths, self.m, self.config, worker_id)
+        return EXIT_CODES[state]
 
     def _reap(self) -> None:
         while self.children:

@@ -51,6 +51,12 @@ class Recorder:
         status = self.update(last_event=f"{action}: {result}", heartbeat=now, **changes)
         statelog.append(self.paths.log, statelog.Event(now, status.state, iteration_id, action, result, art))
 
+    def end(self, state: str, reason: str, action: str = "end") -> str:
+        """Record the run's end state with its reason (an `end` event, or `action`); return the state."""
+        result = f"{state}: {reason}" if reason else state
+        self.event(self.worker_id, action, result, state=state, reason=reason, finished_at=st.now_iso())
+        return state
+
     def start_heartbeat(self) -> None:
         """Refresh the heartbeat every few seconds until stop_heartbeat()."""
 
