@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from boss.demo.sample import EXPECTED, FILES, PY, plan_markdown
 from boss.core import git
 from boss.core.errors import InputError
+from boss.demo.sample import EXPECTED, FILES, PY, plan_markdown
 
 PLAN = "shop-features"
 Say = Callable[[str], None]
