@@ -109,7 +109,7 @@ def test_done_means_lands_exactly_the_good_work_and_salvages_the_quarantined(tmp
     by_id = {w["id"]: w for w in data["workers"]}
     assert by_id["W4"]["out_of_scope"] == ["README.md"]
     assert by_id["W6"]["conflicts"] == ["src/shared.txt"] and by_id["W6"]["conflict_with"] == ["W5"]
-    assert by_id["W7"]["test_log"].endswith("merge/logs/W7.log")
+    assert by_id["W7"]["test_log"].endswith("merge/history/0001/logs/W7.log")
     assert (s.repo / by_id["W7"]["test_log"]).read_text().startswith("FAIL")
     assert by_id["W7"]["retry_log"] and not by_id["W7"]["retried"]
     assert "W7" in by_id["W8"]["reason"]

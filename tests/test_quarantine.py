@@ -44,9 +44,15 @@ def test_show_prints_the_paths_and_their_diff(s):
     proc = boss("quarantine", "show", "W1", "--plan", "p", cwd=s.repo)
     assert "out-of-scope paths: README.md, notes.txt" in proc.stdout
     assert "+# rewritten" in proc.stdout and "-# sample" in proc.stdout and "+n" in proc.stdout
-    assert "src/one.txt" not in proc.stdout  # in scope: not part of the review
+    # The whole change: the in-scope file too, and each out-of-scope path marked, its diff last.
+    assert "+1" in proc.stdout and "=== in scope: 1 file(s) ===" in proc.stdout
+    marked = [line for line in proc.stdout.splitlines() if "OUT OF SCOPE (" in line]
+    assert [line.split("|")[0].strip() for line in marked] == ["README.md", "notes.txt"]
+    assert proc.stdout.index("=== in scope") < proc.stdout.index("=== OUT OF SCOPE: 2 file(s)")
+    assert proc.stdout.index("=== OUT OF SCOPE") < proc.stdout.index("+# rewritten")
     data = json.loads(boss("quarantine", "show", "W2", "--json", cwd=s.repo).stdout)
     assert data["out_of_scope"] == ["docs/guide.md"] and "+changed" in data["diff"]
+    assert data["change"]["out_of_scope"] == ["docs/guide.md"] and "+2" in data["whole_diff"]
 
 
 def test_not_quarantined_and_unknown_workers_are_input_errors(s):

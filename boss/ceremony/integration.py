@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from boss.core import git, gittrees, sandbox
+from boss.core import journal as jr
 from boss.core.config import load_config
 from boss.core.errors import GitError, StateError
 from boss.core.manifest import SETTING_DEFAULTS, Manifest, Worker
@@ -63,7 +64,7 @@ def prepare(paths: PlanPaths, m: Manifest, start: str) -> Path:
         git.worktree_add_branch(repo, path, integration_branch(paths.plan), start)
     copy_files(repo, path, m.copy)
     if m.setup.strip():
-        log = paths.merge_dir / "logs" / "setup.log"
+        log = logs_dir(paths) / "setup.log"
         # The plan's setup installs what the tests need: it keeps the network, writes the worktree.
         with sandbox_of(paths).confine(path, writable=[path], network=True, prefix="boss-merge-") as jail:
             outcome = run_shell(
@@ -177,7 +178,7 @@ class Ticker:
 
 
 def run_test(paths: PlanPaths, m: Manifest, cwd: Path, name: str, ticker: Ticker, label: str) -> Run:
-    """Run the integration test in cwd; its output goes to merge/logs/<name>.log."""
+    """Run the integration test in cwd; its output goes to the ceremony's logs/<name>.log."""
     env = dict(os.environ)
     network = bool({**SETTING_DEFAULTS, **m.defaults}["test_network"])
     return run_command(paths, m.integration_test, cwd, env, name, ticker, label, timeout(m), network)
@@ -187,7 +188,7 @@ def run_acceptance(
     paths: PlanPaths, m: Manifest, w: Worker, cwd: Path, name: str, ticker: Ticker, label: str
 ) -> Run:
     """Run worker w's acceptance test (from the manifest boss holds) in cwd, with the
-    environment and the time limit its worker run gave it; output in merge/logs/<name>.log."""
+    environment and the time limit its worker run gave it; output in the ceremony's logs/<name>.log."""
     limit = m.settings(w).test_timeout
     env = _acceptance_env(paths, cwd, w.id)
     seconds = float(limit) if limit > 0 else None
@@ -234,12 +235,12 @@ def run_command(
 
     Where the command runs pytest a junit report is asked for, so its failing tests are known.
     """
-    log = paths.merge_dir / "logs" / f"{name}.log"
+    log = logs_dir(paths) / f"{name}.log"
     jail = sandbox_of(paths)
     # In the sandbox (boss.core.sandbox) the test writes only the integration worktree and its private
     # TMPDIR, where its report and bytecode go; no bytecode a candidate's code left is read.
     with jail.confine(cwd, writable=[cwd], network=network, prefix="boss-merge-") as confine:
-        scratch = confine.tmp if confine is not None else paths.merge_dir / "logs" / f"{name}.gate"
+        scratch = confine.tmp if confine is not None else log.parent / f"{name}.gate"
         shutil.rmtree(scratch / "pycache", ignore_errors=True)
         clean_caches(cwd)
         env.update(run_env(scratch))
@@ -257,7 +258,17 @@ def run_command(
         finally:
             ticker.end()
         failures = _junit_failures(junit) if junit is not None else None
+        if confine is None:  # the history keeps the log, not the run's report and bytecode
+            shutil.rmtree(scratch, ignore_errors=True)
     return Run(outcome.exit_code, outcome.elapsed, paths.rel(log), failures, outcome.timed_out)
+
+
+def logs_dir(paths: PlanPaths) -> Path:
+    """The running ceremony's log folder, `merge/history/<number>/logs/` (its number is in the
+    journal, so a resumed ceremony writes where it began); kept by later ceremonies, so every
+    log the state log names stays."""
+    j = jr.load(paths.journal)
+    return paths.ceremony_logs(j.number if j is not None else 0)
 
 
 def sandbox_of(paths: PlanPaths) -> Sandbox:

@@ -20,8 +20,6 @@ landing (boss/ceremony/landing.py) and the report.
 
 from __future__ import annotations
 
-import shutil
-
 from boss.ceremony import integration, landing, merging, triage
 from boss.ceremony import report as merge_report
 from boss.ceremony.session import Progress, Session, journal_path, log, now, short
@@ -76,7 +74,6 @@ def _begin(paths: PlanPaths, m: Manifest, config: Config, progress: Progress) ->
     repo = paths.repo
     base_start = triage.base_head(paths, m)
     git.add_exclude(repo, tool_excludes(paths))
-    shutil.rmtree(paths.merge_dir / "logs", ignore_errors=True)
     t = triage.triage(paths, m, config, base_start)
     j = Journal(
         plan=paths.plan,
@@ -87,6 +84,7 @@ def _begin(paths: PlanPaths, m: Manifest, config: Config, progress: Progress) ->
         started_at=now(),
         head=base_start,
         records=t.records,
+        number=merge_report.next_number(paths),
         queue=[r.id for r in t.records if r.queued and not r.decided],
     )
     counts: dict[str, int] = {}

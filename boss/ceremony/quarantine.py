@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from boss.core import git, gittrees, statelog
+from boss.core import changes, git, gittrees, statelog
 from boss.core import status as st
 from boss.core.config import Config
 from boss.core.decisions import ACCEPT, REJECT, SALVAGE, Decision, decision_path, read_decision
@@ -21,6 +21,7 @@ from boss.core.paths import PlanPaths
 from boss.core.yamlio import write_atomic
 
 if TYPE_CHECKING:
+    from boss.core.changes import Change
     from boss.core.journal import Record
 
 
@@ -78,6 +79,14 @@ def diff(paths: PlanPaths, it: Item) -> str:
     if not it.out_of_scope or not it.start or not it.head:
         return ""
     return gittrees.diff_text(paths.repo, it.start, it.head, it.out_of_scope)
+
+
+def change(paths: PlanPaths, m: Manifest, it: Item) -> Change | None:
+    """The whole change under review, from the commit the scope is judged from, each path
+    marked in or out of scope (None when its branch or start is unknown)."""
+    if not it.start or not it.head:
+        return None
+    return changes.of_worker(paths, m, it.id, it.start, it.head, marked=it.out_of_scope)
 
 
 def _reviewable(it: Item) -> None:

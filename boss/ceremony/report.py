@@ -1,17 +1,22 @@
-"""The ceremony's reports: `merge/report.json` (one entry per worker, with its evidence) and
-`merge/REPORT.md` (the same for people, with a Mermaid timeline of the workers and merges)."""
+"""The ceremony's reports: `report.json` (one entry per worker, with its evidence) and
+`REPORT.md` (the same for people, with a Mermaid timeline of the workers and merges), kept
+in the ceremony's numbered folder `merge/history/<number>/` with its logs; the latest is
+also `merge/REPORT.md` and `merge/report.json`."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from boss.core import runlog
+from boss.core.errors import BossError
 from boss.core.journal import MERGED, VERDICTS, Journal, Record
+from boss.core.journal import load as load_journal
 from boss.core.manifest import Manifest
 from boss.core.paths import PlanPaths
 from boss.core.yamlio import write_atomic
@@ -72,6 +77,8 @@ def report_data(paths: PlanPaths, j: Journal) -> dict[str, Any]:
         "landed": j.landed,
         "integration_branch": j.integration_branch,
         "message": j.message,
+        "number": j.number,
+        "history": _repo_rel(paths, paths.rel(paths.ceremony_dir(j.number))) if j.number else "",
         "started_at": j.started_at,
         "finished_at": j.finished_at,
         "test_runs": j.test_runs,
@@ -138,9 +145,12 @@ def _id(worker_id: str) -> str:
     return re.sub(r"\W", "_", worker_id)
 
 
-def _link(paths: PlanPaths, repo_rel: str) -> str:
-    """A repository-relative artifact as a link relative to REPORT.md (which lives in merge/)."""
-    return Path(repo_rel).relative_to(paths.merge_dir.relative_to(paths.repo)).as_posix() if repo_rel else ""
+def _link(paths: PlanPaths, repo_rel: str, where: Path | None = None) -> str:
+    """A repository-relative artifact as a link relative to the folder of a REPORT.md (merge/,
+    or its ceremony's folder in merge/history/)."""
+    if not repo_rel:
+        return ""
+    return os.path.relpath(paths.repo / repo_rel, where or paths.merge_dir).replace(os.sep, "/")
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -157,12 +167,13 @@ def _sandbox_line(paths: PlanPaths) -> str:
     return sandbox.plan_line(load_config(paths.repo).sandbox)
 
 
-def markdown(paths: PlanPaths, m: Manifest, j: Journal) -> str:
-    """REPORT.md's text."""
+def markdown(paths: PlanPaths, m: Manifest, j: Journal, where: Path | None = None) -> str:
+    """REPORT.md's text, its links relative to the folder it is written to (where: merge/)."""
     data = report_data(paths, j)
     for w in data["workers"]:
-        w["test_log_link"], w["retry_log_link"] = _link(paths, w["test_log"]), _link(paths, w["retry_log"])
-        w["acceptance_log_link"] = _link(paths, w["acceptance_log"])
+        w["test_log_link"] = _link(paths, w["test_log"], where)
+        w["retry_log_link"] = _link(paths, w["retry_log"], where)
+        w["acceptance_log_link"] = _link(paths, w["acceptance_log"], where)
         decisive = w["retry_log"] or w["test_log"]
         w["output_tail"] = _tail(paths.repo / decisive) if w["verdict"] == "REVERTED" and decisive else ""
     return _template().render(
@@ -170,7 +181,7 @@ def markdown(paths: PlanPaths, m: Manifest, j: Journal) -> str:
         titles={w.id: w.title for w in m.workers},
         timeline=timeline(j),
         counts=counts_line(j),
-        baseline_link=_link(paths, str(data["baseline"].get("log") or "")),
+        baseline_link=_link(paths, str(data["baseline"].get("log") or ""), where),
     )
 
 
@@ -197,9 +208,27 @@ def warm_up() -> None:
     threading.Thread(target=load, name="report-warm-up", daemon=True).start()
 
 
+# --- the ceremony history: merge/history/<number>/ keeps each ceremony's report and logs ---
+
+
+def next_number(paths: PlanPaths) -> int:
+    """The number of a new ceremony: one above every folder in the history and the last journal's."""
+    last = 0
+    with contextlib.suppress(BossError):  # an unreadable journal is reported where it is resumed
+        j = load_journal(paths.journal)
+        last = j.number if j is not None else 0
+    return max([last, *paths.ceremony_numbers()]) + 1
+
+
 def write(paths: PlanPaths, m: Manifest, j: Journal) -> Path:
-    """Write report.json and REPORT.md atomically; the path of REPORT.md."""
-    write_atomic(paths.merge_dir / "report.json", json.dumps(report_data(paths, j), indent=2) + "\n")
-    target = paths.merge_dir / "REPORT.md"
-    write_atomic(target, markdown(paths, m, j))
-    return target
+    """Write report.json and REPORT.md atomically into the ceremony's folder in the history,
+    and the same as the latest in merge/ (REPORT.md's links fitted to each folder); the path
+    of the kept REPORT.md. Written again whole when a killed ceremony resumes."""
+    data = json.dumps(report_data(paths, j), indent=2) + "\n"
+    folder = paths.ceremony_dir(j.number)
+    targets = [folder, paths.merge_dir] if folder != paths.merge_dir else [folder]
+    for where in targets:
+        where.mkdir(parents=True, exist_ok=True)
+        write_atomic(where / "report.json", data)
+        write_atomic(where / "REPORT.md", markdown(paths, m, j, where))
+    return folder / "REPORT.md"

@@ -15,6 +15,7 @@ COMMANDS = {
     "log": "boss.cli.status:log",
     "retry": "boss.cli.retry:retry",
     "merge": "boss.cli.merge:merge",
+    "diff": "boss.cli.diff:diff",
     "quarantine": "boss.cli.quarantine:quarantine",
     "clean": "boss.cli.clean:clean",
     "approvals": "boss.cli.approvals:approvals",

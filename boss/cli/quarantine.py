@@ -49,23 +49,29 @@ def list_(plan: str | None, as_json: bool) -> int:
 @plan_option
 @json_option
 def show(worker_id: str, plan: str | None, as_json: bool) -> int:
-    """Why worker ID is quarantined, and the diff of its out-of-scope paths."""
+    """Why worker ID is quarantined, and its whole change with the out-of-scope part marked.
+
+    The files it changed are listed (OUT OF SCOPE beside each path outside its scope), then
+    the diff of its in-scope paths, then the diff of its out-of-scope paths under its own banner.
+    """
     from boss.ceremony import quarantine as q
+    from boss.core.changes import render
     from boss.core.workspace import open_plan
 
     paths, m, config = open_plan(plan)
     it = q.get(paths, m, config, worker_id)
-    text = q.diff(paths, it)
+    c = q.change(paths, m, it)
     if as_json:
-        click.echo(json.dumps({**it.to_dict(), "diff": text}, indent=2))
+        whole = {"change": c.to_dict() if c else None, "whole_diff": "\n".join(render(paths, c)) if c else ""}
+        click.echo(json.dumps({**it.to_dict(), "diff": q.diff(paths, it), **whole}, indent=2))
         return 0
     click.echo(f"{it.id}: {it.verdict} ({it.reason})")
     click.echo(f"branch {it.branch} at {it.head[:10] or 'none'}, judged from {it.start[:10] or 'none'}")
     if it.decision:
         click.echo(f"decision: {it.decision.decision} ({it.decision.reason}) at {it.decision.time}")
     click.echo("out-of-scope paths: " + (", ".join(it.out_of_scope) or "none"))
-    if text:
-        click.echo(text, nl=not text.endswith("\n"))
+    for line in render(paths, c) if c else []:
+        click.echo(line)
     return 0
 
 

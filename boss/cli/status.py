@@ -18,27 +18,37 @@ from boss.core.clikit import json_option, plan_argument
 @json_option
 @click.option("--watch", is_flag=True, help="Refresh every second until every worker has ended.")
 def status(plan: str | None, as_json: bool, watch: bool) -> int:
-    """One row per worker: state, strategy/iteration, elapsed, branch, last event.
+    """One row per worker: state, latest merge or review outcome (MERGE), strategy/iteration,
+    elapsed, branch, last event; and the latest merge ceremony's verdicts.
+
+    MERGE shows the verdict of the latest `boss merge` (MERGED, REVERTED, CONFLICT,
+    QUARANTINED, SKIPPED) and any review decision (accept, reject, salvage), while they are
+    about the worker's current work; `-` when there is none.
 
     A RUNNING worker whose process is gone, or whose heartbeat is stale, shows CRASHED; one
     whose status.json cannot be read shows CORRUPT, with an `Error:` line naming the file
     (exit 2).
     """
+    from boss.core import statusview as sv
     from boss.core.exits import say
+    from boss.core.outcomes import latest
     from boss.core.statusview import Columns, corrupt, counts, format_row, header, rows, unconfined
     from boss.core.workspace import open_plan
 
     paths, m, config = open_plan(plan)
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     while True:
-        current = rows(paths, m, config)
+        j, problem = latest(paths)
+        current = rows(paths, m, config, j)
         if as_json:
-            data = {"plan": paths.plan, "workers": [r.to_dict() for r in current]}
+            data = {"plan": paths.plan, "merge": sv.merge_dict(j), "workers": [r.to_dict() for r in current]}
             click.echo(json.dumps(data, indent=2))
         else:
             if watch and sys.stdout.isatty():
                 click.clear()
             click.echo(f"plan {paths.plan}: {counts(current)}")
+            for line in sv.merge_lines(paths, j, problem):
+                click.echo(line)
             cols = Columns.fit(current)
             width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 160
             click.echo(header(cols))

@@ -111,6 +111,7 @@ class Journal:
     land_target: str = ""
     checkout: str = ""  # the user's checkout that has the base checked out, if any
     message: str = ""
+    number: int = 0  # its folder in merge/history/ (boss.core.paths.ceremony_dir); 0: unnumbered
     version: int = VERSION
 
     def record(self, worker_id: str) -> Record:

@@ -57,6 +57,33 @@ class PlanPaths:
         return self.root / "merge"
 
     @property
+    def journal(self) -> Path:
+        """The latest (or the running) ceremony's journal."""
+        return self.merge_dir / "journal.json"
+
+    @property
+    def history_dir(self) -> Path:
+        """Every ceremony's report and logs, one numbered folder each (`merge/history/0003/`)."""
+        return self.merge_dir / "history"
+
+    def ceremony_dir(self, number: int) -> Path:
+        """Ceremony number's folder (its REPORT.md, report.json, logs/); 0, a ceremony begun
+        before ceremonies were numbered, keeps its files in merge/ itself."""
+        return self.history_dir / f"{number:04d}" if number > 0 else self.merge_dir
+
+    def ceremony_logs(self, number: int) -> Path:
+        """The test logs of ceremony number."""
+        return self.ceremony_dir(number) / "logs"
+
+    def ceremony_numbers(self) -> list[int]:
+        """The numbers of the ceremonies in the history, ascending."""
+        try:
+            names = [p.name for p in self.history_dir.iterdir() if p.is_dir()]
+        except OSError:
+            return []
+        return sorted(int(n) for n in names if n.isdigit() and len(n) <= 9)
+
+    @property
     def approvals_dir(self) -> Path:
         return self.root / "approvals"
 

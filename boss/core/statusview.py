@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 from boss.core import status as st
 from boss.core.config import Config
 from boss.core.errors import InputError
+from boss.core.journal import Journal
 from boss.core.manifest import Manifest
+from boss.core.outcomes import Outcome, ceremony, latest, outcomes
 from boss.core.paths import PlanPaths
 
 COLORS = {
@@ -23,6 +25,12 @@ COLORS = {
     "WAITING": "blue",
     "PENDING": "white",
     "CORRUPT": "red",
+    # merge and review outcomes (boss.core.outcomes)
+    "MERGED": "green",
+    "REVERTED": "red",
+    "CONFLICT": "red",
+    "QUARANTINED": "magenta",
+    "QUEUED": "cyan",
 }
 # The state shown for a worker whose status file cannot be read; its reason says why.
 CORRUPT = "CORRUPT"
@@ -42,13 +50,23 @@ class Row:
     reason: str
     usage: dict[str, float]
     sandbox: str = ""  # what confined its runs (status.json), '' before it started
+    # Its latest merge or review outcome while about its current work (boss.core.outcomes).
+    verdict: str = ""  # MERGED, REVERTED, CONFLICT, QUARANTINED, SKIPPED, QUEUED or ''
+    verdict_reason: str = ""
+    ceremony: int = 0  # the number of the ceremony that gave the verdict
+    review: str = ""  # accept, reject, salvage or ''
+
+    @property
+    def outcome(self) -> str:
+        """The MERGE column: 'REVERTED', 'MERGED/salvage', 'rejected', '-'."""
+        return Outcome(self.verdict, self.verdict_reason, self.ceremony, self.review).text
 
     @property
     def progress(self) -> str:
         return f"s{self.strategy}/i{self.iteration}" if self.iteration else "-"
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {**asdict(self), "outcome": self.outcome}
 
 
 def _elapsed(status: st.Status | None, now: datetime) -> float:
@@ -63,18 +81,24 @@ def _elapsed(status: st.Status | None, now: datetime) -> float:
     return max(0.0, ((end or now) - start).total_seconds())
 
 
-def rows(paths: PlanPaths, m: Manifest, config: Config) -> list[Row]:
-    """The current row of every worker, in manifest order."""
+def rows(paths: PlanPaths, m: Manifest, config: Config, j: Journal | None = None) -> list[Row]:
+    """The current row of every worker, in manifest order, with its latest outcome (from j, the
+    latest ceremony's journal, read here when not given)."""
     now = datetime.now(UTC)
     result = []
+    statuses: dict[str, st.Status | None] = {}
     for w in m.workers:
         try:
-            status = st.read(paths.status(w.id))
+            statuses[w.id] = st.read(paths.status(w.id))
         except InputError as e:  # one unreadable file: that worker shows it, the others still read
             where = str(paths.status(w.id))
             reason = paths.rel(paths.status(w.id)) + str(e).removeprefix(where)
             result.append(Row(w.id, CORRUPT, 0, 0, 0.0, w.branch, "", reason, {}))
+    found = outcomes(paths, statuses, j if j is not None else latest(paths)[0])
+    for w in m.workers:
+        if w.id not in statuses:
             continue
+        status, o = statuses[w.id], found.get(w.id, Outcome())
         state = st.effective_state(status, config.heartbeat_stale, now)
         result.append(
             Row(
@@ -88,9 +112,14 @@ def rows(paths: PlanPaths, m: Manifest, config: Config) -> list[Row]:
                 reason=status.reason if status else "",
                 usage=dict(status.usage) if status else {},
                 sandbox=status.sandbox if status else "",
+                verdict=o.verdict,
+                verdict_reason=o.reason,
+                ceremony=o.ceremony,
+                review=o.review,
             )
         )
-    return result
+    order = {w.id: n for n, w in enumerate(m.workers)}
+    return sorted(result, key=lambda r: order[r.id])
 
 
 def corrupt(paths: PlanPaths, all_rows: Sequence[Row]) -> list[str]:
@@ -119,16 +148,20 @@ class Columns:
 
     id: int = 10
     branch: int = 28
+    outcome: int = 8
 
     @classmethod
     def fit(cls, all_rows: Sequence[Row]) -> Columns:
-        """Wide enough for every id and branch (branches cut at MAX_BRANCH with an ellipsis)."""
+        """Wide enough for every id, branch and outcome (branches cut at MAX_BRANCH, outcomes
+        at MAX_OUTCOME, with an ellipsis)."""
         ids = max((len(r.id) for r in all_rows), default=0)
         branches = max((len(r.branch) for r in all_rows), default=0)
-        return cls(max(6, ids), min(MAX_BRANCH, max(6, branches)))
+        outcomes = max((len(r.outcome) for r in all_rows), default=0)
+        return cls(max(6, ids), min(MAX_BRANCH, max(6, branches)), min(MAX_OUTCOME, max(5, outcomes)))
 
 
 MAX_BRANCH = 48
+MAX_OUTCOME = 18
 
 
 def _cut(text: str, width: int) -> str:
@@ -136,27 +169,36 @@ def _cut(text: str, width: int) -> str:
 
 
 def format_row(row: Row, width: int = 100, color: bool = False, cols: Columns | None = None) -> str:
-    """One line: id, state, strategy/iteration, elapsed, branch, last event."""
+    """One line: id, state, merge outcome, strategy/iteration, elapsed, branch, last event."""
     import click  # only for styling
 
     cols = cols or Columns()
     state = f"{row.state:<15}"
+    outcome = f"{_cut(row.outcome, cols.outcome):<{cols.outcome}}"
+    styled = len(state) + len(outcome)
     if color:
         state = click.style(state, fg=COLORS.get(row.state, "white"), bold=row.state == "RUNNING")
+        if row.verdict:
+            outcome = click.style(outcome, fg=COLORS.get(row.verdict, "white"))
+    styled = len(state) + len(outcome) - styled  # the styling's invisible characters
     event = row.last_event or row.reason
     branch = _cut(row.branch, cols.branch)
     line = (
-        f"{row.id:<{cols.id}} {state} {row.progress:<8} {duration(row.elapsed):>7}  {branch:<{cols.branch}} "
+        f"{row.id:<{cols.id}} {state} {outcome} {row.progress:<8} {duration(row.elapsed):>7}  "
+        f"{branch:<{cols.branch}} "
     )
-    room = max(10, width - len(line) + (len(state) - 15))
+    room = max(10, width - len(line) + styled)
     return line + _cut(event, room)
 
 
 def header(cols: Columns | None = None) -> str:
     """The column titles."""
     cols = cols or Columns()
-    worker, branch = "WORKER", "BRANCH"
-    return f"{worker:<{cols.id}} {'STATE':<15} {'S/I':<8} {'ELAPSED':>7}  {branch:<{cols.branch}} LAST EVENT"
+    worker, branch, merge = "WORKER", "BRANCH", "MERGE"
+    return (
+        f"{worker:<{cols.id}} {'STATE':<15} {merge:<{cols.outcome}} {'S/I':<8} {'ELAPSED':>7}  "
+        f"{branch:<{cols.branch}} LAST EVENT"
+    )
 
 
 def counts(all_rows: list[Row]) -> str:
@@ -218,3 +260,28 @@ def summary(paths: PlanPaths, m: Manifest, config: Config, *, interrupted: bool 
     elif any(r.state == "SUCCESS" for r in all_rows):
         lines.append(f"Next: boss merge {paths.plan}   (or inspect: boss status {paths.plan})")
     return lines
+
+
+def merge_lines(paths: PlanPaths, j: Journal | None, problem: str = "") -> list[str]:
+    """What `boss status` says of the latest ceremony: its number, verdicts and report."""
+    if problem:
+        return [f"latest merge: {problem}"]
+    if j is None:
+        return []
+    c = ceremony(j)
+    report = paths.merge_dir / "REPORT.md"
+    where = report.relative_to(paths.repo).as_posix()
+    number = f" {c.number}" if c.number else ""
+    if c.step != "done":
+        return [f"merge{number}: in progress (step {c.step}), begun {c.started_at}: boss merge {paths.plan}"]
+    landed = "landed" if c.landed else "not landed"
+    return [f"last merge{number} ({c.finished_at or c.started_at}): {c.counts}; {landed}; report: {where}"]
+
+
+def merge_dict(j: Journal | None) -> dict[str, object] | None:
+    """The latest ceremony for `boss status --json`."""
+    if j is None:
+        return None
+    c = ceremony(j)
+    return {"number": c.number, "step": c.step, "started_at": c.started_at,
+            "finished_at": c.finished_at, "counts": c.counts, "landed": c.landed}  # fmt: skip

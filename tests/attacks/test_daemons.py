@@ -72,6 +72,6 @@ def test_a_daemon_started_by_the_integration_test_dies_with_the_ceremony(tmp_pat
     )
     p.run_worker("W1")
     p.merge()
-    logs = (p.plan_dir / "merge" / "logs").glob("*.log")
+    logs = (p.plan_dir / "merge" / "history").glob("*/logs/*.log")
     assert any("daemon-started" in log.read_text() for log in logs)
     gone(p, token)

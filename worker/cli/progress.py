@@ -30,7 +30,7 @@ def progress(plan: str, parent: int, interval: float) -> int:
     tty = sys.stdout.isatty()
     color = tty and not os.environ.get("NO_COLOR")
     drawn = 0
-    seen: dict[str, tuple[str, int, str]] = {}
+    seen: dict[str, tuple[str, int, str]] = {}  # what was printed of each worker
     last_change = time.monotonic()
     try:
         while parent == 0 or pid_alive(parent):
@@ -45,7 +45,7 @@ def progress(plan: str, parent: int, interval: float) -> int:
                 drawn = len(lines)
             else:
                 for r in current:
-                    key = (r.state, r.iteration, r.last_event)
+                    key = (r.state, r.iteration, r.last_event + "\0" + r.outcome)
                     if seen.get(r.id) != key:
                         seen[r.id] = key
                         last_change = time.monotonic()
