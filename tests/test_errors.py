@@ -478,6 +478,17 @@ def s_not_quarantined(tmp_path):
     ]
 
 
+def s_diff_not_started(tmp_path):
+    repo = plan_repo(tmp_path)
+    return [run("diff", "W1", cwd=repo), run("diff", "W1", "--stat", "--plan", "alpha", cwd=repo)]
+
+
+def s_diff_no_branch(tmp_path):
+    repo = plan_repo(tmp_path)
+    git(repo, "update-ref", "refs/boss/alpha/W1/start", "HEAD")
+    return [run("diff", "W1", cwd=repo)]
+
+
 def s_approval_unknown(tmp_path):
     repo = plan_repo(tmp_path)
     return [run("approve", "NOPE", cwd=repo), run("deny", "NOPE", "--plan", "alpha", cwd=repo)]

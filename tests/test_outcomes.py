@@ -143,7 +143,7 @@ def test_diff_shows_the_whole_change_with_out_of_scope_marked(tmp_path):
 def test_diff_of_a_worker_that_never_ran_and_an_unknown_one(tmp_path):
     s = make_scenario(tmp_path / "repo", [spec("W1")])
     proc = boss("diff", "W1", "--plan", "p", cwd=s.repo, check=2)
-    assert "worker W1 has no start yet" in proc.stderr
+    assert "worker W1 has not started" in proc.stderr
     proc = boss("diff", "NOPE", "--plan", "p", cwd=s.repo, check=2)
     assert "NOPE" in proc.stderr
 

@@ -62,11 +62,14 @@ def ends(paths: PlanPaths, m: Manifest, worker_id: str) -> tuple[str, str]:
     status = st.read(paths.status(worker_id))
     start = _commit(repo, start_ref(paths, w.id)) or _commit(repo, status.start_commit if status else "")
     if start is None:
-        msg = f"worker {w.id} has no start yet (no {start_ref(paths, w.id)}): it has not run"
+        msg = f"worker {w.id} has not started: no {start_ref(paths, w.id)} yet; run it first"
         raise InputError(msg)
     head = _commit(repo, f"refs/heads/{w.branch}") or _commit(repo, status.head_commit if status else "")
     if head is None:
-        msg = f"worker {w.id}: its branch {w.branch} does not exist and its status names no head"
+        msg = (
+            f"worker {w.id}: its branch {w.branch} does not exist and its status names no head commit; "
+            f"run it again (boss retry {w.id} --plan {paths.plan})"
+        )
         raise InputError(msg)
     return start, head
 

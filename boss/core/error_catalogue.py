@@ -248,6 +248,13 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("not-quarantined", MERGE, "`boss quarantine accept|reject|salvage` of a worker not quarantined.", 2,
           "plan alpha: worker W1 is not quarantined (see `boss quarantine list`)",
           "`boss quarantine list` shows what is."),
+    Entry("diff-not-started", MERGE, "`boss diff` of a worker that has not run yet.", 2,
+          "worker W1 has not started: no refs/boss/alpha/W1/start yet; run it first",
+          "Run the worker (`bash .boss/plans/alpha/run_workers.sh`), then `boss diff W1`."),
+    Entry("diff-no-branch", MERGE, "`boss diff` of a worker whose branch was deleted by hand.", 2,
+          "worker W1: its branch <branch> does not exist and its status names no head commit; "
+          "run it again (boss retry W1 --plan alpha)",
+          "Run the worker again; its work starts afresh from its start."),
     # --- tiered autonomy -------------------------------------------------------------------
     Entry("approval-unknown", TIERS, "`boss approve` or `boss deny` of a request that does not exist.", 2,
           "<repo>/.boss/plans/alpha/approvals: no approval request 'NOPE' (pending: none)",
