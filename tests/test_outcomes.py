@@ -7,14 +7,15 @@ Real git, the real `boss` CLI; the workers' branches and statuses are made as a 
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
-from conftest import boss, git
+from conftest import boss, git, worker_cmd
 from merge_helpers import make_scenario, spec
 
 from boss.core import statelog
 from boss.core import status as st
-from boss.core.statusview import Row, format_row, header
+from boss.core.statusview import Columns, Row, format_row, header
 
 
 def status_of(s) -> dict[str, dict]:
@@ -72,6 +73,14 @@ def test_three_ceremonies_each_verdict_shown_and_kept(tmp_path, monkeypatch):
     assert shown["_merge"]["number"] == 1 and shown["_merge"]["step"] == "done"
     assert table(s) == {"W1": "MERGED", "W2": "REVERTED", "W3": "QUARANTINED"}
     assert_history(s, [1])
+    # The live view run_workers.sh prints shows the same column.
+    with subprocess.Popen(["sleep", "2"]) as parent:
+        live = worker_cmd(
+            "progress", "p", "--parent", str(parent.pid), "--interval", "0.2", cwd=s.repo
+        ).stdout
+    assert {line.split()[0]: line.split()[2] for line in live.splitlines()} == {
+        "W1": "MERGED", "W2": "REVERTED", "W3": "QUARANTINED"
+    }  # fmt: skip
 
     boss("quarantine", "salvage", "W3", "--plan", "p", "-m", "keep the source", cwd=s.repo)
     assert table(s)["W3"] == "salvaged"  # reviewed; the old verdict was about the old head
@@ -105,6 +114,14 @@ def test_three_ceremonies_each_verdict_shown_and_kept(tmp_path, monkeypatch):
     assert f"(history/0003/logs/{'W2'}.log)" in (s.paths.merge_dir / "REPORT.md").read_text()
     text = boss("status", "p", cwd=s.repo).stdout
     assert "last merge 3" in text and "3 MERGED" in text
+
+
+def test_a_verdicts_reason_is_the_rows_news():
+    row = Row("W2", "SUCCESS", 1, 1, 5.0, "b", "done: tests pass", "", {}, verdict="REVERTED",
+              verdict_reason="fails (exit 1)", ceremony=2)  # fmt: skip
+    assert format_row(row, 100, cols=Columns.fit([row])).endswith("merge 2: fails (exit 1)")
+    merged = Row("W1", "SUCCESS", 1, 1, 5.0, "b", "done: tests pass", "", {}, verdict="MERGED", ceremony=2)
+    assert format_row(merged, 100, cols=Columns.fit([merged])).endswith("done: tests pass")
 
 
 def test_a_ceremony_killed_and_resumed_keeps_its_number(tmp_path):
@@ -153,8 +170,6 @@ def test_the_table_stays_readable_at_100_columns(outcome):
     verdict, _, review = outcome.partition("/")
     row = Row("W12", "SCOPE_VIOLATION", 2, 3, 75.0, "boss/plan-name/W12", "merge: acceptance test", "",
               {}, verdict="" if verdict == "-" else verdict, review=review)  # fmt: skip
-    from boss.core.statusview import Columns
-
     cols = Columns.fit([row])
     assert len(format_row(row, 100, cols=cols)) <= 100 and len(header(cols)) <= 100
     assert outcome in format_row(row, 100, cols=cols).split()

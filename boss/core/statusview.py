@@ -162,6 +162,7 @@ class Columns:
 
 MAX_BRANCH = 48
 MAX_OUTCOME = 18
+_EXPLAINED = ("REVERTED", "CONFLICT", "QUARANTINED", "SKIPPED")  # verdicts whose reason replaces the event
 
 
 def _cut(text: str, width: int) -> str:
@@ -182,6 +183,8 @@ def format_row(row: Row, width: int = 100, color: bool = False, cols: Columns | 
             outcome = click.style(outcome, fg=COLORS.get(row.verdict, "white"))
     styled = len(state) + len(outcome) - styled  # the styling's invisible characters
     event = row.last_event or row.reason
+    if row.verdict in _EXPLAINED and row.verdict_reason:  # why the merge did not take it: news
+        event = f"merge {row.ceremony}: {row.verdict_reason}"
     branch = _cut(row.branch, cols.branch)
     line = (
         f"{row.id:<{cols.id}} {state} {outcome} {row.progress:<8} {duration(row.elapsed):>7}  "
