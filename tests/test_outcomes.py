@@ -114,6 +114,11 @@ def test_three_ceremonies_each_verdict_shown_and_kept(tmp_path, monkeypatch):
     assert f"(history/0003/logs/{'W2'}.log)" in (s.paths.merge_dir / "REPORT.md").read_text()
     text = boss("status", "p", cwd=s.repo).stdout
     assert "last merge 3" in text and "3 MERGED" in text
+    boss("clean", "p", cwd=s.repo)  # removes the merged branches; the history stays, verdicts too
+    assert_history(s, [1, 2, 3])
+    assert table(s) == {"W1": "MERGED", "W2": "MERGED", "W3": "MERGED/salvage"}
+    # The branches are gone: `boss diff` reads the heads boss recorded (W3's is its salvage commit).
+    assert boss("diff", "W3", "--name-only", "--plan", "p", cwd=s.repo).stdout.split() == ["src/three.txt"]
 
 
 def test_a_verdicts_reason_is_the_rows_news():

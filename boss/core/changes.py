@@ -10,6 +10,7 @@ from typing import Any
 
 from boss.core import git, scope
 from boss.core import status as st
+from boss.core.decisions import read_decision
 from boss.core.errors import InputError
 from boss.core.manifest import Manifest
 from boss.core.paths import PlanPaths
@@ -56,7 +57,8 @@ def _commit(repo: Any, name: str) -> str | None:
 
 def ends(paths: PlanPaths, m: Manifest, worker_id: str) -> tuple[str, str]:
     """The worker's start (its start ref, else its status's start commit) and head (its branch,
-    else the head its status names, as after `boss clean` removed a merged branch)."""
+    else the head its review decision or its status names, as after `boss clean` removed a
+    merged branch)."""
     w = m.worker(worker_id)
     repo = paths.repo
     status = st.read(paths.status(worker_id))
@@ -64,7 +66,12 @@ def ends(paths: PlanPaths, m: Manifest, worker_id: str) -> tuple[str, str]:
     if start is None:
         msg = f"worker {w.id} has not started: no {start_ref(paths, w.id)} yet; run it first"
         raise InputError(msg)
-    head = _commit(repo, f"refs/heads/{w.branch}") or _commit(repo, status.head_commit if status else "")
+    decision = read_decision(paths, w.id)  # a salvage's head is its own commit, not the status's
+    head = (
+        _commit(repo, f"refs/heads/{w.branch}")
+        or _commit(repo, decision.head if decision else "")
+        or _commit(repo, status.head_commit if status else "")
+    )
     if head is None:
         msg = (
             f"worker {w.id}: its branch {w.branch} does not exist and its status names no head commit; "
