@@ -61,7 +61,8 @@ ENTRIES: tuple[Entry, ...] = (
           2, "<plan>: no worker 'NOPE' (workers: <ids>)",
           "Use one of the ids listed."),
     # --- boss plan --------------------------------------------------------------------------
-    Entry("plan-mode", MAKE, "`boss plan` without exactly one of `--from`, `--agent`, `--split`.", 2,
+    Entry("plan-mode", MAKE, "`boss plan` without exactly one of `--from`, `--agent`, `--split` "
+          "(`--split` may take `--agent`: the workers' agent).", 2,
           'boss plan: give exactly one of --from FILE.md, --agent NAME "TASK" or --split GLOB "TASK"',
           "Pick one way to plan."),
     Entry("plan-task-missing", MAKE, "`--agent` or `--split` without the TASK argument.", 2,
