@@ -7,16 +7,25 @@ import os
 import shutil
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from boss.core.clikit import json_option, plan_argument
 
+if TYPE_CHECKING:
+    from boss.core.manifest import Manifest
+    from boss.core.paths import PlanPaths
+
 
 @click.command()
 @plan_argument
 @json_option
-@click.option("--watch", is_flag=True, help="Refresh every second until every worker has ended.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Refresh every second until every worker has ended; before the run starts, wait for it.",
+)
 def status(plan: str | None, as_json: bool, watch: bool) -> int:
     """One row per worker: state, strategy/iteration, elapsed, branch, last event.
 
@@ -29,6 +38,14 @@ def status(plan: str | None, as_json: bool, watch: bool) -> int:
     from boss.core.workspace import open_plan
 
     paths, m, config = open_plan(plan)
+    if watch and not _started(paths, m):
+        from boss.core.manifest import display_path
+
+        script = display_path(paths.run_script)
+        say(f"Plan {paths.plan}: waiting for the run to start (bash {script}); Ctrl-C to stop.")
+        while not _started(paths, m):
+            time.sleep(1.0)
+            paths, m, config = open_plan(plan)  # the plan may be rendered again meanwhile
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     while True:
         current = rows(paths, m, config)
@@ -52,6 +69,11 @@ def status(plan: str | None, as_json: bool, watch: bool) -> int:
                 say(f"Error: {line}")
             return 2 if broken else 0
         time.sleep(1.0)
+
+
+def _started(paths: PlanPaths, m: Manifest) -> bool:
+    """True once a worker of the plan has started (its status file exists)."""
+    return any(paths.status(w.id).exists() for w in m.workers)
 
 
 @click.command()
