@@ -22,6 +22,7 @@ from boss.core.paths import PlanPaths
 from boss.core.sandbox import plan_line
 from boss.core.templates import make_env
 from boss.plan import definitions
+from boss.plan.checks import plan_file_warnings
 
 INDEX_VERSION = 1
 
@@ -43,7 +44,8 @@ def generate(
     """Every generated file's text and mode, and the plan's warnings; writes nothing."""
     env = make_env()
     overlaps = scope_overlaps(m, tracked)
-    warnings = [*scope_warnings(m), *(overlap_warning(*o) for o in overlaps)]
+    warnings = [*scope_warnings(m), *plan_file_warnings(paths.repo, m)]
+    warnings += [overlap_warning(*o) for o in overlaps]
     script_rel = paths.run_script.relative_to(paths.repo).as_posix()
     files: dict[Path, tuple[str, int]] = {}
     order = m.order()
