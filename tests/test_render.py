@@ -89,7 +89,7 @@ def test_renders_every_file(plan):
         f"worker W2 field scope: '^src/ui/' matches no file tracked on {base}; "
         "fine if the worker creates it, otherwise check the pattern",
         "workers W1 and W3 may run at the same time and their scopes overlap (both match src/auth/login.py); "
-        "they may conflict at merge: narrow a scope or make one depend on the other"
+        "they may conflict at merge: narrow a scope or make one depend on the other",
     ]
     index = json.loads(paths.rendered_index.read_text())
     assert index["version"] == 1 and sorted(index["files"]) == [
