@@ -23,7 +23,7 @@ def report_render(paths: PlanPaths, result: RenderResult) -> None:
         f"Rendered plan {paths.plan} in {display_path(paths.root)}/: {len(result.written)} written, "
         f"{len(result.unchanged)} unchanged, {len(result.kept)} kept."
     )
-    for line in result.reset:
+    for line in (*result.removed, *result.reset):
         click.echo(line)
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
