@@ -61,3 +61,29 @@ def test_ctrl_c_while_waiting_exits_130(repo):
     finally:
         proc.kill()
     assert proc.returncode == 130 and out == ""
+
+
+def test_watch_before_any_plan_waits_for_the_plan_and_its_run(repo):
+    proc = watch(repo)
+    try:
+        first = proc.stderr.readline()
+        assert first == (
+            "No plan yet: waiting for the run to start (`boss plan`, then its run_workers.sh); Ctrl-C to stop.\n"
+        )
+        time.sleep(1.5)
+        make_plan(repo, [worker("W1")])
+        time.sleep(1.5)
+        assert proc.poll() is None  # a plan, but no run yet: still waiting
+        worker_cmd("run", "p", "W1", cwd=repo, env={"BOSS_SANDBOX": "off"})
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "waiting" not in err and "W1" in out and "SUCCESS" in out
+
+
+def test_watch_of_a_plan_that_is_not_there_among_others_is_an_error(repo):
+    make_plan(repo, [worker("W1")])
+    res = subprocess.run([sys.executable, "-m", "boss", "status", "nope", "--watch"], cwd=repo,
+                         capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert res.returncode == 2 and "no plan 'nope' (plans: p)" in res.stderr
