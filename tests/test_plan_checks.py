@@ -80,7 +80,7 @@ def test_a_scope_matching_no_tracked_file_and_a_frozen_scope_warn_a_good_plan_do
         warned = [line for line in res.stderr.splitlines() if line.startswith("Warning: ")]
         assert warned[0] == (
             f"Warning: worker W1 field scope: '^pkg/new/' matches no file tracked on main at {base}; "
-            "fine if the worker creates it, otherwise check the pattern"
+            "fine if the worker (or one it depends on) creates it, otherwise check the pattern"
         )
         assert [line.split(":")[1].strip() for line in warned[1:]] == [
             "worker W2 field test",

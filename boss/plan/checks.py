@@ -51,7 +51,7 @@ def file_warnings(m: Manifest, files: Collection[str], where: str) -> list[str]:
             if not hits and "\\\\" not in pattern:  # a literal backslash has its own warning
                 warnings.append(
                     f"worker {w.id} field scope: {pattern!r} matches no file tracked on {where}; "
-                    "fine if the worker creates it, otherwise check the pattern"
+                    "fine if the worker (or one it depends on) creates it, otherwise check the pattern"
                 )
         if not matched:
             continue
