@@ -3,6 +3,8 @@ its generated CONTEXT.md goes, its run's records stay, and the render says so on
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 
@@ -100,3 +102,15 @@ def test_an_edited_context_is_kept_and_a_running_worker_cannot_be_removed(repo):
         in res.stdout
     )
     assert paths.context("W2").read_text() == "my notes\n" and not paths.context("W3").exists()
+
+
+def test_an_index_entry_that_names_no_worker_folder_removes_nothing(repo):
+    paths = three(repo)
+    planted = paths.root / "CONTEXT.md"
+    planted.write_text("not a worker's\n")
+    index = json.loads(paths.rendered_index.read_text())
+    index["files"]["workers/../CONTEXT.md"] = hashlib.sha256(planted.read_bytes()).hexdigest()
+    index["workers"][".."] = {}
+    paths.rendered_index.write_text(json.dumps(index))
+    res = boss("render", "p", cwd=repo)
+    assert "removed" not in res.stdout and planted.read_text() == "not a worker's\n"

@@ -25,6 +25,7 @@ from boss.core.config import Config
 from boss.core.decisions import decision_path
 from boss.core.errors import StateError
 from boss.core.manifest import Manifest, Worker
+from boss.core.manifest_rules import ID_RE
 from boss.core.paths import PlanPaths
 
 FIELDS = ("base", "branch", "scope", "test", "depends_on", "instructions", "write_test")
@@ -56,7 +57,7 @@ def removed_ids(m: Manifest, previous: Any, files: dict[str, str]) -> list[str]:
     known = set(previous) if isinstance(previous, dict) else set()
     known |= {f.split("/")[1] for f in files if f.startswith("workers/") and f.endswith("/CONTEXT.md")}
     current = {w.id for w in m.workers}
-    return sorted(known - current)
+    return sorted(k for k in known - current if ID_RE.fullmatch(k))  # only a worker id names a folder
 
 
 def drop_removed(paths: PlanPaths, gone: list[str], files: dict[str, str], force: bool) -> list[str]:
