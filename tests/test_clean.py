@@ -83,7 +83,8 @@ def test_dry_run_removes_nothing(s):
 def test_an_unlanded_result_and_a_ceremony_in_progress_are_kept(tmp_path):
     s = make_scenario(tmp_path / "repo", [spec("W1")])
     s.work("W1", {"src/a.txt": "a\n"})
-    (s.repo / "README.md").write_text("dirty\n")  # the ceremony cannot land
+    (s.repo / "src").mkdir(exist_ok=True)
+    (s.repo / "src/a.txt").write_text("mine\n")  # in the merged work's way: the ceremony cannot land
     merge.run(s.paths, s.m, load_config(s.repo), lambda _line: None)
     done = clean.clean_plan(s.paths, s.m, load_config(s.repo))
     assert any("boss/p/integration: holds a tested result" in k for k in done.kept)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -28,8 +29,20 @@ def test_demo_tells_the_whole_story(tmp_path, bwrap):
     assert len(opened) >= 8
     for path in opened:
         assert Path(path).exists(), path
-    for verdict in ("ok W1: MERGED", "ok W3: FAILED", "ok W4: MERGED", "ok W6: CONFLICT", "ok W7: REVERTED"):
-        assert verdict in out
+    for wid, verdict in (
+        ("W1", "MERGED"),
+        ("W3", "FAILED"),
+        ("W4", "MERGED"),
+        ("W6", "CONFLICT"),
+        ("W7", "REVERTED"),
+    ):
+        assert f"   as designed: {wid} {verdict}\n" in out
+    assert "!!" not in out and "ok W3" not in out
+    # every command the story shows pastes as it prints: the shell reads back the words it ran
+    shown = [shlex.split(line) for line in re.findall(r"^   \$ (.*)$", out, re.M)]
+    assert ["boss", "merge", "shop-features"] in shown
+    salvage = next(words for words in shown if words[1:3] == ["quarantine", "salvage"])
+    assert salvage[salvage.index("--reason") + 1 :] == ["the receipt code is fine; drop README"]
     assert "Done in" in out
     # the sample repository's main has the good work and nothing else; its checkout is clean
     files = git(target, "ls-tree", "-r", "--name-only", "main").split()

@@ -449,6 +449,16 @@ def s_render_running_changed(tmp_path):
     return [run("render", cwd=repo)]
 
 
+def s_render_running_removed(tmp_path):
+    repo = plan_repo(tmp_path)
+    running_status(repo, "W2")
+    manifest = repo / ".boss/plans/alpha/manifest.yaml"
+    data = yaml.safe_load(manifest.read_text())
+    data["workers"] = data["workers"][:1]
+    manifest.write_text(yaml.safe_dump(data))
+    return [run("render", cwd=repo)]
+
+
 def s_corrupted_status(tmp_path):
     repo = plan_repo(tmp_path)
     bad = {"version": 1, "plan": "alpha", "id": "W1", "state": "RUNNING", "pid": "abc", "heartbeat": 7}

@@ -251,17 +251,49 @@ def test_a_red_base_stops_a_plain_command_ceremony(tmp_path):
     assert "before any merge" in j.message and j.test_runs == 1
 
 
-def test_dirty_checkout_of_the_base_is_never_touched(tmp_path):
-    s = make_scenario(tmp_path / "r", [spec("W1")])
-    s.work("W1", {"src/a.txt": "a\n"})
+def test_uncommitted_changes_the_merge_touches_block_landing_and_are_never_touched(tmp_path):
+    s = make_scenario(tmp_path / "r", [spec("W1", scope=["^src/", "^README\\.md$"])])
+    s.work("W1", {"src/a.txt": "a\n", "README.md": "W1's readme\n"})
     (s.repo / "README.md").write_text("my own edit\n")
     before = s.main()
     j, code = run(s)
     assert code == 1 and not j.landed and s.main() == before
     assert j.record("W1").verdict == "MERGED"
     assert "uncommitted changes" in j.message and "boss/p/integration" in j.message
+    assert "changes files: README.md, so it was not touched" in j.message
     assert (s.repo / "README.md").read_text() == "my own edit\n"
     assert "src/a.txt" in files_on(s.repo, "boss/p/integration")
+
+
+def test_uncommitted_changes_the_merge_does_not_touch_survive_landing_byte_for_byte(tmp_path):
+    s = make_scenario(tmp_path / "r", [spec("W1")])
+    s.work("W1", {"src/a.txt": "a\n"})
+    mine = b"my own edit\r\n\x00 not committed\n"
+    (s.repo / "README.md").write_bytes(mine)  # modified, not staged
+    (s.repo / "notes.txt").write_text("untracked\n")  # untracked, not in the merge's way
+    (s.repo / "staged.txt").write_text("staged\n")
+    git(s.repo, "add", "staged.txt")  # staged
+    j, code = run(s)
+    assert code == 0 and j.landed, j.message
+    assert "src/a.txt" in files_on(s.repo, "main") and (s.repo / "src/a.txt").read_text() == "a\n"
+    assert (s.repo / "README.md").read_bytes() == mine
+    assert (s.repo / "notes.txt").read_text() == "untracked\n"
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=s.repo, capture_output=True, text=True)
+    assert status.stdout.splitlines() == [
+        " M README.md",
+        "A  staged.txt",
+        "?? notes.txt",
+    ]
+
+
+def test_an_untracked_file_where_the_merge_puts_one_blocks_landing(tmp_path):
+    s = make_scenario(tmp_path / "r", [spec("W1")])
+    s.work("W1", {"src/a.txt": "a\n"})
+    (s.repo / "src").mkdir(exist_ok=True)
+    (s.repo / "src/a.txt").write_text("mine\n")
+    j, code = run(s)
+    assert code == 1 and not j.landed and "changes files: src/a.txt" in j.message
+    assert (s.repo / "src/a.txt").read_text() == "mine\n"
 
 
 def test_base_not_checked_out_moves_by_ref_only(tmp_path):

@@ -136,3 +136,16 @@ def test_an_integration_worktree_deleted_by_hand_is_made_again(tmp_path):
     shutil.rmtree(integration)
     boss("merge", cwd=s.repo, check=1)  # a new ceremony, its folder gone but still registered
     assert outcome(s)[0]["W3"] == "REVERTED"
+
+
+def test_a_landing_killed_before_the_checkout_followed_keeps_the_persons_unrelated_edit(tmp_path):
+    s = make_scenario(tmp_path / "repo", [spec("W1")])
+    s.work("W1", {"src/a.txt": "a\n"})
+    (s.repo / "README.md").write_text("my own edit\n")  # uncommitted, and no file the merge changes
+    crashed = boss("merge", cwd=s.repo, check=None, env={"BOSS_MERGE_CRASH_AT": "checkout"})
+    assert crashed.returncode == -signal.SIGKILL
+    assert not (s.repo / "src/a.txt").exists()  # the base moved; its files did not follow yet
+    boss("merge", cwd=s.repo, check=0)
+    assert (s.repo / "src/a.txt").read_text() == "a\n"
+    assert (s.repo / "README.md").read_text() == "my own edit\n"
+    assert git(s.repo, "status", "--porcelain") == "M README.md"

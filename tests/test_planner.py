@@ -43,10 +43,10 @@ def repo(tmp_path, monkeypatch):
     return r
 
 
-def configure(repo: Path, mode: str, tmp_path: Path, timeout: int = 60) -> Path:
+def configure(repo: Path, mode: str, tmp_path: Path, timeout: int = 60, python: str = "") -> Path:
     state = tmp_path / "planner-state"
     state.mkdir(exist_ok=True)
-    command = f"{shlex.quote(sys.executable)} {shlex.quote(str(PLANNER))} {mode}"
+    command = f"{python or shlex.quote(sys.executable)} {shlex.quote(str(PLANNER))} {mode}"
     config = {
         "agents": {"fixer": {"command": command, "env": {"PLANNER_STATE": str(state / "count")}}},
         "planner_timeout": timeout,
@@ -97,6 +97,14 @@ def test_the_first_prompt_has_task_files_test_command_schema_and_example(repo, t
     raw = {**yaml.safe_load(example), "base": "main"}
     assert len(mf.from_dict(raw, "example").workers) == 2
     assert (repo / ".boss/plans/mine/manifest.yaml").is_file()
+
+
+def test_the_planner_gets_boss_python_as_a_worker_does(repo, tmp_path):
+    # The project's planner command runs Python as `"$BOSS_PYTHON"`: unset, bash would run "" (exit 127).
+    configure(repo, "bare", tmp_path, python='"$BOSS_PYTHON"')
+    res = plan("--agent", "fixer", "Add a login flow")
+    assert res.exit_code == 0, res.output
+    assert [w.id for w in mf.load(repo / ".boss/plans/login/manifest.yaml").workers] == ["W1", "W2"]
 
 
 def test_three_wrong_answers_give_a_clear_error_and_keep_the_last_one(repo, tmp_path):
@@ -210,6 +218,17 @@ def test_split_makes_one_worker_per_matching_folder(repo):
     assert m.task == "Bump the logger" and len(m.waves()) == 1
 
 
+def test_split_with_agent_sets_every_split_workers_agent_and_asks_nothing(repo, tmp_path):
+    state = configure(repo, "crash", tmp_path)  # a planner that fails if it is ever asked
+    res = plan("--split", "src/*", "--test", "pytest {dir}", "--agent", "fixer", "Tidy")
+    assert res.exit_code == 0, res.output
+    assert "Asking fixer" not in res.output and not (state / "count").exists()
+    m = mf.load(repo / ".boss/plans/tidy/manifest.yaml")
+    assert m.defaults["agent"] == "fixer"
+    assert [(w.id, m.settings(w).agent) for w in m.workers] == [("W1", "fixer"), ("W2", "fixer")]
+    assert "fixer" in (repo / ".boss/plans/tidy/plan.md").read_text()
+
+
 def test_split_globs_and_refusals():
     files = ["a/b/c/d.txt", "a/x/y.txt", "top.txt"]
     assert glob_regex("a/*").fullmatch("a/b") and not glob_regex("a/*").fullmatch("a/b/c")
@@ -230,7 +249,11 @@ def test_split_globs_and_refusals():
     ("args", "message"),
     [
         ([], "give exactly one of --from FILE.md, --agent NAME"),
-        (["--agent", "x", "--split", "a/*", "T"], "give exactly one of"),
+        (["--agent", "x", "--from", "p.md"], "give exactly one of"),
+        (
+            ["--agent", "x", "--split", "src/*", "--test", "t", "T"],
+            "boss plan --agent: worker W1 field agent: no agent profile 'x' (known: ",
+        ),
         (["--agent", "x"], "boss plan --agent: the TASK argument is missing"),
         (["--from", "p.md", "T"], "the task comes from the Markdown file; drop the TASK argument"),
         (["--agent", "x", "--test", "t", "T"], "boss plan --test: only for --split"),

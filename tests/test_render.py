@@ -82,9 +82,14 @@ def test_renders_every_file(plan):
     assert set(result.written) == {paths.run_script, paths.plan_md, *(paths.context(w.id) for w in m.workers)}
     assert result.kept == [] and result.unchanged == []
     assert paths.run_script.stat().st_mode & 0o777 == 0o755
+    base = f"main at {m.base_commit[:12]}"
     assert result.warnings == [
+        f"worker W1 field scope: '^tests/test_auth\\\\.py$' matches no file tracked on {base}; "
+        "fine if the worker (or one it depends on) creates it, otherwise check the pattern",
+        f"worker W2 field scope: '^src/ui/' matches no file tracked on {base}; "
+        "fine if the worker (or one it depends on) creates it, otherwise check the pattern",
         "workers W1 and W3 may run at the same time and their scopes overlap (both match src/auth/login.py); "
-        "they may conflict at merge: narrow a scope or make one depend on the other"
+        "they may conflict at merge: narrow a scope or make one depend on the other",
     ]
     index = json.loads(paths.rendered_index.read_text())
     assert index["version"] == 1 and sorted(index["files"]) == [

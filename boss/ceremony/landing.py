@@ -3,10 +3,11 @@
 Only a head whose tree the journal records as tested may be merged on, and only the verified one
 may land (`check_head`, also the guard of a resumed ceremony). The base moves only if it still
 points where the ceremony started (`git update-ref <new> <old>`) and, where the base is checked
-out, that checkout is clean and nothing in it (ignored files included) is in the way; its files
-then follow the base. Otherwise the base is not touched, and the journal's message says where the
-tested result is and how to land it. A landing killed after the base moved brings the checkout's
-files along when it resumes.
+out, none of that checkout's uncommitted changes touch what the landing changes and nothing in it
+(ignored files included) is in the way; its files then follow the base, and the person's other
+uncommitted changes stay as they are. Otherwise the base is not touched, and the journal's
+message says where the tested result is and how to land it. A landing killed after the base moved
+brings the checkout's files along when it resumes.
 """
 
 from __future__ import annotations
@@ -50,6 +51,28 @@ def _ignored_in_the_way(repo: Path, checkout: Path, old: str, new: str) -> list[
     return [p for p in present if p not in tracked]
 
 
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def _dirty_in_the_way(repo: Path, checkout: Path, old: str, new: str) -> list[str]:
+    """The checkout's uncommitted paths (staged, modified, deleted, untracked) that the landing
+    changes, or that stand where it puts a file or folder; the others are left as they are."""
+    changed = git.changed_paths(repo, old, new)
+    dirty = git.worktree_changes(checkout)
+    return [d for d in dirty if any(_overlaps(d, c) for c in changed)]
+
+
+def _at(checkout: Path, commit: str, paths: list[str]) -> bool:
+    """True when the checkout's index and files hold commit's version of every one of paths."""
+    if not paths:
+        return True
+    staged = git.zsplit(git.git(checkout, "diff", "--cached", "--name-only", "-z", commit).stdout)
+    unstaged = git.zsplit(git.git(checkout, "diff", "--name-only", "-z").stdout)
+    wanted = set(paths)
+    return not wanted.intersection(staged) and not wanted.intersection(unstaged)
+
+
 def land(s: Session) -> None:
     """Move the base to the verified head (or say why not, in the journal's message); on to the report."""
     j, repo = s.j, s.paths.repo
@@ -84,13 +107,16 @@ def land(s: Session) -> None:
             )
             _landed(s, False, started)
             return
-        if checkout is not None and not (
-            git.is_clean(checkout) and gittrees.read_tree_update(checkout, j.base_start, target, dry_run=True)
+        touched = _dirty_in_the_way(repo, checkout, j.base_start, target) if checkout else []
+        if checkout is not None and (
+            touched or not gittrees.read_tree_update(checkout, j.base_start, target, dry_run=True)
         ):
+            shown = f": {', '.join(touched[:5])}{' ...' if len(touched) > 5 else ''}" if touched else ""
             j.message = (
                 f"{j.base} is checked out in {checkout} with uncommitted changes (or untracked "
-                f"files in the way), so it was not touched; the tested result is on "
-                f"{j.integration_branch}: commit or stash your changes, then {how}"
+                f"files in the way) where the merged work changes files{shown}, so it was not "
+                f"touched; the tested result is on {j.integration_branch}: commit or stash your "
+                f"changes, then {how}"
             )
             _landed(s, False, started)
             return
@@ -110,7 +136,7 @@ def land(s: Session) -> None:
             _landed(s, False, started)
             return
         crash_point("checkout")
-        if checkout is not None:  # clean, checked above: its files follow the base
+        if checkout is not None:  # nothing in the way, checked above: its files follow the base
             gittrees.read_tree_update(checkout, j.base_start, target)
     elif checkout is not None:
         _finish_checkout(s, checkout, target)
@@ -120,7 +146,9 @@ def land(s: Session) -> None:
 
 def _finish_checkout(s: Session, checkout: Path, target: str) -> None:
     """Landed by an interrupted run, which may not have brought the checkout's files along."""
-    if not gittrees.index_at(checkout, target) and gittrees.index_at(checkout, s.j.base_start):
+    # Judged on the paths the landing changes only: the person's other changes stay as they are.
+    changed = git.changed_paths(checkout, s.j.base_start, target)
+    if not _at(checkout, target, changed) and _at(checkout, s.j.base_start, changed):
         gittrees.read_tree_update(checkout, s.j.base_start, target)
 
 

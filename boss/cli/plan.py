@@ -17,7 +17,9 @@ import click
     type=click.Path(dir_okay=False, path_type=Path),
     help="A plan written by hand in Markdown (`# Title`, one `## ID: title` per worker).",
 )
-@click.option("--agent", metavar="NAME", help="Ask this agent profile to plan TASK.")
+@click.option(
+    "--agent", metavar="NAME", help="Ask this agent profile to plan TASK; with --split, the workers' agent."
+)
 @click.option("--split", metavar="GLOB", help="One worker per tracked folder matching GLOB, for TASK.")
 @click.option("--base", metavar="BRANCH", help="The branch workers start from (default: the current one).")
 @click.option("--plan", "slug", metavar="SLUG", help="The plan's name (default: from its title or task).")
@@ -40,7 +42,10 @@ def plan(
     \b
       boss plan --from PLAN.md
       boss plan --agent NAME "TASK"
-      boss plan --split 'packages/*' --test 'make -C {dir} test' "TASK"
+      boss plan --split 'packages/*' --test 'make -C {dir} test' [--agent NAME] "TASK"
+
+    With --split, --agent NAME is the agent every split worker runs (the manifest's
+    defaults.agent); nothing is asked of it to plan.
 
     The manifest goes to .boss/plans/<plan>/manifest.yaml with the base branch and its
     commit; .boss/ and the worktree root are added to .git/info/exclude. Then run the
@@ -51,7 +56,8 @@ def plan(
     from boss.core.errors import InputError
     from boss.plan.new_plan import complete, find_base, split_raw, write_plan
 
-    modes = [name for name, given in (("--from", from_file), ("--agent", agent), ("--split", split)) if given]
+    asked = agent if not split else None  # with --split, --agent only names the workers' agent
+    modes = [name for name, given in (("--from", from_file), ("--agent", asked), ("--split", split)) if given]
     if len(modes) != 1:
         msg = 'boss plan: give exactly one of --from FILE.md, --agent NAME "TASK" or --split GLOB "TASK"'
         raise InputError(msg)
@@ -79,7 +85,12 @@ def plan(
         b = find_base(Path.cwd(), base)
         config = load_config(b.repo)
         raw = split_raw(git.ls_files(b.repo), split, str(task), test or "")
-        m = mf.from_dict(complete(raw, b, plan=slug, integration_test=integration_test), "--split")
+        filled = complete(raw, b, plan=slug, integration_test=integration_test, agent=agent)
+        m = mf.from_dict(filled, "--split")
+        if agent:
+            from worker.api import check_agents
+
+            check_agents(m, config, "boss plan --agent", only=m.workers[0].id)
     else:
         from boss.plan.new_plan import exclude_patterns
         from boss.plan.planner import plan_with_agent

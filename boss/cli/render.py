@@ -23,7 +23,7 @@ def report_render(paths: PlanPaths, result: RenderResult) -> None:
         f"Rendered plan {paths.plan} in {display_path(paths.root)}/: {len(result.written)} written, "
         f"{len(result.unchanged)} unchanged, {len(result.kept)} kept."
     )
-    for line in result.reset:
+    for line in (*result.removed, *result.reset):
         click.echo(line)
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
@@ -62,7 +62,9 @@ def validate(plan: str | None, as_json: bool) -> int:
 
     PLAN is a plan's name, or the path of a manifest file ending in .yaml or .yml
     (`boss validate manifests/example.yaml`).
-    Scope overlaps between workers that may run at the same time are warnings.
+    Scope overlaps between workers that may run at the same time are warnings, and so are
+    (for a plan) a scope regex that matches no file tracked at the plan's base and an
+    acceptance test whose frozen files hold every file its worker's scope matches.
     """
     from boss.core import manifest as mf
     from boss.core.errors import ManifestError
@@ -88,7 +90,12 @@ def validate(plan: str | None, as_json: bool) -> int:
         raise
     from boss.core.worktrees import foreign_branches
 
-    warnings = [*mf.scope_warnings(m), *(mf.overlap_warning(*o) for o in mf.scope_overlaps(m, tracked))]
+    warnings = mf.scope_warnings(m)
+    if paths is not None:  # a plan: its base's files are known
+        from boss.plan.checks import plan_file_warnings
+
+        warnings += plan_file_warnings(paths.repo, m)
+    warnings += [mf.overlap_warning(*o) for o in mf.scope_overlaps(m, tracked)]
     if paths is not None:  # a plan, not a lone manifest file: its branches can be checked
         warnings += [message for _, message in foreign_branches(paths, m.workers)]
     waves = m.waves()

@@ -7,16 +7,26 @@ import os
 import shutil
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from boss.core.clikit import json_option, plan_argument
 
+if TYPE_CHECKING:
+    from boss.core.config import Config
+    from boss.core.manifest import Manifest
+    from boss.core.paths import PlanPaths
+
 
 @click.command()
 @plan_argument
 @json_option
-@click.option("--watch", is_flag=True, help="Refresh every second until every worker has ended.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Refresh every second until every worker has ended; before the run starts, wait for it.",
+)
 def status(plan: str | None, as_json: bool, watch: bool) -> int:
     """One row per worker: state, latest merge or review outcome (MERGE), strategy/iteration,
     elapsed, branch, last event; and the latest merge ceremony's verdicts.
@@ -35,7 +45,7 @@ def status(plan: str | None, as_json: bool, watch: bool) -> int:
     from boss.core.statusview import Columns, corrupt, counts, format_row, header, rows, unconfined
     from boss.core.workspace import open_plan
 
-    paths, m, config = open_plan(plan)
+    paths, m, config = _wait_for_the_run(plan) if watch else open_plan(plan)
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     while True:
         j, problem = latest(paths)
@@ -61,6 +71,37 @@ def status(plan: str | None, as_json: bool, watch: bool) -> int:
             for line in broken:
                 say(f"Error: {line}")
             return 2 if broken else 0
+        time.sleep(1.0)
+
+
+def _started(paths: PlanPaths, m: Manifest) -> bool:
+    """True once a worker of the plan has started (its status file exists)."""
+    return any(paths.status(w.id).exists() for w in m.workers)
+
+
+def _wait_for_the_run(plan: str | None) -> tuple[PlanPaths, Manifest, Config]:
+    """The plan, once a worker of it has started; until then, wait (saying so once).
+
+    Before any plan exists, wait for one too; a plan named that is not there while others are
+    is an error as usual (a typo, not a run to come).
+    """
+    from boss.core.exits import say
+    from boss.core.manifest import display_path
+    from boss.core.paths import list_plans
+    from boss.core.workspace import find_repo, open_plan
+
+    repo, said = find_repo(), False
+    while True:
+        if list_plans(repo):
+            paths, m, config = open_plan(plan)  # re-read: the plan may be rendered again meanwhile
+            if _started(paths, m):
+                return paths, m, config
+            what = f"Plan {paths.plan}: waiting for the run to start (bash {display_path(paths.run_script)})"
+        else:
+            what = "No plan yet: waiting for the run to start (`boss plan`, then its run_workers.sh)"
+        if not said:
+            say(f"{what}; Ctrl-C to stop.")
+            said = True
         time.sleep(1.0)
 
 

@@ -61,7 +61,8 @@ ENTRIES: tuple[Entry, ...] = (
           2, "<plan>: no worker 'NOPE' (workers: <ids>)",
           "Use one of the ids listed."),
     # --- boss plan --------------------------------------------------------------------------
-    Entry("plan-mode", MAKE, "`boss plan` without exactly one of `--from`, `--agent`, `--split`.", 2,
+    Entry("plan-mode", MAKE, "`boss plan` without exactly one of `--from`, `--agent`, `--split` "
+          "(`--split` may take `--agent`: the workers' agent).", 2,
           'boss plan: give exactly one of --from FILE.md, --agent NAME "TASK" or --split GLOB "TASK"',
           "Pick one way to plan."),
     Entry("plan-task-missing", MAKE, "`--agent` or `--split` without the TASK argument.", 2,
@@ -235,6 +236,11 @@ ENTRIES: tuple[Entry, ...] = (
           "worker W1 of plan alpha is running and its test changed; stop it (Ctrl-C in its terminal) "
           "before changing its definition, then render again",
           "Let it finish or stop it, then render again: it is reset and runs with the new definition."),
+    Entry("render-running-removed", WORKERS, "`boss render` after removing a running worker from "
+          "the manifest.", 1,
+          "worker W2 of plan alpha is running and it was removed from the manifest; stop it (Ctrl-C in "
+          "its terminal) before removing it, then render again",
+          "Let it finish or stop it, then render again: it is no longer rendered or run."),
     Entry("corrupted-status", WORKERS, "A hand-edited `status.json` with a wrong value.", 2,
           "<file>/status.json: <problem>",
           "Delete the file (the worker then reads PENDING) and run the worker again."),

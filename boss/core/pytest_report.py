@@ -10,10 +10,12 @@ then asks the report which tests ran and how they ended.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import shlex
 import shutil
 import xml.etree.ElementTree as ET
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -268,3 +270,20 @@ def harness(worktree: Path, roots: list[str]) -> list[str]:
             found.update(f"{beside}/{f.name}" for f in (worktree / beside).glob("*.py") if not f.is_symlink())
     found.update(f"{d}/{name}" if d else name for d in folders for name in HARNESS)
     return sorted(found)
+
+
+def harness_in_tree(roots: list[str], files: Collection[str], folders: Collection[str]) -> list[str]:
+    """harness() judged from a tree's tracked files and folders instead of a worktree: only the
+    harness files the tree holds (pytest finds no other before the worker runs)."""
+    found: set[str] = set()
+    parents = {""}
+    for rel in roots:
+        p = Path(rel)
+        for parent in (p, *p.parents) if rel in folders else p.parents:
+            parents.add("" if parent.as_posix() == "." else parent.as_posix())
+        beside = p.parent.as_posix()
+        if rel in files and _TEST_FOLDER.search(beside):
+            found.add(f"{beside}/__init__.py")
+            found.update(f for f in files if f.endswith(".py") and posixpath.dirname(f) == beside)
+    found.update(f"{d}/{name}" if d else name for d in parents for name in HARNESS)
+    return sorted(f for f in found if f in files)

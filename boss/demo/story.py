@@ -7,6 +7,7 @@ It runs the real commands a user would (`boss plan`, `run_workers.sh`, `boss mer
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -50,7 +51,7 @@ class Story:
 
     def run(self, argv: list[str], *, expect: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
         """Run a command in the sample repository, showing its output indented."""
-        shown = " ".join(argv).replace(sys.executable + " -m ", "")
+        shown = shown_command(argv)
         self.say(f"   $ {shown}")
         proc = subprocess.Popen(
             argv, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -67,6 +68,13 @@ class Story:
 
     def boss(self, *args: str, expect: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
         return self.run([sys.executable, "-m", "boss", *args], expect=expect)
+
+
+def shown_command(argv: list[str]) -> str:
+    """A command as a person would paste it: each word shell-quoted, boss by its own name."""
+    if argv[:3] == [sys.executable, "-m", "boss"]:
+        return shlex.join(["boss", *argv[3:]])
+    return shlex.join(argv)
 
 
 def prepare_dir(target: Path, force: bool) -> None:
@@ -154,9 +162,10 @@ def run_demo(target: Path, say: Say, force: bool = False) -> int:
     expected = {**EXPECTED, "W4": "MERGED"}
     for wid, want in expected.items():
         got = found.get(wid, "missing")
-        mark = "ok " if got == want else "!! "
-        say(f"   {mark}{wid}: {got}" + ("" if got == want else f" (expected {want})"))
-        if got != want:
+        if got == want:
+            say(f"   as designed: {wid} {got}")
+        else:
+            say(f"   !! not as designed: {wid} {got} (expected {want})")
             s.problems.append(f"{wid} ended {got}, expected {want}")
     suite = s.run([PY, "-m", "unittest", "discover", "-s", "tests", "-t", "."])
     if suite.returncode == 0:

@@ -7,6 +7,11 @@ render, or that depends on one that did, is reset: its status, review decision a
 report are removed, so it reads PENDING, runs again from a clean start, and no SUCCESS earned
 against an older test can be merged. Titles and settings (agent, iterations, timeouts) do not
 count: they change how a worker runs, not what "done" means.
+
+A worker removed from the manifest is no longer rendered: its generated CONTEXT.md goes (kept
+when edited by hand), its run's records stay in its folder (its worktree and branch are
+`boss clean`'s), and its definition is kept in `.rendered.json` under `removed`, so a worker
+added back under the same id with another definition is reset like a changed one.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from boss.core.config import Config
 from boss.core.decisions import decision_path
 from boss.core.errors import StateError
 from boss.core.manifest import Manifest, Worker
+from boss.core.manifest_rules import ID_RE
 from boss.core.paths import PlanPaths
 
 FIELDS = ("base", "branch", "scope", "test", "depends_on", "instructions", "write_test")
@@ -44,6 +50,39 @@ def _values(m: Manifest, w: Worker) -> dict[str, object]:
 def digests(m: Manifest) -> dict[str, dict[str, str]]:
     """Each worker's definition, field by field, as short digests."""
     return {w.id: {k: _digest(v) for k, v in _values(m, w).items()} for w in m.workers}
+
+
+def removed_ids(m: Manifest, previous: Any, files: dict[str, str]) -> list[str]:
+    """Workers the last render knew (by definition or by generated CONTEXT.md) that m has not."""
+    known = set(previous) if isinstance(previous, dict) else set()
+    known |= {f.split("/")[1] for f in files if f.startswith("workers/") and f.endswith("/CONTEXT.md")}
+    current = {w.id for w in m.workers}
+    return sorted(k for k in known - current if ID_RE.fullmatch(k))  # only a worker id names a folder
+
+
+def drop_removed(paths: PlanPaths, gone: list[str], files: dict[str, str], force: bool) -> list[str]:
+    """Take each removed worker's generated CONTEXT.md away (unless edited by hand and not
+    forced) and out of `files` (the render's index); one line per worker saying what is left."""
+    lines = []
+    for worker_id in gone:
+        context = paths.context(worker_id)
+        recorded = files.pop(paths.rel(context), None)
+        kept = ""
+        if context.is_file():
+            digest = hashlib.sha256(context.read_bytes()).hexdigest()
+            if force or digest == recorded:
+                context.unlink()
+            else:
+                kept = ", its CONTEXT.md (edited by hand) is kept as it is"
+        folder = paths.worker_dir(worker_id)
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        left = [f"its run's records stay in {paths.rel(folder)}/"] if folder.is_dir() else []
+        if paths.worktree(worker_id).exists():
+            left.append("its worktree and branch until `boss clean`")
+        rest = f"; {' and '.join(left)}" if left else ""
+        lines.append(f"{worker_id}: removed from the manifest: no longer rendered or run{kept}{rest}")
+    return lines
 
 
 def changed(previous: Any, m: Manifest) -> dict[str, str]:

@@ -22,6 +22,7 @@ from boss.core.paths import PlanPaths
 from boss.core.sandbox import plan_line
 from boss.core.templates import make_env
 from boss.plan import definitions
+from boss.plan.checks import plan_file_warnings
 
 INDEX_VERSION = 1
 
@@ -35,6 +36,7 @@ class RenderResult:
     kept: list[Path] = field(default_factory=list)  # edited by a person; left as they are
     warnings: list[str] = field(default_factory=list)
     reset: list[str] = field(default_factory=list)  # workers whose definition changed since they ran
+    removed: list[str] = field(default_factory=list)  # workers no longer in the manifest
 
 
 def generate(
@@ -43,7 +45,8 @@ def generate(
     """Every generated file's text and mode, and the plan's warnings; writes nothing."""
     env = make_env()
     overlaps = scope_overlaps(m, tracked)
-    warnings = [*scope_warnings(m), *(overlap_warning(*o) for o in overlaps)]
+    warnings = [*scope_warnings(m), *plan_file_warnings(paths.repo, m)]
+    warnings += [overlap_warning(*o) for o in overlaps]
     script_rel = paths.run_script.relative_to(paths.repo).as_posix()
     files: dict[Path, tuple[str, int]] = {}
     order = m.order()
@@ -80,17 +83,19 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _read_index(paths: PlanPaths) -> tuple[dict[str, str], Any]:
-    """The rendered files' hashes, and the workers' definitions, as the last render left them."""
+def _read_index(paths: PlanPaths) -> tuple[dict[str, str], Any, dict[str, Any]]:
+    """The rendered files' hashes, and the workers' definitions (of the workers rendered, and
+    of those removed earlier), as the last render left them."""
     try:
         raw = json.loads(paths.rendered_index.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}, None
+        return {}, None, {}
     if not isinstance(raw, dict):
-        return {}, None
+        return {}, None, {}
     files = raw.get("files")
     hashes = {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
-    return hashes, raw.get("workers")
+    gone = raw.get("removed")
+    return hashes, raw.get("workers"), gone if isinstance(gone, dict) else {}
 
 
 def render_plan(
@@ -114,10 +119,22 @@ def render_plan(
 
     files, warnings = generate(paths, m, config, tracked)
     warnings += [message for _, message in foreign_branches(paths, m.workers)]
-    index, ran_with = _read_index(paths)
-    stale = definitions.changed(ran_with, m)
+    index, ran_with, removed_before = _read_index(paths)
+    gone = definitions.removed_ids(m, ran_with, index)
+    why = "it was removed from the manifest"
+    definitions.refuse_running(
+        paths, config, dict.fromkeys(gone, why), "before removing it, then render again"
+    )
+    # A worker added back is judged against the definition it last ran with.
+    previous = {**removed_before, **ran_with} if isinstance(ran_with, dict) else ran_with
+    stale = definitions.changed(previous, m)
     definitions.refuse_running(paths, config, stale)
     result = RenderResult(warnings=warnings, reset=definitions.reset(paths, stale))
+    result.removed = definitions.drop_removed(paths, gone, index, force)
+    ids = {w.id for w in m.workers}
+    kept_removed = {k: v for k, v in removed_before.items() if k not in ids}
+    if isinstance(ran_with, dict):
+        kept_removed.update({k: ran_with[k] for k in gone if k in ran_with})
     for path, (text, mode) in files.items():
         rel = paths.rel(path)
         data = text.encode("utf-8")
@@ -138,6 +155,7 @@ def render_plan(
         "version": INDEX_VERSION,
         "files": dict(sorted(index.items())),
         "workers": definitions.digests(m),
+        "removed": dict(sorted(kept_removed.items())),
     }
     yamlio.write_atomic(paths.rendered_index, json.dumps(payload, indent=1) + "\n")
     # What every worker reads at start, kept parsed: workers then need no YAML parser.

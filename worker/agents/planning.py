@@ -9,6 +9,7 @@ put back after, and any change there fails the attempt.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ class PlanningAgent:
             "BOSS_PROMPT": str(prompt_file),
             "BOSS_WORKTREE": str(worktree),
             "BOSS_PLANNER_ATTEMPT": str(attempt),
+            "BOSS_PYTHON": sys.executable,  # as a worker's agent gets it: the Python boss runs on
         }
         jail = agent_sandbox(config, [profile.name])
         builtin = PROFILES.get(profile.name) is profile

@@ -11,9 +11,19 @@ from pathlib import Path
 from boss.core import pytest_report
 from boss.core.proc import Outcome
 from boss.core.pytest_report import is_pytest
+from boss.core.testfiles import test_paths
 from worker.lifecycle.frozen import Frozen
 
-__all__ = ["Frozen", "GateRun", "Verdict", "harness_paths", "judge_green", "judge_red", "prepare_run"]
+__all__ = [
+    "Frozen",
+    "GateRun",
+    "Verdict",
+    "harness_paths",
+    "judge_green",
+    "judge_red",
+    "prepare_run",
+    "test_paths",
+]
 
 # pytest: 1 = tests failed; 2 = interrupted (collection errors), 3 internal, 4 usage, 5 none collected.
 _PYTEST_CRASH = {
@@ -97,62 +107,6 @@ def _judge_red(outcome: Outcome, command: str, output: str, write_test: bool) ->
         if pattern.search(output) and not (is_pytest(command) and code == 1):
             return Verdict(False, f"the acceptance test cannot run: {what} (exit {code})")
     return Verdict(True, f"fails as a test failure (exit {code})")
-
-
-_INTERPRETERS = ("bash", "sh", "zsh", "dash", "node", "ruby", "perl", "deno", "bun")
-_TEST_NAME = re.compile(
-    r"(^|/)(tests?|spec|__tests__)(/|$)|(^|/)test_[^/]*$|_test\.[^/]+$|\.(test|spec)\.[^/]+$"
-)
-
-
-_DOTTED_TEST = re.compile(r"(?:[A-Za-z_]\w*\.)+test\w*|(?:[A-Za-z_]\w*\.)*test_\w+")
-
-
-def _candidates(words: list[str]) -> list[str]:
-    """The words of a test command that name the test itself (not the code it checks)."""
-    if not words:
-        return []
-    first = Path(words[0]).name
-    found = [words[0]] if "/" in words[0] else []
-    runs_pytest = first in ("pytest", "py.test") or (
-        first.startswith("python") and words[1:3] == ["-m", "pytest"]
-    )
-    if runs_pytest:
-        found += [w for w in words[1:] if not w.startswith("-")]
-    elif first in _INTERPRETERS or first.startswith("python"):
-        args = [w for w in words[1:] if not w.startswith("-")]
-        if args and "-c" not in words and "-m" not in words:
-            found.append(args[0])
-    found += [w for w in words[1:] if _TEST_NAME.search(w.split("::", 1)[0])]
-    # `python -m unittest pkg.test_mod` names a test module by its dotted name.
-    found += [w.replace(".", "/") + ".py" for w in words[1:] if _DOTTED_TEST.fullmatch(w)]
-    return found
-
-
-def test_paths(command: str, worktree: Path) -> list[str]:
-    """Repo-relative test files or folders the command runs, that exist in the worktree.
-
-    Those are frozen after the red gate. Files a test merely reads (`grep x src/a.py`) are
-    the code under test and stay editable.
-    """
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        words = command.split()
-    found = []
-    root = worktree.resolve()
-    for word in _candidates(words):
-        candidate = word.split("::", 1)[0]
-        if not candidate or "=" in candidate:
-            continue
-        p = (worktree / candidate).resolve()
-        try:
-            rel = p.relative_to(root).as_posix()
-        except ValueError:
-            continue
-        if rel not in ("", ".") and p.exists():
-            found.append(rel)
-    return sorted(set(found))
 
 
 def harness_paths(command: str, worktree: Path, roots: list[str]) -> list[str]:
