@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from boss.core import pytest_report
+from boss.core import pytest_report, testfiles
 from boss.core.proc import Outcome
 from worker.agents.scripted import apply_step, load_script
 from worker.lifecycle import gates
@@ -70,15 +70,15 @@ def test_test_paths_freeze_test_files_not_the_code_they_check(tmp_path):
     for rel in ("tests/test_a.py", "check.sh", "src/app.py", "acceptance/test_b.py", "spec/x.js"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("x")
-    assert gates.test_paths("pytest tests/test_a.py::test_one -q", tmp_path) == ["tests/test_a.py"]
-    assert gates.test_paths("python -m pytest tests", tmp_path) == ["tests"]
-    assert gates.test_paths("bash check.sh", tmp_path) == ["check.sh"]
-    assert gates.test_paths("./check.sh --fast", tmp_path) == ["check.sh"]
-    assert gates.test_paths("grep -q ok src/app.py", tmp_path) == []
-    assert gates.test_paths("python3 -m unittest acceptance.test_b", tmp_path) == ["acceptance/test_b.py"]
-    assert gates.test_paths("npx jest spec/x.js", tmp_path) == ["spec/x.js"]
-    assert gates.test_paths("pytest ../outside.py /etc/passwd", tmp_path) == []
-    assert gates.test_paths("bash -c 'unterminated", tmp_path) == []
+    assert testfiles.test_paths("pytest tests/test_a.py::test_one -q", tmp_path) == ["tests/test_a.py"]
+    assert testfiles.test_paths("python -m pytest tests", tmp_path) == ["tests"]
+    assert testfiles.test_paths("bash check.sh", tmp_path) == ["check.sh"]
+    assert testfiles.test_paths("./check.sh --fast", tmp_path) == ["check.sh"]
+    assert testfiles.test_paths("grep -q ok src/app.py", tmp_path) == []
+    assert testfiles.test_paths("python3 -m unittest acceptance.test_b", tmp_path) == ["acceptance/test_b.py"]
+    assert testfiles.test_paths("npx jest spec/x.js", tmp_path) == ["spec/x.js"]
+    assert testfiles.test_paths("pytest ../outside.py /etc/passwd", tmp_path) == []
+    assert testfiles.test_paths("bash -c 'unterminated", tmp_path) == []
 
 
 def test_frozen_restores_changes_additions_and_deletions(tmp_path):

@@ -11,7 +11,6 @@ from pathlib import Path
 from boss.core import pytest_report
 from boss.core.proc import Outcome
 from boss.core.pytest_report import is_pytest
-from boss.core.testfiles import test_paths
 from worker.lifecycle.frozen import Frozen
 
 __all__ = [
@@ -22,7 +21,6 @@ __all__ = [
     "judge_green",
     "judge_red",
     "prepare_run",
-    "test_paths",
 ]
 
 # pytest: 1 = tests failed; 2 = interrupted (collection errors), 3 internal, 4 usage, 5 none collected.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from boss.core import approvals, git, scope
+from boss.core import approvals, git, scope, testfiles
 from boss.core import status as st
 from boss.core.manifest import Settings
 from boss.core.mdtext import code, fence
@@ -54,7 +54,7 @@ def gated(run: Run) -> str:
         if w.write_test:
             git.reset_hard(wt.path, wt.start)
         return rec.end(st.FAILED, f"red gate: {verdict.reason}")
-    roots = sorted({*frozen_paths, *gates.test_paths(w.test, wt.path)})
+    roots = sorted({*frozen_paths, *testfiles.test_paths(w.test, wt.path)})
     frozen = gates.Frozen(wt.path, roots, gates.harness_paths(w.test, wt.path, roots))
     if w.write_test:
         git.commit_all(wt.path, f"{w.id}: acceptance test ({w.title})")
