@@ -153,3 +153,69 @@ def test_redo_refuses_a_worker_with_nothing_to_redo_and_a_base_it_cannot_start_f
     err = boss("retry", "W1", "--onto", "side", "--plan", "p", cwd=shared, check=2).stderr
     assert "Error: --onto side: is not in the history of main" in err
     assert st.read(paths.status("W1")).state == st.SUCCESS  # nothing ran
+
+
+# --- `boss merge --redo N`: the ceremony redoes what it dropped and merges it in a second pass ----
+
+
+def test_merge_redo_runs_the_conflicting_worker_again_on_the_result_and_merges_it(shared):
+    w1 = worker(
+        "W1", test="grep -q TWO-W1 src/shared.txt", steps=[{"replace": {"src/shared.txt": ["two", "TWO-W1"]}}]
+    )
+    w2 = worker("W2", test="grep -q W2 src/shared.txt", steps=[{"run": W2_CONFLICTING}], max_iterations=1)
+    paths, _ = make_plan(shared, [w1, w2])
+    worker_cmd("run", "p", "W1", cwd=shared)
+    worker_cmd("run", "p", "W2", cwd=shared)
+    res = boss("merge", "p", "--redo", "1", cwd=shared)  # exit 0: the redo merged
+    j = journal(paths)
+    r = j.record("W2")
+    assert r.verdict == jr.MERGED, res.stdout + res.stderr
+    assert (
+        r.reason.startswith("redone on ")
+        and "after CONFLICT (conflicts with W1 in src/shared.txt" in r.reason
+    )
+    assert j.redo["W2"]["state"] == "queued" and j.redo_round == 1
+    assert "redo W2: SUCCESS; queued for the second pass" in res.stderr
+    assert git(shared, "show", "main:src/shared.txt") == "one\nTWO-W1+W2\nthree"
+    assert st.read(paths.status("W2")).start_commit == j.redo["W2"]["onto"] == j.record("W1").merge_commit
+    assert (paths.merge_dir / "logs" / "redo-W2.log").is_file()
+    # The next ceremony verifies the redone branch from git like any other: nothing to do.
+    res = boss("merge", "p", cwd=shared)
+    assert journal(paths).record("W2").reason == "already in main", res.stdout
+
+
+def test_merge_redo_killed_during_a_redo_resumes_and_lands(shared):
+    w1 = worker(
+        "W1", test="grep -q TWO-W1 src/shared.txt", steps=[{"replace": {"src/shared.txt": ["two", "TWO-W1"]}}]
+    )
+    w2 = worker("W2", test="grep -q W2 src/shared.txt", steps=[{"run": W2_CONFLICTING}], max_iterations=1)
+    paths, _ = make_plan(shared, [w1, w2])
+    worker_cmd("run", "p", "W1", cwd=shared)
+    worker_cmd("run", "p", "W2", cwd=shared)
+    before = git(shared, "rev-parse", "main")
+    res = boss("merge", "p", "--redo", "1", cwd=shared, check=None, env={"BOSS_MERGE_CRASH_AT": "redo:W2"})
+    assert res.returncode == -9, res.stderr
+    j = journal(paths)
+    assert j.step == jr.REDO and j.redo["W2"]["state"] == "running"
+    assert git(shared, "rev-parse", "main") == before  # nothing landed yet
+    res = boss("merge", "p", cwd=shared)  # resumes the redo step from the journal
+    assert "resuming the ceremony" in res.stderr
+    assert journal(paths).record("W2").verdict == jr.MERGED
+    assert git(shared, "show", "main:src/shared.txt") == "one\nTWO-W1+W2\nthree"
+
+
+def test_merge_redo_gives_up_after_its_rounds_and_says_why(shared):
+    # W2 ignores its feedback: redone on the result, its step finds nothing to replace and it fails.
+    w1 = worker(
+        "W1", test="grep -q TWO-W1 src/shared.txt", steps=[{"replace": {"src/shared.txt": ["two", "TWO-W1"]}}]
+    )
+    w2 = worker("W2", test="grep -q two-W2 src/shared.txt", steps=[{"replace": {"src/shared.txt": ["two", "two-W2"]}}],
+                max_iterations=1, max_strategies=1)  # fmt: skip
+    paths, _ = make_plan(shared, [w1, w2])
+    worker_cmd("run", "p", "W1", cwd=shared)
+    worker_cmd("run", "p", "W2", cwd=shared)
+    res = boss("merge", "p", "--redo", "1", cwd=shared, check=1)
+    r = journal(paths).record("W2")
+    assert r.verdict == jr.CONFLICT, res.stdout
+    assert "redone on" in r.reason and "the redo ended FAILED" in r.reason
+    assert git(shared, "show", "main:src/shared.txt") == "one\nTWO-W1\nthree"  # W1 landed all the same

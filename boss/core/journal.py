@@ -23,14 +23,15 @@ from boss.core.yamlio import write_atomic
 
 VERSION = 1
 # Test/debug switch: BOSS_MERGE_CRASH_AT=<point>[:<ID>] kills the ceremony with SIGKILL at that
-# point (prepare, baseline, merge, accept, test, verify, land, checkout), to prove it resumes
+# point (prepare, baseline, merge, accept, test, verify, redo, land, checkout), to prove it resumes
 # from its journal.
 CRASH_ENV = "BOSS_MERGE_CRASH_AT"
 # Steps in the order the ceremony goes through them; `done` means a new run starts afresh.
 PREPARE, BASELINE, MERGING, LANDING, REPORT, DONE = (
     "prepare", "baseline", "merging", "landing", "report", "done",
 )  # fmt: skip
-STEPS = (PREPARE, BASELINE, MERGING, LANDING, REPORT, DONE)
+REDO = "redo"  # `boss merge --redo N`: dropped workers run again on the result (boss/ceremony/redoing.py)
+STEPS = (PREPARE, BASELINE, MERGING, REDO, LANDING, REPORT, DONE)
 
 # Verdicts (SPEC section 8.6).
 MERGED, REVERTED, CONFLICT, QUARANTINED = "MERGED", "REVERTED", "CONFLICT", "QUARANTINED"
@@ -111,6 +112,9 @@ class Journal:
     land_target: str = ""
     checkout: str = ""  # the user's checkout that has the base checked out, if any
     message: str = ""
+    redo_rounds: int = 0  # `boss merge --redo N`: at most N rounds of redoing dropped workers
+    redo_round: int = 0  # the rounds begun
+    redo: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> its last redo (redoing.py)
     version: int = VERSION
 
     def record(self, worker_id: str) -> Record:

@@ -21,7 +21,7 @@ from boss.core import status as st
 from boss.core.errors import InputError, StateError
 from boss.core.manifest import Manifest
 from boss.core.mdtext import code, fence
-from boss.core.paths import PlanPaths
+from boss.core.paths import PlanPaths, integration_branch
 from boss.core.yamlio import write_atomic
 
 REDOABLE = (jr.CONFLICT, jr.REVERTED, st.FAILED)
@@ -70,7 +70,7 @@ def reason(paths: PlanPaths, m: Manifest, worker_id: str, onto: str, j: jr.Journ
     r = next((x for x in j.records if x.id == worker_id), None) if j is not None else None
     if r is not None and r.verdict in (jr.CONFLICT, jr.REVERTED) and head and r.head == head:
         if r.verdict == jr.CONFLICT:
-            return Reason(jr.CONFLICT, _conflict(paths, m, r, onto))
+            return Reason(jr.CONFLICT, _conflict(paths, r, onto))
         return Reason(jr.REVERTED, _reverted(paths, r))
     if status is not None and status.state == st.FAILED:
         return Reason(st.FAILED, _failed(paths, worker_id, status))
@@ -103,20 +103,20 @@ def _tail(text: str) -> str:
     return text if len(text) <= MAX_SHOWN else "[... cut ...]\n" + text[-MAX_SHOWN:]
 
 
-def _conflict(paths: PlanPaths, m: Manifest, r: jr.Record, onto: str) -> str:
+def _conflict(paths: PlanPaths, r: jr.Record, onto: str) -> str:
     repo = paths.repo
     tree, files = gittrees.merge_tree(repo, onto, r.head)
     who = ", ".join(r.conflict_with) or "changes made since your branch started"
     parts = [
         f"Your earlier work on this task (branch {code(r.branch)}) could not be merged: it conflicted "
         f"with {who} in {', '.join(code(f) for f in r.conflicts) or '?'} (`boss merge`: {r.reason}). "
-        f"You now start again from {m.base} as it is now ({onto[:10]}), which already has that work. "
-        f"Do the task again on top of it; keep what {m.base} has now and add your change to it. "
+        f"You now start again from {onto[:10]}, where that work is merged already. Do the task again "
+        "on top of it: keep what is there now and add your change to it. "
         f"Your earlier attempt is the commit {code(r.head[:10])} (`git diff {onto[:10]}...{r.head[:10]}`).",
     ]
     for name in files[:10]:
         shown = git.git(repo, "cat-file", "-p", f"{tree}:{name}", check=False).stdout
-        what = f"Merging your earlier attempt into {m.base} now conflicts in {code(name)}"
+        what = f"Merging your earlier attempt into {onto[:10]} conflicts in {code(name)}"
         parts.append(f"{what}:\n\n{fence(_tail(shown))}")
     return "\n\n".join(parts) + "\n"
 
@@ -150,15 +150,19 @@ def _failed(paths: PlanPaths, worker_id: str, status: st.Status) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def check_onto(paths: PlanPaths, m: Manifest, name: str) -> str:
-    """The commit `--onto NAME` names ("" : the base branch now); StateError when it is not in
-    the base branch's history (a worker may start only from the base)."""
+def check_onto(paths: PlanPaths, m: Manifest, name: str, *, integration: bool = False) -> str:
+    """The commit `--onto NAME` names ("" : the base branch now); InputError when it is not in
+    the base branch's history (a worker may start only from the base), or, with `integration`
+    (`boss merge --redo`), in the history of the plan's integration branch."""
     base = git.rev(paths.repo, f"refs/heads/{m.base}")
     if base is None:
         msg = f"{paths.manifest}: field base: branch {m.base!r} does not exist"
         raise InputError(msg)
     commit = git.rev(paths.repo, name) if name else base
-    if commit is None or not git.is_ancestor(paths.repo, commit, base):
+    tips = [base] + [
+        git.rev(paths.repo, f"refs/heads/{integration_branch(paths.plan)}") or base
+    ] * integration
+    if commit is None or not any(git.is_ancestor(paths.repo, commit, tip) for tip in tips):
         what = "names no commit" if commit is None else f"is not in the history of {m.base}"
         msg = f"--onto {name}: {what}; a worker is redone only on {m.base} (no value: {m.base} as it is now)"
         raise InputError(msg)

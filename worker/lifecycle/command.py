@@ -20,7 +20,7 @@ def run_command(plan: str, worker_id: str, *, fresh: bool = False, onto: str | N
     install_stop_signals()
     paths, m, config = open_plan(plan)
     if onto is not None:
-        onto = redo.check_onto(paths, m, onto)
+        onto = redo.check_onto(paths, m, onto, integration=True)
     return EXIT_CODES[run_worker(paths, m, config, worker_id, fresh=fresh, onto=onto)]
 
 
