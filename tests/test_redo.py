@@ -4,6 +4,7 @@ again from the base as it is now, told why, and the next `boss merge` merges it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,18 @@ def test_merge_redo_gives_up_after_its_rounds_and_says_why(shared):
     assert r.verdict == jr.CONFLICT, res.stdout
     assert "redone on" in r.reason and "the redo ended FAILED" in r.reason
     assert git(shared, "show", "main:src/shared.txt") == "one\nTWO-W1\nthree"  # W1 landed all the same
+
+
+def test_a_journal_whose_redo_field_is_not_redo_records_is_refused_naming_the_field(shared):
+    paths, _ = make_plan(shared, [worker("W1")])
+    good = jr.Journal(
+        plan="p", base="main", base_start="x", integration_branch="b", worktree="w", step=jr.REDO
+    )
+    good.redo = {"W1": {"round": 1, "from": "CONFLICT", "reason": "r", "onto": "c", "state": "running"}}
+    assert jr.from_dict(json.loads(good.to_json()), "j.json").redo == good.redo
+    bad = json.loads(good.to_json())
+    bad["redo"]["W1"]["round"] = "1"
+    (paths.merge_dir).mkdir(parents=True, exist_ok=True)
+    (paths.merge_dir / "journal.json").write_text(json.dumps(bad))
+    err = boss("merge", "p", cwd=shared, check=1).stderr
+    assert "journal.json: field redo: entry 'W1' is not a redo record" in err

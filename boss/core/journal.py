@@ -190,6 +190,11 @@ def from_dict(data: Any, source: str) -> Journal:
     if journal.step not in STEPS:
         msg = f"{source}: field step: unknown step {journal.step!r:.60} (known: {', '.join(STEPS)})"
         raise StateError(msg)
+    for wid, entry in journal.redo.items():
+        fine = isinstance(entry, dict) and isinstance(entry.get("round"), int)
+        if not fine or not all(isinstance(entry.get(k), str) for k in ("from", "reason", "onto", "state")):
+            msg = f"{source}: field redo: entry {wid!r:.40} is not a redo record; move it away to start anew"
+            raise StateError(msg)
     for r in journal.records:
         if r.verdict and r.verdict not in VERDICTS:
             msg = f"{source}: record {r.id!r:.40} field verdict: unknown verdict {r.verdict!r:.40}"
