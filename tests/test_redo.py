@@ -235,3 +235,61 @@ def test_a_journal_whose_redo_field_is_not_redo_records_is_refused_naming_the_fi
     (paths.merge_dir / "journal.json").write_text(json.dumps(bad))
     err = boss("merge", "p", cwd=shared, check=1).stderr
     assert "journal.json: field redo: entry 'W1' is not a redo record" in err
+
+
+def test_merge_redo_runs_a_reverted_worker_again_and_merges_it(tmp_path, monkeypatch):
+    repo = make_repo(tmp_path / "repo", {"README.md": "r\n", "check.sh": CHECK_SH})
+    monkeypatch.chdir(repo)
+    w1 = worker("W1", test="test -f src/a.txt", steps=[{"write": {"src/a.txt": "alpha\n"}}])
+    w2 = worker("W2", test="test -f src/b.txt", steps=[{"run": W2_SUITE}], max_iterations=1)
+    paths, _ = make_plan(repo, [w1, w2], integration_test="bash check.sh")
+    worker_cmd("run", "p", "W1", cwd=repo)
+    worker_cmd("run", "p", "W2", cwd=repo)
+    res = boss("merge", "p", "--redo", "2", cwd=repo)
+    j = journal(paths)
+    assert j.record("W2").verdict == jr.MERGED, res.stdout + res.stderr
+    assert j.record("W2").reason.startswith("redone on ") and "after REVERTED" in j.record("W2").reason
+    assert j.redo_round == 1  # nothing was dropped again: no second round
+    assert git(repo, "show", "main:src/b.txt") == "alpha"
+
+
+def test_a_redone_worker_salvaged_keeps_the_work_it_was_redone_on(shared):
+    # W1 also adds lib/w1.txt, outside W2's scope: salvaging W2 from the plan's old base would
+    # take it out again; from W2's redo start it is not W2's change at all.
+    w1 = worker("W1", scope=("^src/", "^lib/"), test="grep -q TWO-W1 src/shared.txt",
+                steps=[{"replace": {"src/shared.txt": ["two", "TWO-W1"]}, "write": {"lib/w1.txt": "w1\n"}}])  # fmt: skip
+    extra = W2_CONFLICTING.replace("then sed", "then mkdir -p docs; echo x > docs/x.md; sed")
+    w2 = worker("W2", test="grep -q W2 src/shared.txt", steps=[{"run": extra}], max_iterations=1)
+    paths, _ = make_plan(shared, [w1, w2])
+    worker_cmd("run", "p", "W1", cwd=shared)
+    worker_cmd("run", "p", "W2", cwd=shared)
+    boss("merge", "p", cwd=shared, check=1)
+    res = boss("retry", "W2", "--onto", "--plan", "p", cwd=shared, check=1)
+    assert "W2: SCOPE_VIOLATION" in res.stdout
+    assert st.read(paths.status("W2")).violations == ["docs/x.md"]
+    boss("quarantine", "salvage", "W2", "--plan", "p", "-m", "keep the src change", cwd=shared)
+    res = boss("merge", "p", cwd=shared)
+    assert verdict(paths, "W2") == jr.MERGED, res.stdout
+    assert git(shared, "show", "main:lib/w1.txt") == "w1"
+    assert git(shared, "show", "main:src/shared.txt") == "one\nTWO-W1+W2\nthree"
+    assert "docs/x.md" not in git(shared, "ls-tree", "-r", "--name-only", "main")
+
+
+def test_redo_of_a_dependent_waits_for_its_dependency_in_the_base(shared):
+    w1 = worker("W1", test="test -f src/one.txt", steps=[{"write": {"src/one.txt": "1"}}])
+    w2 = worker("W2", depends_on=["W1"], test="grep -q done src/two.txt",
+                steps=[{"write": {"src/two.txt": "no"}}], max_iterations=1, max_strategies=1)  # fmt: skip
+    paths, _ = make_plan(shared, [w1, w2])
+    worker_cmd("run", "p", "W1", cwd=shared)
+    worker_cmd("run", "p", "W2", cwd=shared, check=1)
+    before = st.read(paths.status("W2"))
+    err = boss("retry", "W2", "--onto", "--plan", "p", cwd=shared, check=1).stderr
+    assert (
+        "Error: worker W2 depends on W1, whose work is not in" in err and "merge it first (boss merge)" in err
+    )
+    assert st.read(paths.status("W2")) == before  # refused before anything ran
+    assert git(shared, "for-each-ref", "refs/boss/p/W2/onto") == ""
+    boss("merge", "p", cwd=shared)  # W1 lands (W2, FAILED, is not queued)
+    res = boss("retry", "W2", "--onto", "--plan", "p", cwd=shared, check=1)
+    assert "Redoing W2 (FAILED) on main" in res.stdout
+    assert st.read(paths.status("W2")).start_commit == git(shared, "rev-parse", "main")

@@ -65,6 +65,13 @@ def reason(paths: PlanPaths, m: Manifest, worker_id: str, onto: str, j: jr.Journ
     """Why worker_id is redone onto `onto`: its last ceremony verdict CONFLICT or REVERTED on the
     head it still has, else its FAILED status; StateError when it is none of them."""
     w = m.worker(worker_id)
+    missing = [d for d in w.depends_on if not _holds(paths, d, onto)]
+    if missing:
+        msg = (
+            f"worker {worker_id} depends on {', '.join(missing)}, whose work is not in {onto[:10]}; "
+            f"merge it first (boss merge), then redo {worker_id}"
+        )
+        raise StateError(msg)
     status = st.read(paths.status(worker_id))
     head = git.rev(paths.repo, f"refs/heads/{w.branch}")
     r = next((x for x in j.records if x.id == worker_id), None) if j is not None else None
@@ -81,6 +88,12 @@ def reason(paths: PlanPaths, m: Manifest, worker_id: str, onto: str, j: jr.Journ
         f"in `boss merge`, or FAILED, is redone with --onto (run it again with `boss retry {worker_id}`)"
     )
     raise StateError(msg)
+
+
+def _holds(paths: PlanPaths, dependency: str, onto: str) -> bool:
+    status = st.read(paths.status(dependency))
+    head = status.head_commit if status and status.state == st.SUCCESS else ""
+    return bool(head) and git.is_ancestor(paths.repo, head, onto)
 
 
 def write_feedback(paths: PlanPaths, worker_id: str, why: Reason) -> Path:
