@@ -414,6 +414,27 @@ def s_retry_dependent_running(tmp_path):
     return [run("retry", "W1", cwd=repo)]
 
 
+def s_redo_nothing(tmp_path):
+    repo = plan_repo(tmp_path)
+    return [run("retry", "W1", "--onto", cwd=repo)]
+
+
+def s_redo_dependency_not_in_base(tmp_path):
+    repo = plan_repo(tmp_path)
+    status = {"version": 1, "plan": "alpha", "id": "W2", "state": "FAILED", "reason": "gave up"}
+    (repo / ".boss/plans/alpha/workers/W2/status.json").write_text(json.dumps(status))
+    return [run("retry", "W2", "--onto", cwd=repo)]
+
+
+def s_redo_not_on_base(tmp_path):
+    repo = plan_repo(tmp_path)
+    git(repo, "branch", "side")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "main moves on")
+    git(repo, "checkout", "-q", "side")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "side")
+    return [run("retry", "W1", "--onto", "side", cwd=repo), run("retry", "W1", "--onto", "nope", cwd=repo)]
+
+
 def s_run_while_running(tmp_path):
     repo = plan_repo(tmp_path)
     running_status(repo)

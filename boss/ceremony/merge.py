@@ -20,7 +20,7 @@ landing (boss/ceremony/landing.py) and the report.
 
 from __future__ import annotations
 
-from boss.ceremony import integration, landing, merging, triage
+from boss.ceremony import integration, landing, merging, redoing, triage
 from boss.ceremony import report as merge_report
 from boss.ceremony.session import Progress, Session, journal_path, log, now, short
 from boss.core import git, gittrees
@@ -33,17 +33,19 @@ from boss.core.paths import PlanPaths, integration_branch
 from boss.core.worktrees import tool_excludes
 
 
-def run(paths: PlanPaths, m: Manifest, config: Config, progress: Progress) -> Journal:
-    """Run the ceremony to its end (or resume an interrupted one); the final journal."""
+def run(paths: PlanPaths, m: Manifest, config: Config, progress: Progress, redo_rounds: int = 0) -> Journal:
+    """Run the ceremony to its end (or resume an interrupted one); the final journal. `redo_rounds`:
+    of a new ceremony, at most that many rounds of redoing dropped workers (boss/ceremony/redoing.py)."""
     lock = paths.merge_dir / "merge.lock"
     busy = f"another `boss merge {paths.plan}` is running (lock: {lock})"
     with locked(lock, 0, busy):
         j = jr.load(journal_path(paths))
         if j is None or j.step == jr.DONE:
             j = _begin(paths, m, config, progress)
+            j.redo_rounds = redo_rounds
         else:
             progress(f"resuming the ceremony begun at {j.started_at} (step {j.step})")
-            if j.step in (jr.MERGING, jr.LANDING):
+            if j.step in (jr.MERGING, jr.REDO, jr.LANDING):
                 landing.check_head(paths, j)
         s = Session(paths, m, j, progress)
         try:
@@ -53,6 +55,10 @@ def run(paths: PlanPaths, m: Manifest, config: Config, progress: Progress) -> Jo
                 _baseline(s)
             if j.step == jr.MERGING:
                 merging.merge_all(s)
+            while redoing.due(s):
+                redoing.redo_all(s)
+                if j.step == jr.MERGING:
+                    merging.merge_all(s)
             if j.step == jr.LANDING:
                 landing.land(s)
             if j.step == jr.REPORT:
@@ -156,6 +162,11 @@ def _baseline(s: Session) -> None:
 
 def _report(s: Session) -> None:
     s.j.finished_at = s.j.finished_at or now()
+    for worker_id, entry in s.j.redo.items():  # a redone worker's verdict says it was redone, and why
+        r, was = s.j.record(worker_id), f"redone on {short(entry['onto'])} after {entry['from']}"
+        if not r.reason.startswith("redone on "):
+            why = f": {entry['why']}" if entry.get("why") else ""
+            r.reason = f"{was} ({entry['reason']}){why}; {r.reason}" if r.reason else f"{was}{why}"
     written = merge_report.write(s.paths, s.m, s.j)
     log(s.paths, "MERGE", "merge", "report", merge_report.counts_line(s.j), s.paths.rel(written))
     s.step(jr.DONE)

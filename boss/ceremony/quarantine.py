@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from boss.core import changes, git, gittrees, statelog
+from boss.core import changes, git, gittrees, redo, statelog
 from boss.core import status as st
 from boss.core.config import Config
 from boss.core.decisions import ACCEPT, REJECT, SALVAGE, Decision, decision_path, read_decision
@@ -158,6 +158,8 @@ def salvage(paths: PlanPaths, m: Manifest, config: Config, worker_id: str, reaso
     _reviewable(it)
     w, repo = m.worker(worker_id), paths.repo
     base_commit = git.rev(repo, m.base_commit) if m.base_commit else None
+    if base_commit and not w.depends_on:  # a worker redone on the base starts there (boss.core.redo)
+        base_commit = redo.start(paths, w.id, base_commit, []) or base_commit
     start = base_commit if base_commit and not w.depends_on else it.start
     if not start or not git.is_ancestor(repo, start, it.head):
         where = start[:10] or "a known commit"

@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from boss.core import git, gittrees, journal, scope
+from boss.core import git, gittrees, journal, redo, scope
 from boss.core import status as st
 from boss.core.config import Config
 from boss.core.decisions import ACCEPT, REJECT, Decision, read_decision
@@ -48,6 +48,7 @@ class _Item:
     r: Record
     status: st.Status | None
     decision: Decision | None
+    redo_start: str = ""  # where a redo started it on the base (boss.core.redo), if it still holds
 
 
 def base_head(paths: PlanPaths, m: Manifest) -> str:
@@ -149,7 +150,10 @@ def _verify(
     repo = paths.repo
     base_commit = _full_commit(repo, m.base_commit)
     survivors = []
+    redone = git.ref_commits(repo, [redo.onto_ref(paths, i.w.id) for i in queued])
     for i in queued:
+        if redo.onto_ref(paths, i.w.id) in redone:
+            i.redo_start = _redo_start(paths, i, by_id, base_commit or "", base_start)
         problem = _claims_problem(repo, i, by_id, base_commit)
         if problem:
             _quarantine(i.r, problem)
@@ -243,11 +247,20 @@ def _claims_problem(repo: Path, i: _Item, by_id: dict[str, _Item], base_commit: 
         return "its status names no start commit"
     if d is not None and d.decision == ACCEPT:
         return None  # accepted at review as it is
+    if r.start == i.redo_start:
+        return None  # redone on the base as it was then: `boss retry --onto`
     if not w.depends_on:
         if base_commit and r.start != base_commit:
             return f"it starts at {short(r.start)}, not at the plan's base commit {short(base_commit)}"
         return None
     return _dependency_start_problem(repo, w, r.start, [by_id[dep].r.head for dep in w.depends_on])
+
+
+def _redo_start(paths: PlanPaths, i: _Item, by_id: dict[str, _Item], base_commit: str, base: str) -> str:
+    """The worker's redo start (boss.core.redo) when it is on the base now, else ""."""
+    dep_heads = [by_id[dep].r.head for dep in i.w.depends_on]
+    onto = redo.start(paths, i.w.id, base_commit, dep_heads)
+    return onto if onto and git.is_ancestor(paths.repo, onto, base) else ""
 
 
 def _dependency_start_problem(repo: Path, w: Worker, start: str, dep_heads: list[str]) -> str | None:

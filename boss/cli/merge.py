@@ -18,8 +18,12 @@ if TYPE_CHECKING:
 @click.option(
     "--dry-run", is_flag=True, help="Show the triage, the order and the predicted conflicts; change nothing."
 )
+@click.option(
+    "--redo", "redo_rounds", type=click.IntRange(0, 10), default=0, metavar="N",
+    help="Redo the workers that conflicted or broke a test on the result, then merge them (N rounds).",
+)  # fmt: skip
 @json_option
-def merge(plan: str | None, dry_run: bool, as_json: bool) -> int:
+def merge(plan: str | None, dry_run: bool, redo_rounds: int, as_json: bool) -> int:
     """Bring every worker's proven work into the base branch, in dependency order.
 
     Triage (SUCCESS is queued; FAILED, CRASHED, SCOPE_VIOLATION and running workers are
@@ -31,6 +35,10 @@ def merge(plan: str | None, dry_run: bool, as_json: bool) -> int:
     test runs again; a merge that broke one is dropped and the later ones are merged again.
     Finally one atomic move of the base to the verified result, only if the base has not
     moved meanwhile. A worker's status file never lands anything by itself.
+
+    With --redo N, each worker dropped as CONFLICT or REVERTED is then run again by its worker
+    from the tested result (as `boss retry ID --onto` would, told why), and the redos that
+    succeed are merged in a second pass; at most N such rounds.
 
     Progress goes to stderr; the verdicts, with their evidence, to merge/REPORT.md and
     merge/report.json. An interrupted ceremony (even by kill -9) resumes where it stopped.
@@ -49,7 +57,7 @@ def merge(plan: str | None, dry_run: bool, as_json: bool) -> int:
     def progress(line: str) -> None:
         click.echo(line, err=True)
 
-    j = ceremony.run(paths, m, config, progress)
+    j = ceremony.run(paths, m, config, progress, redo_rounds)
     report = paths.merge_dir / "report.json"
     if as_json:
         click.echo(report.read_text(), nl=False)

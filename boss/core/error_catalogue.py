@@ -222,6 +222,18 @@ ENTRIES: tuple[Entry, ...] = (
           "worker W2 of plan alpha is running and depends on W1, which would change under it; stop it "
           "(Ctrl-C in its terminal) before retrying W1",
           "Let the dependent finish or stop it; the retry then drops its result and it runs again."),
+    Entry("redo-nothing", WORKERS, "`boss retry ID --onto` of a worker that has nothing to redo.", 1,
+          "worker W1 is <state>: only a worker that ended CONFLICT or REVERTED in `boss merge`, or "
+          "FAILED, is redone with --onto (run it again with `boss retry W1`)",
+          "Redo only what `boss merge` dropped or what failed; `boss retry ID` runs any worker again."),
+    Entry("redo-dependency-not-in-base", WORKERS, "`boss retry ID --onto` of a worker whose dependency's "
+          "work is not in the base yet.", 1,
+          "worker W2 depends on W1, whose work is not in <commit>; merge it first (boss merge), then redo W2",
+          "Merge the dependency (`boss merge`), then redo the worker; or `boss retry ID` without --onto."),
+    Entry("redo-not-on-base", WORKERS, "`boss retry ID --onto BASE` where BASE is not a commit of the "
+          "plan's base branch.", 2,
+          "--onto <name>: <why>; a worker is redone only on main (no value: main as it is now)",
+          "Leave the value out (the base branch as it is now), or name a commit of the base branch."),
     Entry("run-while-running", WORKERS, "`run_workers.sh` while one of its workers runs elsewhere.", 2,
           "worker W1 of plan alpha is running in another process; wait for it or stop it first",
           "Wait for it, or stop that run (Ctrl-C in its terminal)."),

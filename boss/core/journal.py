@@ -23,14 +23,15 @@ from boss.core.yamlio import write_atomic
 
 VERSION = 1
 # Test/debug switch: BOSS_MERGE_CRASH_AT=<point>[:<ID>] kills the ceremony with SIGKILL at that
-# point (prepare, baseline, merge, accept, test, verify, land, checkout), to prove it resumes
+# point (prepare, baseline, merge, accept, test, verify, redo, land, checkout), to prove it resumes
 # from its journal.
 CRASH_ENV = "BOSS_MERGE_CRASH_AT"
 # Steps in the order the ceremony goes through them; `done` means a new run starts afresh.
 PREPARE, BASELINE, MERGING, LANDING, REPORT, DONE = (
     "prepare", "baseline", "merging", "landing", "report", "done",
 )  # fmt: skip
-STEPS = (PREPARE, BASELINE, MERGING, LANDING, REPORT, DONE)
+REDO = "redo"  # `boss merge --redo N`: dropped workers run again on the result (boss/ceremony/redoing.py)
+STEPS = (PREPARE, BASELINE, MERGING, REDO, LANDING, REPORT, DONE)
 
 # Verdicts (SPEC section 8.6).
 MERGED, REVERTED, CONFLICT, QUARANTINED = "MERGED", "REVERTED", "CONFLICT", "QUARANTINED"
@@ -112,6 +113,9 @@ class Journal:
     checkout: str = ""  # the user's checkout that has the base checked out, if any
     message: str = ""
     number: int = 0  # its folder in merge/history/ (boss.core.paths.ceremony_dir); 0: unnumbered
+    redo_rounds: int = 0  # `boss merge --redo N`: at most N rounds of redoing dropped workers
+    redo_round: int = 0  # the rounds begun
+    redo: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> its last redo (redoing.py)
     version: int = VERSION
 
     def record(self, worker_id: str) -> Record:
@@ -187,6 +191,11 @@ def from_dict(data: Any, source: str) -> Journal:
     if journal.step not in STEPS:
         msg = f"{source}: field step: unknown step {journal.step!r:.60} (known: {', '.join(STEPS)})"
         raise StateError(msg)
+    for wid, entry in journal.redo.items():
+        fine = isinstance(entry, dict) and isinstance(entry.get("round"), int)
+        if not fine or not all(isinstance(entry.get(k), str) for k in ("from", "reason", "onto", "state")):
+            msg = f"{source}: field redo: entry {wid!r:.40} is not a redo record; move it away to start anew"
+            raise StateError(msg)
     for r in journal.records:
         if r.verdict and r.verdict not in VERDICTS:
             msg = f"{source}: record {r.id!r:.40} field verdict: unknown verdict {r.verdict!r:.40}"

@@ -14,14 +14,18 @@ from boss.core.errors import InputError
 @click.argument("plan")
 @click.argument("worker_id", metavar="ID")
 @click.option("--fresh", is_flag=True, help="Remove the worktree first and start from scratch.")
-def run(plan: str, worker_id: str, fresh: bool) -> int:
+@click.option(
+    "--onto", metavar="COMMIT", help="Start from this commit of the base (a redo: boss retry --onto)."
+)
+def run(plan: str, worker_id: str, fresh: bool, onto: str | None) -> int:
     """Run one worker to the end: red gate, agent/test loop, commit, scope check.
 
-    Exit 0 SUCCESS, 1 FAILED, 3 SCOPE_VIOLATION, 130 interrupted.
+    With --onto, workers/ID/redo.md (written by `boss retry --onto` or `boss merge --redo`)
+    is the agent's first feedback. Exit 0 SUCCESS, 1 FAILED, 3 SCOPE_VIOLATION, 130 interrupted.
     """
     from worker.lifecycle.command import run_command
 
-    return run_command(plan, worker_id, fresh=fresh)
+    return run_command(plan, worker_id, fresh=fresh, onto=onto)
 
 
 @click.command()

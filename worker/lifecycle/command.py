@@ -3,6 +3,7 @@ the end state) and `worker skip` (skip_worker). worker/cli/entry.py calls run_co
 
 from __future__ import annotations
 
+from boss.core import redo
 from boss.core import status as st
 from boss.core.manifest import Manifest
 from boss.core.paths import PlanPaths
@@ -14,11 +15,13 @@ from worker.lifecycle.signals import install_stop_signals
 EXIT_CODES = {st.SUCCESS: 0, st.FAILED: 1, st.SCOPE_VIOLATION: 3}
 
 
-def run_command(plan: str, worker_id: str, *, fresh: bool = False) -> int:
+def run_command(plan: str, worker_id: str, *, fresh: bool = False, onto: str | None = None) -> int:
     """`worker run PLAN ID`: find the plan, run the worker, return its exit code."""
     install_stop_signals()
     paths, m, config = open_plan(plan)
-    return EXIT_CODES[run_worker(paths, m, config, worker_id, fresh=fresh)]
+    if onto is not None:
+        onto = redo.check_onto(paths, m, onto, integration=True)
+    return EXIT_CODES[run_worker(paths, m, config, worker_id, fresh=fresh, onto=onto)]
 
 
 def skip_worker(paths: PlanPaths, m: Manifest, worker_id: str, reason: str) -> None:

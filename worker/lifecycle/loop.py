@@ -71,7 +71,7 @@ def _loop(run: Run, frozen: gates.Frozen) -> str:
     s_start = git.head(wt.path) if run.w.write_test else wt.start
     for strategy in range(1, settings.max_strategies + 1):
         git.update_ref(run.paths.repo, f"refs/boss/{run.paths.plan}/{w.id}/strategy-{strategy}", s_start)
-        feedback = Feedback()
+        feedback = Feedback(redo=run.redo)  # a redo's reason is each strategy's first feedback
         record = StrategyRecord(strategy, 0)
         for _ in range(settings.max_iterations):
             run.iteration += 1

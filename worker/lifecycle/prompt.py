@@ -25,11 +25,14 @@ class Feedback:
     out_of_scope: list[str] = field(default_factory=list)
     tampered: list[str] = field(default_factory=list)
     agent_note: str = ""
+    redo: str = ""  # why the worker is redone on the base now (boss.core.redo)
 
     def text(self, level: int = 2) -> str:
         """The feedback's Markdown, its headings at `level` (empty before the first iteration)."""
         h = "#" * level
         parts = []
+        if self.redo.strip():
+            parts.append(f"{h} Why this task is done again\n\n{self.redo.strip()}")
         if self.test_exit is not None:
             output = tail(self.test_output).rstrip() or "(the test printed nothing)"
             parts.append(f"{h} The acceptance test failed (exit {self.test_exit})\n\n{fence(output)}")

@@ -46,8 +46,17 @@ def check_runnable(paths: PlanPaths, m: Manifest, config: Config, ids: Collectio
             raise StateError(msg)
 
 
-def run_worker(paths: PlanPaths, m: Manifest, config: Config, worker_id: str, *, fresh: bool = False) -> str:
-    """Run one worker to its end state (SUCCESS, FAILED or SCOPE_VIOLATION) and return it."""
+def run_worker(
+    paths: PlanPaths,
+    m: Manifest,
+    config: Config,
+    worker_id: str,
+    *,
+    fresh: bool = False,
+    onto: str | None = None,
+) -> str:
+    """Run one worker to its end state (SUCCESS, FAILED or SCOPE_VIOLATION) and return it; `onto`:
+    from that commit of the base, with workers/<id>/redo.md as the first feedback (boss.core.redo)."""
     w = m.worker(worker_id)
     settings = m.settings(w)
     check_runnable(paths, m, config, [w.id])
@@ -59,7 +68,7 @@ def run_worker(paths: PlanPaths, m: Manifest, config: Config, worker_id: str, *,
     busy = f"worker {w.id} of plan {paths.plan} is already running in another process"
     with locked(paths.worker_dir(w.id) / "run.lock", 0, busy):
         return _run_locked(
-            paths, m, w, settings, profile, context_file.read_text(), fresh, sandbox, config.log_cap
+            paths, m, w, settings, profile, context_file.read_text(), fresh, sandbox, config.log_cap, onto
         )
 
 
@@ -73,6 +82,7 @@ def _run_locked(
     fresh: bool,
     sandbox: Sandbox,
     log_cap: int = runlog.DEFAULT_CAP,
+    onto: str | None = None,
 ) -> str:
     now = st.now_iso()
     rec = Recorder(paths, w.id, st.Status(plan=paths.plan, id=w.id, branch=w.branch))
@@ -83,7 +93,9 @@ def _run_locked(
         if not sandbox.active:
             rec.event(w.id, "sandbox", f"runs without a sandbox: {sandbox.describe()}")
         rec.start_heartbeat()
-        run = open_run(paths, m, w, settings, profile, rec, context, sandbox, fresh=fresh, log_cap=log_cap)
+        run = open_run(
+            paths, m, w, settings, profile, rec, context, sandbox, fresh=fresh, log_cap=log_cap, onto=onto
+        )
         if run.wt.created and not setup(run):
             return rec.end(st.FAILED, rec.status.reason)
         return gated(run)

@@ -76,6 +76,7 @@ class Run:
     last_failure: str | None = None  # the CLI's own error in the last agent run, if any
     expected: list[str] | None = None  # the test ids the red run's pytest report showed run
     log_cap: int = runlog.DEFAULT_CAP  # the most one run's log keeps (log_cap_mb in .boss/config.yaml)
+    redo: str = ""  # why this run redoes the worker on the base now (boss.core.redo): its first feedback
 
     @property
     def dir(self) -> Path:

@@ -8,7 +8,7 @@ manifest's `copy` files are copied and its `setup` command runs once, in the san
 
 from __future__ import annotations
 
-from boss.core import git, runlog
+from boss.core import git, redo, runlog
 from boss.core.manifest import Manifest, Settings, Worker
 from boss.core.paths import PlanPaths
 from boss.core.proc import run_shell, stop_left_by
@@ -35,6 +35,7 @@ def open_run(
     *,
     fresh: bool,
     log_cap: int = runlog.DEFAULT_CAP,
+    onto: str | None = None,
 ) -> Run:
     """Stop what an earlier run left, prepare the worktree (`fresh`: from scratch), and return the run."""
     # Whatever an earlier run of this worker left (killed with -9, say) carries its marker;
@@ -43,13 +44,16 @@ def open_run(
         pids = ", ".join(map(str, left[:10])) + (" ..." if len(left) > 10 else "")
         rec.event(w.id, "reap", f"stopped {len(left)} process(es) left by an earlier run: {pids}")
     exclude_tool_files(paths)
-    wt = prepare(paths, m, w, fresh=fresh)
+    wt = prepare(paths, m, w, fresh=fresh, onto=onto)
     how = "created" if wt.created else "reset"
     rec.event(
         w.id, "worktree", f"{how} on {w.branch} at {short(wt.start)}", str(wt.path),
         worktree=str(wt.path), start_commit=wt.start, head_commit=wt.start,
     )  # fmt: skip
-    return Run(paths, m, w, settings, profile, rec, wt, context, sandbox, log_cap=log_cap)
+    why = redo.read_feedback(paths, w.id) if onto is not None else ""
+    if why:
+        rec.event(w.id, "redo", f"on the base at {short(wt.start)}", redo.feedback_path(paths, w.id))
+    return Run(paths, m, w, settings, profile, rec, wt, context, sandbox, log_cap=log_cap, redo=why)
 
 
 def exclude_tool_files(paths: PlanPaths) -> None:

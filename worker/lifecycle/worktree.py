@@ -6,7 +6,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from boss.core import git
+from boss.core import git, redo
 from boss.core import status as st
 from boss.core.errors import StateError
 from boss.core.lock import locked
@@ -70,21 +70,46 @@ def _merge_dependencies(path: Path, heads: list[tuple[str, str]], w: Worker) -> 
             raise StateError(msg)
 
 
-def prepare(paths: PlanPaths, m: Manifest, w: Worker, *, fresh: bool = False) -> Prepared:
+def start_point(
+    paths: PlanPaths, m: Manifest, w: Worker, heads: list[tuple[str, str]], onto: str | None
+) -> str:
+    """Where the run starts: `onto` (a redo on the base now, kept as its onto ref), else the
+    worker's earlier redo start while it still holds the base commit and its dependencies
+    (boss.core.redo), else its first dependency's head, else the plan's base commit."""
+    repo, dep_heads = paths.repo, [c for _, c in heads]
+    if onto is not None:
+        missing = [d for d, c in heads if not git.is_ancestor(repo, c, onto)]
+        if missing:
+            names = ", ".join(missing)
+            msg = f"worker {w.id}: its dependencies {names} are not in {onto[:10]}; merge them first"
+            raise StateError(msg)
+        head = git.rev(repo, f"refs/heads/{w.branch}")
+        if head is not None and head != onto:
+            git.update_ref(repo, redo.before_ref(paths, w.id), head)
+        git.update_ref(repo, redo.onto_ref(paths, w.id), onto)
+        return onto
+    base = "" if heads else _base_commit(repo, m)
+    return redo.start(paths, w.id, base, dep_heads) or (heads[0][1] if heads else base)
+
+
+def prepare(
+    paths: PlanPaths, m: Manifest, w: Worker, *, fresh: bool = False, onto: str | None = None
+) -> Prepared:
     """Make the worktree exist on w.branch at its clean start, and record the rollback ref.
 
     Every run starts clean: work from earlier failed runs was rolled back anyway, and the
-    start moves when a dependency was re-run. `fresh` also removes an existing worktree.
+    start moves when a dependency was re-run. `fresh` also removes an existing worktree;
+    `onto` starts it from that commit of the base (boss.core.redo).
     """
     repo = paths.repo
     path = paths.worktree(w.id)
     heads = dependency_heads(paths, w)
     for _, message in foreign_branches(paths, [w]):
         raise StateError(message)
-    start_point = heads[0][1] if heads else _base_commit(repo, m)
+    start = start_point(paths, m, w, heads, onto)
     # The start ref first: from the moment the branch is (re)made at start_point, it is this
     # worker's by foreign_branches' rule, even if what follows fails or is killed.
-    git.update_ref(repo, start_ref(paths, w.id), start_point)
+    git.update_ref(repo, start_ref(paths, w.id), start)
     lock = paths.boss_dir / "worktrees.lock"
     busy = f"{lock}: busy for 120s"
     # Adding worktrees in parallel is safe; `worktree prune` is not (it could remove another
@@ -102,7 +127,7 @@ def prepare(paths: PlanPaths, m: Manifest, w: Worker, *, fresh: bool = False) ->
                 git.git(repo, "worktree", "prune")
     if not registered:
         path.parent.mkdir(parents=True, exist_ok=True)
-        add = ("worktree", "add", "--quiet", "--force", "-B", w.branch, str(path), start_point)
+        add = ("worktree", "add", "--quiet", "--force", "-B", w.branch, str(path), start)
         with locked(lock, 120, busy, shared=True):
             added = git.git(repo, *add, check=False).returncode == 0
         if not added:
@@ -111,10 +136,9 @@ def prepare(paths: PlanPaths, m: Manifest, w: Worker, *, fresh: bool = False) ->
                 git.git(repo, "worktree", "prune")
                 git.git(repo, *add)
     if registered:
-        git.git(path, "checkout", "--quiet", "--force", "-B", w.branch, start_point)
+        git.git(path, "checkout", "--quiet", "--force", "-B", w.branch, start)
         git.git(path, "clean", "-fdq")
-    start = start_point
-    if len(heads) > 1:
+    if len(heads) > 1 and start == heads[0][1]:
         _merge_dependencies(path, heads, w)
         start = git.head(path)
         git.update_ref(repo, start_ref(paths, w.id), start)
