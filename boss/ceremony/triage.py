@@ -9,6 +9,11 @@ A branch that changes a path of boss's own (`.boss/`, the worktree root) is neve
 even when accepted at review: landed, those files would replace the manifest, the statuses and
 the decisions in the user's checkout with what an agent wrote. Whatever triage queues is proven
 later by its acceptance test in the ceremony; a status that says SUCCESS only makes it a candidate.
+
+Commits a person added on a worker's branch after boss's last (boss.core.handwork) make it a
+candidate too, whatever its state (FAILED, SCOPE_VIOLATION, a SUCCESS whose branch moved on, a
+worker the last ceremony reverted): verified the same way, with the count on its record. A
+worker a person dropped (`boss drop`) is DROPPED and never queued.
 """
 
 from __future__ import annotations
@@ -18,12 +23,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from boss.core import git, gittrees, journal, scope
+from boss.core import git, gittrees, handwork, journal, scope
 from boss.core import status as st
 from boss.core.config import Config
-from boss.core.decisions import ACCEPT, REJECT, Decision, read_decision
+from boss.core.decisions import ACCEPT, REJECT, Decision, Drop, read_decision, read_drop
 from boss.core.errors import InputError
-from boss.core.journal import CRASHED, FAILED, MERGED, PENDING, QUARANTINED, SKIPPED, Record
+from boss.core.journal import CRASHED, DROPPED, FAILED, MERGED, PENDING, QUARANTINED, SKIPPED, Record
 from boss.core.manifest import Manifest, Worker
 from boss.core.paths import PlanPaths
 from boss.core.worktrees import tool_excludes
@@ -48,6 +53,7 @@ class _Item:
     r: Record
     status: st.Status | None
     decision: Decision | None
+    drop: Drop | None = None
 
 
 def base_head(paths: PlanPaths, m: Manifest) -> str:
@@ -76,7 +82,8 @@ def triage(paths: PlanPaths, m: Manifest, config: Config, base_start: str) -> Tr
             worker_started=status.started_at if status else "",
             worker_finished=status.finished_at if status else "",
         )
-        items.append(_Item(w, r, status, decision))
+        r.by_hand = _by_hand(paths, w, r, status, decision)
+        items.append(_Item(w, r, status, decision, read_drop(paths, w.id)))
     refs = [f"refs/heads/{i.w.branch}" for i in items if i.r.head]
     in_base = git.refs_merged(repo, base_start, refs)
     for i in items:
@@ -97,6 +104,20 @@ def triage(paths: PlanPaths, m: Manifest, config: Config, base_start: str) -> Tr
     return result
 
 
+# States whose branch a person may finish by hand: the run ended, and recorded where it started.
+_FINISHED = (st.SUCCESS, st.FAILED, st.SCOPE_VIOLATION)
+
+
+def _by_hand(paths: PlanPaths, w: Worker, r: Record, status: st.Status | None, d: Decision | None) -> int:
+    """How many commits on the branch boss did not make (0 when the worker's run has not ended)."""
+    if not r.head or status is None or not status.start_commit or r.state not in _FINISHED:
+        return 0
+    if r.head in (status.head_commit, d.head if d else ""):
+        return 0  # the common case, without asking git
+    known = handwork.boss_heads(paths, w.id)
+    return len(handwork.commits_beyond(paths.repo, r.head, known)) if known else 0
+
+
 def _deleted_after_landing(repo: Path, i: _Item, base_start: str) -> bool:
     """A branch `boss clean` deleted once its work was in the base: its record keeps the head."""
     head = i.decision.head if i.decision else i.status.head_commit if i.status else ""
@@ -109,14 +130,20 @@ def _deleted_after_landing(repo: Path, i: _Item, base_start: str) -> bool:
 def _classify(i: _Item, in_base: bool, base: str) -> None:
     """The verdict a worker gets from its status and review decision alone (no git yet)."""
     r, status, d = i.r, i.status, i.decision
-    claims_work = r.state in (st.SUCCESS, st.SCOPE_VIOLATION) or d is not None
+    if r.by_hand and d is not None and d.decision == REJECT:
+        d = i.decision = None  # the rejection was of the branch before the person's commits
+    claims_work = r.state in (st.SUCCESS, st.SCOPE_VIOLATION) or d is not None or r.by_hand > 0
     if claims_work and r.head and in_base and r.head != r.start:
         r.queued, r.verdict, r.reason = True, MERGED, f"already in {base}"
+    elif i.drop is not None:
+        r.verdict, r.reason = DROPPED, f"dropped: {i.drop.reason} (boss drop {r.id} --undo takes it back)"
     elif d is not None and d.decision == REJECT:
         r.verdict, r.reason = QUARANTINED, f"rejected at review: {d.reason}"
         r.out_of_scope, r.decision = list(d.out_of_scope), d.decision
-    elif d is not None or r.state == st.SUCCESS:
+    elif d is not None or r.state == st.SUCCESS or r.by_hand:
         r.queued = True
+        if r.by_hand:  # shown by a dry run; the merge's verdict replaces it
+            r.reason = f"{r.state}, then finished by hand: {handwork.counted(r.by_hand)} after boss's last"
         r.decision = d.decision if d else ""
     elif r.state in (st.PENDING, st.WAITING):
         r.verdict = PENDING
@@ -190,7 +217,7 @@ def _verify(
                 )
                 _quarantine(i.r, f"its branch holds {shown}; it can never be merged")
                 i.r.out_of_scope = sorted(set(outside) | set(links))
-            elif outside and i.r.decision != ACCEPT:
+            elif outside and not _accepted(i, outside):
                 claim = f"its {'review' if i.decision else 'status'} says it is in scope, but "
                 _quarantine(i.r, claim + f"git shows {len(outside)} path(s) outside its scope")
                 i.r.out_of_scope = outside
@@ -198,6 +225,14 @@ def _verify(
                 i.r.out_of_scope = outside  # accepted as it is: the paths stay on record
         elif outside and not i.r.out_of_scope:
             i.r.out_of_scope = outside
+
+
+def _accepted(i: _Item, outside: list[str]) -> bool:
+    """True when review accepted these out-of-scope paths (commits by hand after the review
+    bring in no new ones)."""
+    if i.r.decision != ACCEPT or i.decision is None:
+        return False
+    return not i.r.by_hand or set(outside) <= set(i.decision.out_of_scope)
 
 
 def tool_paths(paths: PlanPaths) -> tuple[str, ...]:
@@ -233,7 +268,7 @@ def _claims_problem(repo: Path, i: _Item, by_id: dict[str, _Item], base_commit: 
     if status is not None and status.branch and status.branch != w.branch:
         return f"its status names branch {status.branch}, but the manifest says {w.branch}"
     expected = d.head if d else (status.head_commit if status else "")
-    if r.head != expected:
+    if r.head != expected and not r.by_hand:
         who = "its review decision" if d else "its status"
         return (
             f"its branch {w.branch} is at {short(r.head)}, not at the commit {who} names "

@@ -17,6 +17,7 @@ COMMANDS = {
     "merge": "boss.cli.merge:merge",
     "quarantine": "boss.cli.quarantine:quarantine",
     "clean": "boss.cli.clean:clean",
+    "drop": "boss.cli.drop:drop",
     "approvals": "boss.cli.approvals:approvals",
     "approve": "boss.cli.approvals:approve",
     "deny": "boss.cli.approvals:deny",

@@ -14,14 +14,16 @@ from boss.core.errors import InputError
 @click.argument("plan")
 @click.argument("worker_id", metavar="ID")
 @click.option("--fresh", is_flag=True, help="Remove the worktree first and start from scratch.")
-def run(plan: str, worker_id: str, fresh: bool) -> int:
+@click.option("--discard", is_flag=True, help="Drop commits on its branch that boss did not make.")
+def run(plan: str, worker_id: str, fresh: bool, discard: bool) -> int:
     """Run one worker to the end: red gate, agent/test loop, commit, scope check.
 
-    Exit 0 SUCCESS, 1 FAILED, 3 SCOPE_VIOLATION, 130 interrupted.
+    Exit 0 SUCCESS, 1 FAILED, 3 SCOPE_VIOLATION, 130 interrupted. A branch holding commits
+    boss did not make (a person's) is not reset: exit 2, naming them, unless --discard.
     """
     from worker.lifecycle.command import run_command
 
-    return run_command(plan, worker_id, fresh=fresh)
+    return run_command(plan, worker_id, fresh=fresh, discard=discard)
 
 
 @click.command()

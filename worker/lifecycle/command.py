@@ -14,11 +14,11 @@ from worker.lifecycle.signals import install_stop_signals
 EXIT_CODES = {st.SUCCESS: 0, st.FAILED: 1, st.SCOPE_VIOLATION: 3}
 
 
-def run_command(plan: str, worker_id: str, *, fresh: bool = False) -> int:
+def run_command(plan: str, worker_id: str, *, fresh: bool = False, discard: bool = False) -> int:
     """`worker run PLAN ID`: find the plan, run the worker, return its exit code."""
     install_stop_signals()
     paths, m, config = open_plan(plan)
-    return EXIT_CODES[run_worker(paths, m, config, worker_id, fresh=fresh)]
+    return EXIT_CODES[run_worker(paths, m, config, worker_id, fresh=fresh, discard=discard)]
 
 
 def skip_worker(paths: PlanPaths, m: Manifest, worker_id: str, reason: str) -> None:

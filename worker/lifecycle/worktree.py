@@ -6,7 +6,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from boss.core import git
+from boss.core import git, handwork
 from boss.core import status as st
 from boss.core.errors import StateError
 from boss.core.lock import locked
@@ -75,6 +75,7 @@ def prepare(paths: PlanPaths, m: Manifest, w: Worker, *, fresh: bool = False) ->
 
     Every run starts clean: work from earlier failed runs was rolled back anyway, and the
     start moves when a dependency was re-run. `fresh` also removes an existing worktree.
+    Commits boss did not make are refused before (worker.lifecycle.run), unless discarded.
     """
     repo = paths.repo
     path = paths.worktree(w.id)
@@ -118,4 +119,6 @@ def prepare(paths: PlanPaths, m: Manifest, w: Worker, *, fresh: bool = False) ->
         _merge_dependencies(path, heads, w)
         start = git.head(path)
         git.update_ref(repo, start_ref(paths, w.id), start)
+    # From here the branch holds only boss's commits: anything later not made by boss is a person's.
+    handwork.record_head(paths, w.id, start)
     return Prepared(path, start, not registered)
