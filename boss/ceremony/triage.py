@@ -136,7 +136,7 @@ def _classify(i: _Item, in_base: bool, base: str) -> None:
     if claims_work and r.head and in_base and r.head != r.start:
         r.queued, r.verdict, r.reason = True, MERGED, f"already in {base}"
     elif i.drop is not None:
-        r.verdict, r.reason = DROPPED, f"dropped: {i.drop.reason} (boss drop {r.id} --undo takes it back)"
+        r.verdict, r.reason = DROPPED, f"dropped: {i.drop.reason}; `boss drop {r.id} --undo` takes it back"
     elif d is not None and d.decision == REJECT:
         r.verdict, r.reason = QUARANTINED, f"rejected at review: {d.reason}"
         r.out_of_scope, r.decision = list(d.out_of_scope), d.decision

@@ -38,7 +38,7 @@ def retry(worker_id: str, plan: str | None, fresh: bool, discard: bool) -> int:
         msg = f"worker {w.id} is dropped ({dropped.reason}); take it back first: boss drop {w.id} --undo"
         raise StateError(msg)
     if not discard:  # before its dependents are reset (the worker refuses again, under its lock)
-        handwork.refuse_discard(paths, w.id, w.branch, "the retry, which resets the branch to its start")
+        handwork.refuse_discard(paths, w.id, w.branch, "the retry")
     check_agents(m, config, str(paths.manifest), only=worker_id)
     dependents = [w.id for w in m.order() if w.id in m.dependents(worker_id)]
     why = f"depends on {worker_id}, which would change under it"

@@ -116,13 +116,13 @@ def counted(n: int) -> str:
 
 def refuse_discard(paths: PlanPaths, worker_id: str, branch: str, doing: str) -> None:
     """StateError when the worker's branch holds commits boss did not make; doing is what
-    would drop them ('reset it to its start')."""
+    would reset the branch and lose them ('the retry')."""
     commits = hand_commits(paths, worker_id, branch)
     if not commits:
         return
     msg = (
         f"worker {worker_id}: branch {branch} holds {counted(len(commits))} boss did not make "
-        f"({listed(commits)}), which would be lost to {doing}; land them with "
-        f"`boss merge {paths.plan}`, or drop them with --discard"
+        f"({listed(commits)}); {doing} would reset the branch to its start and lose them: land them "
+        f"with `boss merge {paths.plan}`, or add --discard to drop them"
     )
     raise StateError(msg)

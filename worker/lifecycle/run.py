@@ -70,7 +70,7 @@ def run_worker(
     busy = f"worker {w.id} of plan {paths.plan} is already running in another process"
     with locked(paths.worker_dir(w.id) / "run.lock", 0, busy):
         if not discard:  # before the status is rewritten: it is one of the records that tell
-            handwork.refuse_discard(paths, w.id, w.branch, "this run, which resets the branch to its start")
+            handwork.refuse_discard(paths, w.id, w.branch, "this run")
         return _run_locked(
             paths, m, w, settings, profile, context_file.read_text(), fresh, sandbox, config.log_cap
         )
