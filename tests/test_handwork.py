@@ -193,3 +193,21 @@ def test_clean_keeps_hand_commits_of_a_removed_worker(repo):
     out = boss("clean", "p", "--discard", cwd=repo).stdout
     assert f"discarded commit on {gone}: {fix[:10]} W2 by hand" in out
     assert boss_git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{gone}") != 0
+
+
+def test_a_dependent_started_before_the_hand_commits_on_its_dependency_still_merges(tmp_path):
+    from merge_helpers import commit_files, make_scenario, spec
+
+    from boss.ceremony import merge
+    from boss.core.config import load_config
+
+    s = make_scenario(tmp_path / "r", [spec("W1"), spec("W2", depends_on=["W1"])])
+    h1 = s.work("W1", {"src/a.txt": "a\n"})
+    s.work("W2", {"src/b.txt": "b\n"}, start=h1)
+    fix = commit_files(s.repo, h1, {"src/a.txt": "a, finished by hand\n"}, "by hand")
+    git(s.repo, "update-ref", f"refs/heads/{s.m.worker('W1').branch}", fix)
+    j = merge.run(s.paths, s.m, load_config(s.repo), lambda _line: None)
+    assert {r.id: r.verdict for r in j.records} == {"W1": "MERGED", "W2": "MERGED"}
+    assert j.record("W1").by_hand == 1 and j.record("W2").by_hand == 0
+    assert git(s.repo, "show", "main:src/a.txt") == "a, finished by hand"
+    assert git(s.repo, "show", "main:src/b.txt") == "b"

@@ -282,25 +282,36 @@ def _claims_problem(repo: Path, i: _Item, by_id: dict[str, _Item], base_commit: 
         if base_commit and r.start != base_commit:
             return f"it starts at {short(r.start)}, not at the plan's base commit {short(base_commit)}"
         return None
-    return _dependency_start_problem(repo, w, r.start, [by_id[dep].r.head for dep in w.depends_on])
+    return _dependency_start_problem(repo, w, r.start, [_ends(by_id[dep]) for dep in w.depends_on])
 
 
-def _dependency_start_problem(repo: Path, w: Worker, start: str, dep_heads: list[str]) -> str | None:
+def _ends(dep: _Item) -> tuple[str, ...]:
+    """Where a dependent may start on this dependency: its branch head, or, when a person
+    added commits after the dependent started, the head boss left (the commits by hand land
+    with the dependency)."""
+    if dep.r.by_hand and dep.status is not None and dep.status.head_commit:
+        return (dep.r.head, dep.status.head_commit)
+    return (dep.r.head,)
+
+
+def _dependency_start_problem(
+    repo: Path, w: Worker, start: str, dep_ends: list[tuple[str, ...]]
+) -> str | None:
     """A dependent starts at its dependency's head, or at the merge of its dependencies' heads."""
     named = ", ".join(
-        f"{dep} at {short(h) or 'none'}" for dep, h in zip(w.depends_on, dep_heads, strict=True)
+        f"{dep} at {short(h[0]) or 'none'}" for dep, h in zip(w.depends_on, dep_ends, strict=True)
     )
     wrong = f"it starts at {short(start)}, not where its dependencies end ({named})"
     commit = start
-    for dep_head in reversed(dep_heads[1:]):
+    for ends in reversed(dep_ends[1:]):
         parents = gittrees.parents(repo, commit)
-        if len(parents) != 2 or parents[1] != dep_head:
+        if len(parents) != 2 or parents[1] not in ends:
             return wrong
         tree, conflicts = gittrees.merge_tree(repo, parents[0], parents[1])
         if conflicts or tree != gittrees.tree_of(repo, commit):
             return f"its start {short(start)} is not a plain merge of its dependencies ({named})"
         commit = parents[0]
-    return None if commit == dep_heads[0] else wrong
+    return None if commit in dep_ends[0] else wrong
 
 
 @dataclass(frozen=True)
