@@ -120,7 +120,7 @@ def test_a_commit_by_hand_after_review_keeps_the_accepted_paths_and_no_more(s):
     later = commit_files(s.repo, head, {"docs/more.md": "new\n"}, "after review")
     git(s.repo, "update-ref", f"refs/heads/{s.m.worker('W2').branch}", later)
     records = ceremony(s)
-    assert records["W2"].verdict == "QUARANTINED" and "review says it is in scope" in records["W2"].reason
+    assert records["W2"].verdict == "QUARANTINED" and "finished by hand (1 commit)" in records["W2"].reason
     assert "docs/more.md" in records["W2"].out_of_scope
     inside = commit_files(s.repo, head, {"src/two.txt": "finished by hand\n"}, "after review")
     git(s.repo, "update-ref", f"refs/heads/{s.m.worker('W2').branch}", inside)

@@ -219,6 +219,8 @@ def _verify(
                 i.r.out_of_scope = sorted(set(outside) | set(links))
             elif outside and not _accepted(i, outside):
                 claim = f"its {'review' if i.decision else 'status'} says it is in scope, but "
+                if i.r.by_hand:
+                    claim = f"finished by hand ({handwork.counted(i.r.by_hand)}), but "
                 _quarantine(i.r, claim + f"git shows {len(outside)} path(s) outside its scope")
                 i.r.out_of_scope = outside
             elif outside:

@@ -114,11 +114,12 @@ def prepare(paths: PlanPaths, m: Manifest, w: Worker, *, fresh: bool = False) ->
     if registered:
         git.git(path, "checkout", "--quiet", "--force", "-B", w.branch, start_point)
         git.git(path, "clean", "-fdq")
+    # From here the branch holds only boss's commits: anything later not made by boss is a person's.
+    handwork.record_head(paths, w.id, start_point)
     start = start_point
     if len(heads) > 1:
         _merge_dependencies(path, heads, w)
         start = git.head(path)
         git.update_ref(repo, start_ref(paths, w.id), start)
-    # From here the branch holds only boss's commits: anything later not made by boss is a person's.
-    handwork.record_head(paths, w.id, start)
+        handwork.record_head(paths, w.id, start)
     return Prepared(path, start, not registered)
