@@ -56,6 +56,12 @@ def failed_with_hand_fix(repo: Path) -> tuple[PlanPaths, str]:
     status = st.read(paths.status("W1"))
     assert status is not None and status.state == st.FAILED and "gave up" in status.reason
     assert paths.blocker("W1").is_file()
+    # boss's record: the head the run left (the branch rolled back to its start)
+    assert (
+        git(repo, "rev-parse", "refs/boss/p/W1/head")
+        == status.start_commit
+        == git(repo, "rev-parse", status.branch)
+    )
     return paths, commit_by_hand(paths, "W1", {"src/done.txt": "done by a person\n"}, "finish W1 by hand")
 
 
@@ -106,6 +112,11 @@ def test_retry_refuses_to_reset_hand_commits_and_discard_drops_them(repo):
     assert "W1: FAILED" in res.stdout
     assert boss_git(repo, "merge-base", "--is-ancestor", fix, branch) == 1  # reset: the commit is gone
     assert handwork.hand_commits(paths, "W1", branch) == []
+    # `worker run --discard` is the same way out for run_workers.sh's command
+    again = commit_by_hand(paths, "W1", {"src/done.txt": "again\n"}, "second try by hand")
+    worker_cmd("run", "p", "W1", cwd=repo, check=1)
+    worker_cmd("run", "p", "W1", "--discard", cwd=repo, check=1)
+    assert boss_git(repo, "merge-base", "--is-ancestor", again, branch) == 1
 
 
 def boss_git(repo: Path, *args: str) -> int:
@@ -214,3 +225,30 @@ def test_a_dependent_started_before_the_hand_commits_on_its_dependency_still_mer
     assert j.record("W1").by_hand == 1 and j.record("W2").by_hand == 0
     assert git(s.repo, "show", "main:src/a.txt") == "a, finished by hand"
     assert git(s.repo, "show", "main:src/b.txt") == "b"
+
+
+def test_boss_heads_fall_back_on_the_start_ref_and_forgotten_commits_exclude_nothing(tmp_path):
+    from merge_helpers import commit_files, make_scenario, spec
+
+    s = make_scenario(tmp_path / "r", [spec("W1")])
+    head = s.work("W1", {"src/a.txt": "a\n"})
+    branch = s.m.worker("W1").branch
+    assert handwork.boss_heads(s.paths, "W1") == [head]
+    assert handwork.hand_commits(s.paths, "W1", branch) == []
+    # The status gone (a changed definition resets it) and no head ref: the start ref is all boss knows.
+    s.paths.status("W1").unlink()
+    git(s.repo, "update-ref", "refs/boss/p/W1/start", s.base)
+    assert handwork.boss_heads(s.paths, "W1") == [s.base]
+    assert [c.sha for c in handwork.hand_commits(s.paths, "W1", branch)] == [head]
+    # The head ref, once written, is boss's word
+    handwork.record_head(s.paths, "W1", head)
+    assert handwork.hand_commits(s.paths, "W1", branch) == []
+    later = commit_files(s.repo, head, {"src/b.txt": "b\n"}, "by hand")
+    git(s.repo, "update-ref", f"refs/heads/{branch}", later)
+    found = handwork.hand_commits(s.paths, "W1", branch)
+    assert [(c.sha, c.subject) for c in found] == [(later, "by hand")]
+    assert handwork.listed(found) == f"{later[:10]} by hand"
+    # a record naming a commit git does not have cannot exclude anything, nor count everything
+    assert handwork.commits_beyond(s.repo, later, ["0" * 40]) == []
+    # a landed commit is not lost: with the base's head, nothing is counted
+    assert handwork.hand_commits(s.paths, "W1", branch, landed=later) == []
