@@ -168,6 +168,11 @@ def test_a_dropped_reverted_worker_is_never_merged_again(repo):
     assert dry["order"] == ["W1"]
     res = boss("drop", "W1", "--plan", "p", "--undo", cwd=repo, check=2)
     assert "W1 is not dropped" in res.stderr
+    # dismissed for good: `boss clean` removes it as a rejected worker, without --force
+    branch = branch_of(paths, "W1")
+    assert f"kept W1: branch {branch} has work not merged" in boss("clean", "p", "--dry-run", cwd=repo).stdout
+    boss("drop", "W1", "--plan", "p", "--reason", "really", cwd=repo)
+    assert f"removed branch {branch}" in boss("clean", "p", cwd=repo).stdout
 
 
 def test_a_dropped_failed_worker_with_hand_commits_is_not_merged(repo):

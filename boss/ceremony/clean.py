@@ -1,15 +1,16 @@
 """`boss clean`: remove the worktrees, branches and refs the tool made, never unmerged work.
 
 A worker's worktree and branch go when its work is in the base (merged), when its review
-rejected it, or when its branch holds nothing of its own (skipped, never started); anything
-else (unmerged commits, uncommitted changes, a running worker, a failed or crashed worker
-whose blocker report says to finish on its branch, an unlanded ceremony result) is kept unless
-forced, and the result says what was kept and why. Commits boss did not make (a person's,
-boss.core.handwork) are kept even when forced, unless discarded: `discard` implies `force`, and
-the result names each commit it drops. A worker removed from the manifest leaves its worktree,
-branch, refs and folder behind: they go too (its boss-made commits can never be merged now),
-under the same rules for running workers, uncommitted changes and commits by hand.
-`--all` never removes the files in `.boss/` that are the user's own (config.yaml, policy.yaml).
+rejected it or a person dropped it (`boss drop`), or when its branch holds nothing of its own
+(skipped, never started); anything else (unmerged commits, uncommitted changes, a running
+worker, a failed or crashed worker whose blocker report says to finish on its branch, an
+unlanded ceremony result) is kept unless forced, and the result says what was kept and why.
+Commits boss did not make (a person's, boss.core.handwork) are kept even when forced, unless
+discarded: `discard` implies `force`, and the result names each commit it drops. A worker
+removed from the manifest leaves its worktree, branch, refs and folder behind: they go too
+(its boss-made commits can never be merged now), under the same rules for running workers,
+uncommitted changes and commits by hand. `--all` never removes the files in `.boss/` that
+are the user's own (config.yaml, policy.yaml).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from boss.core import git, handwork
 from boss.core import journal as jr
 from boss.core import status as st
 from boss.core.config import Config, load_config
-from boss.core.decisions import REJECT, read_decision
+from boss.core.decisions import REJECT, read_decision, read_drop
 from boss.core.errors import BossError
 from boss.core.manifest import Manifest, load
 from boss.core.paths import BOSS_DIR, PlanPaths, integration_branch, list_plans
@@ -201,10 +202,11 @@ def _clean_workers(
             and f"refs/heads/{w.branch}" not in merged
             and head != (status.start_commit if status else "")
         )
-        rejected = decision is not None and decision.decision == REJECT
+        dropped = read_drop(paths, w.id) is not None
+        rejected = dropped or (decision is not None and decision.decision == REJECT)
         if own_work and _hand_work_kept(c, paths, w.id, w.branch, base, discard):
             continue
-        if not force and state in (st.FAILED, st.CRASHED) and head is not None:
+        if not force and state in (st.FAILED, st.CRASHED) and head is not None and not dropped:
             c.done.kept.append(
                 f"{w.id}: {state}; its branch {w.branch} and worktree are where its blocker report's "
                 "manual step is done (--force removes them)"
