@@ -22,7 +22,8 @@ def drop(worker_id: str, plan: str | None, reason: str, undo: bool) -> int:
 
     For work nobody wants any more: a REVERTED worker that would be merged (and its tests run)
     again by every ceremony, a FAILED one nobody will finish. Its branch, status and logs stay
-    (`boss clean` removes them as for any unmerged work); its dependents are not merged either.
+    until `boss clean`, which removes them as a rejected worker's (commits by hand only with
+    --discard); its dependents are not merged either.
     `--undo` takes the drop back.
     """
     from boss.core import decisions, git
