@@ -20,7 +20,7 @@ from boss.core.clikit import json_option, plan_argument
 def clean(
     plan: str | None, everything: bool, force: bool, discard: bool, dry_run: bool, as_json: bool
 ) -> int:
-    """Remove worktrees and branches of merged, rejected and skipped workers.
+    """Remove worktrees and branches of merged, rejected, dropped and skipped workers.
 
     Unmerged work (commits not in the base, uncommitted changes, a tested result not landed,
     a ceremony in progress) is kept and listed unless --force. Commits boss did not make (work
