@@ -372,6 +372,32 @@ def s_dependency_not_done(tmp_path):
     return [worker_cmd("run", "alpha", "W2", cwd=plan_repo(tmp_path), check=None)]
 
 
+def _failed_with_hand_commit(tmp_path):
+    """W1 never passes (test: false); a person then commits on its branch."""
+    repo = plan_repo(tmp_path)
+    worker_cmd("run", "alpha", "W1", cwd=repo, check=1)
+    wt = repo / ".worktrees/alpha/W1"
+    (wt / "src/b.py").write_text("y = 2\n")
+    git(wt, "add", "-A")
+    git(wt, "commit", "-q", "-m", "finish by hand")
+    return repo
+
+
+def s_hand_commits(tmp_path):
+    repo = _failed_with_hand_commit(tmp_path)
+    return [run("retry", "W1", cwd=repo)]
+
+
+def s_worker_dropped(tmp_path):
+    repo = plan_repo(tmp_path)
+    boss("drop", "W1", "--reason", "not wanted", cwd=repo)
+    return [run("retry", "W1", cwd=repo)]
+
+
+def s_not_dropped(tmp_path):
+    return [run("drop", "W1", "--undo", cwd=plan_repo(tmp_path))]
+
+
 def s_worker_busy(tmp_path):
     repo = plan_repo(tmp_path)
     with flocked(repo / ".boss/plans/alpha/workers/W1/run.lock"):

@@ -169,16 +169,24 @@ def test_running_and_pending_workers_are_left_alone(tmp_path):
     assert "still running" in j.record("W2").reason and code == 0
 
 
-def test_a_branch_moved_after_its_status_was_written_is_quarantined(tmp_path):
+def test_a_branch_moved_on_after_its_status_was_written_is_merged_as_work_by_hand(tmp_path):
     s = make_scenario(tmp_path / "r", [spec("W1")])
     head = s.work("W1", {"src/a.txt": "a\n"})
-    extra = git(s.repo, "commit-tree", f"{head}^{{tree}}", "-p", head, "-m", "later")
+    extra = commit_files(s.repo, head, {"src/b.txt": "by hand\n"}, "later")
     git(s.repo, "update-ref", "refs/heads/" + s.m.worker("W1").branch, extra)
     j, code = run(s)
-    assert (
-        verdicts(j) == {"W1": "QUARANTINED"} and "not at the commit its status names" in j.records[0].reason
-    )
-    assert code == 1
+    assert verdicts(j) == {"W1": "MERGED"} and code == 0
+    assert j.record("W1").by_hand == 1 and j.record("W1").head == extra
+    assert git(s.repo, "show", "main:src/b.txt") == "by hand"
+
+
+def test_a_branch_moved_back_behind_its_status_is_quarantined(tmp_path):
+    s = make_scenario(tmp_path / "r", [spec("W1")])
+    s.work("W1", {"src/a.txt": "a\n"})
+    git(s.repo, "update-ref", "refs/heads/" + s.m.worker("W1").branch, s.base)
+    j, code = run(s)
+    assert verdicts(j) == {"W1": "QUARANTINED"} and code == 1
+    assert "not at the commit its status names" in j.records[0].reason
 
 
 def test_a_dependent_not_built_on_its_dependency_is_quarantined(tmp_path):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from conftest import boss, git
-from merge_helpers import make_scenario, spec
+from merge_helpers import commit_files, make_scenario, spec
 
 from boss.ceremony import merge, quarantine
 from boss.core import status as st
@@ -120,13 +120,19 @@ def test_salvage_refuses_a_worktree_with_uncommitted_changes(s):
     assert not (s.paths.root / "quarantine" / "W1.json").exists()
 
 
-def test_a_branch_moved_after_review_is_quarantined_again(s):
+def test_a_commit_by_hand_after_review_keeps_the_accepted_paths_and_no_more(s):
     quarantine.accept(s.paths, s.m, load_config(s.repo), "W2", "fine")
     head = s.head("W2")
-    later = git(s.repo, "commit-tree", f"{head}^{{tree}}", "-p", head, "-m", "after review")
+    later = commit_files(s.repo, head, {"docs/more.md": "new\n"}, "after review")
     git(s.repo, "update-ref", f"refs/heads/{s.m.worker('W2').branch}", later)
     records = ceremony(s)
-    assert records["W2"].verdict == "QUARANTINED" and "review decision" in records["W2"].reason
+    assert records["W2"].verdict == "QUARANTINED" and "finished by hand (1 commit)" in records["W2"].reason
+    assert "docs/more.md" in records["W2"].out_of_scope
+    inside = commit_files(s.repo, head, {"src/two.txt": "finished by hand\n"}, "after review")
+    git(s.repo, "update-ref", f"refs/heads/{s.m.worker('W2').branch}", inside)
+    records = ceremony(s)
+    assert records["W2"].verdict == "MERGED" and records["W2"].by_hand == 1
+    assert git(s.repo, "show", "main:src/two.txt") == "finished by hand"
 
 
 def test_an_unreadable_decision_names_its_file(s):

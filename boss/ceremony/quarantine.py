@@ -52,7 +52,7 @@ def items(paths: PlanPaths, m: Manifest, config: Config) -> list[Item]:
     found = []
     for r in triage.triage(paths, m, config, triage.base_head(paths, m)).records:
         decision = read_decision(paths, r.id)
-        if r.verdict == "QUARANTINED" or decision is not None:
+        if r.verdict in ("QUARANTINED", "DROPPED") or decision is not None:
             found.append(_item(r, decision))
     return found
 

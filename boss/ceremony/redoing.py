@@ -1,13 +1,13 @@
 """The redo round of `boss merge --redo N`: the workers the merging step dropped, done again on its result.
 
 After the merging step (and its final check), each worker that ended CONFLICT or REVERTED in this
-ceremony is run again by its own lifecycle, `worker run PLAN ID --onto HEAD` (a subprocess of
-the worker CLI, logged to merge/history/<number>/logs/redo-<id>.log), from the integration branch's tested head,
-told why it was dropped (boss.core.redo). A redo that ends SUCCESS is verified from git as
-triage verifies a branch (its head and start, its scope, boss's own files) and queued again:
-the merging step then merges it in a second pass, with every test, and the final check runs
-again. At most N rounds. A worker with dependents in the plan is not redone here (they were
-built on its branch): `boss retry ID --onto` redoes it and resets them.
+ceremony is run again by its own lifecycle, `worker run PLAN ID --onto HEAD` (a subprocess of the
+worker CLI, logged to merge/history/<number>/logs/redo-<id>.log), from the integration branch's
+tested head, told why it was dropped (boss.core.redo). A redo that ends SUCCESS is verified from
+git as triage verifies a branch (its head and start, its scope, boss's own files) and queued
+again: the merging step then merges it in a second pass, with every test, and the final check runs
+again. At most N rounds. A worker with dependents in the plan is not redone here (they were built
+on its branch): `boss retry ID --onto` redoes it and resets them.
 
 The journal's `redo` field holds each worker's redo (`round`, `from`, `onto`, `state`, `reason`),
 saved before and after its run: a ceremony killed during a redo runs that worker again.

@@ -59,7 +59,14 @@ def entry(paths: PlanPaths, r: Record) -> dict[str, Any]:
         "conflict_with": r.conflict_with,
         "out_of_scope": r.out_of_scope,
         "decision": r.decision,
+        "by_hand": r.by_hand,
+        "by_hand_note": by_hand_note(r.by_hand),
     }
+
+
+def by_hand_note(n: int) -> str:
+    """What the report says of a branch a person finished: 'finished by hand: 2 commits after boss's last'."""
+    return f"finished by hand: {n} commit{'' if n == 1 else 's'} after boss's last" if n else ""
 
 
 def report_data(paths: PlanPaths, j: Journal) -> dict[str, Any]:

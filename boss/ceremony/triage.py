@@ -9,6 +9,11 @@ A branch that changes a path of boss's own (`.boss/`, the worktree root) is neve
 even when accepted at review: landed, those files would replace the manifest, the statuses and
 the decisions in the user's checkout with what an agent wrote. Whatever triage queues is proven
 later by its acceptance test in the ceremony; a status that says SUCCESS only makes it a candidate.
+
+Commits a person added on a worker's branch after boss's last (boss.core.handwork) make it a
+candidate too, whatever its state (FAILED, SCOPE_VIOLATION, a SUCCESS whose branch moved on, a
+worker the last ceremony reverted): verified the same way, with the count on its record. A
+worker a person dropped (`boss drop`) is DROPPED and never queued.
 """
 
 from __future__ import annotations
@@ -18,12 +23,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from boss.core import git, gittrees, journal, redo, scope
+from boss.core import git, gittrees, handwork, journal, redo, scope
 from boss.core import status as st
 from boss.core.config import Config
-from boss.core.decisions import ACCEPT, REJECT, Decision, read_decision
+from boss.core.decisions import ACCEPT, REJECT, Decision, Drop, read_decision, read_drop
 from boss.core.errors import InputError
-from boss.core.journal import CRASHED, FAILED, MERGED, PENDING, QUARANTINED, SKIPPED, Record
+from boss.core.journal import CRASHED, DROPPED, FAILED, MERGED, PENDING, QUARANTINED, SKIPPED, Record
 from boss.core.manifest import Manifest, Worker
 from boss.core.paths import PlanPaths
 from boss.core.worktrees import tool_excludes
@@ -49,6 +54,7 @@ class _Item:
     status: st.Status | None
     decision: Decision | None
     redo_start: str = ""  # where a redo started it on the base (boss.core.redo), if it still holds
+    drop: Drop | None = None
 
 
 def base_head(paths: PlanPaths, m: Manifest) -> str:
@@ -77,7 +83,8 @@ def triage(paths: PlanPaths, m: Manifest, config: Config, base_start: str) -> Tr
             worker_started=status.started_at if status else "",
             worker_finished=status.finished_at if status else "",
         )
-        items.append(_Item(w, r, status, decision))
+        r.by_hand = _by_hand(paths, w, r, status, decision)
+        items.append(_Item(w, r, status, decision, drop=read_drop(paths, w.id)))
     refs = [f"refs/heads/{i.w.branch}" for i in items if i.r.head]
     in_base = git.refs_merged(repo, base_start, refs)
     for i in items:
@@ -98,6 +105,20 @@ def triage(paths: PlanPaths, m: Manifest, config: Config, base_start: str) -> Tr
     return result
 
 
+# States whose branch a person may finish by hand: the run ended, and recorded where it started.
+_FINISHED = (st.SUCCESS, st.FAILED, st.SCOPE_VIOLATION)
+
+
+def _by_hand(paths: PlanPaths, w: Worker, r: Record, status: st.Status | None, d: Decision | None) -> int:
+    """How many commits on the branch boss did not make (0 when the worker's run has not ended)."""
+    if not r.head or status is None or not status.start_commit or r.state not in _FINISHED:
+        return 0
+    if r.head in (status.head_commit, d.head if d else ""):
+        return 0  # the common case, without asking git
+    known = handwork.boss_heads(paths, w.id)
+    return len(handwork.commits_beyond(paths.repo, r.head, known)) if known else 0
+
+
 def _deleted_after_landing(repo: Path, i: _Item, base_start: str) -> bool:
     """A branch `boss clean` deleted once its work was in the base: its record keeps the head."""
     head = i.decision.head if i.decision else i.status.head_commit if i.status else ""
@@ -110,14 +131,20 @@ def _deleted_after_landing(repo: Path, i: _Item, base_start: str) -> bool:
 def _classify(i: _Item, in_base: bool, base: str) -> None:
     """The verdict a worker gets from its status and review decision alone (no git yet)."""
     r, status, d = i.r, i.status, i.decision
-    claims_work = r.state in (st.SUCCESS, st.SCOPE_VIOLATION) or d is not None
+    if r.by_hand and d is not None and d.decision == REJECT:
+        d = i.decision = None  # the rejection was of the branch before the person's commits
+    claims_work = r.state in (st.SUCCESS, st.SCOPE_VIOLATION) or d is not None or r.by_hand > 0
     if claims_work and r.head and in_base and r.head != r.start:
         r.queued, r.verdict, r.reason = True, MERGED, f"already in {base}"
+    elif i.drop is not None:
+        r.verdict, r.reason = DROPPED, f"dropped: {i.drop.reason}; `boss drop {r.id} --undo` takes it back"
     elif d is not None and d.decision == REJECT:
         r.verdict, r.reason = QUARANTINED, f"rejected at review: {d.reason}"
         r.out_of_scope, r.decision = list(d.out_of_scope), d.decision
-    elif d is not None or r.state == st.SUCCESS:
+    elif d is not None or r.state == st.SUCCESS or r.by_hand:
         r.queued = True
+        if r.by_hand:  # shown by a dry run; the merge's verdict replaces it
+            r.reason = f"{r.state}, then finished by hand: {handwork.counted(r.by_hand)} after boss's last"
         r.decision = d.decision if d else ""
     elif r.state in (st.PENDING, st.WAITING):
         r.verdict = PENDING
@@ -194,14 +221,24 @@ def _verify(
                 )
                 _quarantine(i.r, f"its branch holds {shown}; it can never be merged")
                 i.r.out_of_scope = sorted(set(outside) | set(links))
-            elif outside and i.r.decision != ACCEPT:
+            elif outside and not _accepted(i, outside):
                 claim = f"its {'review' if i.decision else 'status'} says it is in scope, but "
+                if i.r.by_hand:
+                    claim = f"finished by hand ({handwork.counted(i.r.by_hand)}), but "
                 _quarantine(i.r, claim + f"git shows {len(outside)} path(s) outside its scope")
                 i.r.out_of_scope = outside
             elif outside:
                 i.r.out_of_scope = outside  # accepted as it is: the paths stay on record
         elif outside and not i.r.out_of_scope:
             i.r.out_of_scope = outside
+
+
+def _accepted(i: _Item, outside: list[str]) -> bool:
+    """True when review accepted these out-of-scope paths (commits by hand after the review
+    bring in no new ones)."""
+    if i.r.decision != ACCEPT or i.decision is None:
+        return False
+    return not i.r.by_hand or set(outside) <= set(i.decision.out_of_scope)
 
 
 def tool_paths(paths: PlanPaths) -> tuple[str, ...]:
@@ -237,7 +274,7 @@ def _claims_problem(repo: Path, i: _Item, by_id: dict[str, _Item], base_commit: 
     if status is not None and status.branch and status.branch != w.branch:
         return f"its status names branch {status.branch}, but the manifest says {w.branch}"
     expected = d.head if d else (status.head_commit if status else "")
-    if r.head != expected:
+    if r.head != expected and not r.by_hand:
         who = "its review decision" if d else "its status"
         return (
             f"its branch {w.branch} is at {short(r.head)}, not at the commit {who} names "
@@ -253,7 +290,7 @@ def _claims_problem(repo: Path, i: _Item, by_id: dict[str, _Item], base_commit: 
         if base_commit and r.start != base_commit:
             return f"it starts at {short(r.start)}, not at the plan's base commit {short(base_commit)}"
         return None
-    return _dependency_start_problem(repo, w, r.start, [by_id[dep].r.head for dep in w.depends_on])
+    return _dependency_start_problem(repo, w, r.start, [_ends(by_id[dep]) for dep in w.depends_on])
 
 
 def _redo_start(paths: PlanPaths, i: _Item, by_id: dict[str, _Item], base_commit: str, base: str) -> str:
@@ -263,22 +300,33 @@ def _redo_start(paths: PlanPaths, i: _Item, by_id: dict[str, _Item], base_commit
     return onto if onto and git.is_ancestor(paths.repo, onto, base) else ""
 
 
-def _dependency_start_problem(repo: Path, w: Worker, start: str, dep_heads: list[str]) -> str | None:
+def _ends(dep: _Item) -> tuple[str, ...]:
+    """Where a dependent may start on this dependency: its branch head, or, when a person
+    added commits after the dependent started, the head boss left (the commits by hand land
+    with the dependency)."""
+    if dep.r.by_hand and dep.status is not None and dep.status.head_commit:
+        return (dep.r.head, dep.status.head_commit)
+    return (dep.r.head,)
+
+
+def _dependency_start_problem(
+    repo: Path, w: Worker, start: str, dep_ends: list[tuple[str, ...]]
+) -> str | None:
     """A dependent starts at its dependency's head, or at the merge of its dependencies' heads."""
     named = ", ".join(
-        f"{dep} at {short(h) or 'none'}" for dep, h in zip(w.depends_on, dep_heads, strict=True)
+        f"{dep} at {short(h[0]) or 'none'}" for dep, h in zip(w.depends_on, dep_ends, strict=True)
     )
     wrong = f"it starts at {short(start)}, not where its dependencies end ({named})"
     commit = start
-    for dep_head in reversed(dep_heads[1:]):
+    for ends in reversed(dep_ends[1:]):
         parents = gittrees.parents(repo, commit)
-        if len(parents) != 2 or parents[1] != dep_head:
+        if len(parents) != 2 or parents[1] not in ends:
             return wrong
         tree, conflicts = gittrees.merge_tree(repo, parents[0], parents[1])
         if conflicts or tree != gittrees.tree_of(repo, commit):
             return f"its start {short(start)} is not a plain merge of its dependencies ({named})"
         commit = parents[0]
-    return None if commit == dep_heads[0] else wrong
+    return None if commit in dep_ends[0] else wrong
 
 
 @dataclass(frozen=True)

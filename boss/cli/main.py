@@ -18,6 +18,7 @@ COMMANDS = {
     "diff": "boss.cli.diff:diff",
     "quarantine": "boss.cli.quarantine:quarantine",
     "clean": "boss.cli.clean:clean",
+    "drop": "boss.cli.drop:drop",
     "approvals": "boss.cli.approvals:approvals",
     "approve": "boss.cli.approvals:approve",
     "deny": "boss.cli.approvals:deny",

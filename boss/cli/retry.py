@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     "--onto", is_flag=False, flag_value="", default=None, metavar="[BASE]",
     help="Redo a CONFLICT, REVERTED or FAILED worker from BASE (default: the base branch now).",
 )  # fmt: skip
-def retry(worker_id: str, plan: str | None, fresh: bool, onto: str | None) -> int:
+@click.option("--discard", is_flag=True, help="Drop commits on its branch that boss did not make.")
+def retry(worker_id: str, plan: str | None, fresh: bool, onto: str | None, discard: bool) -> int:
     """Run worker ID again in the foreground; exit 0 when it ends SUCCESS.
 
     Its earlier attempts stay under attempts/. Its dependents were built on the branch it is
@@ -31,14 +32,27 @@ def retry(worker_id: str, plan: str | None, fresh: bool, onto: str | None) -> in
     With --onto, a worker that ended CONFLICT or REVERTED in `boss merge`, or FAILED, starts
     again from the base branch as it is now (or BASE, a commit of it), and from there on;
     why (the conflict, the new failing tests, the last test output) is its agent's first feedback.
+
+    A branch holding commits boss did not make (finished by hand) is not reset: the retry
+    stops, naming them (land them with `boss merge`), unless --discard. A dropped worker is
+    not retried until `boss drop ID --undo`.
     """
+    from boss.core import handwork
     from boss.core import status as st
+    from boss.core.decisions import read_drop
+    from boss.core.errors import StateError
     from boss.core.workspace import open_plan
     from boss.plan import definitions
     from worker.api import check_agents, install_stop_signals, run_worker
 
     paths, m, config = open_plan(plan)
-    m.worker(worker_id)  # an unknown id fails here, naming the plan's workers
+    w = m.worker(worker_id)  # an unknown id fails here, naming the plan's workers
+    dropped = read_drop(paths, w.id)
+    if dropped is not None:
+        msg = f"worker {w.id} is dropped ({dropped.reason}); take it back first: boss drop {w.id} --undo"
+        raise StateError(msg)
+    if not discard:  # before its dependents are reset (the worker refuses again, under its lock)
+        handwork.refuse_discard(paths, w.id, w.branch, "the retry")
     check_agents(m, config, str(paths.manifest), only=worker_id)
     commit = _redo(paths, m, worker_id, onto) if onto is not None else None
     dependents = [w.id for w in m.order() if w.id in m.dependents(worker_id)]
@@ -49,7 +63,7 @@ def retry(worker_id: str, plan: str | None, fresh: bool, onto: str | None) -> in
         click.echo(line)
     click.echo(f"Retrying {worker_id} of plan {paths.plan}{' from scratch' if fresh else ''}...")
     install_stop_signals()  # Ctrl-C or SIGTERM: the agent is stopped, the status says interrupted
-    state = run_worker(paths, m, config, worker_id, fresh=fresh, onto=commit)
+    state = run_worker(paths, m, config, worker_id, fresh=fresh, onto=commit, discard=discard)
     after = st.read(paths.status(worker_id))
     click.echo(f"{worker_id}: {state}" + (f" ({after.reason})" if after and after.reason else ""))
     if commit and after and "already passes" in after.reason:

@@ -40,18 +40,21 @@ def status(plan: str | None, as_json: bool, watch: bool) -> int:
     (exit 2).
     """
     from boss.core import statusview as sv
+    from boss.core.decisions import read_drop
     from boss.core.exits import say
     from boss.core.outcomes import latest
     from boss.core.statusview import Columns, corrupt, counts, format_row, header, rows, unconfined
     from boss.core.workspace import open_plan
 
     paths, m, config = _wait_for_the_run(plan) if watch else open_plan(plan)
+    drops = {w.id: d for w in m.workers if (d := read_drop(paths, w.id)) is not None}
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     while True:
         j, problem = latest(paths)
         current = rows(paths, m, config, j)
         if as_json:
-            data = {"plan": paths.plan, "merge": sv.merge_dict(j), "workers": [r.to_dict() for r in current]}
+            data = {"plan": paths.plan, "merge": sv.merge_dict(j), "workers": [r.to_dict() for r in current],
+                    "dropped": {wid: d.reason for wid, d in drops.items()}}  # fmt: skip
             click.echo(json.dumps(data, indent=2))
         else:
             if watch and sys.stdout.isatty():
@@ -66,6 +69,8 @@ def status(plan: str | None, as_json: bool, watch: bool) -> int:
                 click.echo(format_row(r, width, bool(color), cols))
             for line in unconfined(current):
                 click.echo(line.strip())
+            for wid, d in drops.items():  # `boss merge` never merges these
+                click.echo(f"{wid}: dropped ({d.reason}); `boss drop {wid} --undo` takes it back")
         if not watch or not any(r.state in ("RUNNING", "WAITING") for r in current):
             broken = corrupt(paths, current)
             for line in broken:

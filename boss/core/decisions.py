@@ -1,8 +1,13 @@
-"""Review decisions: a person's accept, reject or salvage of a quarantined worker.
+"""Review decisions: a person's accept, reject or salvage of a quarantined worker, and drops.
 
 One JSON file per worker in `.boss/plans/<plan>/quarantine/<ID>.json`, written by
 `boss quarantine accept|reject|salvage` (boss.ceremony.quarantine), read by the ceremony's triage
 and removed when the worker's definition changes (boss.plan.definitions).
+
+A drop (`boss drop ID --reason TEXT`) dismisses a worker for good, whatever its state or branch:
+`.boss/plans/<plan>/dropped/<ID>.json`, kept apart from the review decision (which it does not
+replace) and removed only by `boss drop ID --undo`. Triage gives a dropped worker the verdict
+DROPPED and never merges it.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 from boss.core import status as st
 from boss.core.errors import StateError
 from boss.core.paths import PlanPaths
+from boss.core.yamlio import write_atomic
 
 ACCEPT, REJECT, SALVAGE = "accept", "reject", "salvage"
 
@@ -59,3 +65,59 @@ def read_decision(paths: PlanPaths, worker_id: str) -> Decision | None:
     if status is not None and decision.status_head and status.head_commit != decision.status_head:
         return None  # it ran again after the review: its new work is judged afresh
     return decision
+
+
+DROP = "drop"
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A person's dismissal of a worker: never merged again, until undone."""
+
+    id: str
+    reason: str
+    time: str
+    state: str = ""  # the worker's state when it was dropped
+    head: str = ""  # its branch head then ("" when it had none)
+    decision: str = DROP
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+
+def drop_path(paths: PlanPaths, worker_id: str) -> Path:
+    """Where a worker's drop is kept."""
+    return paths.root / "dropped" / f"{worker_id}.json"
+
+
+def read_drop(paths: PlanPaths, worker_id: str) -> Drop | None:
+    """A worker's drop, None when it is not dropped."""
+    path = drop_path(paths, worker_id)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        drop = Drop(**data)
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError) as e:
+        msg = f"{path}: not a drop record ({e}); delete it and drop worker {worker_id} again"
+        raise StateError(msg) from e
+    if drop.decision != DROP or not isinstance(drop.reason, str):
+        msg = f"{path}: field decision: must be drop, not {drop.decision!r:.40}"
+        raise StateError(msg)
+    return drop
+
+
+def write_drop(paths: PlanPaths, drop: Drop) -> Path:
+    """Record a drop atomically; its path."""
+    path = drop_path(paths, drop.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, drop.to_json())
+    return path
+
+
+def undo_drop(paths: PlanPaths, worker_id: str) -> Drop | None:
+    """Take a drop back; the drop that was undone, None when the worker was not dropped."""
+    drop = read_drop(paths, worker_id)
+    if drop is not None:
+        drop_path(paths, worker_id).unlink(missing_ok=True)
+    return drop

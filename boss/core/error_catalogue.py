@@ -196,6 +196,20 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("worker-busy", WORKERS, "`worker run` (or `boss retry`) while that worker runs elsewhere.", 1,
           "worker W1 of plan alpha is already running in another process",
           "Wait for it (`boss status --watch`), or stop that run first."),
+    Entry("hand-commits", WORKERS,
+          "`boss retry` or `worker run` (so `run_workers.sh`) of a worker whose branch holds commits boss "
+          "did not make: work finished by hand.", 1,
+          "worker W1: branch <branch> holds 1 commit boss did not make (<sha> finish by hand); the retry "
+          "would reset the branch to its start and lose them: land them with `boss merge alpha`, or add "
+          "--discard to drop them",
+          "Merge them (`boss merge`: they are verified like any worker's work), or drop them: "
+          "`boss retry W1 --discard`."),
+    Entry("worker-dropped", WORKERS, "`boss retry` of a worker dropped with `boss drop`.", 1,
+          "worker W1 is dropped (<reason>); take it back first: boss drop W1 --undo",
+          "`boss drop W1 --undo`, then retry it."),
+    Entry("not-dropped", WORKERS, "`boss drop ID --undo` of a worker that is not dropped.", 2,
+          "plan alpha: worker W1 is not dropped; nothing to undo",
+          "Nothing to do; `boss status` lists the dropped workers."),
     Entry("context-missing", WORKERS, "A worker's `CONTEXT.md` is gone.", 1,
           "<file>/CONTEXT.md: missing; run `boss render alpha` first",
           "`boss render`."),

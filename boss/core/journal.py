@@ -36,7 +36,8 @@ STEPS = (PREPARE, BASELINE, MERGING, REDO, LANDING, REPORT, DONE)
 # Verdicts (SPEC section 8.6).
 MERGED, REVERTED, CONFLICT, QUARANTINED = "MERGED", "REVERTED", "CONFLICT", "QUARANTINED"
 FAILED, CRASHED, SKIPPED, PENDING = "FAILED", "CRASHED", "SKIPPED", "PENDING"
-VERDICTS = (MERGED, REVERTED, CONFLICT, QUARANTINED, FAILED, CRASHED, SKIPPED, PENDING)
+DROPPED = "DROPPED"  # dismissed by a person (`boss drop`): never merged
+VERDICTS = (MERGED, REVERTED, CONFLICT, QUARANTINED, FAILED, CRASHED, SKIPPED, PENDING, DROPPED)
 
 
 @dataclass
@@ -68,6 +69,7 @@ class Record:
     finished_at: str = ""
     worker_started: str = ""  # the worker's own run, for the timeline
     worker_finished: str = ""
+    by_hand: int = 0  # commits on its branch after boss's last (a person's), merged with its work
 
     @property
     def decided(self) -> bool:
@@ -79,6 +81,7 @@ class Record:
             id=self.id, branch=self.branch, state=self.state, queued=self.queued, head=self.head,
             start=self.start, decision=self.decision, out_of_scope=list(self.out_of_scope),
             worker_started=self.worker_started, worker_finished=self.worker_finished,
+            by_hand=self.by_hand,
         )  # fmt: skip
 
 

@@ -17,15 +17,18 @@ from boss.core.errors import InputError
 @click.option(
     "--onto", metavar="COMMIT", help="Start from this commit of the base (a redo: boss retry --onto)."
 )
-def run(plan: str, worker_id: str, fresh: bool, onto: str | None) -> int:
+@click.option("--discard", is_flag=True, help="Drop commits on its branch that boss did not make.")
+def run(plan: str, worker_id: str, fresh: bool, onto: str | None, discard: bool) -> int:
     """Run one worker to the end: red gate, agent/test loop, commit, scope check.
 
     With --onto, workers/ID/redo.md (written by `boss retry --onto` or `boss merge --redo`)
     is the agent's first feedback. Exit 0 SUCCESS, 1 FAILED, 3 SCOPE_VIOLATION, 130 interrupted.
+    A branch holding commits boss did not make (a person's) is not reset: exit 2, naming them,
+    unless --discard.
     """
     from worker.lifecycle.command import run_command
 
-    return run_command(plan, worker_id, fresh=fresh, onto=onto)
+    return run_command(plan, worker_id, fresh=fresh, onto=onto, discard=discard)
 
 
 @click.command()

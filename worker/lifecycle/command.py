@@ -15,13 +15,15 @@ from worker.lifecycle.signals import install_stop_signals
 EXIT_CODES = {st.SUCCESS: 0, st.FAILED: 1, st.SCOPE_VIOLATION: 3}
 
 
-def run_command(plan: str, worker_id: str, *, fresh: bool = False, onto: str | None = None) -> int:
+def run_command(
+    plan: str, worker_id: str, *, fresh: bool = False, onto: str | None = None, discard: bool = False
+) -> int:
     """`worker run PLAN ID`: find the plan, run the worker, return its exit code."""
     install_stop_signals()
     paths, m, config = open_plan(plan)
     if onto is not None:
         onto = redo.check_onto(paths, m, onto, integration=True)
-    return EXIT_CODES[run_worker(paths, m, config, worker_id, fresh=fresh, onto=onto)]
+    return EXIT_CODES[run_worker(paths, m, config, worker_id, fresh=fresh, onto=onto, discard=discard)]
 
 
 def skip_worker(paths: PlanPaths, m: Manifest, worker_id: str, reason: str) -> None:

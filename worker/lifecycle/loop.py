@@ -58,6 +58,7 @@ def gated(run: Run) -> str:
     frozen = gates.Frozen(wt.path, roots, gates.harness_paths(w.test, wt.path, roots))
     if w.write_test:
         git.commit_all(wt.path, f"{w.id}: acceptance test ({w.title})")
+        rec.update(head_commit=git.head(wt.path))  # boss's commit, not a person's
     rec.update(red={**rec.status.red, "frozen": frozen.present, "digest": frozen.digest()})
     run.frozen = tuple(frozen.present)
     return _loop(run, frozen)

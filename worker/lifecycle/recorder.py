@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from boss.core import statelog
+from boss.core import git, handwork, statelog
 from boss.core import status as st
 from boss.core.paths import PlanPaths
 from boss.core.proc import HELD_SIGNALS
@@ -54,6 +54,12 @@ class Recorder:
     def end(self, state: str, reason: str, action: str = "end") -> str:
         """Record the run's end state with its reason (an `end` event, or `action`); return the state."""
         result = f"{state}: {reason}" if reason else state
+        if self.status.start_commit and self.status.branch:
+            # This run made the branch: whatever it leaves there (its agent's commits included)
+            # is the run's, not a person's.
+            head = git.rev(self.paths.repo, f"refs/heads/{self.status.branch}")
+            if head:
+                handwork.record_head(self.paths, self.worker_id, head)
         self.event(self.worker_id, action, result, state=state, reason=reason, finished_at=st.now_iso())
         return state
 

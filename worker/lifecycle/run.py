@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection
 
-from boss.core import runlog
+from boss.core import handwork, runlog
 from boss.core import status as st
 from boss.core.config import Config
 from boss.core.errors import BossError, StateError
@@ -54,9 +54,13 @@ def run_worker(
     *,
     fresh: bool = False,
     onto: str | None = None,
+    discard: bool = False,
 ) -> str:
     """Run one worker to its end state (SUCCESS, FAILED or SCOPE_VIOLATION) and return it; `onto`:
-    from that commit of the base, with workers/<id>/redo.md as the first feedback (boss.core.redo)."""
+    from that commit of the base, with workers/<id>/redo.md as the first feedback (boss.core.redo).
+
+    A run resets the branch to its start: commits on it that boss did not make (a person's)
+    stop it before anything changes (StateError naming them), unless `discard`."""
     w = m.worker(worker_id)
     settings = m.settings(w)
     check_runnable(paths, m, config, [w.id])
@@ -67,6 +71,8 @@ def run_worker(
     paths.worker_dir(w.id).mkdir(parents=True, exist_ok=True)
     busy = f"worker {w.id} of plan {paths.plan} is already running in another process"
     with locked(paths.worker_dir(w.id) / "run.lock", 0, busy):
+        if not discard:  # before the status is rewritten: it is one of the records that tell
+            handwork.refuse_discard(paths, w.id, w.branch, "this run")
         return _run_locked(
             paths, m, w, settings, profile, context_file.read_text(), fresh, sandbox, config.log_cap, onto
         )

@@ -6,7 +6,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from boss.core import git, redo
+from boss.core import git, handwork, redo
 from boss.core import status as st
 from boss.core.errors import StateError
 from boss.core.lock import locked
@@ -99,7 +99,8 @@ def prepare(
 
     Every run starts clean: work from earlier failed runs was rolled back anyway, and the
     start moves when a dependency was re-run. `fresh` also removes an existing worktree;
-    `onto` starts it from that commit of the base (boss.core.redo).
+    `onto` starts it from that commit of the base (boss.core.redo). Commits boss did not make
+    are refused before (worker.lifecycle.run), unless discarded.
     """
     repo = paths.repo
     path = paths.worktree(w.id)
@@ -138,8 +139,11 @@ def prepare(
     if registered:
         git.git(path, "checkout", "--quiet", "--force", "-B", w.branch, start)
         git.git(path, "clean", "-fdq")
+    # From here the branch holds only boss's commits: anything later not made by boss is a person's.
+    handwork.record_head(paths, w.id, start)
     if len(heads) > 1 and start == heads[0][1]:
         _merge_dependencies(path, heads, w)
         start = git.head(path)
         git.update_ref(repo, start_ref(paths, w.id), start)
+        handwork.record_head(paths, w.id, start)
     return Prepared(path, start, not registered)
