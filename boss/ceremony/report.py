@@ -54,6 +54,7 @@ def entry(paths: PlanPaths, r: Record) -> dict[str, Any]:
         "conflict_with": r.conflict_with,
         "out_of_scope": r.out_of_scope,
         "decision": r.decision,
+        "group": r.group,
     }
 
 
@@ -165,6 +166,8 @@ def markdown(paths: PlanPaths, m: Manifest, j: Journal) -> str:
         w["acceptance_log_link"] = _link(paths, w["acceptance_log"])
         decisive = w["retry_log"] or w["test_log"]
         w["output_tail"] = _tail(paths.repo / decisive) if w["verdict"] == "REVERTED" and decisive else ""
+        mates = (x["id"] for x in data["workers"] if w["group"] and x["group"] == w["group"])
+        w["group_mates"] = [x for x in mates if x != w["id"]]
     return _template().render(
         r=data,
         titles={w.id: w.title for w in m.workers},
