@@ -107,12 +107,14 @@ def test_a_group_that_breaks_the_suite_is_dropped_whole_with_the_evidence(tmp_pa
 
 
 def test_a_member_that_fails_its_acceptance_test_drops_the_group(tmp_path):
-    s = scenario(tmp_path / "repo")
+    s = scenario(tmp_path / "repo", extra=[spec("V", scope=["^docs/"], depends_on=["S"])])
     s.work("S", {"src/calc.py": "def value():\n    return 2\n"})
+    s.work("V", {"docs/v.md": "v\n"})
     s.work("T", {"tests/test_calc.py": NEW_TEST.replace("== 2", "- 2 == 0")})  # its own test greps '== 2'
     boss("merge", cwd=s.repo, check=1)
     r = report(s)
-    assert verdicts(s) == {"S": "REVERTED", "T": "REVERTED"}
+    assert verdicts(s) == {"S": "REVERTED", "T": "REVERTED", "V": "SKIPPED"}
+    assert r["V"]["reason"] == "its dependency S was not merged (REVERTED)"
     assert "its acceptance test" in r["T"]["reason"] and "on the merged group pair (S, T)" in r["T"]["reason"]
     assert "because of its member T" in r["S"]["reason"]
     assert git(s.repo, "rev-parse", "main") == s.base

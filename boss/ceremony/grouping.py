@@ -33,20 +33,8 @@ def merge_group(s: Session, name: str, label: str) -> None:
         candidate.decided(s, pending, label)
         return
     pre = candidate.begin(s, pending[0])
-    head, tree, culprit, verdict, why = pre, "", None, "", ""
-    merged: list[Record] = []
-    for r in pending:
-        if r is not pending[0]:  # the first's start is in the journal's announcement
-            r.started_at = now()
-        s.progress(f"{label}: merging {r.id} of group {name}: {r.branch} ({short(r.head)})")
-        ok, files, output = candidate.merge(s, r, head)
-        if not ok:
-            culprit, verdict = r, CONFLICT
-            why = candidate.conflict(s, r, files, output, tuple(merged))
-            break
-        head, tree = gittrees.commit_and_tree(s.wt, f"refs/heads/{j.integration_branch}", s.common)
-        r.pre, r.merge_commit, r.merge_tree, s.at = pre, head, tree, head
-        merged.append(r)
+    head, tree, culprit, why = _merge_members(s, name, pending, pre, label)
+    verdict = CONFLICT if culprit is not None else ""
     where = f"the merged group {name} ({ids})"
     for r in pending if culprit is None else ():
         ok, why = candidate.accept(s, r, head, tree, f"{label} {r.id}", where)
@@ -73,6 +61,26 @@ def merge_group(s: Session, name: str, label: str) -> None:
         s.at, s.ran = pre, False
         _dropped(pending, name, culprit, verdict, why)
     candidate.decided(s, pending, label)
+
+
+def _merge_members(
+    s: Session, name: str, pending: list[Record], pre: str, label: str
+) -> tuple[str, str, Record | None, str]:
+    """Merge the members one after the other from pre: (the last merge's commit and tree, and
+    the member that conflicted with the reason, if one did)."""
+    head, tree = pre, ""
+    merged: list[Record] = []
+    for r in pending:
+        if r is not pending[0]:  # the first's start is in the journal's announcement
+            r.started_at = now()
+        s.progress(f"{label}: merging {r.id} of group {name}: {r.branch} ({short(r.head)})")
+        ok, files, output = candidate.merge(s, r, head)
+        if not ok:
+            return head, tree, r, candidate.conflict(s, r, files, output, tuple(merged))
+        head, tree = gittrees.commit_and_tree(s.wt, f"refs/heads/{s.j.integration_branch}", s.common)
+        r.pre, r.merge_commit, r.merge_tree, s.at = pre, head, tree, head
+        merged.append(r)
+    return head, tree, None, ""
 
 
 def _kept_out(s: Session, name: str, members: list[Record], pending: list[Record]) -> str:
