@@ -112,6 +112,7 @@ def test_plan_md_and_context_md_show_the_group(repo):
     render_plan(paths, m, load_config(repo))
     plan_md = paths.plan_md.read_text()
     assert "## Groups" in plan_md and "| pair | S, T |" in plan_md
+    assert 'subgraph g1["group pair"]' in plan_md and "a box holds the" in plan_md
     s_md, u_md = paths.context("S").read_text(), paths.context("U").read_text()
     assert "## You land together with T" in s_md and "**T: Work T**" in s_md
     assert "## You land together with S" in paths.context("T").read_text()
