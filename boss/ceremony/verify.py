@@ -87,11 +87,8 @@ def drop_breaker(s: Session, victim: Record, breaker: Record) -> None:
     w = s.m.worker(victim.id)
     result = j.acceptance[f"{breaker.merge_tree} {victim.id}"]
     unit = [x for x in s.merged() if x.group == breaker.group] if breaker.group else [breaker]
-    failed, test, group = (
-        acceptance.failed(result),
-        f"{victim.id}'s acceptance test `{w.test}`",
-        breaker.group,
-    )
+    failed, group = acceptance.failed(result), breaker.group
+    test = f"{victim.id}'s acceptance test `{w.test}`"
     if victim in unit and not group:
         why = f"its acceptance test `{w.test}` {failed} on the merged result; merge dropped"
     elif victim in unit:
