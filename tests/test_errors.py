@@ -233,6 +233,17 @@ def s_manifest_cycle(tmp_path):
     return validate(tmp_path, cycle)
 
 
+def s_manifest_group_apart(tmp_path):
+    def apart(d: dict) -> None:
+        d["workers"] = [
+            {"id": a, "title": a, "scope": f"^{a}/", "test": "x", **extra}
+            for a, extra in (("A", {"group": "g"}), ("X", {"depends_on": "A"}),
+                             ("B", {"group": "g", "depends_on": "X"}))
+        ]  # fmt: skip
+
+    return validate(tmp_path, apart)
+
+
 def s_manifest_bad_regex(tmp_path):
     return validate(tmp_path, lambda d: w(d).update(scope="^src/("))
 

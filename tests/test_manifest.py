@@ -62,7 +62,7 @@ BAD = {
     "unknown worker key": (
         raw_manifest(w("W1", scpoe="^x/")),
         "m.yaml: worker W1 field scpoe: unknown key (allowed: id, title, branch, scope, depends_on, "
-        "test, instructions, write_test, agent, max_iterations, max_strategies, agent_timeout, "
+        "test, instructions, write_test, group, agent, max_iterations, max_strategies, agent_timeout, "
         "test_timeout, stall_timeout, test_network)",
     ),
     "unknown defaults key": (

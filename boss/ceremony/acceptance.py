@@ -3,8 +3,9 @@
 The test is the worker's `test` in the manifest boss holds, never a copy on a branch. Its result
 on a tree is kept in the journal under "<tree> <worker id>", so it runs once per tree (again only
 when the test changed): the merging step (boss/ceremony/merging.py) runs a worker's test on its
-own merge, and the final check (boss/ceremony/verify.py) on the result and, to find the merge
-that broke one, on earlier merges. A red run is made once more from a clean tree before it
+own merge (a group member's on its group's: boss/ceremony/grouping.py), and the final check
+(boss/ceremony/verify.py) on the result and, to find the merge that broke one, on earlier
+merges. A red run is made once more from a clean tree before it
 counts as failing.
 """
 

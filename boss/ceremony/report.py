@@ -61,6 +61,7 @@ def entry(paths: PlanPaths, r: Record) -> dict[str, Any]:
         "decision": r.decision,
         "by_hand": r.by_hand,
         "by_hand_note": by_hand_note(r.by_hand),
+        "group": r.group,
     }
 
 
@@ -183,6 +184,8 @@ def markdown(paths: PlanPaths, m: Manifest, j: Journal, where: Path | None = Non
         w["acceptance_log_link"] = _link(paths, w["acceptance_log"], where)
         decisive = w["retry_log"] or w["test_log"]
         w["output_tail"] = _tail(paths.repo / decisive) if w["verdict"] == "REVERTED" and decisive else ""
+        mates = (x["id"] for x in data["workers"] if w["group"] and x["group"] == w["group"])
+        w["group_mates"] = [x for x in mates if x != w["id"]]
     return _template().render(
         r=data,
         titles={w.id: w.title for w in m.workers},

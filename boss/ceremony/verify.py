@@ -6,7 +6,8 @@ journal records the head's tree as `verified`, the one tree that may land. When 
 fails, it runs on each merge from the worker's own on, in order, to find the first after which it
 fails: that merge is dropped (REVERTED, naming the worker it broke), the integration branch goes
 back to the head it started from, and the merging step (boss/ceremony/merging.py) makes the
-merges after it again.
+merges after it again. A group's merges count as one (only the tree after its last was tested):
+the search looks at that tree, and a group that broke a test is dropped whole.
 """
 
 from __future__ import annotations
@@ -31,11 +32,17 @@ def final_check(s: Session) -> tuple[Record, Record] | None:
     if merged[-1].merge_commit != j.head:  # pragma: no cover - the head is the last merge's
         raise StateError(f"{journal_path(s.paths)}: field head: not the last merge's commit")
     _together(s, merged)
+    ends = [
+        r
+        for k, r in enumerate(merged)
+        if not r.group or k + 1 == len(merged) or merged[k + 1].group != r.group
+    ]
     for victim in merged:
         w = s.m.worker(victim.id)
         if acceptance.result(s, w, j.head, j.head_tree, f"final check {victim.id}")["ok"]:
             continue
-        later = merged[merged.index(victim) :]
+        # each merge (a group's last) from the victim's own on, until the one after which it fails
+        later = [r for r in ends if merged.index(r) >= merged.index(victim)]
         label = f"final check: the merge that broke {victim.id}'s test"
         for breaker in later[:-1]:
             if not acceptance.result(s, w, breaker.merge_commit, breaker.merge_tree, label)["ok"]:
@@ -74,33 +81,42 @@ def _together(s: Session, merged: list[Record]) -> None:
 
 
 def drop_breaker(s: Session, victim: Record, breaker: Record) -> None:
-    """Drop the merge that broke victim's acceptance test, go back to the head it started from,
-    and merge again what came after it (in one journal save)."""
+    """Drop the merge that broke victim's acceptance test (breaker's, or its whole group's), go
+    back to the head it started from, and merge again what came after it (in one journal save)."""
     j = s.j
     w = s.m.worker(victim.id)
     result = j.acceptance[f"{breaker.merge_tree} {victim.id}"]
-    if breaker is victim:
-        why = f"its acceptance test `{w.test}` {acceptance.failed(result)} on the merged result"
+    unit = [x for x in s.merged() if x.group == breaker.group] if breaker.group else [breaker]
+    failed, group = acceptance.failed(result), breaker.group
+    test = f"{victim.id}'s acceptance test `{w.test}`"
+    if victim in unit and not group:
+        why = f"its acceptance test `{w.test}` {failed} on the merged result; merge dropped"
+    elif victim in unit:
+        why = f"{test} {failed} on the merged result; its group {group} is dropped whole"
+    elif not group:
+        why = f"its merge broke {test}: it passes before this merge and {failed} after it; merge dropped"
     else:
         why = (
-            f"its merge broke {victim.id}'s acceptance test `{w.test}`: it passes before this "
-            f"merge and {acceptance.failed(result)} after it"
+            f"the merge of its group {group} broke {test}: it passes before the group and {failed} "
+            "after it; the group is dropped whole"
         )
     position = j.queue.index(breaker.id)
     j.records = [
         x.reopened() if x.id in j.queue[position + 1 :] and x.decided and not x.broke else x
         for x in j.records
     ]
-    breaker.verdict, breaker.reason = REVERTED, f"{why}; merge dropped"
-    breaker.broke, breaker.merge_commit = victim.id, ""
-    breaker.test_log, breaker.retry_log = result["log"], result["retry_log"]
+    for x in unit:
+        x.verdict, x.reason = REVERTED, why
+        x.broke, x.merge_commit = victim.id, ""
+        x.test_log, x.retry_log = result["log"], result["retry_log"]
     j.head, j.head_tree = breaker.pre, gittrees.tree_of(s.paths.repo, breaker.pre)
     j.verified, j.current = "", None
     s.save()
-    log(s.paths, REVERTED, f"merge.{breaker.id}", "revert", breaker.reason,
-        breaker.retry_log or breaker.test_log)  # fmt: skip
-    s.progress(f"final check: {breaker.id}: REVERTED ({breaker.reason})")
+    for x in unit:
+        log(s.paths, REVERTED, f"merge.{x.id}", "revert", x.reason, x.retry_log or x.test_log)
+        s.progress(f"final check: {x.id}: REVERTED ({x.reason})")
     again = [x.id for x in j.records if x.id in j.queue[position + 1 :] and not x.decided]
     if again:
-        s.progress(f"final check: merging again without {breaker.id}: {' '.join(again)}")
+        without = f"group {group}" if group else breaker.id
+        s.progress(f"final check: merging again without {without}: {' '.join(again)}")
     s.goto(j.head)

@@ -118,6 +118,12 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("manifest-cycle", MANIFEST, "Dependencies form a cycle.", 2,
           "<file>: worker A field depends_on: dependency cycle A -> B -> C -> A (each depends on the next)",
           "Remove one dependency of the cycle."),
+    Entry("manifest-group-apart", MANIFEST, "A group cannot be merged one member after another.", 2,
+          "<file>: worker A field group: group g cannot be merged one member after another: group g -> X "
+          "-> group g (each depends on the next); put the workers between them in the group, or drop a "
+          "dependency",
+          "A member depends on a worker outside the group that depends on another member: put that "
+          "worker in the group too, or drop one of the dependencies."),
     Entry("manifest-bad-regex", MANIFEST, "A scope is not a valid Python regex.", 2,
           "<file>: worker W1 field scope: invalid regex '^src/(': missing ), unterminated subpattern <at>",
           "Fix the regex (escape `.`, `(` and `[` with `\\`)."),

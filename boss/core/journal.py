@@ -6,7 +6,9 @@ tested head, the commit before the merge in progress (a revert goes back to exac
 commit, never to HEAD~1), and every worker's verdict so far. It also records the tree of
 every candidate the ceremony tested and judged good (`proven`), and the one tree on which
 every merged worker's acceptance test passed (`verified`): only that tree can land, and a
-resumed ceremony refuses a head whose tree is not on record.
+resumed ceremony refuses a head whose tree is not on record. The members of a group are
+decided in one save, after the last of them merged and the group was judged: until then the
+tested head is the one before the group, so a rerun merges the whole group again.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class Record:
     head: str = ""
     start: str = ""
     decision: str = ""  # the quarantine review decision it was queued under, if any
+    group: str = ""  # the group it is merged with, judged and dropped as one (manifest field group)
     out_of_scope: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     conflict_with: list[str] = field(default_factory=list)
@@ -79,7 +82,7 @@ class Record:
         """This worker as triage queued it, its merge verdict and evidence forgotten (to merge again)."""
         return Record(
             id=self.id, branch=self.branch, state=self.state, queued=self.queued, head=self.head,
-            start=self.start, decision=self.decision, out_of_scope=list(self.out_of_scope),
+            start=self.start, decision=self.decision, group=self.group, out_of_scope=list(self.out_of_scope),
             worker_started=self.worker_started, worker_finished=self.worker_finished,
             by_hand=self.by_hand,
         )  # fmt: skip

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -10,12 +9,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from boss.core import yamlio
+from boss.core import manifest_graph, yamlio
 from boss.core.errors import ManifestError
 from boss.core.manifest_rules import (
     AGENT_RE,
     COMMIT_RE,
     COUNT_SETTINGS,
+    GROUP_RE,
     ID_RE,
     SETTING_DEFAULTS,
     SLUG_RE,
@@ -26,6 +26,7 @@ from boss.core.manifest_rules import (
     WORKER_REQUIRED,
     Problems,
     check_branches,
+    check_groups,
     check_keys,
     check_references,
     check_scope,
@@ -39,10 +40,10 @@ from boss.core.manifest_rules import (
 from boss.core.overlaps import find_overlaps
 
 __all__ = [
-    "AGENT_RE", "COMMIT_RE", "COUNT_SETTINGS", "ID_RE", "SETTING_DEFAULTS", "SLUG_RE", "TOP_KEYS",
-    "TOP_REQUIRED", "VERSION", "WORKER_KEYS", "WORKER_REQUIRED", "Manifest", "Settings", "Worker",
-    "default_branch", "display_path", "from_dict", "load", "overlap_warning", "save", "scope_overlaps",
-    "scope_warnings", "slugify", "to_dict", "with_base",
+    "AGENT_RE", "COMMIT_RE", "COUNT_SETTINGS", "GROUP_RE", "ID_RE", "SETTING_DEFAULTS", "SLUG_RE",
+    "TOP_KEYS", "TOP_REQUIRED", "VERSION", "WORKER_KEYS", "WORKER_REQUIRED", "Manifest", "Settings",
+    "Worker", "default_branch", "display_path", "from_dict", "group_warnings", "load",
+    "overlap_warning", "save", "scope_overlaps", "scope_warnings", "slugify", "to_dict", "with_base",
 ]  # fmt: skip
 
 
@@ -72,19 +73,11 @@ class Worker:
     instructions: str = ""
     write_test: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)
+    group: str = ""  # workers of one group are merged together and judged as a unit
 
     def in_scope(self, path: str) -> bool:
         """True when a repo-relative POSIX path matches any scope regex."""
         return any(re.search(rx, path) for rx in self.scope)
-
-
-@dataclass(frozen=True)
-class _Graph:
-    """The dependency graph, computed once per manifest: order and ancestor bitmasks."""
-
-    index: dict[str, int]
-    order: list[int]
-    ancestors: list[int]  # bit j of ancestors[i]: worker j is an ancestor of worker i
 
 
 @dataclass(frozen=True)
@@ -111,34 +104,27 @@ class Manifest:
         return Settings(**merged)
 
     @cached_property
-    def _graph(self) -> _Graph:
-        # Kahn's algorithm with a heap of manifest positions: dependencies first, manifest
-        # order among workers that are ready together; O(n log n + edges).
-        index = {w.id: i for i, w in enumerate(self.workers)}
-        deps = [[index[d] for d in w.depends_on if d in index] for w in self.workers]
-        waiting = [len(d) for d in deps]
-        users: list[list[int]] = [[] for _ in self.workers]
-        for i, ds in enumerate(deps):
-            for d in ds:
-                users[d].append(i)
-        ready = [i for i, n in enumerate(waiting) if n == 0]
-        heapq.heapify(ready)
-        order: list[int] = []
-        ancestors = [0] * len(self.workers)
-        while ready:
-            i = heapq.heappop(ready)
-            order.append(i)
-            for d in deps[i]:
-                ancestors[i] |= ancestors[d] | (1 << d)
-            for u in users[i]:
-                waiting[u] -= 1
-                if waiting[u] == 0:
-                    heapq.heappush(ready, u)
-        return _Graph(index, order, ancestors)
+    def _graph(self) -> manifest_graph.Graph:
+        ws = self.workers
+        return manifest_graph.build([w.id for w in ws], [w.depends_on for w in ws], [w.group for w in ws])
 
     def order(self) -> list[Worker]:
-        """Workers in dependency order (dependencies first, manifest order among equals)."""
+        """Workers in dependency order (dependencies first, manifest order among equals, the
+        members of a group one after the other)."""
         return [self.workers[i] for i in self._graph.order]
+
+    def groups(self) -> dict[str, list[Worker]]:
+        """Each group's members, in order()."""
+        out: dict[str, list[Worker]] = {}
+        for w in self.order():
+            if w.group:
+                out.setdefault(w.group, []).append(w)
+        return out
+
+    def group_of(self, worker_id: str) -> list[Worker]:
+        """The members of worker_id's group in order() (itself alone when it has no group)."""
+        w = self.worker(worker_id)
+        return self.groups()[w.group] if w.group else [w]
 
     def waves(self) -> list[list[Worker]]:
         """Workers grouped by the earliest wave they can run in (longest dependency chain)."""
@@ -206,7 +192,7 @@ def _parse_worker(p: Problems, raw: Any, index: int) -> Worker | None:
         p.add(f"{where} field id", "bad id: must match [A-Za-z][A-Za-z0-9_-]{0,31}")
     elif wid is not None and not isinstance(wid, str):
         p.add(f"{where} field id", "must be a string")
-    for key in ("title", "test", "instructions", "branch"):
+    for key in ("title", "test", "instructions", "branch", "group"):
         if raw.get(key) is not None and not isinstance(raw.get(key), str):
             p.add(f"{where} field {key}", "must be a string")
     scope = check_scope(p, where, raw.get("scope"))
@@ -234,6 +220,7 @@ def _parse_worker(p: Problems, raw: Any, index: int) -> Worker | None:
         instructions=str(raw.get("instructions") or ""),
         write_test=bool(write_test),
         overrides=overrides,
+        group=str(raw.get("group") or ""),
     )
 
 
@@ -269,6 +256,7 @@ def from_dict(raw: Any, source: str) -> Manifest:
         raw_workers = []
     workers = [w for i, r in enumerate(raw_workers) if (w := _parse_worker(p, r, i)) is not None]
     check_references(p, raw_workers)
+    check_groups(p, raw_workers)
     check_branches(p, ((w.id, w.branch) for w in workers), raw.get("base"))
     p.raise_if_any()
     return Manifest(
@@ -310,6 +298,8 @@ def to_dict(m: Manifest) -> dict[str, Any]:
         }
         if w.write_test:
             entry["write_test"] = True
+        if w.group:
+            entry["group"] = w.group
         entry.update(w.overrides)
         out["workers"].append(entry)
     return out
@@ -360,6 +350,17 @@ def scope_warnings(m: Manifest) -> list[str]:
         for w in m.workers
         for pattern in w.scope
         if "\\\\" in pattern
+    ] + group_warnings(m)
+
+
+def group_warnings(m: Manifest) -> list[str]:
+    """Warnings for groups of one worker: such a group changes nothing (its worker is judged
+    alone anyway), so it is most likely a misspelt name that split a group in two."""
+    return [
+        f"worker {ws[0].id} field group: {name!r} is its group alone, which changes nothing; "
+        "is the name misspelt in another worker?"
+        for name, ws in m.groups().items()
+        if len(ws) == 1
     ]
 
 

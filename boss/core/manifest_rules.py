@@ -16,6 +16,7 @@ SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 AGENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 COMMIT_RE = re.compile(r"[0-9a-f]{7,64}")
+GROUP_RE = ID_RE  # a group's name reads like a worker id
 TOP_REQUIRED = ("version", "plan", "base", "workers")
 TOP_KEYS = (
     "version", "plan", "task", "base", "base_commit", "integration_test", "setup", "copy",
@@ -23,7 +24,7 @@ TOP_KEYS = (
 )  # fmt: skip
 WORKER_REQUIRED = ("id", "title", "scope", "test")
 WORKER_KEYS = (
-    "id", "title", "branch", "scope", "depends_on", "test", "instructions", "write_test",
+    "id", "title", "branch", "scope", "depends_on", "test", "instructions", "write_test", "group",
     "agent", "max_iterations", "max_strategies", "agent_timeout", "test_timeout", "stall_timeout",
     "test_network",
 )  # fmt: skip
@@ -41,7 +42,7 @@ COUNT_SETTINGS = ("max_iterations", "max_strategies")  # 1..100; the other numbe
 BOOL_SETTINGS = ("test_network",)
 MAX_SECONDS = 366 * 24 * 3600  # a timeout longer than a year is a typo (and overflows a clock)
 # Fields whose own rule (a pattern, git's branch rules) already refuses every control character.
-_STRICT_FIELDS = frozenset({"id", "plan", "base", "base_commit", "branch", "agent"})
+_STRICT_FIELDS = frozenset({"id", "plan", "base", "base_commit", "branch", "agent", "group"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_ONE_LINE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -230,6 +231,40 @@ def check_references(p: Problems, raw_workers: list[Any]) -> None:
         p.add(
             f"worker {cycle[0]} field depends_on",
             f"dependency cycle {' -> '.join(cycle)} (each depends on the next)",
+        )
+
+
+def check_groups(p: Problems, raw_workers: list[Any]) -> None:
+    """Group names, and groups the ceremony can merge one member after another: no worker
+    outside a group may stand between two of its members (a member depends on it and it
+    depends on another member), and no two groups may each wait for the other."""
+    node: dict[str, str] = {}  # worker id -> its group's node, or its own
+    entries: list[tuple[str, tuple[str, ...]]] = []
+    for r in raw_workers:
+        if not isinstance(r, dict) or not isinstance(r.get("id"), str) or not r["id"]:
+            continue
+        wid, group = r["id"], r.get("group")
+        if not isinstance(group, str):  # another type: _parse_worker says it must be a string
+            group = None
+        elif group and not GROUP_RE.fullmatch(group):
+            p.add(f"worker {show(wid)} field group", "must be a name matching [A-Za-z][A-Za-z0-9_-]{0,31}")
+            group = None
+        node[wid] = f"group {group}" if group else wid
+        deps = r.get("depends_on")
+        entries.append((wid, strings(deps if deps not in (None, "") else []) or ()))
+    if not any(n.startswith("group ") for n in node.values()) or find_cycles(dict(entries)):
+        return  # no group, or a plain cycle (reported as such)
+    graph: dict[str, tuple[str, ...]] = {}
+    for wid, deps in entries:
+        outside = tuple(node[d] for d in deps if d in node and node[d] != node[wid])
+        graph[node[wid]] = (*graph.get(node[wid], ()), *outside)
+    for cycle in find_cycles(graph):
+        group = next(n for n in cycle if n.startswith("group "))
+        member = next(w for w, n in node.items() if n == group)
+        p.add(
+            f"worker {show(member)} field group",
+            f"{group} cannot be merged one member after another: {' -> '.join(cycle)} (each "
+            "depends on the next); put the workers between them in the group, or drop a dependency",
         )
 
 

@@ -15,6 +15,7 @@ from boss.core.manifest import (
     AGENT_RE,
     COMMIT_RE,
     COUNT_SETTINGS,
+    GROUP_RE,
     ID_RE,
     SETTING_DEFAULTS,
     SLUG_RE,
@@ -69,6 +70,11 @@ def _worker() -> dict[str, Any]:
         "test": {**_REQUIRED_TEXT, "description": "acceptance test: fails before, passes after"},
         "instructions": _TEXT,
         "write_test": {"type": "boolean", "description": "the agent writes the test first"},
+        "group": {
+            "type": ["string", "null"],
+            "pattern": f"^({GROUP_RE.pattern})?$",
+            "description": "workers of one group are merged together and judged as a unit",
+        },
         **_settings(),
     }
     return {
