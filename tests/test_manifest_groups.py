@@ -120,3 +120,19 @@ def test_plan_md_and_context_md_show_the_group(repo):
     plain = mf.from_dict({**data, "workers": [w("U")]}, "manifest.yaml")
     render_plan(paths, plain, load_config(repo), force=True)
     assert "## Groups" not in paths.plan_md.read_text()
+
+
+def test_a_markdown_plan_sets_a_group_with_a_field():
+    from boss.plan import markdown_plan
+
+    text = (
+        "# Sign\nSign with SHA-512.\n\n"
+        "## SRC: Signer\n- scope: ^src/\n- test: pytest tests -q\n- group: sha512\n\nChange the signer.\n\n"
+        "## TESTS: Its tests\n- scope: ^tests/\n- test: pytest tests -q\n- depends on: SRC\n- group: sha512\n\n"
+        "Update the tests.\n"
+    )
+    data = markdown_plan.parse(text, "PLAN.md")
+    data.update(base="main", base_commit="0" * 40)
+    m = mf.from_dict(data, "PLAN.md")
+    assert [(x.id, x.group) for x in m.workers] == [("SRC", "sha512"), ("TESTS", "sha512")]
+    assert m.worker("SRC").instructions.strip() == "Change the signer."

@@ -154,6 +154,21 @@ def test_a_member_that_failed_keeps_the_whole_group_out(tmp_path):
     assert git(s.repo, "rev-parse", "main") == s.base
 
 
+def test_the_dry_run_names_each_group_and_what_becomes_of_it(tmp_path):
+    s = scenario(tmp_path / "repo", tests_depend=False)
+    source_and_tests(s)
+    out = boss("merge", "--dry-run", cwd=s.repo).stdout
+    assert "Group pair (S, T): merged as one unit, judged by one integration run" in out, out
+    s.status("S", st.FAILED, reason="the test never passed")
+    out = boss("merge", "--dry-run", cwd=s.repo).stdout
+    assert "Group pair (S, T): stays out whole: its member S is FAILED" in out, out
+    data = json.loads(boss("merge", "--dry-run", "--json", cwd=s.repo).stdout)
+    assert data["groups"] == [
+        {"group": "pair", "members": ["S", "T"], "fate": "stays out whole: its member S is FAILED"}
+    ]
+    assert git(s.repo, "rev-parse", "main") == s.base
+
+
 def test_the_final_check_drops_a_group_that_broke_an_earlier_workers_test(tmp_path):
     docs = spec("V", scope=["^docs/"], test="grep -q guide docs/guide.md")
     s = make_scenario(

@@ -11,6 +11,7 @@ from boss.core.clikit import json_option, plan_argument
 
 if TYPE_CHECKING:
     from boss.ceremony.triage import DryRun
+    from boss.core.manifest import Manifest
 
 
 @click.command()
@@ -51,7 +52,7 @@ def merge(plan: str | None, dry_run: bool, redo_rounds: int, as_json: bool) -> i
     if dry_run:
         from boss.ceremony import triage
 
-        _show_dry_run(triage.dry_run(paths, m, config), as_json)
+        _show_dry_run(triage.dry_run(paths, m, config), m, as_json)
         return 0
 
     def progress(line: str) -> None:
@@ -69,7 +70,21 @@ def merge(plan: str | None, dry_run: bool, redo_rounds: int, as_json: bool) -> i
     return ceremony.exit_code(j)
 
 
-def _show_dry_run(d: DryRun, as_json: bool) -> None:
+def _groups(d: DryRun, m: Manifest) -> list[tuple[str, list[str], str]]:
+    """(group, members, what the ceremony will do with it) for each group of the plan."""
+    queued = set(d.order)
+    out = []
+    for name, members in m.groups().items():
+        ids = [w.id for w in members]
+        out_ = [r for r in d.records if r.id in ids and r.id not in queued and r.verdict != "MERGED"]
+        fate = "merged as one unit, judged by one integration run"
+        if out_:
+            fate = f"stays out whole: its member {out_[0].id} is {out_[0].verdict or 'not queued'}"
+        out.append((name, ids, fate))
+    return out
+
+
+def _show_dry_run(d: DryRun, m: Manifest, as_json: bool) -> None:
     p = d.prediction
     if as_json:
         data = {
@@ -84,6 +99,7 @@ def _show_dry_run(d: DryRun, as_json: bool) -> None:
             ],
             "conflicts_with_base": p.with_base,
             "conflicts_between": [{"a": a, "b": b, "files": f} for a, b, f in p.pairs],
+            "groups": [{"group": g, "members": ids, "fate": fate} for g, ids, fate in _groups(d, m)],
         }  # fmt: skip
         click.echo(json.dumps(data, indent=2))
         return
@@ -95,6 +111,8 @@ def _show_dry_run(d: DryRun, as_json: bool) -> None:
         verdict = r.verdict or "QUEUED"
         click.echo(f"  {r.id:<10} {verdict:<12} {r.reason}")
     click.echo("Merge order: " + (" -> ".join(d.order) or "nothing to merge"))
+    for name, ids, fate in _groups(d, m):
+        click.echo(f"Group {name} ({', '.join(ids)}): {fate}")
     if not p.with_base and not p.pairs:
         click.echo("Predicted conflicts (git merge-tree): none")
         return
