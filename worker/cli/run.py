@@ -23,7 +23,7 @@ def run(plan: str, worker_id: str, fresh: bool, onto: str | None, discard: bool)
 
     With --onto, workers/ID/redo.md (written by `boss retry --onto` or `boss merge --redo`)
     is the agent's first feedback. Exit 0 SUCCESS, 1 FAILED, 3 SCOPE_VIOLATION, 130 interrupted.
-    A branch holding commits boss did not make (a person's) is not reset: exit 2, naming them,
+    A branch holding commits boss did not make (a person's) is not reset: exit 1, naming them,
     unless --discard.
     """
     from worker.lifecycle.command import run_command
