@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from boss.core import status as st
 from boss.core.errors import StateError
@@ -22,6 +23,20 @@ from boss.core.paths import PlanPaths
 from boss.core.yamlio import write_atomic
 
 ACCEPT, REJECT, SALVAGE = "accept", "reject", "salvage"
+Record = TypeVar("Record")
+
+
+def _load(path: Path, make: type[Record], what: str, again: str) -> Record | None:
+    """The record a JSON file holds; None when there is none; StateError naming the file when
+    it is not one (`again`: what to do about it)."""
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        return make(**data)
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError) as e:
+        msg = f"{path}: not a {what} ({e}); delete it and {again}"
+        raise StateError(msg) from e
 
 
 @dataclass(frozen=True)
@@ -50,14 +65,9 @@ def decision_path(paths: PlanPaths, worker_id: str) -> Path:
 def read_decision(paths: PlanPaths, worker_id: str) -> Decision | None:
     """A worker's review decision, None when there is none (or when the worker ran again since)."""
     path = decision_path(paths, worker_id)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        decision = Decision(**data)
-    except FileNotFoundError:
+    decision = _load(path, Decision, "review decision", f"review worker {worker_id} again")
+    if decision is None:
         return None
-    except (ValueError, TypeError) as e:
-        msg = f"{path}: not a review decision ({e}); delete it and review worker {worker_id} again"
-        raise StateError(msg) from e
     if decision.decision not in (ACCEPT, REJECT, SALVAGE):
         msg = f"{path}: field decision: must be accept, reject or salvage, not {decision.decision!r}"
         raise StateError(msg)
@@ -93,14 +103,9 @@ def drop_path(paths: PlanPaths, worker_id: str) -> Path:
 def read_drop(paths: PlanPaths, worker_id: str) -> Drop | None:
     """A worker's drop, None when it is not dropped."""
     path = drop_path(paths, worker_id)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        drop = Drop(**data)
-    except FileNotFoundError:
+    drop = _load(path, Drop, "drop record", f"drop worker {worker_id} again")
+    if drop is None:
         return None
-    except (ValueError, TypeError) as e:
-        msg = f"{path}: not a drop record ({e}); delete it and drop worker {worker_id} again"
-        raise StateError(msg) from e
     if drop.decision != DROP or not isinstance(drop.reason, str):
         msg = f"{path}: field decision: must be drop, not {drop.decision!r:.40}"
         raise StateError(msg)
