@@ -148,7 +148,7 @@ class Columns:
 
     id: int = 10
     branch: int = 28
-    outcome: int = 8
+    outcome: int = 5  # the header, MERGE
 
     @classmethod
     def fit(cls, all_rows: Sequence[Row]) -> Columns:
