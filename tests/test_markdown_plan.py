@@ -190,7 +190,7 @@ def test_instructions_are_verbatim_and_headings_in_fences_are_text():
         ("# A\ntext\n", ["plan.md:1: plan field workers: no workers: add a `## ID: title` section per worker"]),
         ("# A\n## W1: x\n- scope: ^a/\n- scpoe: ^b/\n- test: t\n",
          ["plan.md:4: worker W1 field scpoe: unknown field (did you mean scope? allowed: branch, scope, depends_on, test, "
-          "instructions, write_test, agent, max_iterations, max_strategies, agent_timeout, test_timeout, "
+          "instructions, write_test, group, agent, max_iterations, max_strategies, agent_timeout, test_timeout, "
           "stall_timeout, test_network); write the list as `- key: value`, and start free text with a sentence, not a list"]),
         ("# A\n## W1: x\n- scope: ^a/\n- scope: ^b/\n- test: t\n", ["plan.md:4: worker W1 field scope: given twice"]),
         ("# A\n- base: x\n- base: y\n## W1: x\n- scope: ^a/\n- test: t\n", ["plan.md:3: plan field base: given twice"]),
