@@ -40,7 +40,7 @@ def check_head(paths: PlanPaths, j: Journal, landing: bool = False) -> str:
     raise StateError(msg)
 
 
-def _ignored_in_the_way(repo: Path, checkout: Path, old: str, new: str) -> list[str]:
+def ignored_in_the_way(repo: Path, checkout: Path, old: str, new: str) -> list[str]:
     """Paths the landing would add that are already files in the checkout: ignored ones, which
     `git read-tree -m -u` overwrites without a word (a `.env`, say, replaced by a worker's)."""
     changed = git.changed_paths(repo, old, new)
@@ -55,7 +55,7 @@ def _overlaps(a: str, b: str) -> bool:
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
-def _dirty_in_the_way(repo: Path, checkout: Path, old: str, new: str) -> list[str]:
+def dirty_in_the_way(repo: Path, checkout: Path, old: str, new: str) -> list[str]:
     """The checkout's uncommitted paths (staged, modified, deleted, untracked) that the landing
     changes, or that stand where it puts a file or folder; the others are left as they are."""
     changed = git.changed_paths(repo, old, new)
@@ -107,7 +107,7 @@ def land(s: Session) -> None:
             )
             _landed(s, False, started)
             return
-        touched = _dirty_in_the_way(repo, checkout, j.base_start, target) if checkout else []
+        touched = dirty_in_the_way(repo, checkout, j.base_start, target) if checkout else []
         if checkout is not None and (
             touched or not gittrees.read_tree_update(checkout, j.base_start, target, dry_run=True)
         ):
@@ -120,7 +120,7 @@ def land(s: Session) -> None:
             )
             _landed(s, False, started)
             return
-        hidden = _ignored_in_the_way(repo, checkout, j.base_start, target) if checkout else []
+        hidden = ignored_in_the_way(repo, checkout, j.base_start, target) if checkout else []
         if hidden:
             j.message = (
                 f"{j.base} is checked out in {checkout}, where the merged work would overwrite "
@@ -146,10 +146,16 @@ def land(s: Session) -> None:
 
 def _finish_checkout(s: Session, checkout: Path, target: str) -> None:
     """Landed by an interrupted run, which may not have brought the checkout's files along."""
-    # Judged on the paths the landing changes only: the person's other changes stay as they are.
-    changed = git.changed_paths(checkout, s.j.base_start, target)
-    if not _at(checkout, target, changed) and _at(checkout, s.j.base_start, changed):
-        gittrees.read_tree_update(checkout, s.j.base_start, target)
+    bring_along(checkout, s.j.base_start, target)
+
+
+def bring_along(checkout: Path, old: str, new: str) -> None:
+    """The checkout's files follow its branch, moved from old to new by a run that was
+    interrupted before they did; judged on the paths the move changes only (the person's other
+    changes stay as they are), and only where they are still old's."""
+    changed = git.changed_paths(checkout, old, new)
+    if not _at(checkout, new, changed) and _at(checkout, old, changed):
+        gittrees.read_tree_update(checkout, old, new)
 
 
 def _landed(s: Session, landed: bool, started: str) -> None:

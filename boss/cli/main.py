@@ -23,6 +23,8 @@ COMMANDS = {
     "approve": "boss.cli.approvals:approve",
     "deny": "boss.cli.approvals:deny",
     "demo": "boss.cli.demo:demo",
+    "do": "boss.cli.do:do",
+    "undo": "boss.cli.undo:undo",
 }
 
 
@@ -31,8 +33,9 @@ COMMANDS = {
 def cli() -> None:
     """boss: plan work for many coding agents, run them in git worktrees, merge what is proven.
 
-    Start with `boss demo`; then `boss plan --from PLAN.md`, run the generated
-    `.boss/plans/<plan>/run_workers.sh`, watch `boss status --watch`, and `boss merge`.
+    Start with `boss demo`. One task: `boss do "TASK" --test CMD` (and `boss undo`). Many:
+    `boss plan --from PLAN.md`, run the generated `.boss/plans/<plan>/run_workers.sh`, watch
+    `boss status --watch`, and `boss merge`.
     """
 
 

@@ -92,6 +92,20 @@ def read(log: Path, since: int = 0) -> list[Event]:
     return [e for line in text.split("\n") if (e := parse(line)) is not None]
 
 
+def read_new(log: Path, since: int) -> tuple[list[Event], int]:
+    """The whole lines added from byte offset `since` on, and the offset to read from next time
+    (a line still being written is left for then)."""
+    try:
+        with log.open("rb") as f:
+            f.seek(since)
+            data = f.read()
+    except FileNotFoundError:
+        return [], since
+    whole = data[: data.rfind(b"\n") + 1]
+    text = whole.decode("utf-8", errors="replace")
+    return [e for line in text.split("\n") if (e := parse(line)) is not None], since + len(whole)
+
+
 def size(log: Path) -> int:
     """The log's size in bytes now: read(log, since=size(log)) later gives what came after."""
     try:
