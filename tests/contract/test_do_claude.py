@@ -17,7 +17,18 @@ from pathlib import Path
 import pytest
 import wire_anthropic as wire
 from mock_server import DONE, ModelServer, edit, read, shell
-from pipeline import BUGGY, FIXED, NEW_LINE, OLD_LINE, TEST_COMMAND, agent_logs, boss, git, guard_events, project
+from pipeline import (
+    BUGGY,
+    FIXED,
+    NEW_LINE,
+    OLD_LINE,
+    TEST_COMMAND,
+    agent_logs,
+    boss,
+    git,
+    guard_events,
+    project,
+)
 from terminal import run_in_pty
 
 from boss.core import approvals
@@ -43,9 +54,13 @@ def tool_result(server: ModelServer, needle: str) -> str:
     for r in server.main_requests():
         for m in r.body["messages"]:
             if m["role"] == "assistant" and isinstance(m["content"], list):
-                calls += [b["id"] for b in m["content"] if b.get("type") == "tool_use" and needle in json.dumps(b)]
+                calls += [
+                    b["id"] for b in m["content"] if b.get("type") == "tool_use" and needle in json.dumps(b)
+                ]
         for block in wire.tool_results(r.body):
-            results[block["tool_use_id"]] = ("ERROR: " if block.get("is_error") else "") + wire.result_text(block)
+            results[block["tool_use_id"]] = ("ERROR: " if block.get("is_error") else "") + wire.result_text(
+                block
+            )
     assert calls, f"no tool call with {needle!r}"
     return results[calls[0]]
 
