@@ -3,7 +3,8 @@
 Only while nothing else landed since: the branch must still be where the landing put it, and the
 landing must have started from the rollback point (else going back would take away the other
 work too). Where the branch is checked out, its files follow, unless the person's uncommitted
-changes (or ignored files) stand where the undo changes files: then nothing moves. The move is a
+changes (or ignored files) stand where the undo changes files: then nothing moves. The landed
+commit stays reachable as `refs/boss/<plan>/undone` (and on the worker's branch). The move is a
 compare-and-swap, recorded before (`undo_to`) and after (`undone_at`), so an interrupted undo
 finishes when run again. The worker's branch keeps the work; nothing is deleted.
 """
@@ -25,6 +26,11 @@ from boss.solo.record import WORKER, DoRecord
 def short(commit: str) -> str:
     """A commit in messages."""
     return commit[:10]
+
+
+def undone_ref(plan: str) -> str:
+    """`refs/boss/<plan>/undone`: the landed commit an undo took off the branch."""
+    return f"refs/boss/{plan}/undone"
 
 
 def revert_hint(repo: Path, rec: DoRecord) -> str:
@@ -73,6 +79,7 @@ def undo(paths: PlanPaths, rec: DoRecord) -> str:
         raise StateError(msg)
     if checkout is not None:
         _check_checkout(checkout, rec)
+    git.update_ref(repo, undone_ref(plan), rec.landed_to)  # the landed work stays reachable, by name
     rec = record.update(paths, rec, undo_to=rec.rollback)
     if not git.update_ref(repo, ref, rec.rollback, rec.landed_to):
         record.update(paths, rec, undo_to="")
@@ -107,7 +114,8 @@ def _done(paths: PlanPaths, rec: DoRecord) -> str:
     rec = record.update(paths, rec, undone_at=now_iso())
     line = (
         f"undone: {rec.branch} moved back from {short(rec.landed_to)} to its rollback point "
-        f"{short(rec.rollback)}; the work stays on its branch (boss diff {WORKER} --plan {paths.plan})"
+        f"{short(rec.rollback)}; the work is kept at {undone_ref(paths.plan)} "
+        f"(boss merge {paths.plan} lands it again)"
     )
     statelog.append(paths.log, statelog.Event(now_iso(), "UNDONE", WORKER, "undo", line, ""))
     return line
