@@ -62,14 +62,13 @@ def do(
         click.echo(f"boss do --retry: plan {paths.plan}, landing on {rec.branch}")
     else:
         from boss.core.config import load_config
-        from boss.plan.new_plan import find_base
-        from boss.solo.task import Request, make_plan
+        from boss.solo.task import Request, current_base, make_plan
         from worker.api import check_agents
 
         if from_file is not None and (task or test or scopes):
             msg = "boss do --from: the Markdown plan gives task, test and scope; drop TASK, --test, --scope"
             raise InputError(msg)
-        base = find_base(Path.cwd(), None)
+        base = current_base(Path.cwd())
         config = load_config(base.repo)
         req = Request(task or "", from_file, test or "", scopes, agent or "", integration_test, slug or "")
         paths, m = make_plan(req, base, config, check=lambda m: check_agents(m, config, "boss do"))

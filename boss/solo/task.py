@@ -38,6 +38,19 @@ class Request:
     plan: str = ""
 
 
+def current_base(start: Path) -> Base:
+    """The branch checked out where the command runs (in a linked worktree too) and its commit."""
+    from boss.core import git
+    from boss.plan.new_plan import find_base
+
+    top = git.toplevel(start)
+    branch = git.current_branch(top)
+    if branch is None:
+        msg = f"{top}: HEAD is detached; check out the branch the work should land on, then boss do again"
+        raise InputError(msg)
+    return find_base(top, branch, "the current branch")
+
+
 def title_of(task: str) -> str:
     """The worker's title: the task's first non-empty line, cut to TITLE_CHARS."""
     first = next((line.strip() for line in task.splitlines() if line.strip()), "task")
