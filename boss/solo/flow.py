@@ -60,7 +60,7 @@ def course(paths: PlanPaths, m: Manifest, config: Config, rec: DoRecord, io: Io)
     if status is None or status.state not in (st.SUCCESS, st.SCOPE_VIOLATION):
         agent = m.settings(w).agent
         io.say(f"{WORKER}: {agent} works in {paths.worktree(WORKER)} on branch {w.branch}")
-        follow.follow(paths, io.show, io.notice, io.ask)
+        follow.follow(paths, io.show, io.notice, io.ask, io.say)
         status = st.read(paths.status(WORKER))
     state = status.state if status else st.PENDING
     if state not in (st.SUCCESS, st.SCOPE_VIOLATION):

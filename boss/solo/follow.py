@@ -24,6 +24,7 @@ from boss.solo.record import WORKER
 WAIT_ENV = "BOSS_APPROVAL_WAIT"
 APPROVAL_WAIT = 90.0  # seconds; the guard's own cap (under its broker timeout and the CLIs' hooks)
 POLL = 0.2
+QUIET = 30.0  # seconds without a new step before a "still running" line
 
 Show = Callable[[statelog.Event], None]
 Notice = Callable[[approvals.Request], None]
@@ -56,9 +57,16 @@ def worker_argv(paths: PlanPaths) -> list[str]:
                                                                    paths.plan, WORKER]  # fmt: skip
 
 
-def follow(paths: PlanPaths, show: Show, notice: Notice, ask: Ask | None = None) -> int:
-    """Run the worker to its end, following it; its exit code. Ctrl-C (KeyboardInterrupt) stops
-    it, waits for it to record how it ended, and is raised again."""
+def follow(
+    paths: PlanPaths,
+    show: Show,
+    notice: Notice,
+    ask: Ask | None = None,
+    quiet: Callable[[str], None] | None = None,
+) -> int:
+    """Run the worker to its end, following it; its exit code. `quiet` gets a "still running"
+    line after QUIET seconds without a step. Ctrl-C (KeyboardInterrupt) stops the worker, waits
+    for it to record how it ended, and is raised again."""
     offset = statelog.size(paths.log)
     folder = paths.approvals_dir
     seen = {r.id for r in approvals.list_requests(folder)}
@@ -70,12 +78,16 @@ def follow(paths: PlanPaths, show: Show, notice: Notice, ask: Ask | None = None)
     def alive() -> bool:
         return proc.poll() is None
 
+    started = last = time.monotonic()
+    latest = "start"
+
     def catch_up() -> None:
-        nonlocal offset
+        nonlocal offset, last, latest
         events, offset = statelog.read_new(paths.log, offset)
         for event in events:
             if event.worker == WORKER and not event.iteration_id.startswith("merge"):
                 show(event)
+                last, latest = time.monotonic(), f"{event.iteration_id} {event.action}"
 
     try:
         while True:
@@ -92,6 +104,10 @@ def follow(paths: PlanPaths, show: Show, notice: Notice, ask: Ask | None = None)
                     notice(req)
             if not running:
                 return int(proc.returncode)
+            now = time.monotonic()
+            if quiet is not None and now - last >= QUIET:
+                quiet(f"  ... still running ({now - started:.0f}s in all; the last step: {latest})")
+                last = now
             time.sleep(POLL)
     except KeyboardInterrupt:
         _stop(proc)
