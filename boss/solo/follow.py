@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import suppress
 
 from boss.core import approvals, statelog
 from boss.core.paths import PlanPaths
@@ -108,7 +109,8 @@ def follow(
             if quiet is not None and now - last >= QUIET:
                 quiet(f"  ... still running ({now - started:.0f}s in all; the last step: {latest})")
                 last = now
-            time.sleep(POLL)
+            with suppress(subprocess.TimeoutExpired):  # the worker's end wakes this at once
+                proc.wait(timeout=POLL)
     except KeyboardInterrupt:
         _stop(proc)
         catch_up()
