@@ -7,12 +7,20 @@ prints, and each time the text so far contains the next prompt of `answers`, typ
 
 from __future__ import annotations
 
+import fcntl
 import os
 import select
 import subprocess
+import termios
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+
+def _take_the_terminal() -> None:
+    """In the child, after setsid: make the pty (its stdin) the session's controlling terminal,
+    so a typed Ctrl-C (\x03) sends SIGINT to its foreground process group, as in a shell."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def run_in_pty(
@@ -27,7 +35,7 @@ def run_in_pty(
     try:
         proc = subprocess.Popen(
             list(argv), cwd=cwd, env=dict(env), stdin=slave, stdout=slave, stderr=slave,
-            start_new_session=True, close_fds=True,
+            start_new_session=True, close_fds=True, preexec_fn=_take_the_terminal,
         )  # fmt: skip
     finally:
         os.close(slave)
