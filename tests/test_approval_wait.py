@@ -22,7 +22,7 @@ from boss.core import approvals as ap
 from boss.core import statelog
 from boss.core import status as st
 from boss.core.paths import PlanPaths
-from worker.agents.profile import ScriptedProfile
+from worker.agents.profile import AgentRun, ScriptedProfile
 from worker.autonomy import guard
 from worker.lifecycle import broker
 
@@ -63,6 +63,17 @@ def test_the_wait_comes_from_the_workers_environment_capped_at_90s() -> None:
     for bad in ("", "0", "-5", "soon", "nan", "1e"):
         assert broker.approval_wait({"BOSS_APPROVAL_WAIT": bad}) == 0.0, bad
     assert broker.WAIT_MAX < guard.BROKER_TIMEOUT  # the answer reaches the hook before it gives up
+
+
+def test_the_wait_is_read_from_the_worker_not_from_the_agents_environment(
+    tmp_path: Path, monkeypatch
+) -> None:
+    f = tmp_path / "f"
+    run = AgentRun("p", "W1", tmp_path, tmp_path, f, f, f, tmp_path, 1, 1, (), "true", 0)
+    monkeypatch.setenv("BOSS_APPROVAL_WAIT", "45")
+    assert broker.Facts.of("scripted", run, {"BOSS_APPROVAL_WAIT": "5"}).wait == 45.0
+    monkeypatch.delenv("BOSS_APPROVAL_WAIT")
+    assert broker.Facts.of("scripted", run, {"BOSS_APPROVAL_WAIT": "5"}).wait == 0.0
 
 
 def test_an_approval_during_the_wait_lets_the_call_through_once(setup: Setup) -> None:
@@ -239,3 +250,16 @@ def test_worker_run_waits_for_an_approval_and_runs_the_command_once(tmp_path: Pa
         guard_lines[2].split(":")[0],
     ]
     assert guard_lines[2].startswith("tier3 allowed once by approval R1 after checkpoint")
+
+
+def test_a_scripted_shell_call_the_guard_did_not_judge_stops_the_worker(tmp_path: Path) -> None:
+    # check_guard counts the scripted agent's shell calls as it counts a CLI's tool calls: a
+    # call line with no judgement behind it (here printed by an unguarded `run:`) stops the worker.
+    repo = make_repo(tmp_path / "repo")
+    step = {"run": "echo 'scripted agent: shell: rm -rf /'", "write": {"src/done.txt": "x"}}
+    paths, _ = make_plan(repo, [worker("W1", steps=[step], max_iterations=1, max_strategies=1)])
+    proc = worker_cmd("run", "p", "W1", cwd=repo, check=None)
+    assert proc.returncode != 0
+    status = st.read(paths.status("W1"))
+    assert status.state == "FAILED"
+    assert "the scripted guard judged 0 of 1 tool calls" in status.reason, status.reason
