@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -44,7 +45,9 @@ def decide_when_pending(folder: Path, *, approve: bool) -> threading.Thread:
     """A person at the terminal: decides the first request as soon as it is pending."""
 
     def person() -> None:
-        ap.decide(folder, pending(folder).id, approve=approve, reason="" if approve else "not here")
+        ap.decide(
+            folder, pending(folder, timeout=180).id, approve=approve, reason="" if approve else "not here"
+        )
 
     thread = threading.Thread(target=person, daemon=True)
     thread.start()
@@ -162,6 +165,23 @@ def test_stopping_the_broker_ends_the_wait(setup: Setup) -> None:
     assert time.monotonic() - started < 15  # the agent run is over: no 90 s wait
     waiting.join(30)
     assert "request R1 is recorded" in blocked(outcome["curl"])
+    assert ap.load(setup.paths.approvals_dir, "R1").status == ap.PENDING
+
+
+def test_a_client_that_hangs_up_ends_its_wait(setup: Setup) -> None:
+    request = json.dumps({"payload": json.dumps(claude(CURL, setup.wt)), "cwd": str(setup.wt)}) + "\n"
+    with broker.serve(replace(setup.facts, wait=90.0)) as endpoint:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.connect(str(endpoint.path))
+            client.sendall(request.encode())
+            pending(setup.paths.approvals_dir)
+        started = time.monotonic()  # the hook is gone (its agent was stopped): nobody to answer
+        while len(results(setup)) < 2 and time.monotonic() - started < 15:
+            time.sleep(0.05)
+        assert [r.split(":")[0] for r in results(setup)] == [
+            "tier3 waiting up to 90s for a person",
+            "tier3 blocked",
+        ]
     assert ap.load(setup.paths.approvals_dir, "R1").status == ap.PENDING
 
 
