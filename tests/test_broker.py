@@ -332,9 +332,9 @@ def test_a_worker_run_serves_its_agents_guard(tmp_path: Path, repo: Path, monkey
     judged: list[bytes] = []
     real = broker.judge
 
-    def spy(facts: broker.Facts, request: bytes) -> guard.Outcome:
+    def spy(facts: broker.Facts, request: bytes, *, wait: bool = False) -> guard.Outcome:
         judged.append(request)
-        return real(facts, request)
+        return real(facts, request, wait=wait)
 
     monkeypatch.setattr(broker, "judge", spy)
     step = {"run": 'mkdir -p src && printf %s "$BOSS_GUARD_SOCKET" > src/done.txt'}

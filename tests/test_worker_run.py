@@ -716,4 +716,7 @@ def test_each_cli_profile_counts_its_shell_and_edit_tool_calls(name):
 def test_profiles_that_cannot_tell_count_no_tool_calls():
     from worker.agents.profile import CommandProfile, ScriptedProfile
 
-    assert ScriptedProfile().tool_calls("x") is None and CommandProfile("c", "true").tool_calls("x") is None
+    assert CommandProfile("c", "true").tool_calls("x") is None
+    # The scripted agent can tell: its guarded `shell:` commands, one line each.
+    assert ScriptedProfile().tool_calls("x") == 0
+    assert ScriptedProfile().tool_calls("scripted agent: shell: ls\nls output\n") == 1

@@ -159,8 +159,11 @@ class ScriptedProfile:
     def final_text(self, output: str) -> str:
         return output
 
-    def tool_calls(self, output: str) -> int | None:  # noqa: ARG002 - no tools, no guard
-        return None
+    def tool_calls(self, output: str) -> int | None:
+        """Its `shell:` commands put to the guard: one `scripted agent: shell: ...` line each."""
+        from worker.agents.scripted import SHELL_CALL
+
+        return sum(1 for line in output.splitlines() if line.startswith(SHELL_CALL))
 
     def failure(self, output: str) -> str | None:  # noqa: ARG002 - it has no provider
         return None

@@ -10,12 +10,14 @@ The script is a fenced block in the worker's instructions (and so in CONTEXT.md)
 
 Step N runs on iteration N (`BOSS_ITERATION`); the last step repeats for later iterations.
 A step may `write`, `append`, `replace` (old, new), `delete` paths (relative to the worktree),
-`print` text, `sleep` seconds, `run` a bash command, and `exit` with a code. Run it as
+`print` text, `sleep` seconds, `run` a bash command (unguarded), `shell` bash commands through
+the worker's guard, as an agent CLI's shell tool does, and `exit` with a code. Run it as
 `python -m worker.scripted_agent` in a worktree with the worker's environment (SPEC section 4).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -25,6 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from worker.autonomy import guard
+
+SHELL_CALL = "scripted agent: shell: "  # one line a command put to the guard (ScriptedProfile.tool_calls)
 
 FENCE = re.compile(r"```agent-script[^\n]*\n(.*?)```", re.DOTALL)
 
@@ -67,9 +73,29 @@ def apply_step(step: dict[str, Any], root: Path) -> int:
         print(step["print"], flush=True)
     if step.get("run"):
         subprocess.run(["bash", "-c", str(step["run"])], cwd=root, check=False)
+    shell = step.get("shell")
+    for command in [shell] if isinstance(shell, str) else shell or []:
+        guarded_shell(str(command), root)
     if step.get("sleep"):
         time.sleep(float(step["sleep"]))
     return int(step.get("exit", 0))
+
+
+def guarded_shell(command: str, root: Path) -> None:
+    """Run one command with bash in root if the worker's guard allows it, as a CLI's shell tool
+    is judged (a Bash hook call); blocked, or with no guard to ask, it does not run."""
+    broker = os.environ.get(guard.SOCKET_ENV)
+    shown = " ".join(command.splitlines())
+    if not broker:  # fail closed: nobody to judge it
+        print(f"scripted agent: not run (no guard: {guard.SOCKET_ENV} is not set): {shown}", flush=True)
+        return
+    print(f"{SHELL_CALL}{shown}", flush=True)
+    payload = {"tool_name": "Bash", "tool_input": {"command": command}, "cwd": str(root)}
+    outcome = guard.ask_broker(broker, json.dumps(payload))
+    if outcome.code != guard.ALLOW:
+        print(f"scripted agent: blocked: {outcome.stderr.strip()}", flush=True)
+        return
+    subprocess.run(["bash", "-c", command], cwd=root, check=False)
 
 
 def main() -> int:

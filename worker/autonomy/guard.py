@@ -35,7 +35,10 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 ALLOW, BLOCK = 0, 2
-AGENTS = ("claude", "codex", "gemini", "opencode")
+AGENTS = ("claude", "codex", "gemini", "opencode")  # the agent CLIs whose hooks run this guard
+# What the guard judges for: the CLIs, and the built-in scripted agent's `shell:` steps, which
+# ask the worker's broker themselves (worker.agents.scripted) and get the plain answer.
+JUDGED = (*AGENTS, "scripted")
 
 SOCKET_ENV = "BOSS_GUARD_SOCKET"  # the worker's broker (worker.lifecycle.broker), when it serves the guard
 MAX_MESSAGE = 16 << 20  # bytes of one framed message: a Write call carries the whole file
@@ -47,10 +50,13 @@ FAIL_CLOSED = "(the command is blocked: the guard fails closed)"
 class Outcome:
     """What the hook process answers: exit code, stdout (JSON for the CLI) and stderr."""
 
-    __slots__ = ("code", "stderr", "stdout")
+    __slots__ = ("code", "stderr", "stdout", "waiting")
 
-    def __init__(self, code: int, stdout: str = "", stderr: str = "") -> None:
+    def __init__(self, code: int, stdout: str = "", stderr: str = "", waiting: str = "") -> None:
         self.code, self.stdout, self.stderr = code, stdout, stderr
+        # The approval request a TIER 3 block waits on (run's `wait`): the broker waits for a
+        # person's decision, then judges the call again. Never on the wire.
+        self.waiting = waiting
 
 
 def hook_argv(agent: str, plan: str, worker_id: str, *, policy: Path | None = None) -> list[str]:
@@ -75,22 +81,28 @@ def run(
     worker_id: str,
     policy: Path | None = None,
     env: Mapping[str, str] | None = None,
+    wait: float = 0.0,
 ) -> Outcome:
-    """Judge one hook call; any error blocks (fail closed)."""
+    """Judge one hook call; any error blocks (fail closed).
+
+    With `wait` (seconds, the broker's only), a TIER 3 call without an approval is logged as
+    waiting that long for a person, and the block names its request in `Outcome.waiting`.
+    """
     try:
         judged_env = dict(os.environ if env is None else env)
-        if agent not in AGENTS:
-            msg = f"--agent {agent!r}: must be one of {', '.join(AGENTS)}"
+        if agent not in JUDGED:
+            msg = f"--agent {agent!r}: must be one of {', '.join(JUDGED)}"
             raise ValueError(msg)
         tool, tool_input, hook_cwd = _read_hook_input(payload)
         from worker.autonomy.judgement import Judge
 
-        allowed, reason = Judge(agent, plan, worker_id, policy, judged_env).decide(tool, tool_input, hook_cwd)
+        judge = Judge(agent, plan, worker_id, policy, judged_env, wait=wait)
+        allowed, reason = judge.decide(tool, tool_input, hook_cwd)
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         reason = f"guard error: {type(e).__name__}: {first}" if first else f"guard error: {type(e).__name__}"
         return Outcome(BLOCK, "", f"{reason} {FAIL_CLOSED}\n")
-    return _allow(agent, reason) if allowed else Outcome(BLOCK, "", reason + "\n")
+    return _allow(agent, reason) if allowed else Outcome(BLOCK, "", reason + "\n", judge.waiting)
 
 
 def _read_hook_input(text: str) -> tuple[str, dict[str, object], str]:
@@ -114,7 +126,7 @@ def _allow(agent: str, reason: str) -> Outcome:
         return Outcome(ALLOW, json.dumps(out))
     if agent == "gemini":
         return Outcome(ALLOW, "{}")
-    return Outcome(ALLOW)  # Codex rejects unknown fields and "ask": say nothing
+    return Outcome(ALLOW)  # Codex rejects unknown fields and "ask": say nothing (nor to the scripted agent)
 
 
 def read_message(sock: socket.socket, deadline: float, limit: int = MAX_MESSAGE) -> bytes:

@@ -4,8 +4,10 @@
 `worker.autonomy.guard`'s), classifies the command, or the files an edit changes, and acts on
 the tier: TIER 1 allows; TIER 2 checkpoints the worktree (`boss.core.checkpoint`), then allows;
 TIER 3 allows once a person's approval of exactly this command (`boss.core.approvals`), else
-records an approval request and blocks. Every decision is a state-log line (ACTION `guard`).
-The guard imports this module only when it judges by itself; imports stay lazy for its start-up.
+records an approval request and blocks (or, for the broker with a wait, says it waits: the
+broker waits for the decision, then has the call judged again). Every decision is a state-log
+line (ACTION `guard`). The guard imports this module only when it judges by itself; imports
+stay lazy for its start-up.
 """
 
 from __future__ import annotations
@@ -44,10 +46,19 @@ class Judge:
     """One worker's guard: judges a tool call and does what its tier asks (log, checkpoint, request)."""
 
     def __init__(
-        self, agent: str, plan: str, worker_id: str, policy: Path | None, env: dict[str, str]
+        self,
+        agent: str,
+        plan: str,
+        worker_id: str,
+        policy: Path | None,
+        env: dict[str, str],
+        *,
+        wait: float = 0.0,
     ) -> None:
         self.agent, self.plan, self.worker_id = agent, plan, worker_id
         self.policy_file, self.env = policy, env
+        self.wait = wait  # seconds the caller (the broker) waits for a person on a TIER 3 request
+        self.waiting = ""  # the request it waits on, once decide has recorded one
 
     def decide(self, tool: str, tool_input: dict[str, object], hook_cwd: str) -> tuple[bool, str]:
         """(allowed, reason) for one tool call, its side effects done; hook_cwd "" when the hook sent none."""
@@ -148,7 +159,15 @@ class Judge:
             folder, plan=self.plan, worker=self.worker_id, command=subject, reason=decision.reason,
             rule=decision.rule, tier=decision.tier, cwd=str(cwd),
         )  # fmt: skip
-        self.log(paths, f"tier3 blocked: {why}; approval request {req.id}", f"approvals/{req.id}.json")
+        if self.wait > 0:
+            self.waiting = req.id
+            self.log(
+                paths,
+                f"tier3 waiting up to {self.wait:g}s for a person: {why}; approval request {req.id}",
+                f"approvals/{req.id}.json",
+            )
+        else:
+            self.log(paths, f"tier3 blocked: {why}; approval request {req.id}", f"approvals/{req.id}.json")
         return False, (
             f"BLOCKED (TIER 3): {decision.reason}. It needs a person's approval: request {req.id} is"
             f" recorded (`boss approve {req.id} --plan {self.plan}`); once approved, exactly this"

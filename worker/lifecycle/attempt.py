@@ -21,7 +21,7 @@ from worker.agents import cli_config as agentconfig
 from worker.agents.cli_config import AgentConfig
 from worker.agents.profile import AgentRun, agent_env, attempt_record
 from worker.agents.registry import PROFILES, STATE_DIR, state_paths
-from worker.autonomy.guard import AGENTS
+from worker.autonomy.guard import JUDGED
 from worker.lifecycle import broker
 from worker.lifecycle.prompt import tail
 from worker.lifecycle.session import GitDirChanged, Run, short
@@ -147,7 +147,7 @@ def check_failure(run: Run, output: str, log: Path) -> None:
 
 def check_guard(run: Run, output: str, log_size: int, version: str | None, strategy: int) -> None:
     """Raise EnforcementError when the guard judged fewer tool calls than the agent made."""
-    if run.profile.name not in AGENTS:
+    if run.profile.name not in JUDGED:
         return
     calls = run.profile.tool_calls(output)
     if not calls:

@@ -13,12 +13,18 @@ that counts only inside the worktree (anything else is judged from the worktree'
 One request a connection, one JSON object a line each way (`worker.autonomy.guard.read_message`):
 `{"payload": STDIN, "cwd": DIR}` in, `{"code": 0|2, "stdout": ..., "stderr": ...}` out. A
 client that sends nothing, too much or garbage gets a block; none can hold the worker up.
+
+When the worker's own environment has `BOSS_APPROVAL_WAIT=SECONDS` (what `boss do --watch` sets
+on a terminal; at most WAIT_MAX), a TIER 3 call without an approval waits that long for a
+person's decision on its request, outside the judging lock, before it is judged again: approved,
+it runs once; denied or still pending, it is blocked as it would have been at once.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import socket
 import tempfile
@@ -29,7 +35,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from boss.core.errors import StateError
+from boss.core import approvals
+from boss.core.errors import InputError, StateError
+from boss.core.paths import PlanPaths
 from worker.agents.profile import AgentRun
 from worker.autonomy import guard
 
@@ -42,6 +50,11 @@ STOP_SECONDS = 60.0  # for judgements under way when the run ends: their log lin
 POLL_SECONDS = 1.0  # how soon the accepting thread notices the stop if the wake-up call failed
 STALE_SECONDS = 60.0  # a socket folder older than this whose socket refuses is a dead worker's
 SUN_PATH_MAX = 107  # bytes of an AF_UNIX path, its final NUL aside (Linux; macOS allows 103)
+WAIT_ENV = "BOSS_APPROVAL_WAIT"  # the worker's environment: seconds a TIER 3 call waits for a person
+# The answer must reach the hook before its broker timeout (guard.BROKER_TIMEOUT, 100 s) and the
+# CLIs' hook timeout (120 s), judging again and a checkpoint included.
+WAIT_MAX = 90.0
+WAIT_POLL = 0.2  # how often a waiting call reads its request
 
 
 @dataclass(frozen=True)
@@ -57,11 +70,16 @@ class Facts:
     iteration: int
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # the agent's: API keys, no repr
     policy: Path | None = None  # None: the worker's overlay in its agent folder (worker.agents.enforce)
+    wait: float = 0.0  # seconds a TIER 3 call waits for a person's decision (approval_wait)
 
     @classmethod
     def of(cls, agent: str, run: AgentRun, env: Mapping[str, str]) -> Facts:
-        """The facts of an agent run the worker is about to start with env."""
-        return cls(agent, run.plan, run.worker_id, run.repo, run.worktree, run.strategy, run.iteration, env)
+        """The facts of an agent run the worker is about to start with env; the wait comes from
+        the worker's own environment, never from anything the agent can write."""
+        return cls(
+            agent, run.plan, run.worker_id, run.repo, run.worktree, run.strategy, run.iteration, env,
+            wait=approval_wait(os.environ),
+        )  # fmt: skip
 
     def guard_env(self) -> dict[str, str]:
         """The environment the guard judges with: the agent's, with the worker's own BOSS_* facts."""
@@ -102,8 +120,21 @@ def serve(facts: Facts) -> Iterator[Endpoint]:
         server.stop()
 
 
-def judge(facts: Facts, request: bytes) -> guard.Outcome:
-    """The answer to one request, its side effects done (log line, checkpoint, approval request)."""
+def approval_wait(environ: Mapping[str, str]) -> float:
+    """Seconds from BOSS_APPROVAL_WAIT, at most WAIT_MAX; 0 (no wait) when unset, not a number or not > 0."""
+    try:
+        seconds = float(environ.get(WAIT_ENV, "") or 0)
+    except ValueError:
+        return 0.0
+    return min(seconds, WAIT_MAX) if seconds > 0 else 0.0  # NaN is not > 0
+
+
+def judge(facts: Facts, request: bytes, *, wait: bool = False) -> guard.Outcome:
+    """The answer to one request, its side effects done (log line, checkpoint, approval request).
+
+    With `wait`, a TIER 3 block on a new or pending request names it in `Outcome.waiting`
+    (logged as waiting facts.wait seconds for a person) instead of being the final answer.
+    """
     try:
         message = json.loads(request)
     except ValueError:
@@ -113,8 +144,9 @@ def judge(facts: Facts, request: bytes) -> guard.Outcome:
     payload = _with_cwd(message["payload"], message.get("cwd"), facts.worktree)
     env = facts.guard_env()
     return guard.run(
-        payload, agent=facts.agent, plan=facts.plan, worker_id=facts.worker_id, policy=facts.policy, env=env
-    )
+        payload, agent=facts.agent, plan=facts.plan, worker_id=facts.worker_id, policy=facts.policy, env=env,
+        wait=facts.wait if wait else 0.0,
+    )  # fmt: skip
 
 
 def refuse(why: str) -> guard.Outcome:
@@ -181,6 +213,18 @@ def sweep(parent: Path, older: float = STALE_SECONDS) -> list[Path]:
     return removed
 
 
+def _hung_up(conn: socket.socket) -> bool:
+    """Whether the client closed its end (or the broker shut down reading): it sends nothing
+    after its request, so a readable socket with no data left is a closed one."""
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+        return bool(readable) and conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except (OSError, ValueError):
+        return True
+
+
 class _Server:
     """A listening socket, the thread that accepts, and one thread a connection."""
 
@@ -243,7 +287,11 @@ class _Server:
                 outcome = refuse("the connection closed before a whole request")
             else:
                 with self.judging:
-                    outcome = judge(self.facts, request)
+                    outcome = judge(self.facts, request, wait=self.facts.wait > 0)
+                if outcome.waiting:  # a person may decide: wait, without the lock, then judge again
+                    self.await_decision(conn, outcome.waiting)
+                    with self.judging:
+                        outcome = judge(self.facts, request)
             self.answer(conn, outcome)
         except Exception as e:  # never a traceback in the worker's output: the client blocks
             self.answer(conn, refuse(f"broker error: {type(e).__name__}"))
@@ -252,6 +300,23 @@ class _Server:
                 self.open.pop(conn, None)
                 conn.close()
             self.slots.release()
+
+    def await_decision(self, conn: socket.socket, req_id: str) -> None:
+        """Return once request req_id is no longer pending, facts.wait has passed, the broker
+        stops, or the client has hung up (its agent run is over)."""
+        folder = PlanPaths.of(self.facts.repo, self.facts.plan).approvals_dir
+        deadline = time.monotonic() + self.facts.wait
+        while True:
+            try:
+                if approvals.load(folder, req_id).status != approvals.PENDING:
+                    return
+            except InputError:  # removed meanwhile: judged again, it is recorded anew
+                return
+            if _hung_up(conn):
+                return
+            left = deadline - time.monotonic()
+            if left <= 0 or self.stopping.wait(min(WAIT_POLL, left)):
+                return
 
     def answer(self, conn: socket.socket, outcome: guard.Outcome) -> None:
         reply = {"code": outcome.code, "stdout": outcome.stdout, "stderr": outcome.stderr}
