@@ -156,7 +156,7 @@ def test_never_passing_leaves_the_branch_untouched_then_retry_lands(tmp_path):
     assert git(repo, "status", "--porcelain") == "?? notes.txt"
     blocker = repo / ".boss/plans" / plan / "workers/W1/BLOCKER_REPORT.md"
     assert blocker.is_file()
-    assert "BLOCKER_REPORT.md" in proc.stdout
+    assert f"blocker report: .boss/plans/{plan}/workers/W1/BLOCKER_REPORT.md" in proc.stdout
     assert "nothing landed" in proc.stdout and f"boss do --retry --plan {plan}" in proc.stdout
     assert status_row(repo, plan)[1] == "FAILED"
     runs = starts(repo, plan)
@@ -193,6 +193,24 @@ def test_scope_violation_is_held_for_review_then_lands(tmp_path, decision):
     files = git(repo, "ls-tree", "-r", "--name-only", "HEAD").split()
     assert ("outside.txt" in files) == (decision == "accept")
     assert head(repo, f"refs/boss/{plan}/rollback") == before
+
+
+def test_changes_in_the_way_keep_the_branch_then_retry_lands(tmp_path):
+    repo = calc_repo(tmp_path)
+    before = head(repo)
+    mine = WRONG + "# mine\n"
+    (repo / "src/calc.py").write_text(mine)
+    proc = do(repo, task("Fix add", FIX), check=1)
+    plan = plan_of(proc)
+    assert "tested, not landed" in proc.stdout and "src/calc.py" in proc.stdout
+    assert f"report: .boss/plans/{plan}/merge/REPORT.md" in proc.stdout
+    assert f"then: boss do --retry --plan {plan}" in proc.stdout
+    assert head(repo) == before and (repo / "src/calc.py").read_text() == mine
+    git(repo, "stash", "-q")
+    boss("do", "--retry", cwd=repo)
+    assert (repo / "src/calc.py").read_text() == RIGHT
+    boss("undo", cwd=repo)
+    assert head(repo) == before and (repo / "src/calc.py").read_text() == WRONG
 
 
 # 5. the branch moved meanwhile

@@ -16,7 +16,7 @@ from boss.core import status as st
 from boss.core.config import Config
 from boss.core.decisions import read_drop
 from boss.core.errors import StateError
-from boss.core.manifest import Manifest
+from boss.core.manifest import Manifest, display_path
 from boss.core.paths import PlanPaths
 from boss.solo import follow
 from boss.solo.land import land, landing_of, verdict
@@ -80,8 +80,13 @@ def course(paths: PlanPaths, m: Manifest, config: Config, rec: DoRecord, io: Io)
         io.say(f"  look: boss quarantine show {WORKER} --plan {plan}")
         io.say(f"  then: boss quarantine accept|salvage|reject {WORKER} --plan {plan}; boss do --retry lands")
         return 1
-    io.say(f"not landed: {found or 'not merged'}{f' ({why})' if why else ''}; {j.message}")
-    io.say(f"{rec.branch} is where it was; report: {paths.rel(paths.merge_dir / 'REPORT.md')}")
+    if found == jr.MERGED:  # tested, but the branch could not move (it moved, or files in the way)
+        io.say(f"tested, not landed: {j.message}")
+    else:
+        io.say(f"not landed: {found or 'not merged'}{f' ({why})' if why else ''}; {j.message}")
+    report = paths.merge_dir / "REPORT.md"
+    io.say(f"{rec.branch} is where it was; report: {display_path(report)}")
+    io.say(f"then: boss do --retry --plan {plan}   (lands it with its rollback point, so boss undo works)")
     return 1
 
 
@@ -90,7 +95,7 @@ def _not_done(paths: PlanPaths, rec: DoRecord, status: st.Status | None, io: Io)
     state, reason = (status.state, status.reason) if status else (st.PENDING, "it did not start")
     io.say(f"{WORKER}: {state}: {reason}")
     if paths.blocker(WORKER).is_file():
-        io.say(f"blocker report: {paths.repo.name}/{paths.blocker(WORKER).relative_to(paths.repo)}")
+        io.say(f"blocker report: {display_path(paths.blocker(WORKER))}")
     io.say(f"nothing landed: {rec.branch} is untouched by plan {plan}")
     io.say(f"then: boss do --retry --plan {plan}   (once what stopped it is dealt with)")
     return 1
