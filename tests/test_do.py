@@ -103,6 +103,8 @@ def test_success_lands_on_the_current_branch(tmp_path):
         before,
         after,
     )
+    line = boss("do", "Fix add", "--test", "true", "--plan", plan, cwd=repo, check=2).stderr
+    assert "exists already" in line and f"boss do --retry --plan {plan}" in line
     # --retry afterwards: already landed, nothing runs again
     again = boss("do", "--retry", cwd=repo)
     assert "already landed" in again.stdout
@@ -184,6 +186,9 @@ def test_scope_violation_is_held_for_review_then_lands(tmp_path, decision):
     plan = plan_of(proc)
     assert "held for review" in proc.stdout
     assert f"boss quarantine show W1 --plan {plan}" in proc.stdout
+    assert f"boss quarantine salvage W1 --plan {plan}" in proc.stdout
+    assert f"boss quarantine accept W1 --plan {plan} -m WHY" in proc.stdout
+    assert f"boss do --retry --plan {plan}" in proc.stdout
     assert head(repo) == before and (repo / "src/calc.py").read_text() == WRONG
     assert not (repo / "outside.txt").exists()
     reason = ["--reason", "the file is wanted"] if decision == "accept" else []
@@ -335,8 +340,14 @@ def test_bad_inputs_say_what_is_wrong_and_leave_nothing(tmp_path):
     assert "HEAD detached" in line and "--base" not in line and "git switch" in line
     assert plan_dirs(repo) == [] and head(repo) == before
     git(repo, "checkout", "-q", "main")
+    line = bad(repo, "do", "Fix add", "--test", "true", "--plan", "Bad Name")
+    assert "--plan" in line and "'Bad Name'" in line
+    assert "nope.md" in bad(repo, "do", "--from", "nope.md")
+    assert plan_dirs(repo) == []
     # a plan not made by `boss do`
     boss("plan", "--from", str(two), cwd=repo)
     assert "not made by `boss do`" in bad(repo, "do", "--retry", "--plan", "two")
     assert "not made by `boss do`" in bad(repo, "undo", "two")
     assert "no plan 'nope'" in bad(repo, "undo", "nope")
+    line = bad(repo, "do", "Fix add", "--test", "true", "--plan", "two")
+    assert "exists already" in line and "--retry" not in line and "--force" not in line

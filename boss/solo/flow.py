@@ -78,7 +78,11 @@ def course(paths: PlanPaths, m: Manifest, config: Config, rec: DoRecord, io: Io)
     if found == jr.QUARANTINED:
         io.say(f"held for review: {why}")
         io.say(f"  look: boss quarantine show {WORKER} --plan {plan}")
-        io.say(f"  then: boss quarantine accept|salvage|reject {WORKER} --plan {plan}; boss do --retry lands")
+        q = f"{WORKER} --plan {plan}"
+        io.say(f"  keep the rest: boss quarantine salvage {q}   (drops what is out of scope)")
+        io.say(f"   or all of it: boss quarantine accept {q} -m WHY")
+        io.say(f"  then land it: boss do --retry --plan {plan}")
+        io.say(f"  (or refuse it: boss quarantine reject {q} -m WHY)")
         return 1
     if found == jr.MERGED:  # tested, but the branch could not move (it moved, or files in the way)
         io.say(f"tested, not landed: {j.message}")
