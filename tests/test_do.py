@@ -306,6 +306,70 @@ def test_a_killed_do_is_finished_by_retry(tmp_path):
     assert git(repo, "merge-base", "--is-ancestor", before, head(repo)) == ""
 
 
+def waiting(go: Path, flag: Path | None = None) -> dict:
+    """A step that marks it started (src/started in its worktree), waits for go, then fixes
+    add(); with flag, it does all that only once flag exists."""
+    q = shlex.quote(str(go))
+    run = f"touch src/started; for i in $(seq 600); do [ -f {q} ] && break; sleep 0.1; done; rm src/started"
+    run += "; sed -i 's/a - b/a + b/' src/calc.py"
+    return {"run": f"[ -f {shlex.quote(str(flag))} ] || exit 0; {run}" if flag else run}
+
+
+def wait_for(path: Path, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not path.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert path.exists(), proc.communicate()
+
+
+def test_one_do_at_a_time_on_a_plan(tmp_path):
+    repo = calc_repo(tmp_path)
+    go = tmp_path / "go"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "boss", "do", task("Fix add", waiting(go)), "--test", TEST,
+         "--scope", "^src/", "--agent", "scripted"],
+        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(repo / ".worktrees/do-fix-add/W1/src/started", proc)
+        busy = boss("do", "--retry", cwd=repo, check=1)
+        assert "another `boss do` is working on it" in busy.stderr and "boss status do-fix-add" in busy.stderr
+        go.write_text("go\n")
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, (out, err)
+    assert (repo / "src/calc.py").read_text() == RIGHT
+
+
+def test_retry_while_the_worker_runs_elsewhere_is_refused(tmp_path):
+    repo = calc_repo(tmp_path)
+    flag, go = tmp_path / "dealt-with", tmp_path / "go"
+    plan = plan_of(do(repo, task("Fix add", waiting(go, flag)), check=1))
+    flag.write_text("go\n")
+    # the worker run again as run_workers.sh runs it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "worker", "run", plan, "W1"],
+        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(repo / ".worktrees" / plan / "W1/src/started", proc)
+        busy = boss("do", "--retry", cwd=repo, check=1)
+        assert "is running in another process" in busy.stderr, busy
+        assert f"boss do --retry --plan {plan}" in busy.stderr
+        go.write_text("go\n")
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert status_row(repo, plan)[1] == "SUCCESS"
+    boss("do", "--retry", cwd=repo)
+    assert (repo / "src/calc.py").read_text() == RIGHT
+
+
 # 6. inputs
 
 

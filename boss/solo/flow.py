@@ -16,6 +16,7 @@ from boss.core import status as st
 from boss.core.config import Config
 from boss.core.decisions import read_drop
 from boss.core.errors import StateError
+from boss.core.lock import locked
 from boss.core.manifest import Manifest, display_path
 from boss.core.paths import PlanPaths
 from boss.solo import follow
@@ -34,13 +35,25 @@ class Io:
     ask: follow.Ask | None = None
 
 
+LOCK = "do.lock"  # held by the `boss do` working on the plan
+
+
 def short(commit: str) -> str:
     """A commit in messages."""
     return commit[:10]
 
 
 def course(paths: PlanPaths, m: Manifest, config: Config, rec: DoRecord, io: Io) -> int:
-    """Run what is left of a `boss do`; 0 when its work is on its branch, 1 otherwise."""
+    """Run what is left of a `boss do`; 0 when its work is on its branch, 1 otherwise. One at a
+    time: StateError while another `boss do` works on the plan, or its worker runs elsewhere."""
+    busy = (
+        f"plan {paths.plan}: another `boss do` is working on it; follow it: boss status {paths.plan} --watch"
+    )
+    with locked(paths.root / LOCK, 0, busy):
+        return _course(paths, m, config, rec, io)
+
+
+def _course(paths: PlanPaths, m: Manifest, config: Config, rec: DoRecord, io: Io) -> int:
     plan, w = paths.plan, m.worker(WORKER)
     rec = landing_of(paths, rec)
     if rec.undone_at:
@@ -57,6 +70,12 @@ def course(paths: PlanPaths, m: Manifest, config: Config, rec: DoRecord, io: Io)
         )
         raise StateError(msg)
     status = st.read(paths.status(WORKER))
+    if status is not None and st.effective_state(status, config.heartbeat_stale) == st.RUNNING:
+        msg = (
+            f"worker {WORKER} of plan {plan} is running in another process (pid {status.pid}); "
+            f"follow it: boss status {plan} --watch; when it ends: boss do --retry --plan {plan}"
+        )
+        raise StateError(msg)
     if status is None or status.state not in (st.SUCCESS, st.SCOPE_VIOLATION):
         agent = m.settings(w).agent
         io.say(f"{WORKER}: {agent} works in {paths.worktree(WORKER)} on branch {w.branch}")
