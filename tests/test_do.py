@@ -415,3 +415,31 @@ def test_bad_inputs_say_what_is_wrong_and_leave_nothing(tmp_path):
     assert "no plan 'nope'" in bad(repo, "undo", "nope")
     line = bad(repo, "do", "Fix add", "--test", "true", "--plan", "two")
     assert "exists already" in line and "--retry" not in line and "--force" not in line
+
+
+# the integration test, and --watch
+
+
+def test_a_failing_integration_test_keeps_the_branch(tmp_path):
+    repo = calc_repo(tmp_path)
+    before = head(repo)
+    proc = do(repo, task("Fix add", FIX), "--integration-test", "grep -q 'a - b' src/calc.py", check=1)
+    plan = plan_of(proc)
+    assert "not landed: REVERTED" in proc.stdout and f"boss retry W1 --onto --plan {plan}" in proc.stdout
+    assert head(repo) == before and (repo / "src/calc.py").read_text() == WRONG
+    assert "nothing of it landed" in boss("undo", cwd=repo, check=1).stderr
+    # the plan changed (its integration test), rendered: --retry lands it
+    manifest = repo / ".boss/plans" / plan / "manifest.yaml"
+    assert f".boss/plans/{plan}/manifest.yaml, then boss render {plan}" in proc.stdout
+    manifest.write_text(manifest.read_text().replace("grep -q 'a - b' src/calc.py", "test -f check.py"))
+    boss("render", plan, cwd=repo)
+    again = boss("do", "--retry", cwd=repo)
+    assert "and the integration test" in again.stdout and (repo / "src/calc.py").read_text() == RIGHT
+
+
+def test_a_passing_integration_test_and_watch_show_every_step(tmp_path):
+    repo = calc_repo(tmp_path)
+    proc = do(repo, task("Fix add", FIX), "--integration-test", "test -f check.py", "--watch")
+    assert "and the integration test" in proc.stdout
+    assert " agent " in proc.stdout and " worktree " in proc.stdout  # not only the milestones
+    assert (repo / "src/calc.py").read_text() == RIGHT

@@ -98,3 +98,17 @@ def test_two_dos_are_undone_latest_first(tmp_path):
     assert head(repo) == after and not (repo / "src/sub.py").exists()
     boss("undo", first, cwd=repo)
     assert head(repo) == before and (repo / "src/calc.py").read_text() == WRONG
+
+
+def test_an_undo_interrupted_after_the_branch_moved_finishes_when_run_again(tmp_path):
+    repo, plan, before, after = landed(tmp_path)
+    # as a crash leaves it: the record says where the undo goes, the branch moved, the files did not
+    where = repo / ".boss/plans" / plan / "do.json"
+    where.write_text(json.dumps({**json.loads(where.read_text()), "undo_to": before}))
+    git(repo, "update-ref", "refs/heads/main", before, after)
+    assert (repo / "src/calc.py").read_text() == RIGHT
+    proc = boss("undo", cwd=repo)
+    assert "undone: main moved back" in proc.stdout
+    assert head(repo) == before and (repo / "src/calc.py").read_text() == WRONG
+    assert git(repo, "status", "--porcelain") == ""
+    assert json.loads(where.read_text())["undone_at"]

@@ -103,13 +103,19 @@ def _course(paths: PlanPaths, m: Manifest, config: Config, rec: DoRecord, io: Io
         io.say(f"  then land it: boss do --retry --plan {plan}")
         io.say(f"  (or refuse it: boss quarantine reject {q} -m WHY)")
         return 1
+    report = paths.merge_dir / "REPORT.md"
     if found == jr.MERGED:  # tested, but the branch could not move (it moved, or files in the way)
         io.say(f"tested, not landed: {j.message}")
-    else:
-        io.say(f"not landed: {found or 'not merged'}{f' ({why})' if why else ''}; {j.message}")
-    report = paths.merge_dir / "REPORT.md"
+        io.say(f"{rec.branch} is where it was; report: {display_path(report)}")
+        io.say(
+            f"then: boss do --retry --plan {plan}   (lands it with its rollback point, so boss undo works)"
+        )
+        return 1
+    io.say(f"not landed: {found or 'not merged'}{f' ({why})' if why else ''}; {j.message}")
     io.say(f"{rec.branch} is where it was; report: {display_path(report)}")
-    io.say(f"then: boss do --retry --plan {plan}   (lands it with its rollback point, so boss undo works)")
+    io.say(f"  the agent again, told why: boss retry {WORKER} --onto --plan {plan}")
+    io.say(f"  or change the plan: {display_path(paths.manifest)}, then boss render {plan}")
+    io.say(f"  then land it: boss do --retry --plan {plan}")
     return 1
 
 
