@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import boss, git
 from test_do import FIX, RIGHT, TEST, WRONG, calc_repo, do, gated, head, plan_of, status_row, task
 
@@ -74,7 +75,8 @@ def test_a_commit_made_while_the_worker_runs_is_kept(tmp_path):
 # 7. killed, then resumed
 
 
-def test_a_killed_do_is_finished_by_retry(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
+def test_a_killed_do_is_finished_by_retry(tmp_path, sig):
     repo = calc_repo(tmp_path)
     flag = tmp_path / "dealt-with"
     started = repo / ".worktrees/do-fix-add/W1/src/started"
@@ -93,12 +95,15 @@ def test_a_killed_do_is_finished_by_retry(tmp_path):
             time.sleep(0.1)
         assert started.exists(), proc.communicate()
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        os.killpg(proc.pid, sig)  # Ctrl-C at a terminal: SIGINT to its foreground process group
+        out, err = proc.communicate(timeout=60)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130, (out, err)
+        assert "resume: boss do --retry --plan do-fix-add" in err
+        assert status_row(repo, "do-fix-add")[1] == "FAILED"
     before = head(repo)
     assert (repo / "src/calc.py").read_text() == WRONG
     flag.write_text("go\n")
-    # the killed worker's sandbox dies with it; give it a moment, as a person would
     again = boss("do", "--retry", cwd=repo, check=None)
     assert again.returncode == 0, (again.stdout, again.stderr)
     assert "landed: main moved from" in again.stdout
