@@ -172,6 +172,20 @@ def test_never_passing_leaves_the_branch_untouched_then_retry_lands(tmp_path):
     assert status_row(repo, plan)[1:3] == ["SUCCESS", "MERGED"]
 
 
+def test_a_test_that_passes_before_the_work_is_fixed_in_the_plan_then_retry_lands(tmp_path):
+    repo = calc_repo(tmp_path)
+    before = head(repo)
+    proc = do(repo, task("Fix add", FIX), test="true", check=1)
+    plan = plan_of(proc)
+    assert "red gate" in proc.stdout and head(repo) == before
+    manifest = repo / ".boss/plans" / plan / "manifest.yaml"
+    assert f"{manifest.relative_to(repo)}, then boss render {plan}" in proc.stdout
+    manifest.write_text(manifest.read_text().replace("test: 'true'", f"test: {TEST}"))
+    boss("render", plan, cwd=repo)
+    boss("do", "--retry", cwd=repo)
+    assert (repo / "src/calc.py").read_text() == RIGHT
+
+
 # 3. scope violation
 
 

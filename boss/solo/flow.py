@@ -126,5 +126,6 @@ def _not_done(paths: PlanPaths, rec: DoRecord, status: st.Status | None, io: Io)
     if paths.blocker(WORKER).is_file():
         io.say(f"blocker report: {display_path(paths.blocker(WORKER))}")
     io.say(f"nothing landed: {rec.branch} is untouched by plan {plan}")
+    io.say(f"  to change its task, test or scope: {display_path(paths.manifest)}, then boss render {plan}")
     io.say(f"then: boss do --retry --plan {plan}   (once what stopped it is dealt with)")
     return 1
