@@ -6,11 +6,7 @@ on a tree (`int`), a worker's acceptance test on a tree (`acc`), a first run or 
 a red one. With `--slots N` (N > 1) it asks the Speculator for each (`fetch`) instead of running
 it in the integration worktree, and the Speculator has already made most of them:
 
-- It predicts the candidates the serial procedure will judge: from the last tested head, each
-  pending worker (a group: its pending members together) merged on the one before, with
-  `git merge-tree` (no worktree), as a commit of its own (`git commit-tree`, no ref moves). A
-  merge git cannot make (a CONFLICT), a worker whose dependency is not predicted merged (SKIPPED)
-  and a candidate whose first run came back red (likely dropped) do not move the prediction on.
+- It predicts the candidates the serial procedure will judge (boss/ceremony/predict.py).
 - It queues, for each candidate in order: each member's acceptance test and the integration
   test on its tree; for a red first run, the run again; for the predicted final tree, every
   predicted merged worker's acceptance test (the final check). N slot threads take them in that
@@ -41,13 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from boss.ceremony import integration
+from boss.ceremony import integration, predict
 from boss.ceremony.integration import Run
+from boss.ceremony.predict import Candidate
 from boss.ceremony.session import Session, short
 from boss.core import git, gittrees
 from boss.core import journal as jr
 from boss.core.errors import GitError
-from boss.core.journal import MERGED, Record
 from boss.core.manifest import Worker
 
 WAIT = 0.5  # seconds between looks while the ceremony waits for a run (a new result wakes it at once)
@@ -103,15 +99,6 @@ class Job:
 def key_of(kind: str, tree: str, worker: str, attempt: int) -> str:
     """The name of a run: what ran, on which tree, which time."""
     return f"{kind} {tree} {worker} {attempt}"
-
-
-@dataclass
-class Candidate:
-    """A predicted merge candidate: the workers merged at this step, its tree and commit."""
-
-    ids: list[str]
-    tree: str
-    commit: str
 
 
 class Speculator:
@@ -248,36 +235,7 @@ class Speculator:
         return any(r is not None and not self._green(kind, r) for kind, r in runs)
 
     def _predict(self) -> tuple[list[Candidate], Candidate | None, list[str]]:
-        """The candidates ahead, the predicted final one, and every worker predicted merged."""
-        s = self.s
-        j, repo = s.j, s.paths.repo
-        merged = [r.id for r in j.records if r.id in j.queue and r.verdict == MERGED]
-        head, final = j.head, None
-        chain: list[Candidate] = []
-        seen: set[str] = set()
-        for r in s.pending():
-            if r.id in seen:
-                continue
-            unit = _unit(s, r)
-            seen.update(x.id for x in unit)
-            ids = [x.id for x in unit]
-            among = set(ids)
-            deps = {d for x in unit for d in s.m.worker(x.id).depends_on if d not in among}
-            if not deps <= set(merged) or (r.group and _group_out(s, r.group)):
-                continue
-            commit, tree = head, ""
-            for x in unit:
-                tree, conflicts = gittrees.merge_tree(repo, commit, x.head)
-                if conflicts or not tree:
-                    break
-                commit = gittrees.commit_tree(repo, tree, [commit, x.head], f"boss: predicted merge {x.id}")
-            else:
-                cand = Candidate(ids, tree, commit)
-                chain.append(cand)
-                if not self._red(tree, ids):
-                    head, final = commit, cand
-                    merged += ids
-        return chain, final, merged
+        return predict.chain(self.s, self._red)
 
     # --- the job table ----------------------------------------------------------------------
 
@@ -379,19 +337,6 @@ class Speculator:
         return integration.run_acceptance(
             s.paths, s.m, w, path, name, ticker, job.label, on_start=started, owner=owner
         )
-
-
-def _unit(s: Session, r: Record) -> list[Record]:
-    """What the serial procedure merges at r's turn: r, or its group's pending members."""
-    if not r.group:
-        return [r]
-    members = (s.j.record(w.id) for w in s.m.groups()[r.group])
-    return [x for x in members if x.id in s.j.queue and not x.decided]
-
-
-def _group_out(s: Session, name: str) -> bool:
-    """A member of group name was decided without being merged: the group stays out whole."""
-    return any(x.decided and x.verdict != MERGED for x in (s.j.record(w.id) for w in s.m.groups()[name]))
 
 
 def _prepare_slot(s: Session, path: Path, commit: str) -> None:

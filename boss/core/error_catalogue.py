@@ -156,7 +156,7 @@ _PLAN_ENTRIES: tuple[Entry, ...] = (
     # --- configuration ----------------------------------------------------------------------
     Entry("config-unknown-key", CONFIG, "An unknown key in `.boss/config.yaml`.", 2,
           "<file>: field agnets: unknown key (allowed: agents, heartbeat_stale, jobs, log_cap_mb, "
-          "planner_timeout, sandbox, worktree_root)",
+          "merge_slots, planner_timeout, sandbox, worktree_root)",
           "Fix the key."),
     Entry("config-agent-no-command", CONFIG, "An agent profile without `command`.", 2,
           "<file>: agent mybot: field command: must be a non-empty shell command",
