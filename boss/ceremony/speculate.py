@@ -40,7 +40,7 @@ from typing import NamedTuple
 from boss.ceremony import integration, predict
 from boss.ceremony.integration import Run
 from boss.ceremony.predict import Candidate
-from boss.ceremony.session import Session, short
+from boss.ceremony.session import Session, now, short
 from boss.core import git, gittrees
 from boss.core import journal as jr
 from boss.core.errors import GitError
@@ -89,6 +89,9 @@ class Job:
     result: Run | None = None
     used: bool = False
     pgid: int = 0
+    slot: int = 0
+    started: str = ""
+    ended: str = ""
     waiters: list[threading.Event] = field(default_factory=list)
 
 
@@ -176,6 +179,11 @@ class Speculator:
         j = self.s.j
         j.speculative_runs = sum(1 for x in self.jobs.values() if x.result is not None and x.ahead)
         j.wasted_runs = sum(1 for x in self.jobs.values() if x.result is not None and not x.used)
+        for x in sorted(self.jobs.values(), key=lambda x: x.started):
+            if x.result is not None and x.started and x.ended:  # the timeline's section of the slots
+                state = "unused" if not x.used else "ok" if x.result.exit_code == 0 else "red"
+                what, when = x.label.removeprefix("slot: "), {"start": x.started, "end": x.ended}
+                j.events.append({"name": what, **when, "slot": f"{x.slot}", "state": state})
         for k in range(1, self.slots + 1):
             _remove_slot(self.s, slot_path(self.s, k))
 
@@ -283,7 +291,10 @@ class Speculator:
                     ready = True
                 # As in the integration worktree: tracked files as committed, untracked ones kept.
                 git.git(path, "checkout", "--quiet", "--force", "--detach", job.commit)
+                job.slot, job.started = k, now()
+                s.progress(f"slot {k}: {job.label.removeprefix('slot: ')}")
                 run = self._run(job, path, ticker)
+                job.ended = now()
                 with self.cond:
                     again = None
                     if job.state == RUNNING:
