@@ -1,0 +1,64 @@
+"""What each provider answers when it rate-limits or is overloaded, for `ModelServer.refuse`.
+
+The bodies and headers are those the providers document (and their SDKs parse): Anthropic's
+429 `rate_limit_error` and 529 `overloaded_error`, OpenAI's 429 `rate_limit_exceeded`, Gemini's
+429 `RESOURCE_EXHAUSTED` with a `RetryInfo` detail. `retry_after` is in seconds (None: no
+header, as an overloaded Anthropic API or the Gemini API answers).
+"""
+
+from __future__ import annotations
+
+from mock_server import Reply
+
+
+def _headers(retry_after: float | None) -> dict[str, str]:
+    return {} if retry_after is None else {"retry-after": f"{retry_after:g}"}
+
+
+def anthropic_rate_limit(retry_after: float | None = 1) -> Reply:
+    """Anthropic's 429: `{"type": "error", "error": {"type": "rate_limit_error", ...}}`."""
+    message = (
+        "This request would exceed the rate limit for your organization of 50 requests per minute. "
+        "For details, refer to: https://docs.claude.com/en/api/rate-limits."
+    )
+    error = {"type": "rate_limit_error", "message": message}
+    headers = {**_headers(retry_after), "anthropic-ratelimit-requests-remaining": "0",
+               "request-id": "req_ratelimited"}  # fmt: skip
+    return Reply(429, json={"type": "error", "error": error}, headers=headers)
+
+
+def anthropic_overloaded(retry_after: float | None = None) -> Reply:
+    """Anthropic's 529: `{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}`."""
+    error = {"type": "overloaded_error", "message": "Overloaded"}
+    return Reply(529, json={"type": "error", "error": error}, headers=_headers(retry_after))
+
+
+def openai_rate_limit(retry_after: float | None = 1, model: str = "gpt-5-codex") -> Reply:
+    """OpenAI's 429: `{"error": {"code": "rate_limit_exceeded", "type": "requests", ...}}`."""
+    wait = f"{retry_after:g}s" if retry_after is not None else "20s"
+    message = (
+        f"Rate limit reached for {model} in organization org-scratch on requests per min (RPM): "
+        f"Limit 3, Used 3, Requested 1. Please try again in {wait}. Visit "
+        "https://platform.openai.com/account/rate-limits to learn more."
+    )
+    error = {"message": message, "type": "requests", "param": None, "code": "rate_limit_exceeded"}
+    headers = {**_headers(retry_after), "x-ratelimit-remaining-requests": "0",
+               "x-ratelimit-reset-requests": wait}  # fmt: skip
+    return Reply(429, json={"error": error}, headers=headers)
+
+
+def gemini_exhausted(retry_after: float | None = 1) -> Reply:
+    """Gemini's 429 RESOURCE_EXHAUSTED, the delay in a `google.rpc.RetryInfo` detail (no header)."""
+    delay = f"{retry_after:g}s" if retry_after is not None else None
+    message = "You exceeded your current quota, please check your plan and billing details." + (
+        f" Please retry in {delay}." if delay else ""
+    )
+    details: list[dict[str, object]] = [
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+         "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_requests",
+                         "quotaId": "GenerateRequestsPerMinutePerProjectPerModel"}]},
+    ]  # fmt: skip
+    if delay:
+        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay})
+    error = {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED", "details": details}
+    return Reply(429, json={"error": error})
