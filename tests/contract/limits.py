@@ -10,6 +10,34 @@ from __future__ import annotations
 
 from mock_server import Reply
 
+ANTHROPIC_MESSAGE = (
+    "This request would exceed the rate limit for your organization of 50 requests per minute. "
+    "For details, refer to: https://docs.claude.com/en/api/rate-limits."
+)
+GEMINI_MESSAGE = "You exceeded your current quota, please check your plan and billing details."
+
+# What the CLIs print when they give up on them (tests/contract/test_rate_limits.py).
+ANTHROPIC_429 = f"API Error: Request rejected (429) · {ANTHROPIC_MESSAGE}"
+GEMINI_GAVE_UP = (
+    f"[API Error: {GEMINI_MESSAGE} Please retry in 1s. Suggested retry after 1s.] Please wait and try again "
+    "later. To increase your limits, request a quota increase through AI Studio, or switch to another /auth method"
+)
+
+
+def openai_message(wait: str, model: str = "gpt-5-codex") -> str:
+    """OpenAI's words for a 429 of the requests-per-minute limit."""
+    return (
+        f"Rate limit reached for {model} in organization org-scratch on requests per min (RPM): "
+        f"Limit 3, Used 3, Requested 1. Please try again in {wait}. Visit "
+        "https://platform.openai.com/account/rate-limits to learn more."
+    )
+
+
+AIDER_429 = (
+    f"litellm.RateLimitError: RateLimitError: OpenAIException - {openai_message('1s')} "
+    "The API provider has rate limited you. Try again later or check your quotas."
+)
+
 
 def _headers(retry_after: float | None) -> dict[str, str]:
     return {} if retry_after is None else {"retry-after": f"{retry_after:g}"}
@@ -17,11 +45,7 @@ def _headers(retry_after: float | None) -> dict[str, str]:
 
 def anthropic_rate_limit(retry_after: float | None = 1) -> Reply:
     """Anthropic's 429: `{"type": "error", "error": {"type": "rate_limit_error", ...}}`."""
-    message = (
-        "This request would exceed the rate limit for your organization of 50 requests per minute. "
-        "For details, refer to: https://docs.claude.com/en/api/rate-limits."
-    )
-    error = {"type": "rate_limit_error", "message": message}
+    error = {"type": "rate_limit_error", "message": ANTHROPIC_MESSAGE}
     headers = {**_headers(retry_after), "anthropic-ratelimit-requests-remaining": "0",
                "request-id": "req_ratelimited"}  # fmt: skip
     return Reply(429, json={"type": "error", "error": error}, headers=headers)
@@ -36,12 +60,12 @@ def anthropic_overloaded(retry_after: float | None = None) -> Reply:
 def openai_rate_limit(retry_after: float | None = 1, model: str = "gpt-5-codex") -> Reply:
     """OpenAI's 429: `{"error": {"code": "rate_limit_exceeded", "type": "requests", ...}}`."""
     wait = f"{retry_after:g}s" if retry_after is not None else "20s"
-    message = (
-        f"Rate limit reached for {model} in organization org-scratch on requests per min (RPM): "
-        f"Limit 3, Used 3, Requested 1. Please try again in {wait}. Visit "
-        "https://platform.openai.com/account/rate-limits to learn more."
-    )
-    error = {"message": message, "type": "requests", "param": None, "code": "rate_limit_exceeded"}
+    error = {
+        "message": openai_message(wait, model),
+        "type": "requests",
+        "param": None,
+        "code": "rate_limit_exceeded",
+    }
     headers = {**_headers(retry_after), "x-ratelimit-remaining-requests": "0",
                "x-ratelimit-reset-requests": wait}  # fmt: skip
     return Reply(429, json={"error": error}, headers=headers)
@@ -50,9 +74,7 @@ def openai_rate_limit(retry_after: float | None = 1, model: str = "gpt-5-codex")
 def gemini_exhausted(retry_after: float | None = 1) -> Reply:
     """Gemini's 429 RESOURCE_EXHAUSTED, the delay in a `google.rpc.RetryInfo` detail (no header)."""
     delay = f"{retry_after:g}s" if retry_after is not None else None
-    message = "You exceeded your current quota, please check your plan and billing details." + (
-        f" Please retry in {delay}." if delay else ""
-    )
+    message = GEMINI_MESSAGE + (f" Please retry in {delay}." if delay else "")
     details: list[dict[str, object]] = [
         {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
          "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_requests",

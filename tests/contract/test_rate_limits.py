@@ -1,0 +1,156 @@
+"""What each real CLI does when its provider rate-limits it (429) or is overloaded (529).
+
+Each CLI is started once as the worker starts it (its profile's own invocation, `direct`),
+against the scripted model server answering its provider's 429 with `retry-after: 1` (see
+`limits`): once, then normally (the run succeeds, and how many requests the server saw and how
+long the CLI waited are pinned), and for every request (how the CLI gives up: its exit code and
+the words the profile's `rate_limit()` reads). The CLIs' own retry budgets are cut where they
+have a setting (CLAUDE_CODE_MAX_RETRIES, Gemini's general.maxAttempts), so each test takes
+seconds; aider, which retries for about 90 s with no setting, is stopped while it waits, as
+agent_timeout would stop it. The behaviour with default budgets is in the notes and README
+("Tested with").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import limits
+import pytest
+import wire_aider
+import wire_anthropic
+import wire_chat
+import wire_gemini
+import wire_responses
+from direct import Ran, point, run_cli
+from mock_server import Logged, ModelServer, Reply
+
+from worker.agents.ratelimit import OVERLOADED, RATE_LIMITED, RateLimit
+from worker.agents.registry import PROFILES
+
+WIRES = {"claude": wire_anthropic.handle, "codex": wire_responses.handle, "gemini": wire_gemini.handle,
+         "opencode": wire_chat.handle, "aider": wire_aider.handle}  # fmt: skip
+RATE_LIMIT: dict[str, Callable[..., Reply]] = {
+    "claude": limits.anthropic_rate_limit,
+    "codex": limits.openai_rate_limit,
+    "gemini": limits.gemini_exhausted,
+    "opencode": limits.openai_rate_limit,
+    "aider": limits.openai_rate_limit,
+}
+# Gemini: only the turn itself is refused (its model router's classifier request, refused too,
+# would add its own five attempts before the turn starts).
+ONLY = {"gemini": "streamGenerateContent"}
+
+
+@pytest.fixture(params=list(WIRES))
+def cli(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def server(
+    cli: str, scratch: Path, cli_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ModelServer]:
+    """The scripted model for cli's wire, with cli pointed at it and short retry budgets."""
+    with ModelServer(wire=WIRES[cli], log_path=tmp_path / "model-requests.jsonl") as s:
+        for key, value in point(cli, s.url, scratch, cli_bin).items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("CLAUDE_CODE_MAX_RETRIES", "2")
+        settings = scratch / ".gemini" / "settings.json"
+        if settings.exists():
+            data = json.loads(settings.read_text())
+            settings.write_text(json.dumps({**data, "general": {"maxAttempts": 2}}))
+        yield s
+
+
+def posts(server: ModelServer) -> list[Logged]:
+    return [r for r in server.requests if r.method == "POST"]
+
+
+def retry_wait(server: ModelServer) -> float:
+    """Seconds between the first refused request and the CLI's next try of the same request."""
+    first = server.refused()[0]
+    kind = _kind(first)
+    again = next(r for r in posts(server) if r.at > first.at and _kind(r) == kind)
+    return again.at - first.at
+
+
+def _kind(r: Logged) -> tuple[str, bool]:
+    return r.path, bool(isinstance(r.body, dict) and r.body.get("tools"))
+
+
+def ran_ok(ran: Ran) -> None:
+    assert ran.exit_code == 0 and not ran.timed_out, ran.output[-3000:]
+
+
+# POSTs the server saw for one 429 then a one-turn run, and how long each CLI waited on retry-after: 1.
+ONCE: dict[str, tuple[set[int], float, float]] = {
+    "claude": ({2}, 0.9, 3),  # the turn, refused then answered; waits the retry-after
+    "codex": ({2}, 0.9, 3),
+    "gemini": ({3}, 3.4, 8),  # + the router's request; waits its own backoff (5 s +-30%), not 1 s
+    "opencode": ({2, 3}, 0.7, 3),  # + its title request, sent beside the turn, when it gets to it
+    "aider": ({2}, 0.9, 3),  # retried inside the OpenAI client, silently
+}
+
+
+def test_one_429_with_retry_after_then_the_run_succeeds(
+    cli: str, server: ModelServer, tmp_path: Path
+) -> None:
+    server.refuse(RATE_LIMIT[cli](1), times=1, only=ONLY.get(cli, ""))
+    ran = run_cli(cli, tmp_path, timeout=120)
+    ran_ok(ran)
+    count, least, most = ONCE[cli]
+    assert len(server.refused()) == 1
+    assert len(posts(server)) in count, [(r.path, r.status) for r in server.requests]
+    assert least <= retry_wait(server) <= most
+    assert [r.turn for r in server.main_requests()] == [0]  # the turn was answered, once
+    profile = PROFILES[cli]
+    assert profile.rate_limit(ran.output) is None and profile.failure(ran.output) is None
+
+
+# How each CLI ends when every request is refused (429, retry-after: 1): exit code (None:
+# stopped by the test while it waited), POSTs seen (OpenCode: 3 tries of its title request, when
+# it sends one, and 6 of the turn), and what rate_limit() reads.
+FOREVER: dict[str, tuple[int | None, set[int], RateLimit]] = {
+    "claude": (1, {3}, RateLimit(RATE_LIMITED, limits.ANTHROPIC_429, None, 429, 2)),
+    "codex": (1, {6}, RateLimit(RATE_LIMITED, "exceeded retry limit, last status: 429 Too Many Requests", None, 429, 5)),
+    "gemini": (173, {3}, RateLimit(RATE_LIMITED, limits.GEMINI_GAVE_UP, 1.0, None, 2)),
+    "opencode": (1, {6, 9}, RateLimit(RATE_LIMITED, limits.openai_message("1s"), 1.0, 429, 0)),
+    "aider": (None, set(), RateLimit(RATE_LIMITED, limits.AIDER_429, 1.0, None, 0)),
+}  # fmt: skip
+
+
+def test_429_on_every_request_ends_the_run_with_words_the_profile_reads(
+    cli: str, server: ModelServer, tmp_path: Path
+) -> None:
+    server.refuse(RATE_LIMIT[cli](1), only=ONLY.get(cli, ""))
+    ran = run_cli(cli, tmp_path, timeout=12 if cli == "aider" else 120)
+    exit_code, count, expected = FOREVER[cli]
+    found = PROFILES[cli].rate_limit(ran.output)
+    assert found is not None, ran.output[-3000:]
+    if exit_code is None:  # aider: stopped while it waits between its own retries
+        assert ran.timed_out and len(posts(server)) >= 3, ran.output
+        assert (found.kind, found.message, found.retry_after, found.status) == (
+            expected.kind, expected.message, expected.retry_after, expected.status)  # fmt: skip
+        assert found.retries >= 1
+        return
+    assert (ran.exit_code, ran.timed_out) == (exit_code, False), ran.output[-3000:]
+    assert found == expected
+    assert len(posts(server)) in count and not server.main_requests()
+
+
+@pytest.mark.parametrize("cli", ["claude"])
+def test_claude_gives_up_on_529_overloaded_as_an_overload(
+    cli: str, server: ModelServer, tmp_path: Path
+) -> None:
+    server.refuse(limits.anthropic_overloaded())
+    ran = run_cli(cli, tmp_path, timeout=60)
+    assert ran.exit_code == 1
+    found = PROFILES["claude"].rate_limit(ran.output)
+    assert found is not None and (found.kind, found.status, found.retries) == (OVERLOADED, 529, 2)
+    assert found.message.startswith(
+        "API Error: 529 Overloaded. This is a server-side issue, usually temporary"
+    )
+    assert len(posts(server)) == 3
