@@ -4,7 +4,7 @@ The fixtures in tests/fixtures/ratelimit/ are agent logs of the real CLIs (stdou
 one stream, as the worker keeps them), captured against the contract suite's model server
 answering 429 with retry-after (`tests/contract/limits.py`): a 429 the CLI retried and got past
 (no rate limit: the run went on), a 429 it gave up on, a run stopped while it waited to retry.
-tests/contract/test_rate_limits.py makes the same runs with the real CLIs.
+tests/contract/test_cli_rate_limits.py makes the same runs with the real CLIs.
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ def test_a_429_the_cli_retried_past_is_no_rate_limit(name: str) -> None:
     [
         ("claude-429-gave-up", RateLimit(RATE_LIMITED, CLAUDE_429, None, 429, 2)),
         ("claude-429-gave-up-after-10", RateLimit(RATE_LIMITED, CLAUDE_429, None, 429, 10)),
+        # A retry-after over 60 s: Claude does not retry at all (and does not say what was asked).
+        ("claude-429-retry-after-61", RateLimit(RATE_LIMITED, CLAUDE_429, None, 429, 0)),
         ("codex-429-gave-up", RateLimit(RATE_LIMITED, "exceeded retry limit, last status: 429 Too Many Requests",
                                         None, 429, 5)),
         ("codex-429-no-retry-after", RateLimit(RATE_LIMITED, "exceeded retry limit, last status: 429 Too Many "

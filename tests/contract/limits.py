@@ -16,7 +16,7 @@ ANTHROPIC_MESSAGE = (
 )
 GEMINI_MESSAGE = "You exceeded your current quota, please check your plan and billing details."
 
-# What the CLIs print when they give up on them (tests/contract/test_rate_limits.py).
+# What the CLIs print when they give up on them (tests/contract/test_cli_rate_limits.py).
 ANTHROPIC_429 = f"API Error: Request rejected (429) · {ANTHROPIC_MESSAGE}"
 GEMINI_GAVE_UP = (
     f"[API Error: {GEMINI_MESSAGE} Please retry in 1s. Suggested retry after 1s.] Please wait and try again "

@@ -1,7 +1,7 @@
 """A run that ended because its provider rate-limited it or was overloaded, read from its output.
 
 Every real CLI retries a 429 or 529 by itself before it gives up, and each says so in its own
-words (measured in tests/contract/test_rate_limits.py). A profile's `rate_limit(output)` reads
+words (measured in tests/contract/test_cli_rate_limits.py). A profile's `rate_limit(output)` reads
 them: a `RateLimit` when the run ended on such an answer (the CLI gave up, or was stopped while
 it was still waiting to retry), None when it did not (no limit met, or a retry that succeeded).
 A quota that does not clear by waiting (Gemini's daily quota) is no rate limit: it is the
