@@ -98,7 +98,7 @@ def test_claudes_529_is_an_overload() -> None:
         ("claude-429-stopped", "API request failed: rate_limit (HTTP 429), retry 2 of 10", None, 2),
         ("codex-429-stopped", "Reconnecting... 2/5 (exceeded retry limit, last status: 429 Too Many Requests)",
          None, 2),
-        ("gemini-429-stopped", "You exceeded your current quota, please check your plan and billing details. "
+        ("gemini-429-stopped", "Attempt 2 failed: You exceeded your current quota, please check your plan and billing details. "
          "Please retry in 5s. Suggested retry after 5s.. Retrying after 11613ms...", 5.0, 2),
     ],
 )  # fmt: skip
@@ -107,6 +107,36 @@ def test_a_run_stopped_while_it_waited_to_retry_is_a_rate_limit(
 ) -> None:
     found = limit_of(name.split("-")[0], name)
     assert found == RateLimit(RATE_LIMITED, message, retry_after, 429 if name[0] == "c" else None, retries)
+
+
+GEMINI_503 = '{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}'
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("codex-503-gave-up", RateLimit(OVERLOADED, "Selected model is at capacity. Please try a different model.")),
+        ("gemini-503-gave-up", RateLimit(OVERLOADED, "[API Error: The model is overloaded. Please try again later.]",
+                                         None, None, 2)),
+        ("gemini-503-stopped", RateLimit(OVERLOADED, "Attempt 2 failed with status 503. Retrying with backoff... "
+                                         f"_ApiError: {GEMINI_503}", None, 503, 2)),
+        ("opencode-503-gave-up", RateLimit(OVERLOADED, "The server is overloaded or not ready yet.", 1.0, 503)),
+        ("aider-503-stopped", RateLimit(OVERLOADED, "litellm.ServiceUnavailableError: ServiceUnavailableError: "
+                                        "OpenAIException - The server is overloaded or not ready yet. The API "
+                                        "provider's servers are down or overloaded.", None, None, 4)),
+    ],
+)  # fmt: skip
+def test_an_overload_the_cli_gave_up_on_or_was_stopped_in_is_an_overload(
+    name: str, expected: RateLimit
+) -> None:
+    assert limit_of(name.split("-")[0], name) == expected
+
+
+def test_an_overload_claude_could_not_parse_mid_stream_is_not_seen() -> None:
+    # A 200 stream with `event: error` overloaded_error after message_start: Claude retries it
+    # silently, then says "API Error: API returned an empty or malformed response (HTTP 200)".
+    assert limit_of("claude", "claude-overloaded-midstream") is None
+    assert limit_of("codex", "codex-503-retried") is None
 
 
 def test_what_opencode_and_aider_print_nothing_about_is_not_seen() -> None:

@@ -84,3 +84,30 @@ def gemini_exhausted(retry_after: float | None = 1) -> Reply:
         details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay})
     error = {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED", "details": details}
     return Reply(429, json={"error": error})
+
+
+def anthropic_overloaded_midstream() -> Reply:
+    """A 200 stream that starts a message, then says `event: error` overloaded_error (as the
+    Anthropic API does when it sheds load after the response began)."""
+    message = {"id": "msg_overloaded", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+               "content": [], "stop_reason": None, "stop_sequence": None,
+               "usage": {"input_tokens": 10, "output_tokens": 1}}  # fmt: skip
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    return Reply(sse=[("message_start", {"type": "message_start", "message": message}), ("error", error)])
+
+
+def openai_overloaded(retry_after: float | None = None) -> Reply:
+    """OpenAI's 503 when the engine sheds load (`server_is_overloaded`)."""
+    error = {"message": "The server is overloaded or not ready yet.", "type": "server_error", "param": None,
+             "code": "server_is_overloaded"}  # fmt: skip
+    return Reply(503, json={"error": error}, headers=_headers(retry_after))
+
+
+def gemini_overloaded() -> Reply:
+    """Gemini's 503 UNAVAILABLE: "The model is overloaded. Please try again later."."""
+    error = {
+        "code": 503,
+        "message": "The model is overloaded. Please try again later.",
+        "status": "UNAVAILABLE",
+    }
+    return Reply(503, json={"error": error})

@@ -1,10 +1,11 @@
-"""What each real CLI does when its provider rate-limits it (429) or is overloaded (529).
+"""What each real CLI does when its provider rate-limits it (429) or is overloaded (529, 503).
 
 Each CLI is started once as the worker starts it (its profile's own invocation, `direct`),
 against the scripted model server answering its provider's 429 with `retry-after: 1` (see
 `limits`): once, then normally (the run succeeds, and how many requests the server saw and how
 long the CLI waited are pinned), and for every request (how the CLI gives up: its exit code and
-the words the profile's `rate_limit()` reads). The CLIs' own retry budgets are cut where they
+the words the profile's `rate_limit()` reads); then overloaded on every request (Anthropic's
+529, OpenAI's 503 `server_is_overloaded`, Gemini's 503 UNAVAILABLE). The CLIs' own retry budgets are cut where they
 have a setting (CLAUDE_CODE_MAX_RETRIES, Gemini's general.maxAttempts), so each test takes
 seconds; aider, which retries for about 90 s with no setting, is stopped while it waits, as
 agent_timeout would stop it. The behaviour with default budgets is in the notes and README
@@ -141,16 +142,47 @@ def test_429_on_every_request_ends_the_run_with_words_the_profile_reads(
     assert len(posts(server)) in count and not server.main_requests()
 
 
-@pytest.mark.parametrize("cli", ["claude"])
-def test_claude_gives_up_on_529_overloaded_as_an_overload(
+OVERLOAD: dict[str, Callable[[], Reply]] = {
+    "claude": limits.anthropic_overloaded,  # 529, no retry-after
+    "codex": limits.openai_overloaded,  # 503 server_is_overloaded, no retry-after
+    "gemini": limits.gemini_overloaded,  # 503 UNAVAILABLE
+    "opencode": lambda: limits.openai_overloaded(1),
+    "aider": lambda: limits.openai_overloaded(1),
+}
+# Exit code (None: stopped by the test while it waited), POSTs seen, what rate_limit() reads
+# (Claude's message ends with the gateway's address: its start is compared).
+OVERLOAD_END: dict[str, tuple[int | None, set[int], RateLimit]] = {
+    "claude": (1, {3}, RateLimit(OVERLOADED, "API Error: 529 Overloaded. This is a server-side issue, usually "
+                                 "temporary — try again in a moment. If it persists, check your inference gateway",
+                                 None, 529, 2)),
+    "codex": (1, {5}, RateLimit(OVERLOADED, "Selected model is at capacity. Please try a different model.")),
+    "gemini": (247, {3}, RateLimit(OVERLOADED, "[API Error: The model is overloaded. Please try again later.]",
+                                   None, None, 2)),
+    "opencode": (1, {6, 9}, RateLimit(OVERLOADED, "The server is overloaded or not ready yet.", 1.0, 503)),
+    "aider": (None, set(), RateLimit(OVERLOADED, "litellm.ServiceUnavailableError: ServiceUnavailableError: "
+                                     "OpenAIException - The server is overloaded or not ready yet. The API "
+                                     "provider's servers are down or overloaded.")),
+}  # fmt: skip
+
+
+def test_overload_on_every_request_ends_the_run_as_an_overload(
     cli: str, server: ModelServer, tmp_path: Path
 ) -> None:
-    server.refuse(limits.anthropic_overloaded())
-    ran = run_cli(cli, tmp_path, timeout=60)
-    assert ran.exit_code == 1
-    found = PROFILES["claude"].rate_limit(ran.output)
-    assert found is not None and (found.kind, found.status, found.retries) == (OVERLOADED, 529, 2)
-    assert found.message.startswith(
-        "API Error: 529 Overloaded. This is a server-side issue, usually temporary"
+    server.refuse(OVERLOAD[cli](), only=ONLY.get(cli, ""))
+    ran = run_cli(cli, tmp_path, timeout=12 if cli == "aider" else 120)
+    exit_code, count, expected = OVERLOAD_END[cli]
+    found = PROFILES[cli].rate_limit(ran.output)
+    assert found is not None, ran.output[-3000:]
+    assert (found.kind, found.retry_after, found.status) == (
+        expected.kind,
+        expected.retry_after,
+        expected.status,
     )
-    assert len(posts(server)) == 3
+    assert found.message.startswith(expected.message), found.message
+    if exit_code is None:  # aider: stopped while it waits between its own retries
+        assert ran.timed_out and found.retries >= 1, ran.output
+        return
+    assert (ran.exit_code, ran.timed_out, found.retries) == (exit_code, False, expected.retries), ran.output[
+        -3000:
+    ]
+    assert len(posts(server)) in count and not server.main_requests()

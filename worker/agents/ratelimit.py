@@ -26,7 +26,9 @@ _RATE_WORDS = re.compile(
     r"rate[ _-]?limit|too many requests|resource[ _]exhausted|exceeded your current quota|\b429\b",
     re.IGNORECASE,
 )
-_OVERLOAD_WORDS = re.compile(r"overloaded|high demand|\b529\b|service unavailable|\b503\b", re.IGNORECASE)
+_OVERLOAD_WORDS = re.compile(
+    r"overloaded|high demand|at capacity|\b529\b|service ?unavailable|\b503\b", re.IGNORECASE
+)
 # A 429 that waiting does not clear: OpenAI's billing quota, Gemini's daily quota.
 _NOT_TRANSIENT = re.compile(r"insufficient_quota|daily quota|TerminalQuotaError", re.IGNORECASE)
 # How providers and CLIs word the delay asked for: "retry-after: 5", "Please try again in 1.5s",

@@ -43,7 +43,9 @@ LIMITS = (
 )
 _ENV = {"GEMINI_CLI_TRUST_WORKSPACE": "true"}
 # What Gemini prints on stderr for each failed request it retries (or gives up on).
-_ATTEMPT = re.compile(r"^Attempt (\d+) failed: (.*(?:\n(?!Attempt |\{).*)?)", re.MULTILINE)
+# A 429: "Attempt 1 failed: <message>\nSuggested retry after 1s.. Retrying after 5200ms..."; a
+# 5xx: "Attempt 1 failed with status 503. Retrying with backoff... _ApiError: {...}".
+_ATTEMPT = re.compile(r"^Attempt (\d+) failed:? (.*(?:\n(?!Attempt |\{|\s+at ).*)?)", re.MULTILINE)
 
 
 def _prompt(path: Path) -> list[str]:
@@ -229,12 +231,8 @@ def _rate_limit(output: str) -> rl.RateLimit | None:
         if last.get("status") != "error":
             return None
         text = _message(last.get("error"))
-    elif (
-        attempts
-        and "Retrying after" in attempts[-1].group(2)
-        and not _answered_after(output, attempts[-1].end())
-    ):
-        text = attempts[-1].group(2)  # stopped while it waited to retry
+    elif attempts and "Retrying" in attempts[-1].group(2) and not _answered_after(output, attempts[-1].end()):
+        text = attempts[-1].group(0)  # stopped while it waited to retry
     else:
         return None
     if "TerminalQuotaError" in output[-20000:] and "RetryableQuotaError" not in output[-20000:]:
