@@ -160,7 +160,7 @@ class ModelServer:
         self._thread: threading.Thread | None = None
         self._refusal: Reply | None = None
         self._refusals_left = 0
-        self._refusing = ""
+        self._refusing: str | Callable[[Logged], bool] = ""
 
     # the script
 
@@ -179,18 +179,19 @@ class ModelServer:
         step = steps[assistant_turns] if assistant_turns < len(steps) else DONE
         return Turn(step, usage_for(assistant_turns), index, assistant_turns)
 
-    def refuse(self, reply: Reply, times: int = -1, only: str = "") -> None:
-        """Answer the next `times` model requests (POSTs; only those whose path contains `only`)
-        with reply (-1: until told otherwise, 0: stop refusing): a provider's rate limit or
-        overload (see `limits`)."""
+    def refuse(self, reply: Reply, times: int = -1, only: str | Callable[[Logged], bool] = "") -> None:
+        """Answer the next `times` model requests (POSTs; only those whose path contains `only`,
+        or for which `only(request)` is true) with reply (-1: until told otherwise, 0: stop
+        refusing): a provider's rate limit or overload (see `limits`)."""
         with self._lock:
             self._refusal, self._refusals_left, self._refusing = reply, times, only
 
-    def _refusal_for(self, method: str, path: str) -> Reply | None:
+    def _refusal_for(self, logged: Logged) -> Reply | None:
         with self._lock:
-            if method != "POST" or self._refusal is None or self._refusals_left == 0:
+            if logged.method != "POST" or self._refusal is None or self._refusals_left == 0:
                 return None
-            if self._refusing not in path:
+            only = self._refusing
+            if not (only(logged) if callable(only) else only in logged.path):
                 return None
             self._refusals_left -= self._refusals_left > 0
             return self._refusal
@@ -248,7 +249,7 @@ class ModelServer:
                     server.requests.append(logged)
                 _current.logged = logged
                 try:
-                    reply = server._refusal_for(self.command, self.path)
+                    reply = server._refusal_for(logged)
                     logged.refused = reply is not None
                     for wire in [] if reply is not None else server._wires:
                         reply = wire(server, self.command, self.path, body)
