@@ -161,6 +161,7 @@ class ModelServer:
         self._refusal: Reply | None = None
         self._refusals_left = 0
         self._refusing: str | Callable[[Logged], bool] = ""
+        self._answer_first = 0
 
     # the script
 
@@ -179,12 +180,16 @@ class ModelServer:
         step = steps[assistant_turns] if assistant_turns < len(steps) else DONE
         return Turn(step, usage_for(assistant_turns), index, assistant_turns)
 
-    def refuse(self, reply: Reply, times: int = -1, only: str | Callable[[Logged], bool] = "") -> None:
+    def refuse(
+        self, reply: Reply, times: int = -1, only: str | Callable[[Logged], bool] = "", after: int = 0
+    ) -> None:
         """Answer the next `times` model requests (POSTs; only those whose path contains `only`,
         or for which `only(request)` is true) with reply (-1: until told otherwise, 0: stop
-        refusing): a provider's rate limit or overload (see `limits`)."""
+        refusing), after answering `after` of them normally: a provider's rate limit or
+        overload (see `limits`), from the start of a run or in its middle."""
         with self._lock:
             self._refusal, self._refusals_left, self._refusing = reply, times, only
+            self._answer_first = after
 
     def _refusal_for(self, logged: Logged) -> Reply | None:
         with self._lock:
@@ -192,6 +197,9 @@ class ModelServer:
                 return None
             only = self._refusing
             if not (only(logged) if callable(only) else only in logged.path):
+                return None
+            if self._answer_first > 0:
+                self._answer_first -= 1
                 return None
             self._refusals_left -= self._refusals_left > 0
             return self._refusal

@@ -26,7 +26,7 @@ import wire_chat
 import wire_gemini
 import wire_responses
 from direct import Ran, point, run_cli
-from mock_server import Logged, ModelServer, Reply
+from mock_server import DONE, Logged, ModelServer, Reply, read
 
 from worker.agents.ratelimit import OVERLOADED, RATE_LIMITED, RateLimit
 from worker.agents.registry import PROFILES
@@ -190,6 +190,22 @@ def test_overload_on_every_request_ends_the_run_as_an_overload(
         -3000:
     ]
     assert len(posts(server)) in count and not server.main_requests()
+
+
+@pytest.mark.parametrize("cli", ["claude", "codex", "gemini", "opencode"])
+def test_a_limit_met_after_the_run_made_a_tool_call_is_still_read(
+    cli: str, server: ModelServer, tmp_path: Path
+) -> None:
+    # The first turn is answered (a read of src/calc.py), every later request is refused: the
+    # run did some work before its provider stopped it, which is not "before doing any work".
+    server.script([read("src/calc.py"), DONE])
+    is_turn = ONCE_ONLY.get(cli) or (lambda r: isinstance(r.body, dict) and bool(r.body.get("tools")))
+    server.refuse(RATE_LIMIT[cli](1), only=ONLY.get(cli) or is_turn, after=1)
+    ran = run_cli(cli, tmp_path, timeout=120)
+    found = PROFILES[cli].rate_limit(ran.output)
+    assert found is not None and found.kind == RATE_LIMITED, ran.output[-3000:]
+    assert [r.turn for r in server.main_requests()] == [0] and server.refused()
+    assert ran.exit_code == FOREVER[cli][0], ran.output[-3000:]
 
 
 def test_the_server_refuses_k_requests_with_the_providers_answer_then_answers() -> None:
