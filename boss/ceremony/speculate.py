@@ -113,6 +113,7 @@ class Speculator:
         self.failure: BaseException | None = None
         self.stopping = False
         self.sequence = 0
+        self.merges: predict.Merges = {}
         self.threads = [threading.Thread(target=self._slot, args=(k,), name=f"merge-slot-{k}", daemon=True)
                         for k in range(1, slots + 1)]  # fmt: skip
         for t in self.threads:
@@ -241,7 +242,9 @@ class Speculator:
         return any(r is not None and not self._green(kind, r) for kind, r in runs)
 
     def _predict(self) -> tuple[list[Candidate], Candidate | None, list[str]]:
-        return predict.chain(self.s, self._red)
+        # A window of candidates, not the whole queue: what N slots can test before the next
+        # verdict, twice over (each prediction after a verdict is then a few git calls).
+        return predict.chain(self.s, self._red, max(4, 2 * self.slots), self.merges)
 
     # --- the job table ----------------------------------------------------------------------
 
