@@ -630,6 +630,130 @@ def s_internal_error(tmp_path):
     return [res]
 
 
+# --- boss do, boss undo -------------------------------------------------------------------
+
+
+def do_repo(tmp_path: Path, *, landed: bool = True) -> Path:
+    """A repository where a `boss do` landed its fix (or, with landed=False, failed)."""
+    from test_do import FIX, calc_repo, do, task
+
+    repo = calc_repo(tmp_path)
+    do(repo, task("Fix add", FIX if landed else {"print": "nothing"}), check=0 if landed else 1)
+    return repo
+
+
+def commit_file(repo: Path, name: str) -> None:
+    (repo / name).write_text("x\n")
+    git(repo, "add", name)
+    git(repo, "commit", "-qm", name)
+
+
+def s_do_no_task(tmp_path):
+    return [run("do", "--test", "true", cwd=new_repo(tmp_path))]
+
+
+def s_do_no_test(tmp_path):
+    return [run("do", "Fix add", cwd=new_repo(tmp_path))]
+
+
+def s_do_from_and_task(tmp_path):
+    repo = new_repo(tmp_path)
+    (repo / "P.md").write_text(PLAN_MD)
+    return [run("do", "Fix add", "--from", "P.md", cwd=repo)]
+
+
+def s_do_from_many(tmp_path):
+    repo = new_repo(tmp_path)
+    (repo / "P.md").write_text(PLAN_MD)
+    return [run("do", "--from", "P.md", cwd=repo)]
+
+
+def s_do_detached(tmp_path):
+    repo = new_repo(tmp_path)
+    git(repo, "checkout", "-q", "--detach")
+    return [run("do", "Fix add", "--test", "true", cwd=repo)]
+
+
+def s_do_plan_name(tmp_path):
+    return [run("do", "Fix add", "--test", "true", "--plan", "Bad Name", cwd=new_repo(tmp_path))]
+
+
+def s_do_plan_exists(tmp_path):
+    repo = plan_repo(tmp_path)
+    return [run("do", "Fix add", "--test", "true", "--plan", "alpha", cwd=repo)]
+
+
+def s_do_nothing_to_resume(tmp_path):
+    repo = new_repo(tmp_path)
+    return [run("do", "--retry", cwd=repo), run("undo", cwd=repo)]
+
+
+def s_do_retry_args(tmp_path):
+    return [run("do", "--retry", "Fix add", cwd=new_repo(tmp_path))]
+
+
+def s_do_not_a_do(tmp_path):
+    repo = plan_repo(tmp_path)
+    return [run("do", "--retry", "--plan", "alpha", cwd=repo), run("undo", "alpha", cwd=repo)]
+
+
+def s_do_busy(tmp_path):
+    repo = do_repo(tmp_path, landed=False)
+    with flocked(repo / ".boss/plans/do-fix-add/do.lock"):
+        return [run("do", "--retry", cwd=repo)]
+
+
+def s_do_worker_running(tmp_path):
+    repo = do_repo(tmp_path, landed=False)
+    status = repo / ".boss/plans/do-fix-add/workers/W1/status.json"
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    data = {**json.loads(status.read_text()), "state": "RUNNING", "pid": os.getpid(), "heartbeat": now}
+    status.write_text(json.dumps(data))
+    return [run("do", "--retry", cwd=repo)]
+
+
+def s_undo_nothing_landed(tmp_path):
+    return [run("undo", cwd=do_repo(tmp_path, landed=False))]
+
+
+def s_undo_done(tmp_path):
+    repo = do_repo(tmp_path)
+    boss("undo", cwd=repo)
+    return [run("undo", cwd=repo)]
+
+
+def s_undo_moved_since(tmp_path):
+    repo = do_repo(tmp_path)
+    commit_file(repo, "later.txt")
+    return [run("undo", cwd=repo)]
+
+
+def s_undo_moved_before(tmp_path):
+    from test_do import gated, task
+
+    repo = do_repo(tmp_path, landed=False)
+    flag = tmp_path / "go"
+    second = (
+        "do",
+        task("Fix add", gated(flag)),
+        "--test",
+        sys.executable + " check.py",
+        "--agent",
+        "scripted",
+    )
+    boss(*second, "--plan", "fix2", cwd=repo, check=1)
+    commit_file(repo, "meanwhile.txt")
+    flag.write_text("go\n")
+    boss("do", "--retry", "--plan", "fix2", cwd=repo)
+    return [run("undo", "fix2", cwd=repo)]
+
+
+def s_undo_dirty(tmp_path):
+    repo = do_repo(tmp_path)
+    (repo / "src/calc.py").write_text("# mine\n")
+    return [run("undo", cwd=repo)]
+
+
 SCENARIOS: dict[str, Callable[[Path], list[Result]]] = {
     name[2:].replace("_", "-"): fn for name, fn in list(globals().items()) if name.startswith("s_")
 }

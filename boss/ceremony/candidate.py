@@ -56,6 +56,7 @@ def decided(s: Session, rs: list[Record], label: str) -> None:
     if following is not None and dropped_dependency(s, following) is None:
         announce(s, following)
     s.save()
+    s.replan()
     for r in rs:
         artifacts = r.retry_log or r.test_log if r.verdict != CONFLICT else ""
         log(s.paths, r.verdict, f"merge.{r.id}", ACTIONS.get(r.verdict, "triage"), r.reason, artifacts)
@@ -127,8 +128,11 @@ def integration_test(
         r.new_failures = verdict.new_failures
         return verdict.ok, f"same tree as a run already judged: {verdict.reason}"
     s.progress(f"{label}: testing")
-    first = integration.run_test(s.paths, m, s.wt, r.id, s.ticker, label)
-    s.ran = True
+    if s.spec is not None:
+        first = s.spec.fetch("int", tree, "", 1, s.at, label)
+    else:
+        first = integration.run_test(s.paths, m, s.wt, r.id, s.ticker, label)
+        s.ran_here()
     crash_point("test", r.id)
     j.test_runs += 1
     r.test_log = first.log
@@ -137,8 +141,12 @@ def integration_test(
     if not verdict.ok:  # a green run's line is the MERGED verdict's
         log(s.paths, "MERGING", f"merge.{r.id}", "test", f"fail: {verdict.reason}", first.log)
         s.progress(f"{label}: red ({verdict.reason}); running it once more")
-        integration.pristine(s.wt, j.plan, s.at)
-        final = integration.run_test(s.paths, m, s.wt, f"{r.id}.retry", s.ticker, label)
+        if s.spec is not None:
+            final = s.spec.fetch("int", tree, "", 2, s.at, label)
+        else:
+            integration.pristine(s.wt, j.plan, s.at)
+            final = integration.run_test(s.paths, m, s.wt, f"{r.id}.retry", s.ticker, label)
+            s.ran_here()
         j.test_runs += 1
         r.retry_log = final.log
         decisive = integration.judge(m, final, reference)

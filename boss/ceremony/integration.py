@@ -33,6 +33,7 @@ from boss.core.sandbox import Sandbox
 from boss.core.worktrees import copy_files
 
 Progress = Callable[[str], None]
+OnStart = Callable[[int], None]  # told the process group of a run that starts (to stop it early)
 # Seconds between "still running" lines during a long test; the variable is a test/debug switch.
 PROGRESS_ENV = "BOSS_MERGE_PROGRESS_SECONDS"
 # pytest: 0 passed, 1 some tests failed, 5 no tests collected; anything else is a crash.
@@ -62,19 +63,26 @@ def prepare(paths: PlanPaths, m: Manifest, start: str) -> Path:
     except GitError:  # a registration whose folder was deleted still holds the branch
         git.git(repo, "worktree", "prune")
         git.worktree_add_branch(repo, path, integration_branch(paths.plan), start)
-    copy_files(repo, path, m.copy)
-    if m.setup.strip():
-        log = logs_dir(paths) / "setup.log"
-        # The plan's setup installs what the tests need: it keeps the network, writes the worktree.
-        with sandbox_of(paths).confine(path, writable=[path], network=True, prefix="boss-merge-") as jail:
-            outcome = run_shell(
-                m.setup, cwd=path, env=os.environ, log_path=log, confine=jail, log_cap=cap_of(paths)
-            )
-        if outcome.exit_code != 0:
-            git.worktree_remove(repo, path)  # so the next run sets it up again
-            msg = f"setup failed in the integration worktree (exit {outcome.exit_code}); see {log}"
-            raise StateError(msg)
+    setup_worktree(paths, m, path)
     return path
+
+
+def setup_worktree(paths: PlanPaths, m: Manifest, path: Path) -> None:
+    """The plan's copied files and its setup in a new worktree of the ceremony (the integration
+    worktree, or a test slot's); StateError, the worktree removed, when the setup fails."""
+    copy_files(paths.repo, path, m.copy)
+    if not m.setup.strip():
+        return
+    log = logs_dir(paths) / f"setup{'' if path.name == '_integration' else '.' + path.name}.log"
+    # The plan's setup installs what the tests need: it keeps the network, writes the worktree.
+    with sandbox_of(paths).confine(path, writable=[path], network=True, prefix="boss-merge-") as jail:
+        outcome = run_shell(
+            m.setup, cwd=path, env=os.environ, log_path=log, confine=jail, log_cap=cap_of(paths)
+        )
+    if outcome.exit_code != 0:
+        git.worktree_remove(paths.repo, path)  # so the next run sets it up again
+        msg = f"setup failed in the ceremony's worktree {path.name} (exit {outcome.exit_code}); see {log}"
+        raise StateError(msg)
 
 
 def release_lock(path: Path) -> None:
@@ -177,22 +185,26 @@ class Ticker:
             self.progress(line)
 
 
-def run_test(paths: PlanPaths, m: Manifest, cwd: Path, name: str, ticker: Ticker, label: str) -> Run:
-    """Run the integration test in cwd; its output goes to the ceremony's logs/<name>.log."""
+def run_test(
+    paths: PlanPaths, m: Manifest, cwd: Path, name: str, ticker: Ticker, label: str, **how: Any
+) -> Run:
+    """Run the integration test in cwd; its output goes to the ceremony's logs/<name>.log.
+    `how`: run_command's on_start and owner."""
     env = dict(os.environ)
     network = bool({**SETTING_DEFAULTS, **m.defaults}["test_network"])
-    return run_command(paths, m.integration_test, cwd, env, name, ticker, label, timeout(m), network)
+    return run_command(paths, m.integration_test, cwd, env, name, ticker, label, timeout(m), network, **how)
 
 
 def run_acceptance(
-    paths: PlanPaths, m: Manifest, w: Worker, cwd: Path, name: str, ticker: Ticker, label: str
+    paths: PlanPaths, m: Manifest, w: Worker, cwd: Path, name: str, ticker: Ticker, label: str, **how: Any
 ) -> Run:
     """Run worker w's acceptance test (from the manifest boss holds) in cwd, with the
     environment and the time limit its worker run gave it; output in the ceremony's logs/<name>.log."""
     limit = m.settings(w).test_timeout
     env = _acceptance_env(paths, cwd, w.id)
     seconds = float(limit) if limit > 0 else None
-    return run_command(paths, w.test, cwd, env, name, ticker, label, seconds, m.settings(w).test_network)
+    network = m.settings(w).test_network
+    return run_command(paths, w.test, cwd, env, name, ticker, label, seconds, network, **how)
 
 
 def run_acceptance_together(
@@ -230,10 +242,14 @@ def run_command(
     label: str,
     limit: float | None,
     network: bool = False,
+    on_start: OnStart | None = None,
+    owner: str = "",
 ) -> Run:
     """Run one test of the ceremony (integration or acceptance): the one place they all run.
 
     Where the command runs pytest a junit report is asked for, so its failing tests are known.
+    Its processes carry the ceremony's owner marker (`merge-<plan>`), so a ceremony killed with
+    -9 leaves nothing its next run cannot find and stop; `on_start` gets the run's process group.
     """
     log = logs_dir(paths) / f"{name}.log"
     jail = sandbox_of(paths)
@@ -253,8 +269,9 @@ def run_command(
         ticker.begin(label)
         try:
             outcome = run_shell(
-                command, cwd=cwd, env=env, log_path=log, timeout=limit, confine=confine, log_cap=cap_of(paths)
-            )
+                command, cwd=cwd, env=env, log_path=log, timeout=limit, confine=confine,
+                log_cap=cap_of(paths), on_start=on_start, owner=owner or f"merge-{paths.plan}",
+            )  # fmt: skip
         finally:
             ticker.end()
         failures = _junit_failures(junit) if junit is not None else None

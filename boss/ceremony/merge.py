@@ -15,12 +15,13 @@ to a commit whose exact tree the journal records as verified.
 This module drives it: it begins a ceremony (triage, into a new journal) or resumes one, and
 runs the steps in order on a `Session` (boss/ceremony/session.py): prepare and baseline here,
 then merging (boss/ceremony/merging.py, with the final check in boss/ceremony/verify.py),
-landing (boss/ceremony/landing.py) and the report.
+landing (boss/ceremony/landing.py) and the report. With `--slots N`, the test runs those steps
+ask for are made ahead, N at once, by boss/ceremony/speculate.py.
 """
 
 from __future__ import annotations
 
-from boss.ceremony import integration, landing, merging, redoing, triage
+from boss.ceremony import integration, landing, merging, redoing, speculate, triage
 from boss.ceremony import report as merge_report
 from boss.ceremony.session import Progress, Session, journal_path, log, now, short
 from boss.core import git, gittrees
@@ -30,15 +31,20 @@ from boss.core.journal import MERGED, PENDING, Journal, crash_point
 from boss.core.lock import locked
 from boss.core.manifest import Manifest
 from boss.core.paths import PlanPaths, integration_branch
+from boss.core.proc import stop_left_by
 from boss.core.worktrees import tool_excludes
 
 
-def run(paths: PlanPaths, m: Manifest, config: Config, progress: Progress, redo_rounds: int = 0) -> Journal:
+def run(
+    paths: PlanPaths, m: Manifest, config: Config, progress: Progress, redo_rounds: int = 0, slots: int = 1
+) -> Journal:
     """Run the ceremony to its end (or resume an interrupted one); the final journal. `redo_rounds`:
-    of a new ceremony, at most that many rounds of redoing dropped workers (boss/ceremony/redoing.py)."""
+    of a new ceremony, at most that many rounds of redoing dropped workers (boss/ceremony/redoing.py).
+    `slots`: test runs at once; above 1, made ahead by boss/ceremony/speculate.py, same verdicts."""
     lock = paths.merge_dir / "merge.lock"
     busy = f"another `boss merge {paths.plan}` is running (lock: {lock})"
     with locked(lock, 0, busy):
+        stop_left_by(speculate.run_owner(paths.plan))  # what a ceremony killed with -9 left running
         j = jr.load(journal_path(paths))
         if j is None or j.step == jr.DONE:
             j = _begin(paths, m, config, progress)
@@ -48,6 +54,10 @@ def run(paths: PlanPaths, m: Manifest, config: Config, progress: Progress, redo_
             if j.step in (jr.MERGING, jr.REDO, jr.LANDING):
                 landing.check_head(paths, j)
         s = Session(paths, m, j, progress)
+        j.slots = max(1, slots)
+        if j.slots > 1 and j.step not in (jr.LANDING, jr.REPORT):
+            s.spec = speculate.Speculator(s, j.slots)
+            s.spec.replan()
         try:
             if j.step == jr.PREPARE:
                 _prepare(s)
@@ -64,6 +74,9 @@ def run(paths: PlanPaths, m: Manifest, config: Config, progress: Progress, redo_
             if j.step == jr.REPORT:
                 _report(s)
         finally:
+            if isinstance(s.spec, speculate.Speculator):
+                s.spec.stop()
+                s.save()
             s.ticker.stop()
         return j
 
@@ -136,8 +149,12 @@ def _baseline(s: Session) -> None:
         s.prepared, s.at = True, j.base_start
     started = now()
     s.progress(f"baseline: running `{m.integration_test}` on {m.base} at {short(j.base_start)}")
-    result = integration.run_test(s.paths, m, s.wt, "baseline", s.ticker, "baseline")
-    s.ran = True
+    if s.spec is not None:
+        base_tree = gittrees.tree_of(s.paths.repo, j.base_start)
+        result = s.spec.fetch("int", base_tree, "", 1, j.base_start, "baseline")
+    else:
+        result = integration.run_test(s.paths, m, s.wt, "baseline", s.ticker, "baseline")
+        s.ran_here()
     j.test_runs += 1
     verdict = integration.judge_baseline(m, result)
     j.baseline = {"ran": True, "ok": verdict.ok, "reason": verdict.reason, **result.to_dict()}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol
 
 from boss.ceremony import integration
 from boss.core import git, statelog
@@ -25,6 +26,18 @@ from boss.core.manifest import Manifest
 from boss.core.paths import PlanPaths
 
 Progress = Callable[[str], None]
+
+
+class Prefetch(Protocol):
+    """The test slots of a ceremony run with `--slots N` (boss/ceremony/speculate.py)."""
+
+    def fetch(
+        self, kind: str, tree: str, worker: str, attempt: int, commit: str, label: str
+    ) -> integration.Run:
+        """The result of one test run (kind int or acc) on tree: made ahead, or made now."""
+
+    def replan(self) -> None:
+        """Predict the candidates again from the journal as it is now."""
 
 
 def now() -> str:
@@ -61,6 +74,17 @@ class Session:
     prepared: bool = False  # the integration worktree was (re)set in this process
     at: str = ""  # the commit the integration worktree was last set or merged to
     ran: bool = False  # a test ran in the integration worktree since then (it may have changed files)
+    spec: Prefetch | None = None  # with --slots N > 1: where every test run comes from
+
+    def ran_here(self) -> None:
+        """A test ran in the integration worktree, one after the other: a round of its own."""
+        self.ran = True
+        self.j.rounds += 1
+
+    def replan(self) -> None:
+        """After a verdict: the slots predict again (nothing without slots)."""
+        if self.spec is not None:
+            self.spec.replan()
 
     @property
     def wt(self) -> Path:

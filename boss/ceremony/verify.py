@@ -64,14 +64,14 @@ def _together(s: Session, merged: list[Record]) -> None:
         for w in (s.m.worker(r.id) for r in merged)
         if j.acceptance.get(f"{j.head_tree} {w.id}", {}).get("test") != w.test
     ]
-    if len(todo) < 2:
+    if len(todo) < 2 or s.spec is not None:  # with slots, each has run on its own already
         return
     if s.at != j.head:
         s.goto(j.head)
     name, label = f"final.accept.{short(j.head_tree)}", "final check"
     s.progress(f"final check: the acceptance tests of {', '.join(w.id for w in todo)}")
     run = integration.run_acceptance_together(s.paths, s.m, todo, s.wt, name, s.ticker, label)
-    s.ran = True
+    s.ran_here()
     j.acceptance_runs += 1
     if run.exit_code != 0:
         return
@@ -112,6 +112,7 @@ def drop_breaker(s: Session, victim: Record, breaker: Record) -> None:
     j.head, j.head_tree = breaker.pre, gittrees.tree_of(s.paths.repo, breaker.pre)
     j.verified, j.current = "", None
     s.save()
+    s.replan()
     for x in unit:
         log(s.paths, REVERTED, f"merge.{x.id}", "revert", x.reason, x.retry_log or x.test_log)
         s.progress(f"final check: {x.id}: REVERTED ({x.reason})")

@@ -62,13 +62,14 @@ def do(
         click.echo(f"boss do --retry: plan {paths.plan}, landing on {rec.branch}")
     else:
         from boss.core.config import load_config
-        from boss.solo.task import Request, current_base, make_plan
+        from boss.plan.new_plan import find_base
+        from boss.solo.task import Request, make_plan
         from worker.api import check_agents
 
         if from_file is not None and (task or test or scopes):
             msg = "boss do --from: the Markdown plan gives task, test and scope; drop TASK, --test, --scope"
             raise InputError(msg)
-        base = current_base(Path.cwd())
+        base = find_base(Path.cwd(), _current_branch(), "the current branch")
         config = load_config(base.repo)
         req = Request(task or "", from_file, test or "", scopes, agent or "", integration_test, slug or "")
         paths, m = make_plan(req, base, config, check=lambda m: check_agents(m, config, "boss do"))
@@ -85,6 +86,19 @@ def do(
     except KeyboardInterrupt:
         click.echo(f"Interrupted: the worker stopped; resume: boss do --retry --plan {paths.plan}", err=True)
         return 130
+
+
+def _current_branch() -> str:
+    """The branch checked out where the person is (a linked worktree's own, too)."""
+    from boss.core import git
+    from boss.core.errors import InputError
+
+    here = git.toplevel(Path.cwd())
+    branch = git.current_branch(here)
+    if branch is None:
+        msg = f"{here}: HEAD detached; boss do lands on the current branch; check one out (git switch NAME)"
+        raise InputError(msg)
+    return branch
 
 
 def _io(approvals_dir: Path, watch: bool) -> Io:

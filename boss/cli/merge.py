@@ -23,8 +23,12 @@ if TYPE_CHECKING:
     "--redo", "redo_rounds", type=click.IntRange(0, 10), default=0, metavar="N",
     help="Redo the workers that conflicted or broke a test on the result, then merge them (N rounds).",
 )  # fmt: skip
+@click.option(
+    "--slots", type=click.IntRange(1, 64), default=None, metavar="N",
+    help="Test runs at once, made ahead for the predicted merges (default: merge_slots, else the CPUs).",
+)  # fmt: skip
 @json_option
-def merge(plan: str | None, dry_run: bool, redo_rounds: int, as_json: bool) -> int:
+def merge(plan: str | None, dry_run: bool, redo_rounds: int, slots: int | None, as_json: bool) -> int:
     """Bring every worker's proven work into the base branch, in dependency order.
 
     Triage (SUCCESS is queued; FAILED, CRASHED, SCOPE_VIOLATION and running workers are
@@ -58,7 +62,7 @@ def merge(plan: str | None, dry_run: bool, redo_rounds: int, as_json: bool) -> i
     def progress(line: str) -> None:
         click.echo(line, err=True)
 
-    j = ceremony.run(paths, m, config, progress, redo_rounds)
+    j = ceremony.run(paths, m, config, progress, redo_rounds, config.effective_slots(slots))
     report = paths.merge_dir / "report.json"
     if as_json:
         click.echo(report.read_text(), nl=False)

@@ -15,7 +15,11 @@ from boss.core.paths import BOSS_DIR, DEFAULT_WORKTREE_ROOT
 from boss.core.runlog import DEFAULT_CAP, MB
 from boss.core.sandbox import DEFAULT_MODE, MODES
 
-_TOP_KEYS = {"agents", "jobs", "worktree_root", "planner_timeout", "heartbeat_stale", "log_cap_mb", "sandbox"}
+_TOP_KEYS = {
+    "agents", "jobs", "worktree_root", "planner_timeout", "heartbeat_stale", "log_cap_mb", "sandbox",
+    "merge_slots",
+}  # fmt: skip
+MAX_SLOTS = 64
 _AGENT_KEYS = {"command", "read_only_command", "env", "description"}
 MAX_NUMBER = MAX_SECONDS  # a year of seconds: more is a typo (and overflows a clock)
 MAX_JOBS = 1024
@@ -40,11 +44,18 @@ class Config:
 
     agents: dict[str, AgentConfig] = field(default_factory=dict)
     jobs: int = 0  # 0: the number of CPUs, at least 2
+    merge_slots: int = 0  # the merge ceremony's parallel test slots; 0: the number of CPUs, at least 2
     worktree_root: str = DEFAULT_WORKTREE_ROOT
     planner_timeout: int = 600
     heartbeat_stale: int = 120  # seconds without a heartbeat before RUNNING reads CRASHED
     sandbox: str = DEFAULT_MODE  # required | auto | off (boss.core.sandbox); BOSS_SANDBOX wins
     log_cap_mb: int = DEFAULT_CAP // MB  # the most one run's log keeps on disk (boss.core.runlog)
+
+    def effective_slots(self, given: int | None = None) -> int:
+        """The ceremony's test slots: given (`--slots`), else merge_slots, else the CPUs (at least 2)."""
+        if given:
+            return given
+        return self.merge_slots if self.merge_slots > 0 else max(2, os.cpu_count() or 2)
 
     @property
     def effective_jobs(self) -> int:
@@ -150,6 +161,9 @@ def load_config(repo: Path) -> Config:
         agents=agents,
         sandbox=sandbox,
         jobs=_positive_int(path, "jobs", raw.get("jobs", 0), allow_zero=True, most=MAX_JOBS),
+        merge_slots=_positive_int(
+            path, "merge_slots", raw.get("merge_slots", 0), allow_zero=True, most=MAX_SLOTS
+        ),
         worktree_root=root,
         planner_timeout=_positive_int(path, "planner_timeout", raw.get("planner_timeout", 600)),
         heartbeat_stale=_positive_int(path, "heartbeat_stale", raw.get("heartbeat_stale", 120)),

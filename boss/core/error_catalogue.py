@@ -3,26 +3,16 @@
 The README's "Errors" section is rendered from this list (`render()`), and
 `tests/test_errors.py` drives each entry through the real CLI and checks that the message
 matches the entry's, starts with `Error:`, and comes with the entry's exit code and no
-traceback. In `message`, a word in angle brackets (`<repo>`) stands for any text.
+traceback. In `message`, a word in angle brackets (`<repo>`) stands for any text. The entries
+of `boss do` and `boss undo` are in error_catalogue_do.py (an Entry is error_entry.py's).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class Entry:
-    """One error situation."""
-
-    key: str  # a stable name; the test's scenario for this entry has the same name
-    area: str
-    situation: str
-    exit_code: int
-    message: str  # what follows `Error: ` on stderr (the first line when there are several)
-    fix: str
-
+from boss.core.error_catalogue_do import DO_ENTRIES
+from boss.core.error_entry import Entry
 
 _PLACEHOLDER = re.compile(r"<[A-Za-z][^<>]*>")
 
@@ -37,7 +27,7 @@ MERGE = "Merge and review (`boss merge`, `boss quarantine`)"
 TIERS = "Tiered autonomy (`boss approve`, `worker classify`, `worker restore`)"
 ANY = "Any command"
 
-ENTRIES: tuple[Entry, ...] = (
+_PLAN_ENTRIES: tuple[Entry, ...] = (
     # --- repository and plan ---------------------------------------------------------------
     Entry("not-a-repo", REPO, "A command runs outside a git repository.", 2,
           "<dir>: not inside a git repository (run `git init` first)",
@@ -166,7 +156,7 @@ ENTRIES: tuple[Entry, ...] = (
     # --- configuration ----------------------------------------------------------------------
     Entry("config-unknown-key", CONFIG, "An unknown key in `.boss/config.yaml`.", 2,
           "<file>: field agnets: unknown key (allowed: agents, heartbeat_stale, jobs, log_cap_mb, "
-          "planner_timeout, sandbox, worktree_root)",
+          "merge_slots, planner_timeout, sandbox, worktree_root)",
           "Fix the key."),
     Entry("config-agent-no-command", CONFIG, "An agent profile without `command`.", 2,
           "<file>: agent mybot: field command: must be a non-empty shell command",
@@ -309,6 +299,9 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("restore-no-worktree", TIERS, "`worker restore` of a worker that has no worktree (never ran).", 1,
           "worker W1: no worktree at <path>",
           "Nothing to restore: the worker has not run."),
+)  # fmt: skip
+
+ANY_ENTRIES: tuple[Entry, ...] = (
     # --- any command ------------------------------------------------------------------------
     Entry("usage", ANY, "An unknown option, a missing argument or a missing option.", 2,
           "No such option<x>--bogus<x>",
@@ -321,6 +314,8 @@ ENTRIES: tuple[Entry, ...] = (
           "internal error (<error>); the full trace is in <file>. Please report it.",
           "Report it with the trace file (`.boss/crash-*.log`)."),
 )  # fmt: skip
+
+ENTRIES: tuple[Entry, ...] = (*_PLAN_ENTRIES, *DO_ENTRIES, *ANY_ENTRIES)
 
 
 def pattern(entry: Entry) -> re.Pattern[str]:

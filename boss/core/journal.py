@@ -122,6 +122,10 @@ class Journal:
     redo_rounds: int = 0  # `boss merge --redo N`: at most N rounds of redoing dropped workers
     redo_round: int = 0  # the rounds begun
     redo: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> its last redo (redoing.py)
+    slots: int = 1  # test runs at once (`--slots`); 1: one after the other (boss/ceremony/speculate.py)
+    rounds: int = 0  # sequential batches of test runs the ceremony waited on
+    speculative_runs: int = 0  # runs made ahead of need, in the slots
+    wasted_runs: int = 0  # of those, runs whose result the ceremony never used
     version: int = VERSION
 
     def record(self, worker_id: str) -> Record:

@@ -16,7 +16,8 @@ from boss.core import status as st
 from boss.core.config import Config
 from boss.core.decisions import read_drop
 from boss.core.errors import StateError
-from boss.core.manifest import Manifest
+from boss.core.lock import locked
+from boss.core.manifest import Manifest, display_path
 from boss.core.paths import PlanPaths
 from boss.solo import follow
 from boss.solo.land import land, landing_of, verdict
@@ -34,13 +35,25 @@ class Io:
     ask: follow.Ask | None = None
 
 
+LOCK = "do.lock"  # held by the `boss do` working on the plan
+
+
 def short(commit: str) -> str:
     """A commit in messages."""
     return commit[:10]
 
 
 def course(paths: PlanPaths, m: Manifest, config: Config, rec: DoRecord, io: Io) -> int:
-    """Run what is left of a `boss do`; 0 when its work is on its branch, 1 otherwise."""
+    """Run what is left of a `boss do`; 0 when its work is on its branch, 1 otherwise. One at a
+    time: StateError while another `boss do` works on the plan, or its worker runs elsewhere."""
+    busy = (
+        f"plan {paths.plan}: another `boss do` is working on it; follow it: boss status {paths.plan} --watch"
+    )
+    with locked(paths.root / LOCK, 0, busy):
+        return _course(paths, m, config, rec, io)
+
+
+def _course(paths: PlanPaths, m: Manifest, config: Config, rec: DoRecord, io: Io) -> int:
     plan, w = paths.plan, m.worker(WORKER)
     rec = landing_of(paths, rec)
     if rec.undone_at:
@@ -57,6 +70,12 @@ def course(paths: PlanPaths, m: Manifest, config: Config, rec: DoRecord, io: Io)
         )
         raise StateError(msg)
     status = st.read(paths.status(WORKER))
+    if status is not None and st.effective_state(status, config.heartbeat_stale) == st.RUNNING:
+        msg = (
+            f"worker {WORKER} of plan {plan} is running in another process (pid {status.pid}); "
+            f"follow it: boss status {plan} --watch; when it ends: boss do --retry --plan {plan}"
+        )
+        raise StateError(msg)
     if status is None or status.state not in (st.SUCCESS, st.SCOPE_VIOLATION):
         agent = m.settings(w).agent
         io.say(f"{WORKER}: {agent} works in {paths.worktree(WORKER)} on branch {w.branch}")
@@ -78,10 +97,25 @@ def course(paths: PlanPaths, m: Manifest, config: Config, rec: DoRecord, io: Io)
     if found == jr.QUARANTINED:
         io.say(f"held for review: {why}")
         io.say(f"  look: boss quarantine show {WORKER} --plan {plan}")
-        io.say(f"  then: boss quarantine accept|salvage|reject {WORKER} --plan {plan}; boss do --retry lands")
+        q = f"{WORKER} --plan {plan}"
+        io.say(f"  keep the rest: boss quarantine salvage {q}   (drops what is out of scope)")
+        io.say(f"   or all of it: boss quarantine accept {q} -m WHY")
+        io.say(f"  then land it: boss do --retry --plan {plan}")
+        io.say(f"  (or refuse it: boss quarantine reject {q} -m WHY)")
+        return 1
+    report = paths.merge_dir / "REPORT.md"
+    if found == jr.MERGED:  # tested, but the branch could not move (it moved, or files in the way)
+        io.say(f"tested, not landed: {j.message}")
+        io.say(f"{rec.branch} is where it was; report: {display_path(report)}")
+        io.say(
+            f"then: boss do --retry --plan {plan}   (lands it with its rollback point, so boss undo works)"
+        )
         return 1
     io.say(f"not landed: {found or 'not merged'}{f' ({why})' if why else ''}; {j.message}")
-    io.say(f"{rec.branch} is where it was; report: {paths.rel(paths.merge_dir / 'REPORT.md')}")
+    io.say(f"{rec.branch} is where it was; report: {display_path(report)}")
+    io.say(f"  the agent again, told why: boss retry {WORKER} --onto --plan {plan}")
+    io.say(f"  or change the plan: {display_path(paths.manifest)}, then boss render {plan}")
+    io.say(f"  then land it: boss do --retry --plan {plan}")
     return 1
 
 
@@ -90,7 +124,8 @@ def _not_done(paths: PlanPaths, rec: DoRecord, status: st.Status | None, io: Io)
     state, reason = (status.state, status.reason) if status else (st.PENDING, "it did not start")
     io.say(f"{WORKER}: {state}: {reason}")
     if paths.blocker(WORKER).is_file():
-        io.say(f"blocker report: {paths.repo.name}/{paths.blocker(WORKER).relative_to(paths.repo)}")
+        io.say(f"blocker report: {display_path(paths.blocker(WORKER))}")
     io.say(f"nothing landed: {rec.branch} is untouched by plan {plan}")
+    io.say(f"  to change its task, test or scope: {display_path(paths.manifest)}, then boss render {plan}")
     io.say(f"then: boss do --retry --plan {plan}   (once what stopped it is dealt with)")
     return 1

@@ -19,7 +19,7 @@ from boss.core.config import Config
 from boss.core.errors import InputError
 from boss.core.paths import PlanPaths
 from boss.plan.new_plan import Base, complete, write_plan
-from boss.solo.record import WORKER
+from boss.solo.record import NAME, WORKER
 
 EVERY_PATH = "^"
 TITLE_CHARS = 72
@@ -36,19 +36,6 @@ class Request:
     agent: str = ""
     integration_test: str | None = None
     plan: str = ""
-
-
-def current_base(start: Path) -> Base:
-    """The branch checked out where the command runs (in a linked worktree too) and its commit."""
-    from boss.core import git
-    from boss.plan.new_plan import find_base
-
-    top = git.toplevel(start)
-    branch = git.current_branch(top)
-    if branch is None:
-        msg = f"{top}: HEAD is detached; check out the branch the work should land on, then boss do again"
-        raise InputError(msg)
-    return find_base(top, branch, "the current branch")
 
 
 def title_of(task: str) -> str:
@@ -112,6 +99,15 @@ def make_plan(
 ) -> tuple[PlanPaths, mf.Manifest]:
     """Write and render the plan once `check` accepts it (refused when a plan of that name
     exists); its paths and manifest."""
+    if req.plan:
+        if not mf.SLUG_RE.fullmatch(req.plan):
+            msg = f"boss do --plan: bad plan name {req.plan!r}: must match {mf.SLUG_RE.pattern}"
+            raise InputError(msg)
+        root = PlanPaths.of(base.repo, req.plan, config.worktree_root).root
+        if root.exists():
+            resume = f", or resume it: boss do --retry --plan {req.plan}" if (root / NAME).is_file() else ""
+            msg = f"boss do --plan: plan {req.plan!r} exists already; name another{resume}"
+            raise InputError(msg)
     raw, source = raw_manifest(req, base.repo, config)
     m = mf.from_dict(complete(raw, base, integration_test=req.integration_test), source)
     check(m)

@@ -37,7 +37,7 @@ def revert_hint(repo: Path, rec: DoRecord) -> str:
     """How to take back only this work with new commits."""
     parents = gittrees.parents(repo, rec.landed_to)
     if len(parents) > 1 and parents[0] == rec.landed_from:
-        return f"git revert -m 1 {short(rec.landed_to)}"
+        return f"git revert --no-edit -m 1 {short(rec.landed_to)}"
     return f"git revert --no-edit {short(rec.landed_from)}..{short(rec.landed_to)}"
 
 
