@@ -127,3 +127,20 @@ def test_killed_at_another_step_resumes_to_the_serial_answer(tmp_path, serial, p
     crashed = boss("merge", "p", "--slots", "4", cwd=s.repo, check=None, env={"BOSS_MERGE_CRASH_AT": point})
     assert crashed.returncode == -signal.SIGKILL, (crashed.stdout, crashed.stderr)
     rerun_gives_the_serial_answer(s, serial, before)
+
+
+def test_a_ceremony_in_another_repository_leaves_this_ones_tests_running(tmp_path, serial):
+    """What a killed ceremony left is stopped by the next ceremony of the same plan in the same
+    repository, never by one of a plan of the same name elsewhere (both plans here are `p`)."""
+    a, b = build(tmp_path / "a"), build(tmp_path / "b")
+    mark = tmp_path / "slow-started"
+    env = {**os.environ, "SLOW_SECONDS": "3", "SLOW_MARK": str(mark)}
+    proc = subprocess.Popen([sys.executable, "-m", "boss", "merge", "p", "--slots", "4"], cwd=a.repo, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert mark.exists(), "the ceremony never started a slow test"
+    boss("merge", "p", "--slots", "1", cwd=b.repo, check=None, env={"SLOW_SECONDS": "0"})
+    assert proc.wait(timeout=120) == serial[2]
+    assert outcome(a) == outcome(b) == serial[:2]
