@@ -142,9 +142,10 @@ def run_boss(repo: Path, slots: int, ok: tuple[int, ...] = (0,)) -> tuple[float,
         text=True,
     )
     elapsed = time.perf_counter() - started
-    if proc.returncode not in ok:
-        sys.exit(f"boss merge --slots {slots} failed (exit {proc.returncode}):\n{proc.stderr}")
-    return elapsed, json.loads((repo / ".boss/plans/bench/merge/report.json").read_text())
+    report = repo / ".boss/plans/bench/merge/report.json"
+    if proc.returncode not in ok or not report.is_file():
+        sys.exit(f"boss merge --slots {slots} failed (exit {proc.returncode}):\n{proc.stdout}{proc.stderr}")
+    return elapsed, json.loads(report.read_text())
 
 
 def time_boss(repo: Path) -> tuple[float, int, int]:
