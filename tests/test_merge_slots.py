@@ -302,3 +302,13 @@ def test_a_bad_merge_slots_in_the_config_names_the_file_and_field(tmp_path):
     assert (
         "config.yaml" in proc.stderr and "merge_slots" in proc.stderr and len(proc.stderr.splitlines()) <= 2
     )
+
+
+def test_nine_slot_worktrees_made_at_once_ceremony_after_ceremony(tmp_path):
+    """Nine slots start together, each making its worktree: git must never see one half made
+    ("fatal: failed to read .git/worktrees/_slot2/commondir"). A race, so several ceremonies."""
+    expected = {f"W{i}": "MERGED" for i in range(1, 9)} | {"W5": "REVERTED"}
+    for k in range(4):
+        s = build(tmp_path / f"repo{k}", plain(8, bad=["W5"]), sleep="0")
+        data = ceremony(s, 9)
+        assert outcome(s, data)["verdicts"] == expected, evidence(s, data)
