@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import boss, git
@@ -92,7 +93,8 @@ def test_external_kill_9_while_the_integration_test_runs(tmp_path):
     mark = tmp_path / "testing"
     # The slow test marks its start beside the repository, outside any sandbox.
     env = {**os.environ, "SLOW_SECONDS": "3", "SLOW_MARK": str(mark), "BOSS_SANDBOX": "off"}
-    proc = subprocess.Popen([sys.executable, "-m", "boss", "merge"], cwd=s.repo, env=env,
+    # One slot: the ceremony tests W1's merge itself (with slots, see the test below).
+    proc = subprocess.Popen([sys.executable, "-m", "boss", "merge", "--slots", "1"], cwd=s.repo, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 30
     while not mark.exists():  # the integration test of W1's merge has started
@@ -149,3 +151,51 @@ def test_a_landing_killed_before_the_checkout_followed_keeps_the_persons_unrelat
     assert (s.repo / "src/a.txt").read_text() == "a\n"
     assert (s.repo / "README.md").read_text() == "my own edit\n"
     assert git(s.repo, "status", "--porcelain") == "M README.md"
+
+
+def test_external_kill_9_with_test_runs_in_flight_in_the_slots(tmp_path):
+    # Four slots test W1's and W2's candidates at once; the ceremony is killed with -9 while the
+    # slow one runs. Its test runs outlive it (each under its own reaper): the rerun stops
+    # them (their owner marker names this repository and plan), then finishes as a clean run.
+    s = make_scenario(tmp_path / "repo", [spec("W1"), spec("W2")])
+    s.work("W1", {"src/slow.txt": "slow\n"})
+    s.work("W2", {"src/b.txt": "b\n"})
+    before = s.main()
+    mark = tmp_path / "testing"
+    env = {**os.environ, "SLOW_SECONDS": "60", "SLOW_MARK": str(mark), "BOSS_SANDBOX": "off"}
+    proc = subprocess.Popen([sys.executable, "-m", "boss", "merge", "--slots", "4"], cwd=s.repo, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not mark.exists():  # a slot's run of the slow test has started
+        if time.monotonic() > deadline:
+            pytest.fail("no slot ever ran the slow test")
+        time.sleep(0.02)
+    proc.kill()
+    assert proc.wait() == -signal.SIGKILL
+    assert s.main() == before
+    left = [p for p in _sleepers("sleep 60")]
+    assert left, "the killed ceremony's slow test run is still running (each run outlives it)"
+    started = time.monotonic()
+    rerun = boss("merge", "--slots", "4", cwd=s.repo, check=0, env={"SLOW_SECONDS": "0"})
+    assert time.monotonic() - started < 50  # it did not wait for the old run to end by itself
+    assert "resuming" in rerun.stderr
+    assert not [p for p in _sleepers("sleep 60") if p in left]
+    verdicts, _ = outcome(s)
+    assert verdicts == {"W1": "MERGED", "W2": "MERGED"}
+    assert s.main() != before
+    report = json.loads((s.paths.merge_dir / "report.json").read_text())
+    assert report["slots"] == 4 and report["rounds"] >= 1
+
+
+def _sleepers(command: str) -> list[int]:
+    """Pids of the processes whose command line is command."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b" ".join(a for a in argv if a).decode(errors="replace") == command:
+                found.append(int(entry.name))
+    return found

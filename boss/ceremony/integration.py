@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from boss.core import git, gittrees, sandbox
+from boss.core import git, gittrees, proctree, sandbox
 from boss.core import journal as jr
 from boss.core.config import load_config
 from boss.core.errors import GitError, StateError
@@ -270,7 +270,7 @@ def run_command(
         try:
             outcome = run_shell(
                 command, cwd=cwd, env=env, log_path=log, timeout=limit, confine=confine,
-                log_cap=cap_of(paths), on_start=on_start, owner=owner or f"merge-{paths.plan}",
+                log_cap=cap_of(paths), on_start=on_start, owner=owner or run_owner(paths),
             )  # fmt: skip
         finally:
             ticker.end()
@@ -278,6 +278,12 @@ def run_command(
         if confine is None:  # the history keeps the log, not the run's report and bytecode
             shutil.rmtree(scratch, ignore_errors=True)
     return Run(outcome.exit_code, outcome.elapsed, paths.rel(log), failures, outcome.timed_out)
+
+
+def run_owner(paths: PlanPaths) -> str:
+    """The owner marker of every test run a ceremony of this plan starts (boss.core.proctree):
+    its repository's too, so a ceremony of a plan of the same name elsewhere is not touched."""
+    return proctree.owner(str(paths.repo), paths.plan, "", "ceremony")  # no worker's: 3 parts
 
 
 def logs_dir(paths: PlanPaths) -> Path:

@@ -44,7 +44,7 @@ def run(
     lock = paths.merge_dir / "merge.lock"
     busy = f"another `boss merge {paths.plan}` is running (lock: {lock})"
     with locked(lock, 0, busy):
-        stop_left_by(speculate.run_owner(paths.plan))  # what a ceremony killed with -9 left running
+        stop_left_by(integration.run_owner(paths))  # what a ceremony killed with -9 left running
         j = jr.load(journal_path(paths))
         if j is None or j.step == jr.DONE:
             j = _begin(paths, m, config, progress)
@@ -69,16 +69,23 @@ def run(
                 redoing.redo_all(s)
                 if j.step == jr.MERGING:
                     merging.merge_all(s)
+            _stop_slots(s)  # every test has run: what the slots made ahead is counted for the report
             if j.step == jr.LANDING:
                 landing.land(s)
             if j.step == jr.REPORT:
                 _report(s)
         finally:
-            if isinstance(s.spec, speculate.Speculator):
-                s.spec.stop()
-                s.save()
+            _stop_slots(s)
             s.ticker.stop()
         return j
+
+
+def _stop_slots(s: Session) -> None:
+    """Stop the test slots, if any: every run not made is dropped, every running one stopped."""
+    if isinstance(s.spec, speculate.Speculator):
+        s.spec.stop()
+        s.spec = None
+        s.save()
 
 
 def exit_code(j: Journal) -> int:

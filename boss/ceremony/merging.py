@@ -29,6 +29,7 @@ def merge_all(s: Session) -> None:
         s.prepared, s.at = True, j.head
     for x in j.records:  # the group each worker is merged with (the manifest boss holds)
         x.group = s.m.worker(x.id).group
+    s.replan()  # with slots: what is pending now (a resumed ceremony, or a redo round's merges)
     total = len(j.queue)
     while True:
         while pending := s.pending():

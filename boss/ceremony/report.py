@@ -145,11 +145,23 @@ def timeline(j: Journal) -> list[str]:
         if r.started_at and r.finished_at:
             tag = "done, " if r.verdict == MERGED else "crit, "
             steps.append((r.started_at, r.finished_at, f"{r.id} {r.verdict}", tag))
-    steps += [(e["start"], e["end"], e["name"], "milestone, ") for e in j.events if e["name"] != "baseline"]
+    steps += [
+        (e["start"], e["end"], e["name"], "milestone, ")
+        for e in j.events
+        if e["name"] != "baseline" and "slot" not in e
+    ]
     if steps:
         lines.append("    section Ceremony")
         for n, (start, end, name, tag) in enumerate(sorted(steps), 1):
             lines.append(f"    {_label(name)} :{tag}c{n}, {_when(start)}, {_when(end)}")
+    runs = [e for e in j.events if "slot" in e and _stamped(e["start"], e["end"])]
+    if runs:  # with --slots N: every test run a slot made, used (done) or not (red: crit)
+        lines.append(f"    section Test slots ({j.slots})")
+        tags = {"ok": "done, ", "red": "crit, ", "unused": ""}
+        for n, e in enumerate(runs, 1):
+            name = f"slot {e['slot']} {e['name']}{' (unused)' if e.get('state') == 'unused' else ''}"
+            tag = tags.get(e.get("state", ""), "")
+            lines.append(f"    {_label(name)} :{tag}s{n}, {_when(e['start'])}, {_when(e['end'])}")
     return lines
 
 

@@ -40,7 +40,7 @@ from typing import NamedTuple
 from boss.ceremony import integration, predict
 from boss.ceremony.integration import Run
 from boss.ceremony.predict import Candidate
-from boss.ceremony.session import Session, short
+from boss.ceremony.session import Session, now, short
 from boss.core import git, gittrees
 from boss.core import journal as jr
 from boss.core.errors import GitError
@@ -53,11 +53,6 @@ QUEUED, RUNNING, DONE, DROPPED = "queued", "running", "done", "dropped"
 def slot_path(s: Session, k: int) -> Path:
     """Slot k's worktree, beside the integration worktree (a name no worker id can take)."""
     return integration.worktree_path(s.paths).parent / f"_slot{k}"
-
-
-def run_owner(plan: str) -> str:
-    """The owner marker of every test run a ceremony of plan starts (boss.core.proctree)."""
-    return f"merge-{plan}"
 
 
 Order = tuple[int, int, int]  # (candidate, acceptance 0 | integration 1, member): lower runs first
@@ -89,10 +84,14 @@ class Job:
     depth: int
     label: str
     needed: bool = False  # asked for by the serial procedure: never dropped
+    ahead: bool = True  # queued by a prediction, before the serial procedure asked for it
     state: str = QUEUED
     result: Run | None = None
     used: bool = False
     pgid: int = 0
+    slot: int = 0
+    started: str = ""
+    ended: str = ""
     waiters: list[threading.Event] = field(default_factory=list)
 
 
@@ -128,6 +127,7 @@ class Speculator:
             job = self.jobs.get(key)
             if job is None or job.state == DROPPED:
                 job = self._add(kind, tree, worker, attempt, commit, (-1, 0, self._next()), label)
+                job.ahead = False
             job.needed = True
             if job.state == QUEUED:
                 job.order = (-1, 0, job.order[2])
@@ -177,8 +177,13 @@ class Speculator:
         for t in self.threads:
             t.join(timeout=60)
         j = self.s.j
-        j.speculative_runs = sum(1 for x in self.jobs.values() if x.result is not None and not x.needed)
+        j.speculative_runs = sum(1 for x in self.jobs.values() if x.result is not None and x.ahead)
         j.wasted_runs = sum(1 for x in self.jobs.values() if x.result is not None and not x.used)
+        for x in sorted(self.jobs.values(), key=lambda x: x.started):
+            if x.result is not None and x.started and x.ended:  # the timeline's section of the slots
+                state = "unused" if not x.used else "ok" if x.result.exit_code == 0 else "red"
+                what, when = x.label.removeprefix("slot: "), {"start": x.started, "end": x.ended}
+                j.events.append({"name": what, **when, "slot": f"{x.slot}", "state": state})
         for k in range(1, self.slots + 1):
             _remove_slot(self.s, slot_path(self.s, k))
 
@@ -286,7 +291,10 @@ class Speculator:
                     ready = True
                 # As in the integration worktree: tracked files as committed, untracked ones kept.
                 git.git(path, "checkout", "--quiet", "--force", "--detach", job.commit)
+                job.slot, job.started = k, now()
+                s.progress(f"slot {k}: {job.label.removeprefix('slot: ')}")
                 run = self._run(job, path, ticker)
+                job.ended = now()
                 with self.cond:
                     again = None
                     if job.state == RUNNING:
@@ -328,7 +336,7 @@ class Speculator:
                         os.killpg(pgid, signal.SIGTERM)
 
         name = f"slot.{job.kind}.{short(job.tree)}{f'.{job.worker}' if job.worker else ''}.{job.attempt}"
-        owner = run_owner(s.paths.plan)
+        owner = integration.run_owner(s.paths)
         if job.kind == "int":
             return integration.run_test(
                 s.paths, s.m, path, name, ticker, job.label, on_start=started, owner=owner
@@ -339,17 +347,24 @@ class Speculator:
         )
 
 
+# `git worktree add` and `prune` of one repository must not run at once (each reads the others'
+# half-made entries under .git/worktrees/): the slots make and remove theirs one at a time.
+_WORKTREES = threading.Lock()
+
+
 def _prepare_slot(s: Session, path: Path, commit: str) -> None:
     """A slot's worktree at commit (detached), with the plan's copied files and its setup."""
     _remove_slot(s, path)
-    git.worktree_add_detached(s.paths.repo, path, commit)
+    with _WORKTREES:
+        git.worktree_add_detached(s.paths.repo, path, commit)
     integration.setup_worktree(s.paths, s.m, path)
 
 
 def _remove_slot(s: Session, path: Path) -> None:
-    if path.exists():
-        with suppress(GitError):
-            git.worktree_remove(s.paths.repo, path)
-        shutil.rmtree(path, ignore_errors=True)
+    with _WORKTREES:
+        if path.exists():
+            with suppress(GitError):
+                git.worktree_remove(s.paths.repo, path)
+            shutil.rmtree(path, ignore_errors=True)
         with suppress(GitError):
             git.git(s.paths.repo, "worktree", "prune")

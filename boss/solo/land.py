@@ -1,7 +1,8 @@
 """Landing a `boss do` on its branch: the merge ceremony itself, on a plan of one worker.
 
 The ceremony verifies the worker's branch from git, runs the integration test (when the plan has
-one) on the base as the baseline, merges the branch in its integration worktree, runs the
+one) on the base as the baseline (with `merge_slots` above 1, at the same time as the tests of the
+merged tree: boss/ceremony/speculate.py), merges the branch in its integration worktree, runs the
 worker's acceptance test and the integration test on that exact tree, and moves the branch to it
 by compare-and-swap only if it has not moved meanwhile (its files follow where it is checked out,
 unless the person's uncommitted changes are in the way). A scope violation goes to review as in
@@ -36,7 +37,7 @@ def land(
     paths: PlanPaths, m: Manifest, config: Config, rec: DoRecord, progress: Callable[[str], None]
 ) -> tuple[jr.Journal, DoRecord]:
     """Run the ceremony (or resume an interrupted one); its journal, and the record with the landing."""
-    j = ceremony.run(paths, m, config, progress)
+    j = ceremony.run(paths, m, config, progress, slots=config.effective_slots())
     return j, landing_of(paths, rec)
 
 
