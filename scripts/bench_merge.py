@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 BAR = 1.3
 SERIAL_BAR = 1.1  # --speculative: `--slots 1` against the shell script doing the same serial work
@@ -132,7 +133,7 @@ def build(root: Path, n: int, test: str, bad: str = "") -> tuple[Path, list[str]
     return repo, branches
 
 
-def run_boss(repo: Path, slots: int, ok: tuple[int, ...] = (0,)) -> tuple[float, dict]:
+def run_boss(repo: Path, slots: int, ok: tuple[int, ...] = (0,)) -> tuple[float, dict[str, Any]]:
     """`boss merge bench --slots N` in repo: its wall time and its report.json."""
     started = time.perf_counter()
     proc = subprocess.run(
@@ -224,7 +225,8 @@ def speculative(n: int, seconds: float, slots: int, repeat: int) -> int:
     """--slots 1, --slots S and the shell script on copies of one repository, repeat times."""
     bad = f"W{n // 2 + 1:02d}" if n > 1 else "W01"
     test = f"sleep {seconds:g} && test -f src/ok.txt"
-    rows: dict[str, list[tuple[float, int, int, int]]] = {"serial": [], "parallel": [], "shell": []}
+    # per kind, per round: (wall time, rounds, integration runs, runs made ahead, of those unused)
+    rows: dict[str, list[tuple[float, int, int, int, int]]] = {"serial": [], "parallel": [], "shell": []}
     outcomes: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="bench-merge-") as tmp:
         root = Path(tmp)
@@ -237,15 +239,15 @@ def speculative(n: int, seconds: float, slots: int, repeat: int) -> int:
                 repo = copy / "repo"
                 if kind == "shell":
                     elapsed, runs = time_shell(repo, test, branches)
-                    rows[kind].append((elapsed, runs, runs, 0))
+                    rows[kind].append((elapsed, runs, runs, 0, 0))
                 else:
                     elapsed, report = run_boss(repo, 1 if kind == "serial" else slots, ok=(1,))
                     verdicts = {w["id"]: w["verdict"] for w in report["workers"]}
                     outcomes.setdefault(kind, (verdicts, git(repo, "rev-parse", "main^{tree}")))
-                    wasted = int(report.get("wasted_runs", 0))
-                    rows[kind].append(
-                        (elapsed, int(report.get("rounds", 0)), int(report["test_runs"]), wasted)
+                    counts = (
+                        report.get(x, 0) for x in ("rounds", "test_runs", "speculative_runs", "wasted_runs")
                     )
+                    rows[kind].append((elapsed, *(int(x) for x in counts)))  # type: ignore[arg-type]
                 shutil.rmtree(copy)
     verdicts, _ = outcomes["serial"]  # type: ignore[misc]
     if outcomes["serial"] != outcomes["parallel"]:
@@ -263,7 +265,8 @@ def speculative(n: int, seconds: float, slots: int, repeat: int) -> int:
     print(f"boss merge --slots 1:      {serial[0]:.2f}s, {serial[1]} rounds, {serial[2]} test runs "
           f"(runs: {times('serial')})")  # fmt: skip
     print(f"boss merge --slots {slots}:{' ' * (7 - len(str(slots)))}{parallel[0]:.2f}s, {parallel[1]} rounds, "
-          f"{parallel[2]} test runs, {parallel[3]} wasted (runs: {times('parallel')})")  # fmt: skip
+          f"{parallel[2]} test runs, {parallel[3]} made ahead, {parallel[4]} of them unused "
+          f"(runs: {times('parallel')})")  # fmt: skip
     verdict = "ok" if parallel[1] <= ROUNDS_BAR else "OVER"
     print(f"speed-up:                  {serial[0] / parallel[0]:.2f}x (--slots 1 / --slots {slots}); rounds "
           f"{parallel[1]} against {serial[1]} (bar with {n + 1}+ slots: {ROUNDS_BAR}: {verdict})")  # fmt: skip
