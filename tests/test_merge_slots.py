@@ -23,6 +23,7 @@ CHECK_SH = """#!/usr/bin/env bash
 set -u
 if grep -rq BROKEN src; then echo "FAIL: src/ holds broken code"; exit 1; fi
 if [ -f src/half_a.txt ] && [ ! -f src/half_b.txt ]; then echo "FAIL: half a pair"; exit 1; fi
+if [ -f src/x.txt ] && [ -f src/y.txt ]; then echo "FAIL: x and y do not go together"; exit 1; fi
 if [ -f src/flaky.txt ]; then
   mark="${FLAKY_DIR:?}/$(git rev-parse 'HEAD^{tree}')"
   if [ ! -e "$mark" ]; then : > "$mark"; echo "FAIL: flaky, first run on this tree"; exit 1; fi
@@ -187,6 +188,22 @@ def test_a_conflict_between_two_workers(tmp_path):
     expected = {"W1": "MERGED", "W2": "MERGED", "W3": "MERGED", "W4": "CONFLICT", "W5": "MERGED"}
     serial, *_ = same_answer(tmp_path, work, (4,), expected=expected)
     assert serial["why"]["W4"][4:6] == (["src/shared.txt"], ["W2"])
+
+
+def test_a_conflict_only_with_a_dropped_worker_is_no_conflict(tmp_path):
+    work = plain(5)
+    work[1] = (spec("W2"), {**new("W2"), **BAD, "src/shared.txt": "one\nW2\nthree\n"})  # dropped
+    work[3] = (spec("W4"), {**new("W4"), "src/shared.txt": "one\nW4\nthree\n"})  # predicted to conflict
+    expected = {"W1": "MERGED", "W2": "REVERTED", "W3": "MERGED", "W4": "MERGED", "W5": "MERGED"}
+    same_answer(tmp_path, work, (4,), expected=expected)
+
+
+def test_two_workers_green_alone_red_together_drop_the_later(tmp_path):
+    work = plain(6)
+    work[1] = (spec("W2"), {**new("W2"), "src/x.txt": "x\n"})
+    work[4] = (spec("W5"), {**new("W5"), "src/y.txt": "y\n"})  # green on the base, red after W2
+    expected = {f"W{i}": "MERGED" for i in range(1, 7)} | {"W5": "REVERTED"}
+    same_answer(tmp_path, work, (4, 9), expected=expected)
 
 
 def test_a_dependent_of_a_dropped_worker_is_skipped(tmp_path):
