@@ -30,7 +30,7 @@ from boss.core.paths import PlanPaths, integration_branch
 from boss.core.proc import run_shell
 from boss.core.pytest_report import clean_caches, is_pytest, run_env
 from boss.core.sandbox import Sandbox
-from boss.core.worktrees import copy_files
+from boss.core.worktrees import copy_files, registry_lock
 
 Progress = Callable[[str], None]
 OnStart = Callable[[int], None]  # told the process group of a run that starts (to stop it early)
@@ -48,7 +48,8 @@ def worktree_path(paths: PlanPaths) -> Path:
 def prepare(paths: PlanPaths, m: Manifest, start: str) -> Path:
     """The integration worktree on its branch at start, clean; copy files and setup when new."""
     repo, path = paths.repo, worktree_path(paths)
-    if path.is_dir() and path.resolve() in {p.resolve() for p in git.worktrees(repo)}:
+    known = path.is_dir() and path.resolve() in {p.resolve() for p in git.worktrees(repo)}
+    if known:
         release_lock(path)
         gittrees.merge_abort(path)
         git.checkout_branch(path, integration_branch(paths.plan), start)
@@ -56,13 +57,16 @@ def prepare(paths: PlanPaths, m: Manifest, start: str) -> Path:
         return path
     if path.exists():
         shutil.rmtree(path)  # a leftover folder git no longer knows: nothing to keep
-        git.git(repo, "worktree", "prune")
+        with registry_lock(paths):
+            git.git(repo, "worktree", "prune")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        git.worktree_add_branch(repo, path, integration_branch(paths.plan), start)
+        with registry_lock(paths, shared=True):
+            git.worktree_add_branch(repo, path, integration_branch(paths.plan), start)
     except GitError:  # a registration whose folder was deleted still holds the branch
-        git.git(repo, "worktree", "prune")
-        git.worktree_add_branch(repo, path, integration_branch(paths.plan), start)
+        with registry_lock(paths):
+            git.git(repo, "worktree", "prune")
+            git.worktree_add_branch(repo, path, integration_branch(paths.plan), start)
     setup_worktree(paths, m, path)
     return path
 
@@ -80,7 +84,8 @@ def setup_worktree(paths: PlanPaths, m: Manifest, path: Path) -> None:
             m.setup, cwd=path, env=os.environ, log_path=log, confine=jail, log_cap=cap_of(paths)
         )
     if outcome.exit_code != 0:
-        git.worktree_remove(paths.repo, path)  # so the next run sets it up again
+        with registry_lock(paths):
+            git.worktree_remove(paths.repo, path)  # so the next run sets it up again
         msg = f"setup failed in the ceremony's worktree {path.name} (exit {outcome.exit_code}); see {log}"
         raise StateError(msg)
 

@@ -45,6 +45,7 @@ from boss.core import git, gittrees
 from boss.core import journal as jr
 from boss.core.errors import GitError
 from boss.core.manifest import Worker
+from boss.core.worktrees import registry_lock
 
 WAIT = 0.5  # seconds between looks while the ceremony waits for a run (a new result wakes it at once)
 QUEUED, RUNNING, DONE, DROPPED = "queued", "running", "done", "dropped"
@@ -347,24 +348,20 @@ class Speculator:
         )
 
 
-# `git worktree add` and `prune` of one repository must not run at once (each reads the others'
-# half-made entries under .git/worktrees/): the slots make and remove theirs one at a time.
-_WORKTREES = threading.Lock()
-
-
 def _prepare_slot(s: Session, path: Path, commit: str) -> None:
     """A slot's worktree at commit (detached), with the plan's copied files and its setup."""
     _remove_slot(s, path)
-    with _WORKTREES:
+    with registry_lock(s.paths, shared=True):
         git.worktree_add_detached(s.paths.repo, path, commit)
     integration.setup_worktree(s.paths, s.m, path)
 
 
 def _remove_slot(s: Session, path: Path) -> None:
-    with _WORKTREES:
-        if path.exists():
-            with suppress(GitError):
-                git.worktree_remove(s.paths.repo, path)
-            shutil.rmtree(path, ignore_errors=True)
+    if not path.exists():
+        return
+    with registry_lock(s.paths):
+        with suppress(GitError):
+            git.worktree_remove(s.paths.repo, path)
+        shutil.rmtree(path, ignore_errors=True)
         with suppress(GitError):
             git.git(s.paths.repo, "worktree", "prune")

@@ -13,6 +13,18 @@ from boss.core.manifest import Worker
 from boss.core.paths import PlanPaths
 
 
+def registry_lock(paths: PlanPaths, *, shared: bool = False) -> contextlib.AbstractContextManager[None]:
+    """The lock on the repository's list of worktrees (`.boss/worktrees.lock`): adding worktrees
+    at once is safe and shares it; `worktree prune` and `remove` are not (a prune could remove a
+    half-made worktree of another process or thread) and take it alone. Workers and the
+    ceremony's worktrees (the integration worktree, the test slots) all take it."""
+    from boss.core.lock import locked
+
+    lock = paths.boss_dir / "worktrees.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    return locked(lock, 120, f"{lock}: busy for 120s", shared=shared)
+
+
 def tool_excludes(paths: PlanPaths) -> list[str]:
     """The .git/info/exclude patterns that keep the tool's own folders out of the user's status."""
     patterns = ["/.boss/"]

@@ -9,10 +9,9 @@ from pathlib import Path
 from boss.core import git, handwork, redo
 from boss.core import status as st
 from boss.core.errors import StateError
-from boss.core.lock import locked
 from boss.core.manifest import Manifest, Worker
 from boss.core.paths import PlanPaths
-from boss.core.worktrees import foreign_branches, start_ref
+from boss.core.worktrees import foreign_branches, registry_lock, start_ref
 
 
 @dataclass(frozen=True)
@@ -111,29 +110,27 @@ def prepare(
     # The start ref first: from the moment the branch is (re)made at start_point, it is this
     # worker's by foreign_branches' rule, even if what follows fails or is killed.
     git.update_ref(repo, start_ref(paths, w.id), start)
-    lock = paths.boss_dir / "worktrees.lock"
-    busy = f"{lock}: busy for 120s"
     # Adding worktrees in parallel is safe; `worktree prune` is not (it could remove another
     # worker's half-made worktree), so adds share the lock and a prune takes it alone.
     registered = False
     if path.is_dir():
         registered = path.resolve() in {p.resolve() for p in git.worktrees(repo)}
         if fresh and registered:
-            with locked(lock, 120, busy):
+            with registry_lock(paths):
                 git.worktree_remove(repo, path)
             registered = False
         if not registered and path.exists():
             shutil.rmtree(path)  # a leftover folder git no longer knows: nothing to keep
-            with locked(lock, 120, busy):
+            with registry_lock(paths):
                 git.git(repo, "worktree", "prune")
     if not registered:
         path.parent.mkdir(parents=True, exist_ok=True)
         add = ("worktree", "add", "--quiet", "--force", "-B", w.branch, str(path), start)
-        with locked(lock, 120, busy, shared=True):
+        with registry_lock(paths, shared=True):
             added = git.git(repo, *add, check=False).returncode == 0
         if not added:
             # Git still lists a worktree whose folder was deleted by hand: forget it, try again.
-            with locked(lock, 120, busy):
+            with registry_lock(paths):
                 git.git(repo, "worktree", "prune")
                 git.git(repo, *add)
     if registered:
