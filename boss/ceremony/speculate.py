@@ -114,6 +114,7 @@ class Speculator:
         self.stopping = False
         self.sequence = 0
         self.merges: predict.Merges = {}
+        self.made: list[Job] = []  # every run ever queued, those dropped and queued again too
         self.threads = [threading.Thread(target=self._slot, args=(k,), name=f"merge-slot-{k}", daemon=True)
                         for k in range(1, slots + 1)]  # fmt: skip
         for t in self.threads:
@@ -179,13 +180,16 @@ class Speculator:
         for t in self.threads:
             t.join(timeout=60)
         j = self.s.j
-        j.speculative_runs = sum(1 for x in self.jobs.values() if x.result is not None and x.ahead)
-        j.wasted_runs = sum(1 for x in self.jobs.values() if x.result is not None and not x.used)
-        for x in sorted(self.jobs.values(), key=lambda x: x.started):
-            if x.result is not None and x.started and x.ended:  # the timeline's section of the slots
+        ran = sorted((x for x in self.made if x.started and x.ended), key=lambda x: x.started)
+        j.speculative_runs = sum(1 for x in ran if x.ahead)  # stopped ones too: they took slot time
+        j.wasted_runs = sum(1 for x in ran if not x.used)
+        for x in ran:  # the timeline's section of the slots
+            if x.result is None:
+                state = "stopped"
+            else:
                 state = "unused" if not x.used else "ok" if x.result.exit_code == 0 else "red"
-                what, when = x.label.removeprefix("slot: "), {"start": x.started, "end": x.ended}
-                j.events.append({"name": what, **when, "slot": f"{x.slot}", "state": state})
+            what, when = x.label.removeprefix("slot: "), {"start": x.started, "end": x.ended}
+            j.events.append({"name": what, **when, "slot": f"{x.slot}", "state": state})
         for k in range(1, self.slots + 1):
             _remove_slot(self.s, slot_path(self.s, k))
 
@@ -258,6 +262,7 @@ class Speculator:
         key = key_of(kind, tree, worker, attempt)
         job = Job(key, kind, tree, commit, worker, attempt, order, self.level + 1, label)
         self.jobs[key] = job
+        self.made.append(job)
         self.cond.notify_all()
         return job
 
