@@ -12,7 +12,7 @@ it in the integration worktree, and the Speculator has already made most of them
   predicted merged worker's acceptance test (the final check). N slot threads take them in that
   order, each in a worktree of its own (`_slot<k>`, detached at the candidate's commit).
 - After each verdict, and whenever a run comes back red, the prediction is made again: queued
-  runs no longer wanted are dropped, running ones stopped, new ones queued.
+  runs no longer wanted are dropped (a running one finishes, its result kept), new ones queued.
 
 A merge commit's tree depends only on its parents' trees and the merge, so the serial merge makes
 the tree that was predicted, and the result of a run on that tree is the one it would have made:
@@ -159,7 +159,10 @@ class Speculator:
         wanted = self._wanted()
         with self.cond:
             for job in self.jobs.values():
-                if job.key not in wanted and not job.needed and job.state in (QUEUED, RUNNING):
+                # A run under way is left to finish, its result kept: a prediction may need it
+                # again, and a test with state of its own (one red first run per tree) must not
+                # have been run half for nothing.
+                if job.key not in wanted and not job.needed and job.state == QUEUED:
                     self._drop(job)
             for key, want in wanted.items():
                 known = self.jobs.get(key)
