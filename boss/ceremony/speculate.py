@@ -117,6 +117,11 @@ class Speculator:
         self.made: list[Job] = []  # every run ever queued, those dropped and queued again too
         self.threads = [threading.Thread(target=self._slot, args=(k,), name=f"merge-slot-{k}", daemon=True)
                         for k in range(1, slots + 1)]  # fmt: skip
+        # The slots' worktrees are made here, one after the other, before any thread starts: a
+        # `git worktree add` beside another git command that reads the worktree list (another
+        # add, a `checkout -B`) can fail on the half-made entry. Their setup runs in each slot.
+        for k in range(1, slots + 1):
+            _make_slot(s, slot_path(s, k))
         for t in self.threads:
             t.start()
 
@@ -299,7 +304,7 @@ class Speculator:
             job = self._take()
             while job is not None:
                 if not ready:
-                    _prepare_slot(s, path, job.commit)
+                    integration.setup_worktree(s.paths, s.m, path)
                     ready = True
                 # As in the integration worktree: tracked files as committed, untracked ones kept.
                 git.git(path, "checkout", "--quiet", "--force", "--detach", job.commit)
@@ -359,12 +364,11 @@ class Speculator:
         )
 
 
-def _prepare_slot(s: Session, path: Path, commit: str) -> None:
-    """A slot's worktree at commit (detached), with the plan's copied files and its setup."""
+def _make_slot(s: Session, path: Path) -> None:
+    """A slot's new worktree, detached at the base (its copied files and setup come at its first run)."""
     _remove_slot(s, path)
-    with registry_lock(s.paths, shared=True):
-        git.worktree_add_detached(s.paths.repo, path, commit)
-    integration.setup_worktree(s.paths, s.m, path)
+    with registry_lock(s.paths):
+        git.worktree_add_detached(s.paths.repo, path, s.j.base_start)
 
 
 def _remove_slot(s: Session, path: Path) -> None:
