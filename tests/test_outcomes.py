@@ -32,7 +32,8 @@ def table(s) -> dict[str, str]:
 
 
 def merge(s, code: int) -> None:
-    boss("merge", "p", cwd=s.repo, check=code)
+    # One slot: the logs are named after the workers (with slots, after the slot runs).
+    boss("merge", "p", "--slots", "1", cwd=s.repo, check=code)
 
 
 def assert_history(s, numbers: list[int]) -> None:
@@ -133,7 +134,7 @@ def test_a_ceremony_killed_and_resumed_keeps_its_number(tmp_path):
     s = make_scenario(tmp_path / "repo", [spec("W1"), spec("W2")])
     s.work("W1", {"src/one.txt": "1\n"})
     s.work("W2", {"src/two.txt": "2\n"})
-    boss("merge", "p", cwd=s.repo, check=None, env={"BOSS_MERGE_CRASH_AT": "test:W2"})
+    boss("merge", "p", "--slots", "1", cwd=s.repo, check=None, env={"BOSS_MERGE_CRASH_AT": "test:W2"})
     assert json.loads((s.paths.merge_dir / "journal.json").read_text())["number"] == 1
     assert table(s)["W1"] == "MERGED" and table(s)["W2"] == "QUEUED"
     merge(s, 0)

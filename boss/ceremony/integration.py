@@ -52,7 +52,8 @@ def prepare(paths: PlanPaths, m: Manifest, start: str) -> Path:
     if known:
         release_lock(path)
         gittrees.merge_abort(path)
-        git.checkout_branch(path, integration_branch(paths.plan), start)
+        with registry_lock(paths):  # `checkout -B` reads every worktree's entry
+            git.checkout_branch(path, integration_branch(paths.plan), start)
         git.git(path, "clean", "-fdq")
         return path
     if path.exists():
@@ -61,7 +62,7 @@ def prepare(paths: PlanPaths, m: Manifest, start: str) -> Path:
             git.git(repo, "worktree", "prune")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with registry_lock(paths, shared=True):
+        with registry_lock(paths):
             git.worktree_add_branch(repo, path, integration_branch(paths.plan), start)
     except GitError:  # a registration whose folder was deleted still holds the branch
         with registry_lock(paths):

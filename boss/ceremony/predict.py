@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from boss.ceremony.session import Session
 from boss.core import gittrees
@@ -30,9 +31,17 @@ class Candidate:
 Red = Callable[[str, list[str]], bool]
 
 
-def chain(s: Session, red: Red) -> tuple[list[Candidate], Candidate | None, list[str]]:
-    """The candidates ahead in merge order, the predicted final one (None: nothing more merges),
-    and every worker predicted merged. `red(tree, ids)`: a first run on that candidate came back red."""
+Merges = dict[tuple[str, str], tuple[str, str]]  # (onto, head) -> (tree, commit); "" tree: a conflict
+
+
+def chain(
+    s: Session, red: Red, limit: int, known: Merges
+) -> tuple[list[Candidate], Candidate | None, list[str]]:
+    """The candidates ahead in merge order (at most `limit` of them), the predicted final one
+    (None when the chain was cut short, or nothing more merges), and every worker predicted
+    merged. `red(tree, ids)`: a first run on that candidate came back red. `known`: the merges
+    predicted before (the same two commits merge to the same commit), filled as it goes, so
+    predicting again after each verdict costs git only for what changed."""
     j, repo = s.j, s.paths.repo
     merged = [r.id for r in j.records if r.id in j.queue and r.verdict == MERGED]
     head, final = j.head, None
@@ -47,12 +56,13 @@ def chain(s: Session, red: Red) -> tuple[list[Candidate], Candidate | None, list
         deps = {d for x in unit for d in s.m.worker(x.id).depends_on if d not in ids}
         if not deps <= set(merged) or (r.group and _group_out(s, r.group)):
             continue
+        if len(out) >= limit:
+            return out, None, merged
         commit, tree = head, ""
         for x in unit:
-            tree, conflicts = gittrees.merge_tree(repo, commit, x.head)
-            if conflicts or not tree:
+            tree, commit = _merge(repo, commit, x, known)
+            if not tree:
                 break
-            commit = gittrees.commit_tree(repo, tree, [commit, x.head], f"boss: predicted merge {x.id}")
         else:
             cand = Candidate(ids, tree, commit)
             out.append(cand)
@@ -60,6 +70,19 @@ def chain(s: Session, red: Red) -> tuple[list[Candidate], Candidate | None, list
                 head, final = commit, cand
                 merged += ids
     return out, final, merged
+
+
+def _merge(repo: Path, onto: str, x: Record, known: Merges) -> tuple[str, str]:
+    """x's head merged onto a commit, as a commit of its own: (tree, commit); ("", "") on a conflict."""
+    key = (onto, x.head)
+    if key not in known:
+        tree, conflicts = gittrees.merge_tree(repo, onto, x.head)
+        if conflicts or not tree:
+            known[key] = ("", "")
+        else:
+            message = f"boss: predicted merge {x.id}"
+            known[key] = (tree, gittrees.commit_tree(repo, tree, [onto, x.head], message))
+    return known[key]
 
 
 def _unit(s: Session, r: Record) -> list[Record]:

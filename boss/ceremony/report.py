@@ -159,8 +159,9 @@ def timeline(j: Journal) -> list[str]:
         lines.append(f"    section Test slots ({j.slots})")
         tags = {"ok": "done, ", "red": "crit, ", "unused": ""}
         for n, e in enumerate(runs, 1):
-            name = f"slot {e['slot']} {e['name']}{' (unused)' if e.get('state') == 'unused' else ''}"
-            tag = tags.get(e.get("state", ""), "")
+            state = e.get("state", "")
+            name = f"slot {e['slot']} {e['name']}{f' ({state})' if state in ('unused', 'stopped') else ''}"
+            tag = tags.get(state, "")
             lines.append(f"    {_label(name)} :{tag}s{n}, {_when(e['start'])}, {_when(e['end'])}")
     return lines
 

@@ -12,7 +12,7 @@ it in the integration worktree, and the Speculator has already made most of them
   predicted merged worker's acceptance test (the final check). N slot threads take them in that
   order, each in a worktree of its own (`_slot<k>`, detached at the candidate's commit).
 - After each verdict, and whenever a run comes back red, the prediction is made again: queued
-  runs no longer wanted are dropped, running ones stopped, new ones queued.
+  runs no longer wanted are dropped (a running one finishes, its result kept), new ones queued.
 
 A merge commit's tree depends only on its parents' trees and the merge, so the serial merge makes
 the tree that was predicted, and the result of a run on that tree is the one it would have made:
@@ -113,8 +113,15 @@ class Speculator:
         self.failure: BaseException | None = None
         self.stopping = False
         self.sequence = 0
+        self.merges: predict.Merges = {}
+        self.made: list[Job] = []  # every run ever queued, those dropped and queued again too
         self.threads = [threading.Thread(target=self._slot, args=(k,), name=f"merge-slot-{k}", daemon=True)
                         for k in range(1, slots + 1)]  # fmt: skip
+        # The slots' worktrees are made here, one after the other, before any thread starts: a
+        # `git worktree add` beside another git command that reads the worktree list (another
+        # add, a `checkout -B`) can fail on the half-made entry. Their setup runs in each slot.
+        for k in range(1, slots + 1):
+            _make_slot(s, slot_path(s, k))
         for t in self.threads:
             t.start()
 
@@ -157,7 +164,10 @@ class Speculator:
         wanted = self._wanted()
         with self.cond:
             for job in self.jobs.values():
-                if job.key not in wanted and not job.needed and job.state in (QUEUED, RUNNING):
+                # A run under way is left to finish, its result kept: a prediction may need it
+                # again, and a test with state of its own (one red first run per tree) must not
+                # have been run half for nothing.
+                if job.key not in wanted and not job.needed and job.state == QUEUED:
                     self._drop(job)
             for key, want in wanted.items():
                 known = self.jobs.get(key)
@@ -178,13 +188,16 @@ class Speculator:
         for t in self.threads:
             t.join(timeout=60)
         j = self.s.j
-        j.speculative_runs = sum(1 for x in self.jobs.values() if x.result is not None and x.ahead)
-        j.wasted_runs = sum(1 for x in self.jobs.values() if x.result is not None and not x.used)
-        for x in sorted(self.jobs.values(), key=lambda x: x.started):
-            if x.result is not None and x.started and x.ended:  # the timeline's section of the slots
+        ran = sorted((x for x in self.made if x.started and x.ended), key=lambda x: x.started)
+        j.speculative_runs = sum(1 for x in ran if x.ahead)  # stopped ones too: they took slot time
+        j.wasted_runs = sum(1 for x in ran if not x.used)
+        for x in ran:  # the timeline's section of the slots
+            if x.result is None:
+                state = "stopped"
+            else:
                 state = "unused" if not x.used else "ok" if x.result.exit_code == 0 else "red"
-                what, when = x.label.removeprefix("slot: "), {"start": x.started, "end": x.ended}
-                j.events.append({"name": what, **when, "slot": f"{x.slot}", "state": state})
+            what, when = x.label.removeprefix("slot: "), {"start": x.started, "end": x.ended}
+            j.events.append({"name": what, **when, "slot": f"{x.slot}", "state": state})
         for k in range(1, self.slots + 1):
             _remove_slot(self.s, slot_path(self.s, k))
 
@@ -241,7 +254,9 @@ class Speculator:
         return any(r is not None and not self._green(kind, r) for kind, r in runs)
 
     def _predict(self) -> tuple[list[Candidate], Candidate | None, list[str]]:
-        return predict.chain(self.s, self._red)
+        # A window of candidates, not the whole queue: what N slots can test before the next
+        # verdict, twice over (each prediction after a verdict is then a few git calls).
+        return predict.chain(self.s, self._red, max(4, 2 * self.slots), self.merges)
 
     # --- the job table ----------------------------------------------------------------------
 
@@ -255,6 +270,7 @@ class Speculator:
         key = key_of(kind, tree, worker, attempt)
         job = Job(key, kind, tree, commit, worker, attempt, order, self.level + 1, label)
         self.jobs[key] = job
+        self.made.append(job)
         self.cond.notify_all()
         return job
 
@@ -288,7 +304,7 @@ class Speculator:
             job = self._take()
             while job is not None:
                 if not ready:
-                    _prepare_slot(s, path, job.commit)
+                    integration.setup_worktree(s.paths, s.m, path)
                     ready = True
                 # As in the integration worktree: tracked files as committed, untracked ones kept.
                 git.git(path, "checkout", "--quiet", "--force", "--detach", job.commit)
@@ -348,12 +364,11 @@ class Speculator:
         )
 
 
-def _prepare_slot(s: Session, path: Path, commit: str) -> None:
-    """A slot's worktree at commit (detached), with the plan's copied files and its setup."""
+def _make_slot(s: Session, path: Path) -> None:
+    """A slot's new worktree, detached at the base (its copied files and setup come at its first run)."""
     _remove_slot(s, path)
-    with registry_lock(s.paths, shared=True):
-        git.worktree_add_detached(s.paths.repo, path, commit)
-    integration.setup_worktree(s.paths, s.m, path)
+    with registry_lock(s.paths):
+        git.worktree_add_detached(s.paths.repo, path, s.j.base_start)
 
 
 def _remove_slot(s: Session, path: Path) -> None:

@@ -13,16 +13,17 @@ from boss.core.manifest import Worker
 from boss.core.paths import PlanPaths
 
 
-def registry_lock(paths: PlanPaths, *, shared: bool = False) -> contextlib.AbstractContextManager[None]:
-    """The lock on the repository's list of worktrees (`.boss/worktrees.lock`): adding worktrees
-    at once is safe and shares it; `worktree prune` and `remove` are not (a prune could remove a
-    half-made worktree of another process or thread) and take it alone. Workers and the
-    ceremony's worktrees (the integration worktree, the test slots) all take it."""
+def registry_lock(paths: PlanPaths) -> contextlib.AbstractContextManager[None]:
+    """The lock on the repository's list of worktrees (`.boss/worktrees.lock`), held alone by
+    every `git worktree add`, `remove` and `prune` that workers and the ceremony (its
+    integration worktree, its test slots) make: none of them is safe beside another, since each
+    reads every entry under .git/worktrees/ and fails on one half made ("failed to read
+    .git/worktrees/_slot2/commondir"), and a prune may remove one half made."""
     from boss.core.lock import locked
 
     lock = paths.boss_dir / "worktrees.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
-    return locked(lock, 120, f"{lock}: busy for 120s", shared=shared)
+    return locked(lock, 120, f"{lock}: busy for 120s")
 
 
 def tool_excludes(paths: PlanPaths) -> list[str]:

@@ -64,9 +64,9 @@ def test_a_daemon_started_by_the_test_run_dies_with_the_worker(tmp_path, token):
 
 
 def test_a_daemon_started_by_the_integration_test_dies_with_the_ceremony(tmp_path, token):
-    """The merged code starts the daemon only in the ceremony's integration test: gone when
-    `boss merge` has ended."""
-    script = HONEST + daemon_py(token, '"_integration" in os.getcwd()')
+    """The merged code starts the daemon only in the ceremony's tests (its integration worktree,
+    or a test slot's with --slots): gone when `boss merge` has ended."""
+    script = HONEST + daemon_py(token, '"_integration" in os.getcwd() or "_slot" in os.getcwd()')
     p = make_project(
         tmp_path, [Worker("W1", script)], sandbox="required", integration_test=FEATURE_TEST + " -s"
     )

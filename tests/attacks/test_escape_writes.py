@@ -127,11 +127,11 @@ EOF
 
 def test_code_run_by_the_ceremonys_integration_test_cannot_write_into_home(tmp_path):
     """W1's code appends to $HOME/.bashrc only when the ceremony's integration test imports it
-    (its worker's own gates see nothing): the integration test runs in the sandbox, so the file
+    (in the integration worktree or a test slot's; its worker's own gates see nothing): the integration test runs in the sandbox, so the file
     keeps its bytes, and W1 still merges."""
     bashrc = Path(os.environ["HOME"]) / ".bashrc"
     bashrc.write_text("# the user's own\n")
-    w1 = Worker("W1", writer(bashrc, '"_integration" in os.getcwd()'))
+    w1 = Worker("W1", writer(bashrc, '"_integration" in os.getcwd() or "_slot" in os.getcwd()'))
     p = make_project(tmp_path, [w1], sandbox="required", integration_test=IMPORT_FEATURE)
     p.run_worker("W1")
     p.merge()

@@ -156,7 +156,7 @@ def test_code_run_by_the_integration_test_cannot_plant_for_the_rest_of_the_cerem
     {HONEST}
     cat >> src/feature.py <<'EOF'
     import os, subprocess
-    if "_integration" in os.getcwd():
+    if "_integration" in os.getcwd() or "_slot" in os.getcwd():
         env = dict(os.environ, MARKER={str(tmp_path / "MARKER")!r}, ATTACK_ROOT={str(tmp_path)!r})
         subprocess.run(["bash", "-c", {plant("hooks") + plant("gpg")!r}], env=env, check=False)
     EOF

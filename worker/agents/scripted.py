@@ -26,8 +26,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from worker.autonomy import guard
 
 SHELL_CALL = "scripted agent: shell: "  # one line a command put to the guard (ScriptedProfile.tool_calls)
@@ -40,7 +38,13 @@ def load_script(text: str) -> list[dict[str, Any]]:
     match = FENCE.search(text)
     if not match:
         return []
-    steps = yaml.safe_load(match.group(1)) or []
+    import yaml  # here, not at the top: the worker reads SHELL_CALL from this module, without PyYAML
+
+    try:
+        steps = yaml.safe_load(match.group(1)) or []
+    except yaml.YAMLError as e:
+        msg = f"agent-script is not YAML: {e}"
+        raise ValueError(msg) from e
     if isinstance(steps, dict):
         steps = [steps]
     if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
@@ -105,7 +109,7 @@ def main() -> int:
     iteration = int(os.environ.get("BOSS_ITERATION", "1") or 1)
     try:
         steps = load_script(Path(context).read_text()) if context else []
-    except (OSError, ValueError, yaml.YAMLError) as e:
+    except (OSError, ValueError) as e:
         print(f"scripted agent: cannot read the script: {e}", file=sys.stderr)
         return 2
     if not steps:

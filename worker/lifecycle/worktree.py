@@ -110,8 +110,7 @@ def prepare(
     # The start ref first: from the moment the branch is (re)made at start_point, it is this
     # worker's by foreign_branches' rule, even if what follows fails or is killed.
     git.update_ref(repo, start_ref(paths, w.id), start)
-    # Adding worktrees in parallel is safe; `worktree prune` is not (it could remove another
-    # worker's half-made worktree), so adds share the lock and a prune takes it alone.
+    # No two `git worktree` add, remove or prune at once (boss.core.worktrees.registry_lock).
     registered = False
     if path.is_dir():
         registered = path.resolve() in {p.resolve() for p in git.worktrees(repo)}
@@ -126,7 +125,7 @@ def prepare(
     if not registered:
         path.parent.mkdir(parents=True, exist_ok=True)
         add = ("worktree", "add", "--quiet", "--force", "-B", w.branch, str(path), start)
-        with registry_lock(paths, shared=True):
+        with registry_lock(paths):
             added = git.git(repo, *add, check=False).returncode == 0
         if not added:
             # Git still lists a worktree whose folder was deleted by hand: forget it, try again.
@@ -134,7 +133,8 @@ def prepare(
                 git.git(repo, "worktree", "prune")
                 git.git(repo, *add)
     if registered:
-        git.git(path, "checkout", "--quiet", "--force", "-B", w.branch, start)
+        with registry_lock(paths):  # `checkout -B` reads every worktree's entry
+            git.git(path, "checkout", "--quiet", "--force", "-B", w.branch, start)
         git.git(path, "clean", "-fdq")
     # From here the branch holds only boss's commits: anything later not made by boss is a person's.
     handwork.record_head(paths, w.id, start)
