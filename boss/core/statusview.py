@@ -55,6 +55,7 @@ class Row:
     verdict_reason: str = ""
     ceremony: int = 0  # the number of the ceremony that gave the verdict
     review: str = ""  # accept, reject, salvage or ''
+    waiting_until: str = ""  # a RUNNING worker waiting out its provider's rate limit: until when
 
     @property
     def outcome(self) -> str:
@@ -116,6 +117,7 @@ def rows(paths: PlanPaths, m: Manifest, config: Config, j: Journal | None = None
                 verdict_reason=o.reason,
                 ceremony=o.ceremony,
                 review=o.review,
+                waiting_until=status.waiting_until if status and state == st.RUNNING else "",
             )
         )
     order = {w.id: n for n, w in enumerate(m.workers)}
