@@ -5,7 +5,9 @@ does not retry that at all (tests/contract/test_cli_rate_limits.py), so its run 
 limit at once, and the worker is what waits. The run costs no iteration: the worker records
 `rate-limit`, shows the wait in its status, waits its backoff (BOSS_RATE_LIMIT_BACKOFF, cut to
 seconds here) and runs the same iteration again; a limit that outlasts `rate_limit_timeout` ends
-the worker FAILED with no blocker report; a stop signal during the wait ends it at once.
+the worker FAILED with no blocker report; a stop signal during the wait ends it at once. And
+Claude Code, which retries by itself (cut to one retry here) and then ends with an "API Error"
+that used to stop the worker as a CLI failure before any work: now it is a wait and a rerun too.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from pathlib import Path
 
 import limits
 import pytest
+import wire_anthropic
 import wire_responses
 from direct import point
-from mock_server import DONE, ModelServer, edit
+from mock_server import DONE, ModelServer, edit, read
 from pipeline import FIXED, NEW_LINE, OLD_LINE, agent_logs, boss, git, plan, project, run_workers, status
 
 from boss.core import statelog
@@ -143,3 +146,39 @@ def test_a_stop_signal_during_the_wait_ends_the_worker_at_once(
     st = status(paths)
     assert st.state == "FAILED" and st.reason.startswith("interrupted during iteration 1"), st.reason
     assert len(server.refused()) == 1
+
+
+@pytest.fixture
+def claude_server(
+    scratch: Path, cli_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ModelServer]:
+    """The scripted Messages server with Claude Code pointed at it (one retry of its own)."""
+    with ModelServer(wire=wire_anthropic.handle, log_path=tmp_path / "model-requests.jsonl") as s:
+        for key, value in point("claude", s.url, scratch, cli_bin).items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("CLAUDE_CODE_MAX_RETRIES", "1")
+        monkeypatch.setenv("BOSS_RATE_LIMIT_BACKOFF", str(BACKOFF))
+        yield s
+
+
+def test_claude_giving_up_on_a_429_is_no_cli_failure_but_a_wait(
+    claude_server: ModelServer, tmp_path: Path
+) -> None:
+    server = claude_server
+    repo = project(tmp_path)
+    paths = plan(repo, "claude", extra="- max_iterations: 1\n- max_strategies: 1\n")
+    server.script([read("src/calc.py"), edit("src/calc.py", OLD_LINE, NEW_LINE), DONE])
+    server.refuse(limits.anthropic_rate_limit(1), times=2)  # Claude retries once (after 1 s), then gives up
+    proc = run_workers(paths, timeout=300)
+    st = status(paths)
+    assert proc.returncode == 0 and st.state == "SUCCESS", (proc.stdout, proc.stderr, agent_logs(paths))
+    assert (st.iteration, st.waiting_until) == (1, "") and not paths.blocker("W1").exists()
+    refused = server.refused()
+    assert len(refused) == 2 and 0.9 <= refused[1].at - refused[0].at < 5  # Claude's own retry
+    gap = next(at for at in posts(server) if at > refused[1].at) - refused[1].at
+    assert BACKOFF <= gap < BACKOFF * 1.25 + 20, gap  # the worker's wait
+    waited = limit_events(paths)
+    assert len(waited) == 1 and "the claude run ended on it after 1 retry of its own: " in waited[0].result
+    assert limits.ANTHROPIC_429 in waited[0].result
+    assert not [e for e in statelog.read(paths.log) if e.action == "cli-failure"]
+    assert git(repo, "show", f"{st.head_commit}:src/calc.py") == FIXED.rstrip("\n")
