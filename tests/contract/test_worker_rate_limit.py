@@ -8,6 +8,7 @@ seconds here) and runs the same iteration again; a limit that outlasts `rate_lim
 the worker FAILED with no blocker report; a stop signal during the wait ends it at once. And
 Claude Code, which retries by itself (cut to one retry here) and then ends with an "API Error"
 that used to stop the worker as a CLI failure before any work: now it is a wait and a rerun too.
+OpenCode prints the provider's `retry-after` when it gives up: the worker waits that, not less.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from pathlib import Path
 import limits
 import pytest
 import wire_anthropic
+import wire_chat
 import wire_responses
 from direct import point
-from mock_server import DONE, ModelServer, edit, read
+from mock_server import DONE, Logged, ModelServer, edit, read, say
 from pipeline import FIXED, NEW_LINE, OLD_LINE, agent_logs, boss, git, plan, project, run_workers, status
 
 from boss.core import statelog
@@ -182,3 +184,43 @@ def test_claude_giving_up_on_a_429_is_no_cli_failure_but_a_wait(
     assert limits.ANTHROPIC_429 in waited[0].result
     assert not [e for e in statelog.read(paths.log) if e.action == "cli-failure"]
     assert git(repo, "show", f"{st.head_commit}:src/calc.py") == FIXED.rstrip("\n")
+
+
+@pytest.fixture
+def opencode_server(
+    scratch: Path, cli_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ModelServer]:
+    """The scripted Chat Completions server with OpenCode pointed at it; the worker's own backoff tiny."""
+    with ModelServer(wire=wire_chat.handle, log_path=tmp_path / "model-requests.jsonl") as s:
+        for key, value in point("opencode", s.url, scratch, cli_bin).items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("BOSS_RATE_LIMIT_BACKOFF", "0.5")
+        yield s
+
+
+def _turn(r: Logged) -> bool:
+    """OpenCode's turn (a request with tools), not its title request."""
+    return isinstance(r.body, dict) and bool(r.body.get("tools"))
+
+
+def test_the_wait_honours_the_delay_the_provider_asked_for(
+    opencode_server: ModelServer, tmp_path: Path
+) -> None:
+    server = opencode_server
+    repo = project(tmp_path)
+    paths = plan(repo, "opencode", extra="- max_iterations: 1\n- max_strategies: 1\n")
+    server.script([edit("src/calc.py", OLD_LINE, NEW_LINE), say("Fixed.")])
+    server.refuse(limits.openai_rate_limit(2), times=6, only=_turn)  # OpenCode's 6 tries of the turn
+    proc = run_workers(paths, timeout=300)
+    st = status(paths)
+    assert proc.returncode == 0 and st.state == "SUCCESS", (proc.stdout, proc.stderr, agent_logs(paths))
+    assert st.iteration == 1 and not paths.blocker("W1").exists()
+    waited = limit_events(paths)
+    # retry-after 2 beats the worker's own 0.5 s (which would read "waiting 0s" or "waiting 1s")
+    assert len(waited) == 1 and waited[0].result.startswith("waiting 2s for the provider's 429 rate limit"), (
+        waited
+    )
+    refused = server.refused()
+    assert len(refused) == 6
+    gap = next(r.at for r in server.requests if r.at > refused[-1].at and _turn(r)) - refused[-1].at
+    assert 2 <= gap < 2 * 1.25 + 20, gap
