@@ -207,10 +207,15 @@ def header(cols: Columns | None = None) -> str:
 
 
 def counts(all_rows: list[Row]) -> str:
-    """'2 SUCCESS, 1 RUNNING' in a stable order."""
+    """'2 SUCCESS, 1 RUNNING (1 waiting for a rate limit)' in a stable order."""
     order = ["SUCCESS", "RUNNING", "FAILED", "CRASHED", "CORRUPT", "SCOPE_VIOLATION", "SKIPPED", "PENDING"]
     tally = {s: sum(1 for r in all_rows if r.state == s) for s in order}
-    return ", ".join(f"{n} {s}" for s, n in tally.items() if n)
+    shown = [f"{n} {s}" for s, n in tally.items() if n]
+    waiting = sum(1 for r in all_rows if r.state == "RUNNING" and r.waiting_until)
+    if waiting:  # RUNNING comes second, after SUCCESS when there is any
+        at = 1 if tally["SUCCESS"] else 0
+        shown[at] += f" ({waiting} waiting for a rate limit)"
+    return ", ".join(shown)
 
 
 def now_monotonic() -> float:

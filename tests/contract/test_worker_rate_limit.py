@@ -137,7 +137,8 @@ def test_a_stop_signal_during_the_wait_ends_the_worker_at_once(
         shown = json.loads(boss(repo, "status", "--json").stdout)["workers"][0]
         assert shown["state"] == "RUNNING" and shown["waiting_until"] == status(paths).waiting_until
         assert "waiting 3" in shown["last_event"] and "rate limit" in shown["last_event"], shown
-        assert "for the provider's 429 rate limit" in boss(repo, "status").stdout
+        table = boss(repo, "status").stdout
+        assert "plan p: 1 RUNNING (1 waiting for a rate limit)" in table and "429 rate limit (until" in table
         stopped = time.monotonic()
         worker.send_signal(signal.SIGINT)
         out, _ = worker.communicate(timeout=60)

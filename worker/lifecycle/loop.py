@@ -5,6 +5,8 @@ files are then frozen. Each iteration starts the agent with the last test output
 runs the test through the green gate; a pass goes on to worker.lifecycle.finish. A strategy that
 fails max_iterations times is rolled back to where it started, and the next one is told what it
 tried; when the last one fails, the worker gives up with a blocker report (BLOCKER_REPORT.md).
+An agent run that ended on its provider's rate limit is no iteration: worker.lifecycle.backoff
+waits and runs it again.
 """
 
 from __future__ import annotations
