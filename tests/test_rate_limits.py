@@ -96,6 +96,8 @@ def test_claudes_529_is_an_overload() -> None:
     ("name", "message", "retry_after", "retries"),
     [
         ("claude-429-stopped", "API request failed: rate_limit (HTTP 429), retry 2 of 10", None, 2),
+        # SIGTERM at agent_timeout: Claude writes "[Request interrupted by user]" and a result first
+        ("claude-429-timed-out", "API request failed: rate_limit (HTTP 429), retry 1 of 1", None, 1),
         ("codex-429-stopped", "Reconnecting... 2/5 (exceeded retry limit, last status: 429 Too Many Requests)",
          None, 2),
         ("gemini-429-stopped", "Attempt 2 failed: You exceeded your current quota, please check your plan and billing details. "

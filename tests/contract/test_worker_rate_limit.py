@@ -225,3 +225,29 @@ def test_the_wait_honours_the_delay_the_provider_asked_for(
     assert len(refused) == 6
     gap = next(r.at for r in server.requests if r.at > refused[-1].at and _turn(r)) - refused[-1].at
     assert 2 <= gap < 2 * 1.25 + 20, gap
+
+
+def test_a_run_stopped_by_agent_timeout_while_the_cli_waits_on_a_limit_is_no_iteration(
+    claude_server: ModelServer, tmp_path: Path
+) -> None:
+    # Claude waits the 30 s the provider asks for; agent_timeout stops it first. Its log shows the
+    # limit it was waiting on (an `api_retry` event): a limit, not an agent that was too slow.
+    server = claude_server
+    repo = project(tmp_path)
+    paths = plan(repo, "claude", extra="- agent_timeout: 8\n- max_iterations: 1\n- max_strategies: 1\n")
+    server.script([read("src/calc.py"), edit("src/calc.py", OLD_LINE, NEW_LINE), DONE])
+    server.refuse(limits.anthropic_rate_limit(30), times=1)
+    proc = run_workers(paths, timeout=300)
+    st = status(paths)
+    assert proc.returncode == 0 and st.state == "SUCCESS", (proc.stdout, proc.stderr, agent_logs(paths))
+    assert st.iteration == 1 and not paths.blocker("W1").exists()
+    agents = [e for e in statelog.read(paths.log) if e.action == "agent"]
+    assert len(agents) == 2 and agents[0].result.endswith("(timed out)") and agents[1].result == "exit=0", (
+        agents
+    )
+    waited = limit_events(paths)
+    assert (
+        len(waited) == 1 and "API request failed: rate_limit (HTTP 429), retry 1 of 1" in waited[0].result
+    ), waited
+    # the provider's 30 s is not in Claude's output (it never prints it): the worker's own backoff
+    assert re.match(r"waiting [34]s for the provider's 429 rate limit", waited[0].result), waited

@@ -13,6 +13,7 @@ applies (measured on 2.1.197; `--bare` would drop the guard's hook too), and
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -168,9 +169,11 @@ class ClaudeProfile:
         `error_status`, `retry_delay_ms`: the retry-after when it is longer than its backoff),
         then ends with an `is_error` result whose `api_error_status` is 429 or 529 ("API Error:
         Request rejected (429) · ...", "API Error: 529 Overloaded. ..."). It does not print the
-        provider's retry-after apart from its own delay, so `retry_after` stays None.
+        provider's retry-after apart from its own delay, so `retry_after` stays None. Stopped by
+        SIGTERM (agent_timeout) while it waits, it still writes "[Request interrupted by user]"
+        and an `error_during_execution` result (exit 0): what it was doing is what came before.
         """
-        events = out.json_lines(output)
+        events = _before_interrupt(out.json_lines(output))
         retries = [e for e in events if e.get("type") == "system" and e.get("subtype") == "api_retry"]
         limited = [r for r in retries if rl.kind_of(_status(r.get("error_status")), str(r.get("error", "")))]
         results = [e for e in events if e.get("type") == "result"]
@@ -192,6 +195,18 @@ class ClaudeProfile:
         return rl.RateLimit(
             kind, f"API request failed: {error} (HTTP {status}), {attempt}", None, status, len(limited)
         )
+
+
+def _before_interrupt(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events before Claude's own words for being stopped (SIGTERM): the interrupt message
+    and the `error_during_execution` result it writes then; all of them when it was not."""
+    last = events[-1] if events else {}
+    if last.get("type") != "result" or last.get("subtype") != "error_during_execution":
+        return events
+    rest = events[:-1]
+    if rest and rest[-1].get("type") == "user" and "[Request interrupted by user]" in json.dumps(rest[-1]):
+        rest = rest[:-1]
+    return rest
 
 
 def _status(value: Any) -> int | None:
