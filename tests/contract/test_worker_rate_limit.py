@@ -251,3 +251,19 @@ def test_a_run_stopped_by_agent_timeout_while_the_cli_waits_on_a_limit_is_no_ite
     ), waited
     # the provider's 30 s is not in Claude's output (it never prints it): the worker's own backoff
     assert re.match(r"waiting [34]s for the provider's 429 rate limit", waited[0].result), waited
+
+
+def test_codex_stopped_by_agent_timeout_while_it_waits_on_a_limit_is_no_iteration(
+    server: ModelServer, tmp_path: Path
+) -> None:
+    # Codex waits the 30 s retry-after ("Reconnecting... 1/5"); agent_timeout stops it first.
+    repo = project(tmp_path)
+    paths = plan(repo, "codex", extra="- agent_timeout: 8\n- max_iterations: 1\n- max_strategies: 1\n")
+    server.script([edit("src/calc.py", OLD_LINE.rstrip("\n"), NEW_LINE.rstrip("\n")), DONE])
+    server.refuse(limits.openai_rate_limit(30), times=1)
+    proc = run_workers(paths, timeout=300)
+    st = status(paths)
+    assert proc.returncode == 0 and st.state == "SUCCESS", (proc.stdout, proc.stderr, agent_logs(paths))
+    assert st.iteration == 1 and not paths.blocker("W1").exists()
+    waited = limit_events(paths)
+    assert len(waited) == 1 and "Reconnecting... 1/5" in waited[0].result, waited
