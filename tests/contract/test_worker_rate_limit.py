@@ -25,6 +25,7 @@ import limits
 import pytest
 import wire_anthropic
 import wire_chat
+import wire_gemini
 import wire_responses
 from direct import point
 from mock_server import DONE, Logged, ModelServer, edit, read, say
@@ -267,3 +268,35 @@ def test_codex_stopped_by_agent_timeout_while_it_waits_on_a_limit_is_no_iteratio
     assert st.iteration == 1 and not paths.blocker("W1").exists()
     waited = limit_events(paths)
     assert len(waited) == 1 and "Reconnecting... 1/5" in waited[0].result, waited
+
+
+@pytest.fixture
+def gemini_server(
+    scratch: Path, cli_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ModelServer]:
+    """The scripted Gemini API server with Gemini CLI pointed at it."""
+    with ModelServer(wire=wire_gemini.handle, log_path=tmp_path / "model-requests.jsonl") as s:
+        for key, value in point("gemini", s.url, scratch, cli_bin).items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("BOSS_RATE_LIMIT_BACKOFF", str(BACKOFF))
+        yield s
+
+
+def test_gemini_stopped_by_agent_timeout_while_it_waits_on_a_limit_is_no_iteration(
+    gemini_server: ModelServer, tmp_path: Path
+) -> None:
+    # Gemini CLI waits the 30 s RetryInfo asks ("Suggested retry after 30s"); agent_timeout stops
+    # it first; the worker then waits those 30 s (the provider's delay, printed), not its own 3 s.
+    server = gemini_server
+    repo = project(tmp_path)
+    paths = plan(repo, "gemini", extra="- agent_timeout: 12\n- max_iterations: 1\n- max_strategies: 1\n")
+    server.script([edit("src/calc.py", OLD_LINE, NEW_LINE), DONE])
+    server.refuse(limits.gemini_exhausted(30), times=1, only="streamGenerateContent")
+    proc = run_workers(paths, timeout=300)
+    st = status(paths)
+    assert proc.returncode == 0 and st.state == "SUCCESS", (proc.stdout, proc.stderr, agent_logs(paths))
+    assert st.iteration == 1 and not paths.blocker("W1").exists()
+    waited = limit_events(paths)
+    assert len(waited) == 1 and re.match(r"waiting 3\ds for the provider's rate limit", waited[0].result), (
+        waited
+    )
