@@ -329,3 +329,22 @@ def test_nine_slot_worktrees_made_at_once_ceremony_after_ceremony(tmp_path):
         s = build(tmp_path / f"repo{k}", plain(8, bad=["W5"]), sleep="0")
         data = ceremony(s, 9)
         assert outcome(s, data)["verdicts"] == expected, evidence(s, data)
+
+
+def test_the_slots_are_seen_as_they_run_and_in_the_report(tmp_path):
+    s = build(tmp_path / "seen", plain(3, bad=["W2"]))
+    proc = boss("merge", "p", "--slots", "3", cwd=s.repo, check=1)
+    lines = proc.stderr.splitlines()
+    started = [line for line in lines if line.startswith("slot ")]
+    assert any(line.endswith(": baseline") for line in started), lines
+    assert any("candidate 1 (W1)" in line for line in started), lines
+    assert {line.split(":")[0] for line in started} <= {"slot 1", "slot 2", "slot 3"}
+    report = (s.paths.merge_dir / "REPORT.md").read_text()
+    assert "- Test slots: 3;" in report and "run(s) made ahead of need" in report
+    section = report.split("section Test slots (3)", 1)[1].split("```", 1)[0]
+    bars = [line for line in section.splitlines() if line.strip().startswith("slot ")]
+    assert len(bars) == len(started)  # every run a slot made is a bar
+    assert any(":crit, " in bar for bar in bars)  # W2's red runs
+    serial = build(tmp_path / "serial", plain(3, bad=["W2"]))
+    boss("merge", "p", "--slots", "1", cwd=serial.repo, check=1)
+    assert "section Test slots" not in (serial.paths.merge_dir / "REPORT.md").read_text()

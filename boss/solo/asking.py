@@ -16,14 +16,10 @@ from typing import TextIO
 
 from boss.core import approvals
 from boss.core.errors import InputError
+from boss.core.scope import shown as visible
 
 POLL = 0.25
 YES = ("y", "yes")
-
-
-def visible(text: str) -> str:
-    """text with every control character but none shown as an escape (\\x1b, \\n), never acted on."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def describe(req: approvals.Request) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from boss.ceremony.session import short
 from boss.core import journal as jr
 from boss.core import status as st
 from boss.core.config import Config
@@ -36,11 +37,6 @@ class Io:
 
 
 LOCK = "do.lock"  # held by the `boss do` working on the plan
-
-
-def short(commit: str) -> str:
-    """A commit in messages."""
-    return commit[:10]
 
 
 def course(paths: PlanPaths, m: Manifest, config: Config, rec: DoRecord, io: Io) -> int:

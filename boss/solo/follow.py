@@ -35,7 +35,7 @@ Ask = Callable[[approvals.Request, Alive], None]
 
 def line(event: statelog.Event) -> str:
     """A state-log event as one line of the live view (control characters made visible)."""
-    from boss.solo.asking import visible
+    from boss.core.scope import shown as visible
 
     what = visible(statelog.excerpt(event.result, 160))
     return f"  {event.time[11:19]} {event.iteration_id:<10} {event.action:<9} {what}"
@@ -43,7 +43,7 @@ def line(event: statelog.Event) -> str:
 
 def notice(req: approvals.Request) -> list[str]:
     """A TIER 3 request as shown when nobody is asked at the terminal."""
-    from boss.solo.asking import visible
+    from boss.core.scope import shown as visible
 
     return [
         f"  approval needed: {req.id} `{visible(req.command)}` (TIER {req.tier}, rule {visible(req.rule)})",

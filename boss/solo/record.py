@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
+from boss.ceremony.session import now
 from boss.core import git
 from boss.core.config import Config, load_config
 from boss.core.errors import InputError, PlanNotFound, StateError
@@ -45,11 +45,6 @@ class DoRecord:
     def ref(self) -> str:
         """The ref that keeps the rollback point."""
         return rollback_ref(self.plan)
-
-
-def now() -> str:
-    """The current UTC time with milliseconds (the latest `boss do` is the one created last)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def rollback_ref(plan: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from boss.ceremony import landing
+from boss.ceremony.session import short
 from boss.core import git, gittrees, statelog
 from boss.core.errors import StateError
 from boss.core.paths import PlanPaths
@@ -21,11 +22,6 @@ from boss.core.status import now_iso
 from boss.solo import record
 from boss.solo.land import landing_of
 from boss.solo.record import WORKER, DoRecord
-
-
-def short(commit: str) -> str:
-    """A commit in messages."""
-    return commit[:10]
 
 
 def undone_ref(plan: str) -> str:
