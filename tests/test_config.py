@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from boss.core import yamlio
@@ -84,6 +86,10 @@ def test_status_view_formatting():
     idle = Row("W2", "PENDING", 0, 0, 0, "b", "", "", {})
     assert format_row(idle, 80).split()[2] == "-"
     assert counts([row, idle, row]) == "2 RUNNING, 1 PENDING"
+    waiting = replace(row, waiting_until="2026-12-05T07:42:10Z")  # its provider's rate limit
+    done = Row("W3", "SUCCESS", 1, 1, 9.0, "c", "", "", {})
+    assert counts([row, waiting, idle]) == "2 RUNNING (1 waiting for a rate limit), 1 PENDING"
+    assert counts([done, waiting]) == "1 SUCCESS, 1 RUNNING (1 waiting for a rate limit)"
 
 
 def test_status_columns_fit_long_ids_and_branches():

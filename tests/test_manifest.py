@@ -63,12 +63,12 @@ BAD = {
         raw_manifest(w("W1", scpoe="^x/")),
         "m.yaml: worker W1 field scpoe: unknown key (allowed: id, title, branch, scope, depends_on, "
         "test, instructions, write_test, group, agent, max_iterations, max_strategies, agent_timeout, "
-        "test_timeout, stall_timeout, test_network)",
+        "test_timeout, stall_timeout, test_network, rate_limit_timeout)",
     ),
     "unknown defaults key": (
         raw_manifest(defaults={"retries": 3}),
         "m.yaml: defaults field retries: unknown key (allowed: agent, max_iterations, "
-        "max_strategies, agent_timeout, test_timeout, stall_timeout, test_network)",
+        "max_strategies, agent_timeout, test_timeout, stall_timeout, test_network, rate_limit_timeout)",
     ),
     "missing version": (
         {k: v for k, v in raw_manifest().items() if k != "version"},
@@ -169,6 +169,10 @@ BAD = {
     "bad timeout": (
         raw_manifest(defaults={"agent_timeout": "10m"}),
         "m.yaml: defaults field agent_timeout: must be a whole number of seconds >= 0 (0: no limit)",
+    ),
+    "rate_limit_timeout not seconds": (
+        raw_manifest(w("W1", rate_limit_timeout=-1)),
+        "m.yaml: worker W1 field rate_limit_timeout: must be a whole number of seconds >= 0 (0: no limit)",
     ),
     "bad agent": (
         raw_manifest(w("W1", agent="my agent")),

@@ -58,6 +58,7 @@ class Settings:
     test_timeout: int
     stall_timeout: int
     test_network: bool = False
+    rate_limit_timeout: int = 900
 
 
 @dataclass(frozen=True)

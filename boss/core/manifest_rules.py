@@ -26,7 +26,7 @@ WORKER_REQUIRED = ("id", "title", "scope", "test")
 WORKER_KEYS = (
     "id", "title", "branch", "scope", "depends_on", "test", "instructions", "write_test", "group",
     "agent", "max_iterations", "max_strategies", "agent_timeout", "test_timeout", "stall_timeout",
-    "test_network",
+    "test_network", "rate_limit_timeout",
 )  # fmt: skip
 # Settings a worker may override; their defaults live in `defaults`.
 SETTING_DEFAULTS: dict[str, Any] = {
@@ -37,6 +37,9 @@ SETTING_DEFAULTS: dict[str, Any] = {
     "test_timeout": 600,
     "stall_timeout": 600,
     "test_network": False,  # the acceptance test's sandbox keeps the host's network (boss.core.sandbox)
+    # How long a provider's rate limit or overload may last (from the first limited agent run of
+    # a streak) before the worker gives up (worker.lifecycle.backoff).
+    "rate_limit_timeout": 900,
 }
 COUNT_SETTINGS = ("max_iterations", "max_strategies")  # 1..100; the other numbers are seconds
 BOOL_SETTINGS = ("test_network",)

@@ -58,6 +58,7 @@ class Status:
     last_event: str = ""
     child_pgid: int = 0  # process group of the agent or test running now (0: none)
     sandbox: str = ""  # what confined its runs: `bubblewrap`, or `none: <why>` (boss.core.sandbox)
+    waiting_until: str = ""  # while it waits out its provider's rate limit: when it runs the agent again
     version: int = VERSION
 
     def to_json(self) -> str:

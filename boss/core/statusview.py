@@ -55,6 +55,7 @@ class Row:
     verdict_reason: str = ""
     ceremony: int = 0  # the number of the ceremony that gave the verdict
     review: str = ""  # accept, reject, salvage or ''
+    waiting_until: str = ""  # a RUNNING worker waiting out its provider's rate limit: until when
 
     @property
     def outcome(self) -> str:
@@ -116,6 +117,7 @@ def rows(paths: PlanPaths, m: Manifest, config: Config, j: Journal | None = None
                 verdict_reason=o.reason,
                 ceremony=o.ceremony,
                 review=o.review,
+                waiting_until=status.waiting_until if status and state == st.RUNNING else "",
             )
         )
     order = {w.id: n for n, w in enumerate(m.workers)}
@@ -205,10 +207,15 @@ def header(cols: Columns | None = None) -> str:
 
 
 def counts(all_rows: list[Row]) -> str:
-    """'2 SUCCESS, 1 RUNNING' in a stable order."""
+    """'2 SUCCESS, 1 RUNNING (1 waiting for a rate limit)' in a stable order."""
     order = ["SUCCESS", "RUNNING", "FAILED", "CRASHED", "CORRUPT", "SCOPE_VIOLATION", "SKIPPED", "PENDING"]
     tally = {s: sum(1 for r in all_rows if r.state == s) for s in order}
-    return ", ".join(f"{n} {s}" for s, n in tally.items() if n)
+    shown = [f"{n} {s}" for s, n in tally.items() if n]
+    waiting = sum(1 for r in all_rows if r.state == "RUNNING" and r.waiting_until)
+    if waiting:  # RUNNING comes second, after SUCCESS when there is any
+        at = 1 if tally["SUCCESS"] else 0
+        shown[at] += f" ({waiting} waiting for a rate limit)"
+    return ", ".join(shown)
 
 
 def now_monotonic() -> float:

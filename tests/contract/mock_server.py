@@ -12,6 +12,10 @@ Every reply reports realistic usage (`Usage`), and every request is logged (`req
 and one JSON line per request in `log_path`), so a test can read what the CLI really sent:
 its tool list, its system prompt, the hook's block message in a tool result.
 
+`refuse(reply, times)` makes it a provider at its limit: the next `times` model requests get
+`reply` (a 429 with retry-after, a 529: see `limits`), then it answers normally again; each
+logged request says when it arrived (`at`), its status and whether it was refused.
+
 Wire formats live in their own modules (`wire_anthropic`, `wire_responses`, `wire_gemini`,
 `wire_chat`, `wire_aider`); each exposes `handle(server, method, path, body) -> Reply | None`
 (None: not mine). A server is given one wire (`ModelServer(wire=wire_x.handle)`), or tries
@@ -23,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -105,6 +110,7 @@ class Reply:
     json: Any = None
     sse: list[tuple[str | None, Any]] | None = None
     text: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -129,6 +135,9 @@ class Logged:
     conversation: int = -1
     turn: int = -1
     usage: Usage | None = None
+    at: float = 0.0  # time.monotonic() when it arrived
+    status: int = 0  # what it was answered
+    refused: bool = False  # answered with the server's refusal (`refuse`), not by a wire
 
 
 class ModelServer:
@@ -149,6 +158,10 @@ class ModelServer:
         self._wires: list[Callable[[ModelServer, str, str, Any], Reply | None]] = []
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._refusal: Reply | None = None
+        self._refusals_left = 0
+        self._refusing: str | Callable[[Logged], bool] = ""
+        self._answer_first = 0
 
     # the script
 
@@ -167,7 +180,35 @@ class ModelServer:
         step = steps[assistant_turns] if assistant_turns < len(steps) else DONE
         return Turn(step, usage_for(assistant_turns), index, assistant_turns)
 
+    def refuse(
+        self, reply: Reply, times: int = -1, only: str | Callable[[Logged], bool] = "", after: int = 0
+    ) -> None:
+        """Answer the next `times` model requests (POSTs; only those whose path contains `only`,
+        or for which `only(request)` is true) with reply (-1: until told otherwise, 0: stop
+        refusing), after answering `after` of them normally: a provider's rate limit or
+        overload (see `limits`), from the start of a run or in its middle."""
+        with self._lock:
+            self._refusal, self._refusals_left, self._refusing = reply, times, only
+            self._answer_first = after
+
+    def _refusal_for(self, logged: Logged) -> Reply | None:
+        with self._lock:
+            if logged.method != "POST" or self._refusal is None or self._refusals_left == 0:
+                return None
+            only = self._refusing
+            if not (only(logged) if callable(only) else only in logged.path):
+                return None
+            if self._answer_first > 0:
+                self._answer_first -= 1
+                return None
+            self._refusals_left -= self._refusals_left > 0
+            return self._refusal
+
     # accounting
+
+    def refused(self) -> list[Logged]:
+        """The requests answered with the refusal, in order."""
+        return [r for r in self.requests if r.refused]
 
     def main_requests(self) -> list[Logged]:
         """The scripted turns, in order."""
@@ -209,19 +250,23 @@ class ModelServer:
                     body: Any = json.loads(raw_body) if raw_body else None
                 except ValueError:
                     body = raw_body.decode(errors="replace")
-                logged = Logged(self.command, self.path, body, dict(self.headers.items()))
+                logged = Logged(
+                    self.command, self.path, body, dict(self.headers.items()), at=time.monotonic()
+                )
                 with server._lock:
                     server.requests.append(logged)
                 _current.logged = logged
                 try:
-                    reply = None
-                    for wire in server._wires:
+                    reply = server._refusal_for(logged)
+                    logged.refused = reply is not None
+                    for wire in [] if reply is not None else server._wires:
                         reply = wire(server, self.command, self.path, body)
                         if reply is not None:
                             break
                     reply = reply or Reply(404, json={"error": {"message": f"no route {self.path}"}})
                 finally:
                     _current.logged = None
+                logged.status = reply.status
                 server._log(logged, reply)
                 self._send(reply)
 
@@ -242,6 +287,8 @@ class ModelServer:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(raw)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(raw)
 
@@ -272,6 +319,7 @@ class ModelServer:
             return
         line = {"method": logged.method, "path": logged.path, "main": logged.main,
                 "conversation": logged.conversation, "turn": logged.turn, "status": reply.status,
+                "refused": logged.refused,
                 "usage": logged.usage.__dict__ if logged.usage else None, "body": logged.body}  # fmt: skip
         with self._lock, self.log_path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from boss.core.errors import CommandError, ConfigError
 from boss.core.proc import run as run_argv
+from worker.agents.ratelimit import RateLimit
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,11 @@ class AgentProfile(Protocol):
         (authentication, provider unreachable, quota, invalid model...); None otherwise."""
         ...
 
+    def rate_limit(self, output: str) -> RateLimit | None:
+        """How the run ended on its provider's rate limit or overload (the CLI gave up, or was
+        stopped while waiting to retry), with the delay asked for when known; None otherwise."""
+        ...
+
 
 def agent_env(run: AgentRun) -> dict[str, str]:
     """The BOSS_* environment of SPEC section 4."""
@@ -136,6 +142,9 @@ class CommandProfile:
     def failure(self, output: str) -> str | None:  # noqa: ARG002 - the command's own business
         return None
 
+    def rate_limit(self, output: str) -> RateLimit | None:  # noqa: ARG002 - its own business too
+        return None
+
 
 @dataclass(frozen=True)
 class ScriptedProfile:
@@ -166,6 +175,9 @@ class ScriptedProfile:
         return sum(1 for line in output.splitlines() if line.startswith(SHELL_CALL))
 
     def failure(self, output: str) -> str | None:  # noqa: ARG002 - it has no provider
+        return None
+
+    def rate_limit(self, output: str) -> RateLimit | None:  # noqa: ARG002 - it has no provider
         return None
 
 

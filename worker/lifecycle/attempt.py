@@ -2,9 +2,10 @@
 
 Before each start the worktree's agent-CLI configuration is put back to the start commit; the
 agent runs in the run's sandbox with its guard served by the worker (worker.lifecycle.broker),
-the shared git directory watched (GitDirChanged). After it, a CLI that failed before doing any
-work stops the worker (CLIFailure), and so does a guard that judged fewer tool calls than the
-agent made (EnforcementError).
+the shared git directory watched (GitDirChanged). After it, in this order: a guard that judged
+fewer tool calls than the agent made stops the worker (EnforcementError); a run that ended on its
+provider's rate limit or overload is no iteration (RateLimited: worker.lifecycle.backoff waits and
+runs it again); a CLI that failed before doing any work stops the worker (CLIFailure).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from boss.core.yamlio import write_atomic
 from worker.agents import cli_config as agentconfig
 from worker.agents.cli_config import AgentConfig
 from worker.agents.profile import AgentRun, agent_env, attempt_record
+from worker.agents.ratelimit import RateLimit
 from worker.agents.registry import PROFILES, STATE_DIR, state_paths
 from worker.autonomy.guard import JUDGED
 from worker.lifecycle import broker
@@ -35,13 +37,22 @@ class CLIFailure(BossError):
     """The agent CLI itself failed (login, provider, quota, model) before doing any work."""
 
 
+class RateLimited(BossError):
+    """The agent run ended on its provider's rate limit or overload (the CLI gave up retrying)."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        super().__init__(limit.message)
+        self.limit = limit
+
+
 def run_agent(run: Run, prompt: str, strategy: int, adir: Path) -> Outcome:
     """Start the agent once, in the worktree and the run's sandbox, its files in `adir`; the outcome.
 
     Raises:
         GitDirChanged: the agent changed the shared git directory (which is put back).
-        CLIFailure: the CLI failed before doing any work.
         EnforcementError: the guard judged fewer tool calls than the agent made.
+        RateLimited: the run ended on its provider's rate limit or overload.
+        CLIFailure: the CLI failed before doing any work.
     """
     prompt_file, feedback_file = adir / "prompt.md", run.dir / "feedback.md"
     adir.mkdir(parents=True, exist_ok=True)
@@ -111,8 +122,12 @@ def run_agent(run: Run, prompt: str, strategy: int, adir: Path) -> Outcome:
     )
     if changed:
         raise GitDirChanged(changed)
-    check_failure(run, output, adir / "agent.log")
+    # A limit does not excuse an unjudged tool call; a CLI's own error that is a limit is no failure.
     check_guard(run, output, log_size, record["version"], strategy)
+    limit = run.profile.rate_limit(output)
+    if limit is not None:
+        raise RateLimited(limit)
+    check_failure(run, output, adir / "agent.log")
     return outcome
 
 

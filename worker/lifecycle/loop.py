@@ -5,6 +5,8 @@ files are then frozen. Each iteration starts the agent with the last test output
 runs the test through the green gate; a pass goes on to worker.lifecycle.finish. A strategy that
 fails max_iterations times is rolled back to where it started, and the next one is told what it
 tried; when the last one fails, the worker gives up with a blocker report (BLOCKER_REPORT.md).
+An agent run that ended on its provider's rate limit is no iteration: worker.lifecycle.backoff
+waits and runs it again.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from boss.core.manifest import Settings
 from boss.core.mdtext import code, fence
 from boss.core.proc import Outcome
 from worker.lifecycle import gates
-from worker.lifecycle.attempt import run_agent
+from worker.lifecycle.backoff import run_clear
 from worker.lifecycle.blocker import StrategyRecord, counted, write_report
 from worker.lifecycle.finish import finish
 from worker.lifecycle.prompt import Feedback, iteration_prompt, tail, write_test_prompt
@@ -34,8 +36,9 @@ def gated(run: Run) -> str:
     if w.write_test:
         run.iteration = 1
         rec.update(strategy=1, iteration=1)
-        adir = run.paths.attempts(w.id) / "write-test"
-        if cannot := _cannot_run(run, run_agent(run, write_test_prompt(run.context, w.test), 1, adir), adir):
+        first = run.paths.attempts(w.id) / "write-test"
+        agent, adir = run_clear(run, write_test_prompt(run.context, w.test), 1, first)
+        if cannot := _cannot_run(run, agent, adir):
             return cannot
         frozen_paths = scope.changed_since(wt.path, wt.start)
     red_log = run.paths.attempts(w.id) / "red" / "test.log"
@@ -81,7 +84,7 @@ def _loop(run: Run, frozen: gates.Frozen) -> str:
             rec.update(strategy=strategy, iteration=run.iteration)
             (run.dir / "feedback.md").write_text(feedback.text())
             prompt = iteration_prompt(run.context, feedback.text(3), strategy, run.iteration, shifts)
-            agent = run_agent(run, prompt, strategy, adir)
+            agent, adir = run_clear(run, prompt, strategy, adir)  # a rate-limited run is no iteration
             if cannot := _cannot_run(run, agent, adir):
                 return cannot
             record.agent_exits.append(agent.exit_code)

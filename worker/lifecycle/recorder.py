@@ -60,7 +60,15 @@ class Recorder:
             head = git.rev(self.paths.repo, f"refs/heads/{self.status.branch}")
             if head:
                 handwork.record_head(self.paths, self.worker_id, head)
-        self.event(self.worker_id, action, result, state=state, reason=reason, finished_at=st.now_iso())
+        self.event(
+            self.worker_id,
+            action,
+            result,
+            state=state,
+            reason=reason,
+            finished_at=st.now_iso(),
+            waiting_until="",
+        )
         return state
 
     def start_heartbeat(self) -> None:

@@ -3,8 +3,8 @@
 run_worker checks what would stop every run (check_runnable), takes the worker's run lock, and
 records the start; then the run is opened (worker.lifecycle.startup), gated and looped
 (worker.lifecycle.loop) and finished (worker.lifecycle.finish). Here every way a run can stop
-early becomes its recorded end state: a failed CLI, a guard that did not hold, a changed git
-directory, an interrupt, an error.
+early becomes its recorded end state: a failed CLI, a provider's limit that did not clear, a guard
+that did not hold, a changed git directory, an interrupt, an error.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from boss.core.sandbox import Sandbox
 from worker.agents.profile import AgentProfile
 from worker.agents.registry import agent_sandbox, check_agents, get_profile
 from worker.lifecycle.attempt import CLIFailure, EnforcementError
+from worker.lifecycle.backoff import LimitNotCleared
 from worker.lifecycle.loop import gated
 from worker.lifecycle.recorder import Recorder
 from worker.lifecycle.session import GitDirChanged
@@ -110,6 +111,10 @@ def _run_locked(
         # no blocker report that would blame the requirement.
         paths.blocker(w.id).unlink(missing_ok=True)  # an earlier run's report is not about this
         return rec.end(st.FAILED, str(e), action="cli-failure")
+    except LimitNotCleared as e:
+        # Not the code's fault either: no blocker report (an earlier run's is not about this).
+        paths.blocker(w.id).unlink(missing_ok=True)
+        return rec.end(st.FAILED, str(e), action="rate-limit")
     except EnforcementError as e:
         # Not rolled back and not committed: the branch does not move, a FAILED worker is never
         # merged, and the next run resets the worktree; until then a person can see what the

@@ -26,6 +26,7 @@ from typing import Any
 
 from boss.core import git
 from worker.agents import output as out
+from worker.agents import ratelimit as rl
 from worker.agents.clis import common
 from worker.agents.profile import AgentRun, Invocation
 
@@ -54,6 +55,11 @@ APPLIED = re.compile(r"^Applied edit to (.+)$", re.MULTILINE)
 # What aider prints when the model cannot be reached or refuses it: litellm's exception
 # (`litellm.APIConnectionError: ... Connection error.`), whose message can wrap onto the next line.
 FAILED = re.compile(r"^litellm\.\w+Error: .*(?:\n(?!\n).*)?$", re.MULTILINE)
+# The same exception with its whole message (up to aider's "Retrying in N seconds...", a blank
+# line or the next exception), and the line aider prints after each reply it got.
+ERROR_BLOCK = re.compile(r"^litellm\.\w+Error: (?:(?!^Retrying in |^litellm\.|^$).*\n?)*", re.MULTILINE)
+RETRYING = re.compile(r"^Retrying in [\d.]+ seconds\.\.\.$", re.MULTILINE)
+REPLIED = re.compile(r"^Tokens: ", re.MULTILINE)
 
 
 def _exclude_aider_files(path: Path) -> None:
@@ -114,6 +120,26 @@ class AiderProfile:
             return None
         found = FAILED.findall(output)
         return " ".join(found[-1].split()) if found else None
+
+    def rate_limit(self, output: str) -> rl.RateLimit | None:
+        """A rate limit or overload aider gave up on, or was stopped waiting to retry.
+
+        aider 0.86.2 (litellm) retries twice inside the OpenAI client first, honouring retry-after
+        and printing nothing; then it prints the exception ("litellm.RateLimitError:
+        RateLimitError: OpenAIException - <the provider's message>", wrapped, then "The API
+        provider has rate limited you. Try again later or check your quotas.") and "Retrying in
+        0.2 seconds...", doubling to 32 s, and gives up after about 90 s, exiting 0. The run
+        ended on it when no reply (`Tokens: ...`) came after the last exception.
+        """
+        blocks = list(ERROR_BLOCK.finditer(output))
+        if not blocks or REPLIED.search(output, blocks[-1].end()):
+            return None
+        text = blocks[-1].group(0)
+        kind = rl.kind_of(rl.status_in(text), text)
+        if kind is None:
+            return None
+        retries = sum(1 for b in blocks if rl.kind_of(None, b.group(0)) and RETRYING.match(output, b.end()))
+        return rl.RateLimit(kind, rl.one_line(text), rl.delay_in(text), rl.status_in(text), retries)
 
 
 def frozen_files(run: AgentRun, limit: int = common.SCOPE_FILE_LIMIT) -> list[str]:

@@ -13,6 +13,7 @@ applies (measured on 2.1.197; `--bare` would drop the guard's hook too), and
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.agents import output as out
+from worker.agents import ratelimit as rl
 from worker.agents.clis import common
 from worker.agents.enforce import HOOK_TIMEOUT, Inputs, write_json
 from worker.agents.profile import AgentRun, Invocation
@@ -158,6 +160,57 @@ class ClaudeProfile:
         r = retries[-1]
         status, attempt = r.get("error_status"), f"{r.get('attempt')} of {r.get('max_retries')}"
         return f"API request failed: {r.get('error')} (HTTP {status}), retry {attempt}"
+
+    def rate_limit(self, output: str) -> rl.RateLimit | None:
+        """A rate limit or overload Claude gave up on, or was stopped retrying.
+
+        Claude Code 2.1.197 retries a 429 or 529 itself (10 times; CLAUDE_CODE_MAX_RETRIES), one
+        `system`/`api_retry` event each (`"error": "rate_limit"` or `"overloaded"`,
+        `error_status`, `retry_delay_ms`: the retry-after when it is longer than its backoff),
+        then ends with an `is_error` result whose `api_error_status` is 429 or 529 ("API Error:
+        Request rejected (429) · ...", "API Error: 529 Overloaded. ..."). It does not print the
+        provider's retry-after apart from its own delay, so `retry_after` stays None. Stopped by
+        SIGTERM (agent_timeout) while it waits, it still writes "[Request interrupted by user]"
+        and an `error_during_execution` result (exit 0): what it was doing is what came before.
+        """
+        events = _before_interrupt(out.json_lines(output))
+        retries = [e for e in events if e.get("type") == "system" and e.get("subtype") == "api_retry"]
+        limited = [r for r in retries if rl.kind_of(_status(r.get("error_status")), str(r.get("error", "")))]
+        results = [e for e in events if e.get("type") == "result"]
+        if results:
+            last = results[-1]
+            if last.get("is_error") is not True:
+                return None
+            status, text = _status(last.get("api_error_status")), str(last.get("result") or "")
+            kind = rl.kind_of(status, text)
+            if kind is None:
+                return None
+            return rl.RateLimit(kind, rl.one_line(text), None, status or rl.status_in(text), len(limited))
+        if not events or not limited or events[-1] is not limited[-1]:
+            return None  # stopped while doing something else than waiting to retry
+        r = limited[-1]
+        status, error = _status(r.get("error_status")), str(r.get("error") or "")
+        kind = rl.kind_of(status, error) or rl.RATE_LIMITED
+        attempt = f"retry {r.get('attempt')} of {r.get('max_retries')}"
+        return rl.RateLimit(
+            kind, f"API request failed: {error} (HTTP {status}), {attempt}", None, status, len(limited)
+        )
+
+
+def _before_interrupt(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events before Claude's own words for being stopped (SIGTERM): the interrupt message
+    and the `error_during_execution` result it writes then; all of them when it was not."""
+    last = events[-1] if events else {}
+    if last.get("type") != "result" or last.get("subtype") != "error_during_execution":
+        return events
+    rest = events[:-1]
+    if rest and rest[-1].get("type") == "user" and "[Request interrupted by user]" in json.dumps(rest[-1]):
+        rest = rest[:-1]
+    return rest
+
+
+def _status(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _blocks(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

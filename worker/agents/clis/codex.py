@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.agents import output as out
+from worker.agents import ratelimit as rl
 from worker.agents.clis import common
 from worker.agents.enforce import HOOK_TIMEOUT, Inputs, write_json
 from worker.agents.profile import AgentRun, Invocation
@@ -138,3 +139,31 @@ class CodexProfile:
             return None
         errors = [str(e.get("message") or "") for e in events if e.get("type") == "error"]
         return errors[-1].strip() or "error" if errors else None
+
+    def rate_limit(self, output: str) -> rl.RateLimit | None:
+        """A rate limit or overload Codex gave up on, or was stopped retrying.
+
+        Codex 0.171.0 retries a 429 that has a retry-after header itself, waiting exactly what it
+        asks, one `error` event each ("Reconnecting... 1/5 (exceeded retry limit, last status:
+        429 Too Many Requests)"), five times; without the header it does not retry. It gives up
+        with `turn.failed` ("exceeded retry limit, last status: 429 Too Many Requests"); its
+        overload wording is "We are currently experiencing high demand." Neither names the delay.
+        """
+        events = out.json_lines(output)
+        errors = [str(e.get("message") or "") for e in events if e.get("type") == "error"]
+        retries = sum(1 for m in errors if m.startswith("Reconnecting") and rl.kind_of(rl.status_in(m), m))
+        failed = [e for e in events if e.get("type") == "turn.failed"]
+        if failed:
+            error = failed[-1].get("error")
+            text = str((error.get("message") if isinstance(error, dict) else error) or "")
+        elif any(e.get("type") == "turn.completed" for e in events) or not events:
+            return None
+        elif events[-1].get("type") == "error" and errors[-1].startswith("Reconnecting"):
+            text = errors[-1]  # stopped while waiting to reconnect
+        else:
+            return None
+        status = rl.status_in(text)
+        kind = rl.kind_of(status, text)
+        if kind is None:
+            return None
+        return rl.RateLimit(kind, rl.one_line(text), rl.delay_in(text), status, retries)

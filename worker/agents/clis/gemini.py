@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from boss.core import approvals, git
 from boss.core.errors import GitError
 from boss.core.paths import PlanPaths
 from worker.agents import output as out
+from worker.agents import ratelimit as rl
 from worker.agents.clis import common
 from worker.agents.enforce import HOOK_TIMEOUT, Inputs, write_json
 from worker.agents.profile import AgentRun, Invocation
@@ -40,6 +42,10 @@ LIMITS = (
     " Hooks run before the policy. Web fetch and search are denied."
 )
 _ENV = {"GEMINI_CLI_TRUST_WORKSPACE": "true"}
+# What Gemini prints on stderr for each failed request it retries (or gives up on).
+# A 429: "Attempt 1 failed: <message>\nSuggested retry after 1s.. Retrying after 5200ms..."; a
+# 5xx: "Attempt 1 failed with status 503. Retrying with backoff... _ApiError: {...}".
+_ATTEMPT = re.compile(r"^Attempt (\d+) failed:? (.*(?:\n(?!Attempt |\{|\s+at ).*)?)", re.MULTILINE)
 
 
 def _prompt(path: Path) -> list[str]:
@@ -200,6 +206,48 @@ class GeminiProfile:
             return _message(last.get("error")) or "error"
         errors = [_message(e.get("error") or e.get("message")) for e in events if e.get("type") == "error"]
         return errors[-1] or "error" if errors else None
+
+    def rate_limit(self, output: str) -> rl.RateLimit | None:
+        """A rate limit or overload Gemini gave up on, or was stopped retrying.
+
+        Gemini CLI 0.61.0 retries a 429 (RESOURCE_EXHAUSTED) or 503 itself, 10 attempts by
+        default (`general.maxAttempts`), with its own backoff (5 s doubling to 30 s, jitter) that
+        a shorter RetryInfo delay does not shorten, one stderr line each ("Attempt 1 failed: <the
+        provider's message>\nSuggested retry after 1s.. Retrying after 5200ms..."), then ends
+        with a `result` of status error ("[API Error: <message>\nSuggested retry after 1s.]\n
+        Please wait and try again later. ..."). A delay over 300 s or a daily quota is a
+        TerminalQuotaError, not retried: no rate limit here.
+        """
+        return _rate_limit(output)
+
+
+def _rate_limit(output: str) -> rl.RateLimit | None:
+    """See GeminiProfile.rate_limit."""
+    events = out.json_lines(output)
+    attempts = [m for m in _ATTEMPT.finditer(output) if rl.kind_of(None, m.group(2))]
+    results = [e for e in events if e.get("type") == "result"]
+    if results:
+        last = results[-1]
+        if last.get("status") != "error":
+            return None
+        text = _message(last.get("error"))
+    elif attempts and "Retrying" in attempts[-1].group(2) and not _answered_after(output, attempts[-1].end()):
+        text = attempts[-1].group(0)  # stopped while it waited to retry
+    else:
+        return None
+    if "TerminalQuotaError" in output[-20000:] and "RetryableQuotaError" not in output[-20000:]:
+        return None  # a daily quota, a capacity exhausted: waiting does not clear it
+    status = rl.status_in(text)
+    kind = rl.kind_of(status, text)
+    if kind is None:
+        return None
+    return rl.RateLimit(kind, rl.one_line(text), rl.delay_in(text), status, len(attempts))
+
+
+def _answered_after(output: str, at: int) -> bool:
+    """Whether the model answered after offset `at` (an assistant message or a tool call)."""
+    return any(e.get("type") in ("tool_use", "tool_result") or e.get("role") == "assistant"
+               for e in out.json_lines(output[at:]))  # fmt: skip
 
 
 def _message(error: Any) -> str:

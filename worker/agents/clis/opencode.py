@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.agents import output as out
+from worker.agents import ratelimit as rl
 from worker.agents.clis import common
 from worker.agents.enforce import OVERLAY, Inputs, write_json
 from worker.agents.profile import AgentRun, Invocation
@@ -113,3 +114,28 @@ class OpenCodeProfile:
         name = str(error.get("name") or "error")
         status = data.get("statusCode")
         return f"{name}{f' (HTTP {status})' if status else ''}: {message}" if message else name
+
+    def rate_limit(self, output: str) -> rl.RateLimit | None:
+        """A rate limit or overload OpenCode gave up on: its last event is an `error` (APIError)
+        whose `data.statusCode` is 429, 529 or 503 (or whose words say so); the delay from
+        `data.responseHeaders` (retry-after-ms, retry-after), else from the message.
+
+        OpenCode 1.18.33 retries by itself (6 attempts of the main request, the retry-after
+        honoured, else about 2, 4, 8, 16, 32 s) and prints nothing while it does: a run stopped
+        while it waits shows no sign of the limit (None).
+        """
+        events = out.json_lines(output)
+        if not events or events[-1].get("type") != "error":
+            return None
+        last = events[-1].get("error")
+        error: dict[str, Any] = last if isinstance(last, dict) else {}
+        data: dict[str, Any] = error["data"] if isinstance(error.get("data"), dict) else {}
+        message = str(data.get("message") or error.get("message") or "")
+        code = data.get("statusCode")
+        status = code if isinstance(code, int) and not isinstance(code, bool) else None
+        kind = rl.kind_of(status, f"{error.get('name', '')} {message} {data.get('responseBody') or ''}")
+        if kind is None:
+            return None
+        delay = rl.header_delay(data.get("responseHeaders"))
+        return rl.RateLimit(kind, rl.one_line(message or str(error.get("name") or "error")),
+                            delay if delay is not None else rl.delay_in(message), status)  # fmt: skip

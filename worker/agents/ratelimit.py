@@ -1,0 +1,102 @@
+"""A run that ended because its provider rate-limited it or was overloaded, read from its output.
+
+Every real CLI retries a 429 or 529 by itself before it gives up, and each says so in its own
+words (measured in tests/contract/test_cli_rate_limits.py). A profile's `rate_limit(output)` reads
+them: a `RateLimit` when the run ended on such an answer (the CLI gave up, or was stopped while
+it was still waiting to retry), None when it did not (no limit met, or a retry that succeeded).
+A quota that does not clear by waiting (Gemini's daily quota) is no rate limit: it is the
+CLI's own failure (`failure()`).
+
+The helpers here are shared by the profiles of `worker.agents.clis`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+RATE_LIMITED = "rate-limit"
+OVERLOADED = "overload"
+
+# Statuses a provider answers when it limits or sheds load: 429 Too Many Requests; Anthropic's
+# 529 Overloaded; 503 Service Unavailable (Gemini's "model is overloaded", gateways).
+RATE_STATUS = 429
+OVERLOAD_STATUSES = (529, 503)
+_RATE_WORDS = re.compile(
+    r"rate[ _-]?limit|too many requests|resource[ _]exhausted|exceeded your current quota|\b429\b",
+    re.IGNORECASE,
+)
+_OVERLOAD_WORDS = re.compile(
+    r"overloaded|high demand|at capacity|\b529\b|service ?unavailable|\b503\b", re.IGNORECASE
+)
+# A 429 that waiting does not clear: OpenAI's billing quota, Gemini's daily quota.
+_NOT_TRANSIENT = re.compile(r"insufficient_quota|daily quota|TerminalQuotaError", re.IGNORECASE)
+# How providers and CLIs word the delay asked for: "retry-after: 5", "Please try again in 1.5s",
+# "Please retry in 20s", "Suggested retry after 1s", "try again in 250ms".
+_DELAY = re.compile(
+    r"(?:retry[- ]after|try again in|retry in)[:\s]+(\d+(?:\.\d+)?)\s*(ms|s\b|sec|seconds?)?", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """How a run ended on its provider's limit: its kind, the CLI's words, the delay asked for."""
+
+    kind: str  # RATE_LIMITED or OVERLOADED
+    message: str  # the CLI's own words, on one line
+    retry_after: float | None = None  # seconds the provider asked to wait, when the output says
+    status: int | None = None  # the HTTP status, when the output says
+    retries: int = 0  # how many times the CLI itself retried before it gave up or was stopped
+
+
+def kind_of(status: int | None, text: str) -> str | None:
+    """RATE_LIMITED or OVERLOADED from an HTTP status and/or the words of an error; None: neither
+    (nor a quota that waiting does not clear)."""
+    if _NOT_TRANSIENT.search(text):
+        return None
+    if status == RATE_STATUS:
+        return RATE_LIMITED
+    if status in OVERLOAD_STATUSES:
+        return OVERLOADED
+    if status is not None and 400 <= status < 600:
+        return None  # another HTTP error (401, 400, 500): whatever its words say
+    if _OVERLOAD_WORDS.search(text):
+        return OVERLOADED
+    if _RATE_WORDS.search(text):
+        return RATE_LIMITED
+    return None
+
+
+def delay_in(text: str) -> float | None:
+    """The delay (seconds) a message asks for ("Please try again in 1.5s", "retry-after: 5"); None."""
+    found = _DELAY.findall(text)
+    if not found:
+        return None
+    value, unit = found[-1]
+    seconds = float(value) / (1000 if unit.lower() == "ms" else 1)
+    return round(seconds, 3)
+
+
+def header_delay(headers: object) -> float | None:
+    """Seconds from response headers (`retry-after-ms`, or `retry-after` in seconds); None."""
+    if not isinstance(headers, dict):
+        return None
+    lowered = {str(k).lower(): v for k, v in headers.items()}
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        try:
+            return round(float(lowered[name]) / scale, 3)
+        except (KeyError, TypeError, ValueError):
+            continue  # absent, or an HTTP date
+    return None
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    """text on one line (whitespace runs squeezed), at most limit characters."""
+    squeezed = " ".join(text.split())
+    return squeezed if len(squeezed) <= limit else squeezed[: limit - 1] + "…"
+
+
+def status_in(text: str) -> int | None:
+    """An HTTP status a CLI's message names ("last status: 429", "(429)", "HTTP 529"); None."""
+    found = re.search(r"(?:status:?|HTTP|\()\s*([45]\d\d)\b", text)
+    return int(found.group(1)) if found else None
