@@ -175,6 +175,7 @@ def test_what_opencode_and_aider_print_nothing_about_is_not_seen() -> None:
         ("opencode", '{"type":"error","error":{"name":"APIError","data":{"message":"You exceeded your current '
                      'quota","statusCode":429,"responseBody":"{\\"error\\":{\\"code\\":\\"insufficient_quota\\"}}"}}}'),
         ("aider", "litellm.AuthenticationError: AuthenticationError: OpenAIException - invalid x-api-key\n"),
+        ("aider", (FIXTURES / "aider-unreachable-stopped.log").read_text()),
         ("aider", AIDER_429.format("1s") + "\nRetrying in 0.2 seconds...\nDone.\n\nTokens: 1.2k sent, 80 received.\n"),
         ("scripted", "HTTP 429 Too Many Requests"),
     ],

@@ -60,6 +60,10 @@ FAILED = re.compile(r"^litellm\.\w+Error: .*(?:\n(?!\n).*)?$", re.MULTILINE)
 ERROR_BLOCK = re.compile(r"^litellm\.\w+Error: (?:(?!^Retrying in |^litellm\.|^$).*\n?)*", re.MULTILINE)
 RETRYING = re.compile(r"^Retrying in [\d.]+ seconds\.\.\.$", re.MULTILINE)
 REPLIED = re.compile(r"^Tokens: ", re.MULTILINE)
+# aider's hint after the exception (aider/exceptions.py): the same words for a refused connection as
+# for an overload ("The API provider's servers are down or overloaded."), so the kind is judged
+# from litellm's exception alone.
+HINT = re.compile(r"^The API provider.*$", re.MULTILINE)
 
 
 def _exclude_aider_files(path: Path) -> None:
@@ -129,16 +133,19 @@ class AiderProfile:
         RateLimitError: OpenAIException - <the provider's message>", wrapped, then "The API
         provider has rate limited you. Try again later or check your quotas.") and "Retrying in
         0.2 seconds...", doubling to 32 s, and gives up after about 90 s, exiting 0. The run
-        ended on it when no reply (`Tokens: ...`) came after the last exception.
+        ended on it when no reply (`Tokens: ...`) came after the last exception. A model that
+        cannot be reached ("InternalServerError: ... Connection error.") is no limit, though aider's
+        hint under it says "down or overloaded": that run is the CLI's failure.
         """
         blocks = list(ERROR_BLOCK.finditer(output))
         if not blocks or REPLIED.search(output, blocks[-1].end()):
             return None
         text = blocks[-1].group(0)
-        kind = rl.kind_of(rl.status_in(text), text)
+        kind = rl.kind_of(rl.status_in(text), HINT.sub("", text))
         if kind is None:
             return None
-        retries = sum(1 for b in blocks if rl.kind_of(None, b.group(0)) and RETRYING.match(output, b.end()))
+        limited = [b for b in blocks if rl.kind_of(None, HINT.sub("", b.group(0)))]
+        retries = sum(1 for b in limited if RETRYING.match(output, b.end()))
         return rl.RateLimit(kind, rl.one_line(text), rl.delay_in(text), rl.status_in(text), retries)
 
 
