@@ -59,6 +59,7 @@ class Status:
     child_pgid: int = 0  # process group of the agent or test running now (0: none)
     sandbox: str = ""  # what confined its runs: `bubblewrap`, or `none: <why>` (boss.core.sandbox)
     waiting_until: str = ""  # while it waits out its provider's rate limit: when it runs the agent again
+    waiting_for: str = ""  # while it waits for a slot of its provider (boss.core.limiter): the provider
     version: int = VERSION
 
     def to_json(self) -> str:

@@ -56,6 +56,7 @@ class Row:
     ceremony: int = 0  # the number of the ceremony that gave the verdict
     review: str = ""  # accept, reject, salvage or ''
     waiting_until: str = ""  # a RUNNING worker waiting out its provider's rate limit: until when
+    waiting_for: str = ""  # a RUNNING worker waiting for a slot of its provider: the provider
 
     @property
     def outcome(self) -> str:
@@ -118,6 +119,7 @@ def rows(paths: PlanPaths, m: Manifest, config: Config, j: Journal | None = None
                 ceremony=o.ceremony,
                 review=o.review,
                 waiting_until=status.waiting_until if status and state == st.RUNNING else "",
+                waiting_for=status.waiting_for if status and state == st.RUNNING else "",
             )
         )
     order = {w.id: n for n, w in enumerate(m.workers)}
@@ -207,14 +209,19 @@ def header(cols: Columns | None = None) -> str:
 
 
 def counts(all_rows: list[Row]) -> str:
-    """'2 SUCCESS, 1 RUNNING (1 waiting for a rate limit)' in a stable order."""
+    """'2 SUCCESS, 3 RUNNING (1 waiting for a rate limit, 1 waiting for a provider slot)', in a
+    stable order."""
     order = ["SUCCESS", "RUNNING", "FAILED", "CRASHED", "CORRUPT", "SCOPE_VIOLATION", "SKIPPED", "PENDING"]
     tally = {s: sum(1 for r in all_rows if r.state == s) for s in order}
     shown = [f"{n} {s}" for s, n in tally.items() if n]
     waiting = sum(1 for r in all_rows if r.state == "RUNNING" and r.waiting_until)
-    if waiting:  # RUNNING comes second, after SUCCESS when there is any
+    slots = sum(1 for r in all_rows if r.state == "RUNNING" and r.waiting_for)
+    why = [
+        f"{n} waiting for a {what}" for n, what in ((waiting, "rate limit"), (slots, "provider slot")) if n
+    ]
+    if why:  # RUNNING comes second, after SUCCESS when there is any
         at = 1 if tally["SUCCESS"] else 0
-        shown[at] += f" ({waiting} waiting for a rate limit)"
+        shown[at] += f" ({', '.join(why)})"
     return ", ".join(shown)
 
 

@@ -13,7 +13,9 @@ The helpers here are shared by the profiles of `worker.agents.clis`.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 RATE_LIMITED = "rate-limit"
 OVERLOADED = "overload"
@@ -47,6 +49,12 @@ class RateLimit:
     retry_after: float | None = None  # seconds the provider asked to wait, when the output says
     status: int | None = None  # the HTTP status, when the output says
     retries: int = 0  # how many times the CLI itself retried before it gave up or was stopped
+
+
+def describe(limit: RateLimit) -> str:
+    """'429 rate limit', '529 overload', 'rate limit' (status unknown)."""
+    what = "overload" if limit.kind == OVERLOADED else "rate limit"
+    return f"{limit.status} {what}" if limit.status else what
 
 
 def kind_of(status: int | None, text: str) -> str | None:
@@ -100,3 +108,24 @@ def status_in(text: str) -> int | None:
     """An HTTP status a CLI's message names ("last status: 429", "(429)", "HTTP 529"); None."""
     found = re.search(r"(?:status:?|HTTP|\()\s*([45]\d\d)\b", text)
     return int(found.group(1)) if found else None
+
+
+# Where each CLI is pointed when its environment says (a proxy, a gateway, a local model server).
+BASE_URL_VARS = {
+    "claude": ("ANTHROPIC_BASE_URL",),
+    "codex": ("OPENAI_BASE_URL",),
+    "gemini": ("GOOGLE_GEMINI_BASE_URL",),
+    "aider": ("OPENAI_API_BASE", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"),
+}
+
+
+def provider_key(profile: str, env: Mapping[str, str]) -> str:
+    """Whom an agent run talks to, for its concurrency cap (boss.core.limiter): the profile's
+    name, and the host of the base URL its environment points it at when it does
+    (`claude@127.0.0.1:8080`). Workers of one CLI on one endpoint share one cap."""
+    for var in BASE_URL_VARS.get(profile, ()):
+        url = env.get(var, "").strip()
+        if url:
+            host = urlsplit(url if "//" in url else f"//{url}").netloc.rpartition("@")[2]
+            return f"{profile}@{host}" if host else profile
+    return profile

@@ -13,7 +13,8 @@ together do not come back together). A streak ends at a run that is not limited.
 lasts longer than `rate_limit_timeout` (from its first limit; 0: no limit) ends the worker
 (LimitNotCleared): FAILED with the limit's words, no blocker report (the code is not at fault).
 A stop signal during the wait ends the worker at once (worker.lifecycle.signals raises
-KeyboardInterrupt in the sleep).
+KeyboardInterrupt in the sleep). Each run holds a slot of its provider (worker.lifecycle.slots):
+a limited run halves how many run at once, a run without a limit adds one.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ from pathlib import Path
 
 from boss.core.errors import BossError
 from boss.core.proc import Outcome
-from worker.agents.ratelimit import OVERLOADED, RateLimit
+from worker.agents.ratelimit import RateLimit, describe
 from worker.lifecycle.attempt import RateLimited, run_agent
 from worker.lifecycle.blocker import counted
 from worker.lifecycle.session import Run
+from worker.lifecycle.slots import ProviderSlots
 
 BASE = 30.0  # seconds: the first wait when the provider names none (BOSS_RATE_LIMIT_BACKOFF)
 CAP = 600.0  # the longest wait of our own; a longer delay the provider asks for is still honoured
@@ -74,6 +76,11 @@ class Streak:
     count: int = 0
     first: float = 0.0
 
+    def pause(self, seconds: float) -> None:
+        """Leave seconds out of the streak's time (the worker waited for a slot, not for the limit)."""
+        if self.count:
+            self.first += seconds
+
     def next_wait(self, limit: RateLimit) -> float:
         """How long to wait before the next run; LimitNotCleared when the streak is over its time."""
         now = self.clock()
@@ -87,12 +94,6 @@ class Streak:
         if left <= 0 or (limit.retry_after or 0) > left:
             raise LimitNotCleared(gave_up(limit, self.count, now - self.first, self.timeout))
         return min(wait, left)
-
-
-def describe(limit: RateLimit) -> str:
-    """'429 rate limit', '529 overload', 'rate limit' (status unknown)."""
-    what = "overload" if limit.kind == OVERLOADED else "rate limit"
-    return f"{limit.status} {what}" if limit.status else what
 
 
 def gave_up(limit: RateLimit, runs: int, lasted: float, timeout: float) -> str:
@@ -109,14 +110,17 @@ def run_clear(run: Run, prompt: str, strategy: int, adir: Path) -> tuple[Outcome
     """run_agent, run again after a wait as long as it ends on a rate limit; the outcome of the
     run that did not, and its folder (adir, or adir-rN for the Nth rerun)."""
     streak = Streak(run.settings.rate_limit_timeout, base_wait())
+    slots = ProviderSlots(run)
     where, text = adir, prompt
+    iid = f"{run.w.id}.s{strategy}.i{run.iteration}"
     while True:
-        try:
-            return run_agent(run, text, strategy, where), where
-        except RateLimited as e:
-            limit = e.limit
+        with slots.held(iid) as held:
+            streak.pause(slots.waited)  # waiting for a slot is no part of the limit's time
+            try:
+                return run_agent(run, text, strategy, where), where
+            except RateLimited as e:
+                limit = held.limit = e.limit
         wait = streak.next_wait(limit)
-        iid = f"{run.w.id}.s{strategy}.i{run.iteration}"
         until = datetime.now(UTC) + timedelta(seconds=wait)
         at = until.strftime("%Y-%m-%dT%H:%M:%SZ")
         retried = f" after {counted(limit.retries, 'retry')} of its own" if limit.retries else ""
