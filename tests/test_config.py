@@ -90,6 +90,10 @@ def test_status_view_formatting():
     done = Row("W3", "SUCCESS", 1, 1, 9.0, "c", "", "", {})
     assert counts([row, waiting, idle]) == "2 RUNNING (1 waiting for a rate limit), 1 PENDING"
     assert counts([done, waiting]) == "1 SUCCESS, 1 RUNNING (1 waiting for a rate limit)"
+    slot = replace(row, waiting_for="codex")  # waiting for a slot of its provider (boss.core.limiter)
+    assert counts([slot, idle]) == "1 RUNNING (1 waiting for a provider slot), 1 PENDING"
+    both = "1 SUCCESS, 3 RUNNING (1 waiting for a rate limit, 2 waiting for a provider slot)"
+    assert counts([done, waiting, slot, slot]) == both
 
 
 def test_status_columns_fit_long_ids_and_branches():

@@ -15,6 +15,8 @@ its tool list, its system prompt, the hook's block message in a tool result.
 `refuse(reply, times)` makes it a provider at its limit: the next `times` model requests get
 `reply` (a 429 with retry-after, a 529: see `limits`), then it answers normally again; each
 logged request says when it arrived (`at`), its status and whether it was refused.
+`admit(most, reply, hold)` makes it a provider that serves `most` model requests at once: one
+arriving while `most` are in flight gets `reply`; each served one takes `hold` seconds.
 
 Wire formats live in their own modules (`wire_anthropic`, `wire_responses`, `wire_gemini`,
 `wire_chat`, `wire_aider`); each exposes `handle(server, method, path, body) -> Reply | None`
@@ -162,6 +164,9 @@ class ModelServer:
         self._refusals_left = 0
         self._refusing: str | Callable[[Logged], bool] = ""
         self._answer_first = 0
+        self._admit: tuple[int, Reply, float] | None = None
+        self.in_flight = 0  # model requests being served now (with `admit`)
+        self.peak = 0  # the most served at once (with `admit`)
 
     # the script
 
@@ -190,6 +195,29 @@ class ModelServer:
         with self._lock:
             self._refusal, self._refusals_left, self._refusing = reply, times, only
             self._answer_first = after
+
+    def admit(self, most: int, reply: Reply, hold: float = 0.0) -> None:
+        """Serve at most `most` model requests (POSTs) at once: one that arrives while `most` are
+        in flight is answered `reply` (the provider's 429: see `limits`) at once; each served one
+        is held `hold` seconds before its answer (a model takes time), so agent runs overlap."""
+        with self._lock:
+            self._admit = (most, reply, hold)
+
+    def _enter(self, logged: Logged) -> tuple[bool, Reply | None, float]:
+        """With `admit`: (counted in flight, the refusal or None, how long to hold it)."""
+        with self._lock:
+            if self._admit is None or logged.method != "POST":
+                return False, None, 0.0
+            most, reply, hold = self._admit
+            if self.in_flight >= most:
+                return False, reply, 0.0
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            return True, None, hold
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def _refusal_for(self, logged: Logged) -> Reply | None:
         with self._lock:
@@ -256,8 +284,12 @@ class ModelServer:
                 with server._lock:
                     server.requests.append(logged)
                 _current.logged = logged
+                entered = False
                 try:
                     reply = server._refusal_for(logged)
+                    if reply is None:
+                        entered, reply, hold = server._enter(logged)
+                        time.sleep(hold)
                     logged.refused = reply is not None
                     for wire in [] if reply is not None else server._wires:
                         reply = wire(server, self.command, self.path, body)
@@ -266,6 +298,8 @@ class ModelServer:
                     reply = reply or Reply(404, json={"error": {"message": f"no route {self.path}"}})
                 finally:
                     _current.logged = None
+                    if entered:  # before the answer goes out: its client's next request is no overlap
+                        server._leave()
                 logged.status = reply.status
                 server._log(logged, reply)
                 self._send(reply)
