@@ -40,7 +40,9 @@ def history(limits: Limits) -> list[tuple[int, int, str]]:
 def test_a_limit_halves_the_cap_once_per_overload_and_never_below_one(tmp_path: Path) -> None:
     limits = Limits(tmp_path, "codex")
     eight = [take(limits, f"W{n}") for n in range(8)]
+    inode = limits.path.stat().st_ino
     assert isinstance(limits.take("W9", 8), Full)  # eight held: the ninth waits
+    assert limits.path.stat().st_ino == inode  # and looking changed nothing, so wrote nothing
     first = limits.give_back(eight[0], "429 rate limit")
     assert first is not None and (first.before, first.after, first.max) == (8, 4, 8)
     # the others were limited by the same overload (they took their slots before the halving)

@@ -90,6 +90,7 @@ class Limits:
         self.provider = provider
         self.path = folder / f"{file_name(provider)}.json"
         self.lock = folder / f"{file_name(provider)}.lock"
+        self._read = ""  # the file's text as last read (under the lock)
 
     def take(self, worker: str, jobs: int, pid: int | None = None) -> Taken | Full:
         """A slot for worker's process (pid, default this one) when fewer than the cap are held."""
@@ -151,6 +152,7 @@ class Limits:
         """The file's data with dead holders dropped; a fresh one (and why) when none or unreadable."""
         fresh = {"version": VERSION, "provider": self.provider, "cap": jobs, "max": jobs, "epoch": 0,
                  "holders": [], "history": []}  # fmt: skip
+        self._read = ""
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -161,6 +163,7 @@ class Limits:
         if problem:
             return fresh, f"{self.path}: {problem}; a worker writes this file, so it was edited by hand: " \
                 f"rebuilt, {jobs} agent run(s) at once to start with"  # fmt: skip
+        self._read = text
         data = json.loads(text)
         data["holders"] = [h for h in data["holders"] if _alive(h)]
         return data, ""
@@ -173,7 +176,9 @@ class Limits:
         return change
 
     def _save(self, data: dict[str, Any]) -> None:
-        write_atomic(self.path, json.dumps(data, indent=1) + "\n")
+        text = json.dumps(data, indent=1) + "\n"
+        if text != self._read:  # a worker waiting for a slot looks often and mostly changes nothing
+            write_atomic(self.path, text)
 
 
 def _problem(text: str) -> str:
