@@ -52,7 +52,8 @@ def run(site: Site, name: str, fields: dict[str, str]) -> tuple[str, str]:
         if decision == "reject":
             return f"{wid}: rejected; it will not be merged", back
         dropped = f" (dropped: {', '.join(d.out_of_scope) or 'nothing'})" if decision == "salvage" else ""
-        return f"{wid}: {decision}ed as {d.head[:10]}{dropped}; queued for the next merge", back
+        done = {"accept": "accepted", "salvage": "salvaged"}[decision]
+        return f"{wid}: {done} as {d.head[:10]}{dropped}; queued for the next merge", back
     if name == "drop":
         wid = _need(fields, "worker")
         record = rulings.drop(paths, m, config, wid, _need(fields, "reason")).record

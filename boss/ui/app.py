@@ -13,7 +13,7 @@ import hmac
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
@@ -76,6 +76,13 @@ def page(site: Site, request: Request, name: str, title: str, key: str, **ctx: A
     return response
 
 
+def plan_context(site: Site) -> dict[str, Any]:
+    """What the plan page shows (scripts/bench_ui.py times this with the rendering)."""
+    paths, m, config = site.open()
+    v = views.plan_view(paths, m, config)
+    return {"v": v, "graph": graph.svg(m, v.rows, v.layers), "approvals": v.approvals}
+
+
 def build(site: Site) -> Starlette:
     """The application for site."""
 
@@ -91,10 +98,7 @@ def build(site: Site) -> Starlette:
         return endpoint
 
     def plan_page(request: Request) -> Response:
-        paths, m, config = site.open()
-        v = views.plan_view(paths, m, config)
-        svg = graph.svg(m, v.rows, v.layers)
-        return page(site, request, "plan.html", "plan", "plan", v=v, graph=svg, approvals=v.approvals)
+        return page(site, request, "plan.html", "plan", "plan", **plan_context(site))
 
     def worker_page(request: Request) -> Response:
         paths, m, config = site.open()
@@ -132,8 +136,7 @@ def build(site: Site) -> Starlette:
         )  # fmt: skip
 
     async def act(request: Request) -> Response:
-        form = await request.form()
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        fields = await _form(request)
         if not allowed_post(site, request, fields.get("token", "")):
             return PlainTextResponse(REFUSED, status_code=403)
         name = request.path_params["name"]
@@ -155,6 +158,22 @@ def build(site: Site) -> Starlette:
         Route("/act/{name}", act, methods=["POST"]),
     ]
     return Starlette(routes=routes)
+
+
+MAX_FORM = 64 * 1024
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An action's form (application/x-www-form-urlencoded, as our pages post it); the last
+    value of each field. Anything else, or more than MAX_FORM bytes, is an empty form."""
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return {}
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            return {}
+    return {k: v[-1] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
 
 
 async def _stream(site: Site, request: Request, focus: str) -> AsyncIterator[str]:

@@ -245,4 +245,4 @@ def report_text(paths: PlanPaths, number: int) -> str:
 
 
 def elapsed(r: Row) -> str:
-    return duration(r.elapsed) if r.elapsed else "-"
+    return duration(r.elapsed) if r.elapsed or r.state not in (st.PENDING, "CORRUPT") else "-"
