@@ -25,6 +25,7 @@ APPROVAL, WORKER_ENDED, CEREMONY_ENDED = "approval-needed", "worker-ended", "cer
 EVENTS = (APPROVAL, WORKER_ENDED, CEREMONY_ENDED)
 NOTIFY_TIMEOUT = 10.0
 MAX_FIELD = 4000  # an agent's text is cut here: the event stays small (a pipe's buffer holds it)
+MAX_PAYLOAD = 60 * 1024
 
 
 def _cut(value: Any) -> Any:
@@ -74,9 +75,19 @@ def run(command: str, payload: str, cwd: Path, timeout: float = NOTIFY_TIMEOUT) 
         _say(f"{command!r} could not start: {e.strerror}")
         return None
 
+    # The event goes into the pipe now (it is small: a pipe's buffer holds it), so it reaches the
+    # command even when the caller, a worker ending, exits before the command reads it.
+    try:
+        assert proc.stdin is not None  # noqa: S101 - Popen with stdin=PIPE
+        proc.stdin.write(payload.encode("utf-8")[:MAX_PAYLOAD])
+        proc.stdin.close()
+    except OSError:  # it exited without reading its input: its own business
+        pass
+    proc.stdin = None
+
     def wait() -> None:
-        try:  # a command that does not read its input is its own business (communicate copes)
-            _, err = proc.communicate(payload.encode("utf-8"), timeout=timeout)
+        try:
+            _, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)
