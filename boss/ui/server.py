@@ -26,9 +26,7 @@ def bind(port: int) -> socket.socket:
         sock.bind(("127.0.0.1", port))
     except OSError as e:
         sock.close()
-        msg = (
-            f"--port {port}: cannot listen on 127.0.0.1:{port} ({e.strerror}); pick another, or leave it out"
-        )
+        msg = f"--port {port}: cannot listen on 127.0.0.1:{port} ({e.strerror}); pick another or leave it out"
         raise InputError(msg) from e
     sock.listen(128)
     return sock
