@@ -168,3 +168,21 @@ def test_the_other_commands_do_not_import_the_ui(plan, args) -> None:
     proc = subprocess.run([sys.executable, "-c", CHECK, *args], cwd=repo, capture_output=True, text=True,
                           timeout=120)  # fmt: skip
     assert proc.stdout.splitlines()[-1] == "IMPORTED []", proc.stdout + proc.stderr
+
+
+def test_what_agents_wrote_is_shown_as_text_never_as_markup(plan) -> None:
+    repo, paths = plan
+    hostile = '<img src=x onerror="fetch(`/act/approve`)"><script>alert(1)</script>'
+    ap.request(paths.approvals_dir, plan="p", worker="W2", command=hostile, reason=hostile, rule="x")
+    st.write(
+        paths.status("W2"), st.Status(plan="p", id="W2", state=st.FAILED, reason=hostile, last_event=hostile)
+    )
+    log = paths.attempts("W2") / "s1i1" / "agent.log"
+    log.parent.mkdir(parents=True)
+    log.write_text(f"{hostile}\n")
+    with running_ui(repo) as ui:
+        for path in ("/", "/w/W2", "/ceremony"):
+            code, body = http(f"{ui.base}{path}?token={ui.token}")
+            assert code == 200
+            assert "<img" not in body and "<script>alert" not in body, path
+            assert "&lt;img src=x onerror=" in body, path

@@ -45,6 +45,7 @@ def test_the_page_shows_the_workers_advancing_without_a_reload(tmp_path: Path) -
     ])  # fmt: skip
     with chromium() as browser, running_ui(repo) as ui:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.on("dialog", lambda d: d.accept())  # "Run this worker again now?": yes
         page.goto(ui.url)
         assert state_of(page, "W1") == state_of(page, "W2") == "PENDING"
         page.evaluate("window.stayed = 1")  # gone if the page reloads: updates must come live
@@ -82,6 +83,7 @@ def test_an_approval_in_the_page_lets_the_retry_run_that_command_once(tmp_path: 
     )])  # fmt: skip
     with chromium() as browser, running_ui(repo) as ui:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.on("dialog", lambda d: d.accept())  # "Run this worker again now?": yes
         page.goto(ui.url)
         page.evaluate("window.stayed = 1")
         assert page.locator("[data-request]").count() == 0
@@ -127,6 +129,7 @@ def test_a_quarantined_worker_is_salvaged_from_the_page_and_then_merges(tmp_path
     assert [st.read(paths.status(w)).state for w in ("W1", "W2")] == ["SUCCESS", "SCOPE_VIOLATION"]
     with chromium() as browser, running_ui(repo) as ui:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.on("dialog", lambda d: d.accept())  # "Run this worker again now?": yes
         page.goto(ui.url)
         shot(page, "plan")
         page.click("#merge")

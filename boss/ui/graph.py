@@ -50,6 +50,7 @@ def svg(m: Manifest, all_rows: Sequence[Row], layers: list[list[str]]) -> Markup
         state = r.state if r else "PENDING"
         verdict = r.verdict if r else ""
         label = f"{state} {r.outcome}" if r and r.outcome != "-" else state
+        label = label if len(label) <= 24 else label[:23] + "…"
         parts.append(
             f'<a href="/w/{escape(w.id)}">'
             f'<g class="node" data-worker="{escape(w.id)}" data-state="{escape(state)}">'
@@ -58,7 +59,7 @@ def svg(m: Manifest, all_rows: Sequence[Row], layers: list[list[str]]) -> Markup
             f'fill="{FILL.get(state, "#eee")}" '
             f'stroke="{STROKE.get(verdict, "#999")}" stroke-width="{2 if verdict else 1}"/>'
             f'<text x="{x + 6}" y="{yy + 14}" font-size="12" font-weight="bold">{escape(w.id[:20])}</text>'
-            f'<text x="{x + 6}" y="{yy + 28}" font-size="10">{escape(label[:26])}</text></g></a>'
+            f'<text x="{x + 6}" y="{yy + 28}" font-size="10">{escape(label)}</text></g></a>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - built above from escaped parts only
