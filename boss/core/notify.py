@@ -64,12 +64,21 @@ def emit(repo: Path, event: str, plan: str, **fields: Any) -> threading.Thread |
     return run(command, event_json(event, plan, **fields), repo)
 
 
+def _limit(timeout: float) -> list[str]:
+    """coreutils' timeout in front of the command: it stops the command's process group even
+    when the caller (a worker ending) has exited before the command did."""
+    import shutil
+
+    found = shutil.which("timeout")
+    return [found, "-s", "KILL", f"{timeout + 1:g}"] if found else []
+
+
 def run(command: str, payload: str, cwd: Path, timeout: float = NOTIFY_TIMEOUT) -> threading.Thread | None:
     """Start `bash -c command` in cwd with payload on stdin; a daemon thread waits for it."""
     try:
         proc = subprocess.Popen(
-            ["bash", "-c", command], cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, start_new_session=True,
+            [*_limit(timeout), "bash", "-c", command], cwd=cwd, stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
         )  # fmt: skip
     except OSError as e:
         _say(f"{command!r} could not start: {e.strerror}")
