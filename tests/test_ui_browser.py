@@ -83,7 +83,6 @@ def test_an_approval_in_the_page_lets_the_retry_run_that_command_once(tmp_path: 
     )])  # fmt: skip
     with chromium() as browser, running_ui(repo) as ui:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.on("dialog", lambda d: d.accept())  # "Run this worker again now?": yes
         page.goto(ui.url)
         page.evaluate("window.stayed = 1")
         assert page.locator("[data-request]").count() == 0
@@ -106,11 +105,20 @@ def test_an_approval_in_the_page_lets_the_retry_run_that_command_once(tmp_path: 
             "approved R1: rm -rf build && echo removed-once (the build folder is ours to remove)"
         ]
         assert page.locator("[data-request]").count() == 0
+        page.once("dialog", lambda d: d.accept())  # "Run this worker again now?": yes
         page.locator('#workers tr[data-worker="W1"] button', has_text="Retry").click()
         page.wait_for_url("**/job/1**")
         assert job_result(page) == "exit 0", page.locator("#job-output").inner_text()
         assert "W1: SUCCESS" in page.locator("#job-output").inner_text()
         shot(page, "job")
+        page.goto(f"{ui.base}/w/W1")
+        row = page.locator("#requests tr", has_text="R1").inner_text()
+        assert "used (the build folder is ours to remove)" in row, row
+        page.once("dialog", lambda d: d.dismiss())  # "Drop this worker for good?": no
+        page.locator("input[name=reason][placeholder^='why drop']").fill("changed my mind")
+        page.locator("button", has_text="Drop").click()
+        time.sleep(0.5)
+        assert not (paths.root / "dropped").exists() and page.locator("#said").count() == 0
     assert st.read(paths.status("W1")).state == "SUCCESS"
     assert ap.load(paths.approvals_dir, "R1").status == ap.USED
     assert before.count("removed-once") == 0

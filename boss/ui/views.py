@@ -150,6 +150,7 @@ class WorkerView:
     decision: str
     dropped: str
     approvals: list[ap.Request]
+    requests: list[ap.Request]  # every approval request of the worker, decided or not
 
 
 def latest_agent_log(paths: PlanPaths, worker_id: str) -> Path | None:
@@ -208,6 +209,7 @@ def worker_view(paths: PlanPaths, m: Manifest, config: Config, worker_id: str) -
         tests, diff, diff_problem, read_text(paths.blocker(w.id)),
         bool(row and row.verdict == "QUARANTINED"), decision, dropped,
         [r for r in pending(paths) if r.worker == w.id],
+        [r for r in ap.list_requests(paths.approvals_dir) if r.worker == w.id],
     )  # fmt: skip
 
 
