@@ -70,6 +70,7 @@ def test_the_page_shows_the_workers_advancing_without_a_reload(tmp_path: Path) -
         assert "2 SUCCESS" in page.locator("h1").inner_text()
         page.goto(f"{ui.base}/w/W1")
         assert "W1.s1.i1: pass" in page.locator(".timeline").inner_text()
+        assert page.locator('svg.timeline-svg g[data-iteration="W1.s1.i1"]').count() == 1
         assert "src/one.txt" in page.locator("#diff").inner_text()
         shot(page, "worker")
 

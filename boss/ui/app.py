@@ -12,6 +12,7 @@ import asyncio
 import hmac
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, quote
 
@@ -103,7 +104,9 @@ def build(site: Site) -> Starlette:
     def worker_page(request: Request) -> Response:
         paths, m, config = site.open()
         v = views.worker_view(paths, m, config, request.path_params["wid"])
-        return page(site, request, "worker.html", v.id, f"w:{v.id}", v=v, approvals=views.pending(paths))
+        now = datetime.now(UTC) if v.row and v.row.state == "RUNNING" else None
+        return page(site, request, "worker.html", v.id, f"w:{v.id}", v=v, approvals=views.pending(paths),
+                    timeline=graph.timeline(v.iterations, now))  # fmt: skip
 
     def ceremony_page(request: Request) -> Response:
         paths, m, config = site.open()
