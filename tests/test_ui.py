@@ -219,3 +219,13 @@ def test_an_approval_used_meanwhile_is_refused_as_the_cli_refuses_it(plan) -> No
         text = said(ui, {"path": "/act/deny", "id": "R1"})
     cli = boss("deny", "R1", "--plan", "p", cwd=repo, check=2).stderr.strip()
     assert text == cli and "request R1 was already used at" in text, (text, cli)
+
+
+def test_an_unknown_worker_or_report_is_not_found(plan) -> None:
+    repo, _ = plan
+    with running_ui(repo) as ui:
+        code, body = http(f"{ui.base}/w/W9?token={ui.token}")
+        assert code == 404 and "no worker 'W9' (workers: W1, W2)" in body, body
+        assert http(f"{ui.base}/job/7?token={ui.token}")[0] == 404
+        code, body = http(f"{ui.base}/ceremony/3?token={ui.token}")
+        assert code == 200 and "(no report)" in body

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from boss.core.errors import BossError
+from boss.core.errors import BossError, InputError
 from boss.ui import actions, graph, views, watch
 from boss.ui.site import Site
 
@@ -94,7 +94,9 @@ def build(site: Site) -> Starlette:
             try:
                 return await run_in_threadpool(handler, request)
             except BossError as e:
-                return PlainTextResponse(f"Error: {e}\n", status_code=404 if "no " in str(e) else 500)
+                return PlainTextResponse(
+                    f"Error: {e}\n", status_code=404 if isinstance(e, InputError) else 500
+                )
 
         return endpoint
 
