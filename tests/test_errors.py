@@ -330,6 +330,25 @@ def s_config_sandbox(tmp_path):
     return config(tmp_path, "sandbox: sometimes\n")
 
 
+def s_ui_extra_missing(tmp_path):
+    repo = plan_repo(tmp_path)
+    blocked = tmp_path / "blocked" / "starlette"
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ImportError('not installed', name='starlette')\n")
+    path = os.pathsep.join(p for p in (str(blocked.parent), os.environ.get("PYTHONPATH", "")) if p)
+    return [boss("ui", "--no-browser", cwd=repo, check=None, env={"PYTHONPATH": path})]
+
+
+def s_ui_port_busy(tmp_path):
+    import socket
+
+    repo = plan_repo(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        return [run("ui", "--no-browser", "--port", str(taken.getsockname()[1]), cwd=repo)]
+
+
 def s_sandbox_required(tmp_path):
     repo = plan_repo(tmp_path)
     env = {"BOSS_SANDBOX": "required", "BOSS_BWRAP": "/nonexistent/bwrap"}

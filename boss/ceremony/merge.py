@@ -24,7 +24,7 @@ from __future__ import annotations
 from boss.ceremony import integration, landing, merging, redoing, speculate, triage
 from boss.ceremony import report as merge_report
 from boss.ceremony.session import Progress, Session, journal_path, log, now, short
-from boss.core import git, gittrees
+from boss.core import git, gittrees, notify
 from boss.core import journal as jr
 from boss.core.config import Config
 from boss.core.journal import MERGED, PENDING, Journal, crash_point
@@ -194,3 +194,5 @@ def _report(s: Session) -> None:
     written = merge_report.write(s.paths, s.m, s.j)
     log(s.paths, "MERGE", "merge", "report", merge_report.counts_line(s.j), s.paths.rel(written))
     s.step(jr.DONE)
+    notify.emit(s.paths.repo, notify.CEREMONY_ENDED, s.paths.plan, number=s.j.number,
+                counts=merge_report.counts_line(s.j), report=s.paths.rel(written))  # fmt: skip

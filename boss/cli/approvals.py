@@ -69,24 +69,11 @@ def _paths(plan: str | None) -> PlanPaths:
 
 
 def _decide(request_id: str, plan: str | None, reason: str, *, approve: bool) -> int:
-    from boss.core import approvals as ap
-    from boss.core import statelog
-    from boss.core import status as st
+    from boss.core import rulings
 
     paths = _paths(plan)
-    req = ap.decide(paths.approvals_dir, request_id, approve=approve, reason=reason)
-    verb = "approved" if approve else "denied"
-    status = st.read(paths.status(req.worker))
-    note = f" ({reason})" if reason else ""
-    statelog.append(
-        paths.log,
-        statelog.Event(
-            st.now_iso(), status.state if status else st.PENDING, req.worker,
-            "approve" if approve else "deny", f"{verb} {req.id}: {req.command}{note}",
-            f"approvals/{req.id}.json",
-        ),
-    )  # fmt: skip
-    click.echo(f"{req.id} {verb}: {req.command}")
+    req = rulings.decide(paths, request_id, reason, approve=approve)
+    click.echo(f"{req.id} {'approved' if approve else 'denied'}: {req.command}")
     if approve:
         retry = f"boss retry {req.worker} --plan {paths.plan}"
         click.echo(f"It runs once when {req.worker} tries it again (e.g. `{retry}`).")

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import click
 
 from boss.core.clikit import plan_option
-
-if TYPE_CHECKING:
-    from boss.core.paths import PlanPaths
 
 
 @click.command()
@@ -26,9 +21,7 @@ def drop(worker_id: str, plan: str | None, reason: str, undo: bool) -> int:
     --discard); its dependents are not merged either.
     `--undo` takes the drop back.
     """
-    from boss.core import decisions, git
-    from boss.core import status as st
-    from boss.core.errors import InputError
+    from boss.core import rulings
     from boss.core.workspace import open_plan
 
     paths, m, config = open_plan(plan)
@@ -36,30 +29,14 @@ def drop(worker_id: str, plan: str | None, reason: str, undo: bool) -> int:
     if undo:
         if reason:
             raise click.UsageError("--undo takes no --reason")
-        if decisions.undo_drop(paths, w.id) is None:
-            msg = f"plan {paths.plan}: worker {w.id} is not dropped; nothing to undo"
-            raise InputError(msg)
-        _log(paths, w.id, "undrop", "drop taken back", "")
+        rulings.undrop(paths, m, w.id)
         click.echo(f"{w.id}: no longer dropped; the next `boss merge {paths.plan}` judges it again")
         return 0
     if not reason.strip():
         raise click.UsageError("give the reason: boss drop ID --reason TEXT")
-    status = st.read(paths.status(w.id))
-    state = st.effective_state(status, config.heartbeat_stale)
-    head = git.rev(paths.repo, f"refs/heads/{w.branch}") or ""
-    record = decisions.Drop(w.id, reason.strip(), st.now_iso(), state, head)
-    path = decisions.write_drop(paths, record)
-    _log(paths, w.id, "drop", record.reason, paths.rel(path))
+    record = rulings.drop(paths, m, config, w.id, reason).record
     click.echo(
         f"{w.id}: dropped ({record.reason}); `boss merge {paths.plan}` will not merge it "
         f"(`boss drop {w.id} --undo` takes it back)"
     )
     return 0
-
-
-def _log(paths: PlanPaths, worker_id: str, action: str, result: str, artifacts: str) -> None:
-    from boss.core import statelog
-    from boss.core import status as st
-
-    event = statelog.Event(st.now_iso(), "DROPPED", f"merge.{worker_id}", action, result, artifacts)
-    statelog.append(paths.log, event)

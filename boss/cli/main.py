@@ -25,6 +25,7 @@ COMMANDS = {
     "demo": "boss.cli.demo:demo",
     "do": "boss.cli.do:do",
     "undo": "boss.cli.undo:undo",
+    "ui": "boss.cli.ui:ui",
 }
 
 

@@ -119,16 +119,25 @@ def request(
     cwd: str = "",
 ) -> Request:
     """Record a pending request (or return the pending one for the same worker and command)."""
+    return request_new(folder, plan=plan, worker=worker, command=command, reason=reason, rule=rule,
+                       tier=tier, cwd=cwd)[0]  # fmt: skip
+
+
+def request_new(
+    folder: Path, *, plan: str, worker: str, command: str, reason: str, rule: str, tier: int = 3,
+    cwd: str = "",
+) -> tuple[Request, bool]:  # fmt: skip
+    """request(), and whether the request is new (False: the same one was already pending)."""
     folder.mkdir(parents=True, exist_ok=True)
     with _lock(folder):
         existing = list_requests(folder)
         for req in existing:
             if req.status == PENDING and req.worker == worker and req.command == command:
-                return req
+                return req, False
         number = max((r.number for r in existing), default=0) + 1
         req = Request(f"R{number}", plan, worker, command, reason, rule, tier, cwd, now_iso())
         _write(folder, req)
-        return req
+        return req, True
 
 
 def consume(folder: Path, worker: str, command: str) -> Request | None:

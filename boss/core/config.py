@@ -17,7 +17,7 @@ from boss.core.sandbox import DEFAULT_MODE, MODES
 
 _TOP_KEYS = {
     "agents", "jobs", "worktree_root", "planner_timeout", "heartbeat_stale", "log_cap_mb", "sandbox",
-    "merge_slots",
+    "merge_slots", "notify",
 }  # fmt: skip
 MAX_SLOTS = 64
 _AGENT_KEYS = {"command", "read_only_command", "env", "description"}
@@ -50,6 +50,7 @@ class Config:
     heartbeat_stale: int = 120  # seconds without a heartbeat before RUNNING reads CRASHED
     sandbox: str = DEFAULT_MODE  # required | auto | off (boss.core.sandbox); BOSS_SANDBOX wins
     log_cap_mb: int = DEFAULT_CAP // MB  # the most one run's log keeps on disk (boss.core.runlog)
+    notify: str = ""  # a shell command run on each event, the event as JSON on stdin (boss.core.notify)
 
     def effective_slots(self, given: int | None = None) -> int:
         """The ceremony's test slots: given (`--slots`), else merge_slots, else the CPUs (at least 2)."""
@@ -157,8 +158,13 @@ def load_config(repo: Path) -> Config:
     sandbox = "off" if sandbox is False else sandbox  # YAML 1.1 reads a bare `off` as false
     if sandbox not in MODES:
         raise _fail(path, "field sandbox", f"must be one of {', '.join(MODES)}")
+    notify = raw.get("notify") or ""
+    if not isinstance(notify, str):
+        raise _fail(path, "field notify", "must be a shell command (a string)")
+    _text(path, "field notify", notify)
     return Config(
         agents=agents,
+        notify=notify.strip(),
         sandbox=sandbox,
         jobs=_positive_int(path, "jobs", raw.get("jobs", 0), allow_zero=True, most=MAX_JOBS),
         merge_slots=_positive_int(

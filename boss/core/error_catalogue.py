@@ -25,6 +25,7 @@ AGENTS = "Agents and the planner"
 WORKERS = "Workers (`worker run`, `boss retry`, `run_workers.sh`)"
 MERGE = "Merge and review (`boss merge`, `boss quarantine`)"
 TIERS = "Tiered autonomy (`boss approve`, `worker classify`, `worker restore`)"
+UI = "The dashboard (`boss ui`)"
 ANY = "Any command"
 
 _PLAN_ENTRIES: tuple[Entry, ...] = (
@@ -156,7 +157,7 @@ _PLAN_ENTRIES: tuple[Entry, ...] = (
     # --- configuration ----------------------------------------------------------------------
     Entry("config-unknown-key", CONFIG, "An unknown key in `.boss/config.yaml`.", 2,
           "<file>: field agnets: unknown key (allowed: agents, heartbeat_stale, jobs, log_cap_mb, "
-          "merge_slots, planner_timeout, sandbox, worktree_root)",
+          "merge_slots, notify, planner_timeout, sandbox, worktree_root)",
           "Fix the key."),
     Entry("config-agent-no-command", CONFIG, "An agent profile without `command`.", 2,
           "<file>: agent mybot: field command: must be a non-empty shell command",
@@ -301,6 +302,16 @@ _PLAN_ENTRIES: tuple[Entry, ...] = (
           "Nothing to restore: the worker has not run."),
 )  # fmt: skip
 
+UI_ENTRIES: tuple[Entry, ...] = (
+    # --- boss ui ----------------------------------------------------------------------------
+    Entry("ui-extra-missing", UI, "`boss ui` where the `ui` extra (Starlette, uvicorn) is not installed.", 2,
+          "boss ui needs its extra (<module> is missing): pip install 'boss-worker[ui]'",
+          "Install the extra into the environment boss runs from."),
+    Entry("ui-port-busy", UI, "`boss ui --port N` where something already listens on N.", 2,
+          "--port <port>: cannot listen on 127.0.0.1:<port> (<why>); pick another or leave it out",
+          "Leave `--port` out (a free port is chosen) or pick another."),
+)  # fmt: skip
+
 ANY_ENTRIES: tuple[Entry, ...] = (
     # --- any command ------------------------------------------------------------------------
     Entry("usage", ANY, "An unknown option, a missing argument or a missing option.", 2,
@@ -315,7 +326,7 @@ ANY_ENTRIES: tuple[Entry, ...] = (
           "Report it with the trace file (`.boss/crash-*.log`)."),
 )  # fmt: skip
 
-ENTRIES: tuple[Entry, ...] = (*_PLAN_ENTRIES, *DO_ENTRIES, *ANY_ENTRIES)
+ENTRIES: tuple[Entry, ...] = (*_PLAN_ENTRIES, *DO_ENTRIES, *UI_ENTRIES, *ANY_ENTRIES)
 
 
 def pattern(entry: Entry) -> re.Pattern[str]:

@@ -155,10 +155,14 @@ class Judge:
                 f"BLOCKED (TIER 3): {decision.reason}. A person already denied this command"
                 f" ({refused.id}){note}. Do not retry it or work around it."
             )
-        req = approvals.request(
+        req, new = approvals.request_new(
             folder, plan=self.plan, worker=self.worker_id, command=subject, reason=decision.reason,
             rule=decision.rule, tier=decision.tier, cwd=str(cwd),
         )  # fmt: skip
+        if new:  # a person not looking at `boss ui` hears of it (boss.core.notify)
+            from boss.core import notify
+
+            notify.emit(paths.repo, notify.APPROVAL, self.plan, worker=self.worker_id, request=req.to_json())
         if self.wait > 0:
             self.waiting = req.id
             self.log(

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from boss.core import git, handwork, statelog
+from boss.core import git, handwork, notify, statelog
 from boss.core import status as st
 from boss.core.paths import PlanPaths
 from boss.core.proc import HELD_SIGNALS
@@ -69,6 +69,8 @@ class Recorder:
             finished_at=st.now_iso(),
             waiting_until="",
         )
+        notify.emit(self.paths.repo, notify.WORKER_ENDED, self.paths.plan, worker=self.worker_id,
+                    state=state, reason=reason)  # fmt: skip
         return state
 
     def start_heartbeat(self) -> None:

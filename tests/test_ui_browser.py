@@ -1,0 +1,191 @@
+"""`boss ui` in a real browser (headless Debian chromium through Playwright) against real plans
+of scripted agents: live updates, an approval decided in the page, a quarantined worker
+salvaged from the page and merged, and a cross-site form refused. Each page's screenshot goes
+to docs/screenshots/ for the README. Skipped without chromium or playwright, except under
+BOSS_UI_REQUIRED=1 (CI), where that fails."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import git, make_repo, worker_cmd
+from ui_helpers import chromium, running_ui, shot, wait_for
+from worker_helpers import make_plan, worker
+
+from boss.core import approvals as ap
+from boss.core import statelog
+from boss.core import status as st
+
+
+def state_of(page, wid: str) -> str:
+    return page.locator(f'#workers tr[data-worker="{wid}"] .state').first.inner_text()
+
+
+def agent_log(paths) -> list[str]:
+    [log] = paths.worker_dir("W1").rglob("agent.log")
+    return log.read_text().splitlines()
+
+
+def job_result(page) -> str:
+    """The job page's state once its command has ended ('exit 0', ...)."""
+    return wait_for(
+        lambda: (t := page.locator("#job-state").inner_text()).startswith("exit") and t,
+        timeout=180, what="the job to end",
+    )  # fmt: skip
+
+
+def test_the_page_shows_the_workers_advancing_without_a_reload(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    paths, _ = make_plan(repo, [
+        worker("W1", steps=[{"sleep": 2, "write": {"src/one.txt": "1"}}], test="test -f src/one.txt"),
+        worker("W2", depends_on=["W1"], steps=[{"sleep": 2, "write": {"src/two.txt": "2"}}],
+               test="test -f src/two.txt"),
+    ])  # fmt: skip
+    with chromium() as browser, running_ui(repo) as ui:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.on("dialog", lambda d: d.accept())  # "Run this worker again now?": yes
+        page.goto(ui.url)
+        assert state_of(page, "W1") == state_of(page, "W2") == "PENDING"
+        page.evaluate("window.stayed = 1")  # gone if the page reloads: updates must come live
+        run = subprocess.Popen(["bash", str(paths.run_script)], cwd=repo, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+        seen: dict[str, list[str]] = {"W1": [], "W2": []}
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and seen["W2"][-1:] != ["SUCCESS"]:
+                for wid, states in seen.items():
+                    now = state_of(page, wid)
+                    if states[-1:] != [now]:
+                        states.append(now)
+                        if (wid, now) == ("W2", "RUNNING"):
+                            shot(page, "plan-running")
+                time.sleep(0.1)
+        finally:
+            assert run.wait(120) == 0
+        assert seen["W1"] == ["PENDING", "RUNNING", "SUCCESS"], seen
+        assert seen["W2"] == ["PENDING", "RUNNING", "SUCCESS"], seen
+        assert page.evaluate("window.stayed") == 1
+        assert "2 SUCCESS" in page.locator("h1").inner_text()
+        page.goto(f"{ui.base}/w/W1")
+        assert "W1.s1.i1: pass" in page.locator(".timeline").inner_text()
+        assert page.locator('svg.timeline-svg g[data-iteration="W1.s1.i1"]').count() == 1
+        assert "src/one.txt" in page.locator("#diff").inner_text()
+        shot(page, "worker")
+
+
+def test_an_approval_in_the_page_lets_the_retry_run_that_command_once(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"build/out.txt": "old build\n", "README.md": "readme text\n"})
+    paths, _ = make_plan(repo, [worker(
+        "W1", scope=["^build/"], test="test ! -e build/out.txt",
+        steps=[{"shell": ["cat README.md", "rm -rf build && echo removed-once"]}],
+        max_iterations=1, max_strategies=1,
+    )])  # fmt: skip
+    with chromium() as browser, running_ui(repo) as ui:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(ui.url)
+        page.evaluate("window.stayed = 1")
+        assert page.locator("[data-request]").count() == 0
+        worker_cmd("run", "p", "W1", cwd=repo, check=1, env={"BOSS_APPROVAL_WAIT": ""})
+        before = agent_log(paths)
+        request = page.locator('[data-request="R1"]')
+        request.wait_for(timeout=5000)  # it appears on the open page
+        assert page.evaluate("window.stayed") == 1
+        text = request.inner_text()
+        assert "TIER 3" in text and "recursive-delete" in text, text
+        assert request.locator("code.command").inner_text() == "rm -rf build && echo removed-once"
+        shot(page, "approval")
+        request.locator("input[name=reason]").fill("the build folder is ours to remove")
+        request.locator("button", has_text="Approve R1").click()
+        assert "R1 approved: rm -rf build && echo removed-once" in page.locator("#said").inner_text()
+        req = ap.load(paths.approvals_dir, "R1")
+        assert (req.status, req.decision_reason) == (ap.APPROVED, "the build folder is ours to remove")
+        logged = [e for e in statelog.read(paths.log) if e.action == "approve"]
+        assert [e.result for e in logged] == [
+            "approved R1: rm -rf build && echo removed-once (the build folder is ours to remove)"
+        ]
+        assert page.locator("[data-request]").count() == 0
+        page.once("dialog", lambda d: d.accept())  # "Run this worker again now?": yes
+        page.locator('#workers tr[data-worker="W1"] button', has_text="Retry").click()
+        page.wait_for_url("**/job/1**")
+        assert job_result(page) == "exit 0", page.locator("#job-output").inner_text()
+        assert "W1: SUCCESS" in page.locator("#job-output").inner_text()
+        shot(page, "job")
+        page.goto(f"{ui.base}/w/W1")
+        row = page.locator("#requests tr", has_text="R1").inner_text()
+        assert "used (the build folder is ours to remove)" in row, row
+        page.once("dialog", lambda d: d.dismiss())  # "Drop this worker for good?": no
+        page.locator("input[name=reason][placeholder^='why drop']").fill("changed my mind")
+        page.locator("button", has_text="Drop").click()
+        time.sleep(0.5)
+        assert not (paths.root / "dropped").exists() and page.locator("#said").count() == 0
+    assert st.read(paths.status("W1")).state == "SUCCESS"
+    assert ap.load(paths.approvals_dir, "R1").status == ap.USED
+    assert before.count("removed-once") == 0
+    assert any(line.startswith("scripted agent: blocked: BLOCKED (TIER 3)") for line in before)
+    assert agent_log(paths).count("removed-once") == 1  # the retry ran it, once
+
+
+def test_a_quarantined_worker_is_salvaged_from_the_page_and_then_merges(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"README.md": "# sample\n"})
+    paths, _ = make_plan(repo, [
+        worker("W1"),
+        worker("W2", steps=[{"write": {"src/two.txt": "2\n", "README.md": "# rewritten\n"}}],
+               test="test -f src/two.txt"),
+    ])  # fmt: skip
+    subprocess.run(["bash", str(paths.run_script)], cwd=repo, capture_output=True, timeout=300)
+    assert [st.read(paths.status(w)).state for w in ("W1", "W2")] == ["SUCCESS", "SCOPE_VIOLATION"]
+    with chromium() as browser, running_ui(repo) as ui:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.on("dialog", lambda d: d.accept())  # "Run this worker again now?": yes
+        page.goto(ui.url)
+        shot(page, "plan")
+        page.click("#merge")
+        page.wait_for_url("**/job/1**")
+        job_result(page)
+        page.goto(f"{ui.base}/w/W2")
+        review = page.locator("#review")
+        assert "README.md" in page.locator("#diff .out").first.inner_text()
+        shot(page, "review")
+        review.locator("#salvage").click()
+        said = page.locator("#said").inner_text()
+        assert "W2: salvaged as" in said and "(dropped: README.md)" in said, said
+        page.goto(ui.url)
+        page.click("#merge")
+        page.wait_for_url("**/job/2**")
+        assert job_result(page) == "exit 0", page.locator("#job-output").inner_text()
+        page.goto(f"{ui.base}/ceremony")
+        records = {
+            line.split("\t")[0]: line.split("\t")
+            for line in page.locator("#records").inner_text().splitlines()
+        }
+        assert records["W2"][2] == "MERGED" and records["W2"][4] == "salvage", records
+        shot(page, "ceremony")
+        page.click("text=Ceremony 1")
+        assert "QUARANTINED" in page.locator("#report").inner_text()
+        shot(page, "report")
+    assert git(repo, "show", "main:src/two.txt") == "2"
+    assert git(repo, "show", "main:README.md") == "# sample"
+
+
+def test_a_cross_site_form_is_refused_even_with_the_token(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    paths, _ = make_plan(repo, [worker("W1")])
+    req = ap.request(paths.approvals_dir, plan="p", worker="W1", command="rm -rf /tmp/x", reason="r",
+                     rule="recursive-delete")  # fmt: skip
+    with chromium() as browser, running_ui(repo) as ui:
+        page = browser.new_page()
+        page.goto(ui.url)  # the victim's browser has the UI's cookie
+        hostile = (
+            f'<form method="post" action="{ui.base}/act/approve"><input name="token" value="{ui.token}">'
+            f'<input name="id" value="{req.id}"><button id="go">go</button></form>'
+        )
+        other = browser.new_page()
+        other.set_content(hostile)  # another origin's page (about:blank)
+        with other.expect_navigation():
+            other.click("#go")
+        assert "refused" in other.content()
+        page.goto(f"{ui.base}/")  # no token in the URL: the cookie is enough to read
+        assert page.locator('[data-request="R1"]').count() == 1
+    assert ap.load(paths.approvals_dir, "R1").status == ap.PENDING
