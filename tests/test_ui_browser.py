@@ -189,3 +189,33 @@ def test_a_cross_site_form_is_refused_even_with_the_token(tmp_path: Path) -> Non
         page.goto(f"{ui.base}/")  # no token in the URL: the cookie is enough to read
         assert page.locator('[data-request="R1"]').count() == 1
     assert ap.load(paths.approvals_dir, "R1").status == ap.PENDING
+
+
+def test_after_boss_demo_the_page_tells_the_story_and_takes_the_waiting_approval(tmp_path: Path) -> None:
+    """A new user's path: `boss demo`, then `boss ui` on the demo repository (the README's)."""
+    from conftest import boss
+
+    demo = tmp_path / "demo"
+    out = boss("demo", str(demo), cwd=tmp_path).stdout
+    assert "boss ui" in out and "rm -rf shop/__pycache__" in out
+    with chromium() as browser, running_ui(demo) as ui:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(ui.url)
+        for wid, state in (("W1", "SUCCESS"), ("W3", "FAILED"), ("W4", "SCOPE_VIOLATION"), ("W7", "SUCCESS")):
+            assert state_of(page, wid) == state, wid
+        table = page.locator("#workers").inner_text()
+        for verdict in ("MERGED", "CONFLICT", "REVERTED"):
+            assert verdict in table, verdict
+        request = page.locator('[data-request="R1"]')
+        assert request.locator("code.command").inner_text() == "rm -rf shop/__pycache__"
+        shot(page, "demo")
+        page.goto(f"{ui.base}/w/W3")
+        assert "W3" in page.locator("#blocker").inner_text()  # its blocker report
+        assert "rm -rf shop/__pycache__" in page.locator("#requests").inner_text()
+        page.goto(f"{ui.base}/ceremony")
+        records = page.locator("#records").inner_text()
+        assert "W4" in records and "salvage" in records.lower(), records
+        page.goto(ui.url)
+        page.locator('[data-request="R1"]').locator("button", has_text="Deny R1").click()
+        assert "R1 denied" in page.locator("#said").inner_text()
+    assert "denied" in boss("approvals", "shop-features", "--all", cwd=demo).stdout

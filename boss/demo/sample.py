@@ -185,7 +185,10 @@ _S5 = _script({"write": {"shop/money.py": _COMPACT}})
 
 
 _CURRENCY = _script(
-    {"write": {"shop/currency.py": "def to_euros(cents):\n    return cents * 90 // 100\n"}},
+    {
+        "shell": "rm -rf shop/__pycache__",
+        "write": {"shop/currency.py": "def to_euros(cents):\n    return cents * 90 // 100\n"},
+    },
     {"write": {"shop/currency.py": "def to_euros(cents):\n    return round(cents * 0.95)\n"}},
 )
 _RECEIPT_STEPS = _script(
@@ -231,7 +234,9 @@ builds on W1's discount codes, so it starts from W1's branch.
 - max_strategies: 2
 
 Add `shop/currency.py` with `to_euros(cents)` at today's rate. (The scripted agent never finds
-the right rate: after two strategies of two iterations it gives up and writes a blocker report.)
+the right rate: after two strategies of two iterations it gives up and writes a blocker report.
+On the way it asks to run `rm -rf shop/__pycache__`, a TIER 3 command: the guard blocks it and
+the request waits for a person.)
 
 {_CURRENCY}
 

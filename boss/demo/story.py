@@ -171,6 +171,10 @@ def run_demo(target: Path, say: Say, force: bool = False) -> int:
     if suite.returncode == 0:
         say("   main passes its test suite, with W1, W2, W4 and W5 landed; W6's conflict and W7's")
         say("   breakage were dropped, W3's blocker report waits for a person.")
+    s.boss("approvals", PLAN)
+    say("   W3 also asked to run `rm -rf shop/__pycache__` (TIER 3): that request waits for you too.")
+    say("   See the whole story on one page, approve or deny it, retry W3, review and merge there:")
+    say(f"   pip install 'boss-worker[ui]', then in {s.root}: boss ui")
     elapsed = time.monotonic() - s.started
     if s.stopped():
         return 1
