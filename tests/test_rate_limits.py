@@ -207,7 +207,10 @@ def test_overload_wording_of_each_provider() -> None:
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [("Please try again in 1.5s.", 1.5), ("try again in 250ms", 0.25), ("Suggested retry after 20s.", 20.0),
-     ("retry-after: 7", 7.0), ("nothing said", None)],
+     ("retry-after: 7", 7.0), ("nothing said", None), ("Please try again in 6m0s.", 360.0),
+     ("Please try again in 1h2m3.5s.", 3723.5), ("try again in 3 hours", 10800.0),
+     ("Please retry in 2 minutes.", 120.0), ("retry after 90 seconds", 90.0),
+     ("Retrying in 0.2 seconds...", None)],
 )  # fmt: skip
 def test_delay_in_reads_the_providers_words(text: str, seconds: float | None) -> None:
     assert rl.delay_in(text) == seconds

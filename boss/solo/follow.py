@@ -54,7 +54,8 @@ def notice(req: approvals.Request) -> list[str]:
 def worker_argv(paths: PlanPaths) -> list[str]:
     """`worker run PLAN W1` with this interpreter (BOSS_WORKER_BIN overrides, as in run_workers.sh)."""
     custom = os.environ.get("BOSS_WORKER_BIN", "").split()
-    return [*custom, "run", paths.plan, WORKER] if custom else [sys.executable, "-m", "worker", "run",
+    # -P: the current folder (the repository) is not put on sys.path, so no worker.py of its runs.
+    return [*custom, "run", paths.plan, WORKER] if custom else [sys.executable, "-P", "-m", "worker", "run",
                                                                    paths.plan, WORKER]  # fmt: skip
 
 

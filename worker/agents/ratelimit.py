@@ -34,10 +34,16 @@ _OVERLOAD_WORDS = re.compile(
 # A 429 that waiting does not clear: OpenAI's billing quota, Gemini's daily quota.
 _NOT_TRANSIENT = re.compile(r"insufficient_quota|daily quota|TerminalQuotaError", re.IGNORECASE)
 # How providers and CLIs word the delay asked for: "retry-after: 5", "Please try again in 1.5s",
-# "Please retry in 20s", "Suggested retry after 1s", "try again in 250ms".
+# "Please retry in 20s", "Suggested retry after 1s", "try again in 250ms", OpenAI's Go-style
+# durations "try again in 6m0s" / "1h2m3.5s", and words: "try again in 3 hours", "in 2 minutes".
 _DELAY = re.compile(
-    r"(?:retry[- ]after|try again in|retry in)[:\s]+(\d+(?:\.\d+)?)\s*(ms|s\b|sec|seconds?)?", re.IGNORECASE
+    r"(?:retry[- ]after|try again in|retry in)[:\s]+"
+    r"((?:\d+(?:\.\d+)?\s*(?:ms|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)?\s*)+)(?![a-z])",
+    re.IGNORECASE,
 )
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)", re.IGNORECASE)
+_UNIT = {"ms": 0.001, "h": 3600, "hour": 3600, "hours": 3600, "hr": 3600, "hrs": 3600, "m": 60, "min": 60,
+         "mins": 60, "minute": 60, "minutes": 60}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,7 @@ def delay_in(text: str) -> float | None:
     found = _DELAY.findall(text)
     if not found:
         return None
-    value, unit = found[-1]
-    seconds = float(value) / (1000 if unit.lower() == "ms" else 1)
+    seconds = sum(float(value) * _UNIT.get(unit.lower(), 1) for value, unit in _PART.findall(found[-1]))
     return round(seconds, 3)
 
 
