@@ -22,7 +22,9 @@ def test_a_worker_py_in_the_repository_never_runs_in_place_of_the_worker(tmp_pat
     repo = make_repo(tmp_path / "repo", {"worker.py": PLANTED, "worker/__main__.py": PLANTED,
                                          "worker/__init__.py": ""})  # fmt: skip
     paths, _ = make_plan(repo, [worker("W1")])
-    res = subprocess.run(["bash", str(paths.run_script)], cwd=repo, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        ["bash", str(paths.run_script)], cwd=repo, capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert not (repo / "PWNED").exists()
     assert st.read(paths.status("W1")).state == st.SUCCESS
