@@ -248,8 +248,10 @@ def test_agent_timeout_stops_the_commands_claude_started_in_a_new_session(
     tmp_path: Path, server: ModelServer, sink
 ) -> None:
     # Claude runs each Bash command with `bash -c` in a NEW SESSION, outside its process group.
+    # agent_timeout 10 s: Claude starts, calls both commands and they run well within it, even on a loaded
+    # machine (4 s was seen too short there: the timeout came before the second sleep started).
     repo = project(tmp_path)
-    paths = plan(repo, "claude", extra="- agent_timeout: 4\n- max_iterations: 1\n- max_strategies: 1\n")
+    paths = plan(repo, "claude", extra="- agent_timeout: 10\n- max_iterations: 1\n- max_strategies: 1\n")
     server.script([shell(HANG)])
     tag = os.environ["BOSS_TEST_TAG"]
     started = time.monotonic()
