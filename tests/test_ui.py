@@ -313,3 +313,18 @@ def test_a_boss_in_the_repository_does_not_run_for_the_merge_button(tmp_path: Pa
         )  # fmt: skip
     assert not marker.exists() and "PLANTED" not in page, page
     assert "boss merge" in page
+
+
+def test_the_event_stream_of_a_worker_page_is_only_for_the_plans_workers(plan) -> None:
+    repo, _ = plan
+    with running_ui(repo) as ui:
+        session = ui.login()
+        for page, expected in (("w:../../../../etc", 404), ("w:W9", 404), ("w:W1/../W2", 404), ("w:W1", 200)):
+            conn = HTTPConnection(ui.host, ui.port, timeout=30)
+            conn.request("GET", f"/events?page={page}", headers=session)
+            r = conn.getresponse()  # the stream's status, without waiting for its (endless) body
+            assert r.status == expected, (page, r.status)
+            assert r.readline() == (
+                b"retry: 1000\n" if expected == 200 else f"no worker {page[2:]!r} in plan p\n".encode()
+            )
+            conn.close()

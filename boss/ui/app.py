@@ -157,6 +157,8 @@ def build(site: Site) -> ASGIApp:
                 return PlainTextResponse(
                     f"Error: {e}\n", status_code=404 if isinstance(e, InputError) else 500
                 )
+            except OSError as e:  # a file gone or unreadable meanwhile: one line, not a bare 500
+                return PlainTextResponse(f"Error: cannot read {e.filename}: {e.strerror}\n", status_code=500)
 
         return endpoint
 
