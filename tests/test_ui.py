@@ -328,3 +328,34 @@ def test_the_event_stream_of_a_worker_page_is_only_for_the_plans_workers(plan) -
                 b"retry: 1000\n" if expected == 200 else f"no worker {page[2:]!r} in plan p\n".encode()
             )
             conn.close()
+
+
+def test_attempts_removed_while_the_page_renders_are_no_error(plan) -> None:
+    """A `boss retry --fresh` removing attempts while a worker page lists them: each file may be
+    gone between the listing and its stat; the page still renders."""
+    import threading
+
+    repo, paths = plan
+    stop = threading.Event()
+
+    def churn() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            folder = paths.attempts("W1") / f"s1i{n % 50}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for name in ("agent.log", "test.log"):
+                (folder / name).write_text("x\n")
+            for name in ("agent.log", "test.log"):
+                (folder / name).unlink()
+
+    with running_ui(repo) as ui:
+        session = ui.login()
+        thread = threading.Thread(target=churn, daemon=True)
+        thread.start()
+        try:
+            codes = [http(ui.base + "/w/W1", headers=session)[0] for _ in range(150)]
+        finally:
+            stop.set()
+            thread.join(10)
+    assert set(codes) == {200}, sorted(set(codes))
