@@ -70,7 +70,8 @@ def render_times(repo: Path, repeat: int) -> tuple[list[float], list[float]]:
         started = time.perf_counter()
         ctx = plan_context(site)
         live = ENV.get_template("plan.html").render(token=site.token, back="/", jobs=[], **ctx)
-        ENV.get_template("base.html").render(plan=site.plan, title="plan", page="plan", live=live, said="")
+        ENV.get_template("base.html").render(plan=site.plan, title="plan", page="plan", live=live, said="",
+                                             nonce="n")  # fmt: skip
         page.append((time.perf_counter() - started) * 1000)
         paths, m, config = site.open()
         started = time.perf_counter()
@@ -80,19 +81,30 @@ def render_times(repo: Path, repeat: int) -> tuple[list[float], list[float]]:
 
 
 def serve(repo: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "boss", "ui", "--no-browser"], cwd=repo,
+    proc = subprocess.Popen([sys.executable, "-P", "-m", "boss", "ui", "--no-browser"], cwd=repo,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
     assert proc.stdout is not None
     return proc, proc.stdout.readline().split(": ", 1)[1].strip()
 
 
-def http_times(url: str, repeat: int) -> list[float]:
-    host, rest = url.removeprefix("http://").split("/", 1)
+def login(url: str) -> tuple[str, str]:
+    """(host:port, "name=session id"): the printed URL's single-use token exchanged for a session."""
+    host = url.removeprefix("http://").split("/", 1)[0]
+    conn = HTTPConnection(host, timeout=30)
+    conn.request("GET", "/" + url.removeprefix("http://").split("/", 1)[1])
+    r = conn.getresponse()
+    r.read()
+    conn.close()
+    assert r.status == 303, r.status
+    return host, (r.getheader("Set-Cookie") or "").split(";", 1)[0]
+
+
+def http_times(host: str, cookie: str, repeat: int) -> list[float]:
     times = []
     for _ in range(repeat):
         conn = HTTPConnection(host, timeout=30)
         started = time.perf_counter()
-        conn.request("GET", "/" + rest)
+        conn.request("GET", "/", headers={"Cookie": cookie})
         r = conn.getresponse()
         r.read()
         times.append((time.perf_counter() - started) * 1000)
@@ -101,7 +113,7 @@ def http_times(url: str, repeat: int) -> list[float]:
     return times
 
 
-def update_delays(repo: Path, url: str, repeat: int) -> tuple[list[float], str]:
+def update_delays(repo: Path, host: str, cookie: str, repeat: int) -> tuple[list[float], str]:
     """Seconds from a status write to the page showing it (or, without a browser, to the event)."""
     paths, m, _ = open_plan(None, repo)
     target = m.workers[7].id
@@ -112,31 +124,31 @@ def update_delays(repo: Path, url: str, repeat: int) -> tuple[list[float], str]:
         if not Path(chromium).exists():
             raise ImportError(chromium)
     except ImportError:
-        return _stream_delays(paths, target, url, repeat), "event stream (no chromium/playwright)"
+        return _stream_delays(paths, target, host, cookie, repeat), "event stream (no chromium/playwright)"
     delays = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page()
-        page.goto(url)
+        context = browser.new_context()
+        name, value = cookie.split("=", 1)
+        context.add_cookies([{"name": name, "value": value, "url": f"http://{host}/"}])
+        page = context.new_page()
+        page.goto(f"http://{host}/")
         time.sleep(1.0)
         cell = f'#workers tr[data-worker="{target}"] .state'
         for n in range(repeat):
             state = (st.FAILED, st.SUCCESS)[n % 2]
             started = time.perf_counter()
             st.write(paths.status(target), st.Status(plan=paths.plan, id=target, state=state, reason=str(n)))
-            page.wait_for_function(
-                f"document.querySelector('{cell}').textContent === '{state}'", timeout=10_000
-            )
+            page.locator(f"{cell}:text-is('{state}')").wait_for(timeout=10_000)  # no eval: the page's CSP
             delays.append(time.perf_counter() - started)
             time.sleep(0.3)
         browser.close()
     return delays, "headless chromium page"
 
 
-def _stream_delays(paths, target: str, url: str, repeat: int) -> list[float]:
-    host, rest = url.removeprefix("http://").split("/", 1)
+def _stream_delays(paths, target: str, host: str, cookie: str, repeat: int) -> list[float]:
     conn = HTTPConnection(host, timeout=30)
-    conn.request("GET", "/events?page=plan&" + rest.split("?", 1)[1])
+    conn.request("GET", "/events?page=plan", headers={"Cookie": cookie})
     r = conn.getresponse()
     r.readline()
     time.sleep(1.0)
@@ -173,11 +185,12 @@ def main() -> int:
         )
         proc, url = serve(repo)
         try:
-            over = http_times(url, args.repeat)
+            host, cookie = login(url)
+            over = http_times(host, cookie, args.repeat)
             print(
                 f"  over HTTP from `boss ui`: median {statistics.median(over):.1f} ms, worst {max(over):.1f} ms"
             )
-            delays, how = update_delays(repo, url, args.repeat)
+            delays, how = update_delays(repo, host, cookie, args.repeat)
         finally:
             proc.terminate()
             proc.wait(30)

@@ -346,7 +346,13 @@ def s_ui_port_busy(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
-        return [run("ui", "--no-browser", "--port", str(taken.getsockname()[1]), cwd=repo)]
+        return [
+            run("ui", "--no-browser", "--host", "127.0.0.1", "--port", str(taken.getsockname()[1]), cwd=repo)
+        ]
+
+
+def s_ui_host_not_loopback(tmp_path):
+    return [run("ui", "--no-browser", "--host", "0.0.0.0", cwd=plan_repo(tmp_path))]  # noqa: S104
 
 
 def s_sandbox_required(tmp_path):

@@ -65,6 +65,7 @@ def test_a_ceremony_end_is_an_event(tmp_path: Path) -> None:
     boss("merge", "p", cwd=repo)
     [ended] = received(out, 1)
     assert ended["event"] == "ceremony-ended" and ended["number"] == 1 and "1 MERGED" in ended["counts"]
+    assert ended["outcome"] == "done"
     assert ended["report"].endswith("REPORT.md")
 
 
@@ -101,3 +102,53 @@ def test_no_command_no_process_and_a_broken_config_is_not_the_callers_problem(tm
 def test_long_agent_text_is_cut() -> None:
     event = json.loads(notify.event_json("approval-needed", "p", request={"command": "x" * 100_000}))
     assert len(event["request"]["command"]) == notify.MAX_FIELD + 1
+
+
+def _whole_json_test(tmp_path: Path, hostile: str) -> None:
+    out = tmp_path / "event.json"
+    fields = ("command", "reason", "cwd", "rule", "summary")
+    payload = notify.event_json("approval-needed", "p", worker="W1", request=dict.fromkeys(fields, hostile))
+    thread = notify.run(f"cat > {out}", payload, tmp_path)
+    assert thread is not None
+    thread.join(10)
+    assert out.stat().st_size <= notify.MAX_PAYLOAD
+    event = json.loads(out.read_text())
+    command = event["request"]["command"]
+    assert event["event"] == "approval-needed" and event["worker"] == "W1"
+    assert command.endswith("…") and hostile.startswith(command[:-1]) and len(command) > 1000
+
+
+@pytest.mark.parametrize("hostile", [
+    ('"\x01\u2028𝄞' * 2500)[:10_000],  # escapes and multi-byte characters
+    ('"\x01\u2028𝄞\ud800' * 2000)[:10_000],  # and a lone surrogate
+])  # fmt: skip
+def test_hostile_long_text_reaches_the_command_as_whole_json(tmp_path: Path, hostile: str) -> None:
+    """Fields each cut at MAX_FIELD characters can still exceed MAX_PAYLOAD bytes once encoded
+    (escapes, several fields): the strings are cut shorter, never the JSON."""
+    _whole_json_test(tmp_path, hostile)
+
+
+def test_an_interrupted_ceremony_end_is_an_event_too(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    repo = make_repo(tmp_path / "repo")
+    out = tmp_path / "events.jsonl"
+    make_plan(repo, [worker("W1")], integration_test="sleep 60")
+    worker_cmd("run", "p", "W1", cwd=repo)
+    configure(repo, f"cat >> {out}")
+    merge = subprocess.Popen([sys.executable, "-m", "boss", "merge", "p"], cwd=repo, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    assert merge.stdout is not None
+    for line in merge.stdout:
+        if "baseline: running" in line:
+            break
+    time.sleep(0.5)
+    merge.send_signal(signal.SIGINT)  # Ctrl-C
+    assert merge.wait(60) == 130
+    [ended] = received(out, 1)
+    assert ended["event"] == "ceremony-ended" and ended["number"] == 1, ended
+    assert (ended["outcome"], ended["step"]) == ("interrupted", "baseline"), ended

@@ -110,8 +110,16 @@ def test_secrets_in_home_are_hidden(calc, tmp_path, monkeypatch):
     (home / ".ssh").mkdir(parents=True)
     (home / ".ssh/id_rsa").write_text("SECRET-KEY\n")
     (home / ".netrc").write_text("machine x password SECRET-NETRC\n")
+    # A browser's history keeps the URLs it opened (boss ui's link among them).
+    for profile in (
+        ".config/chromium/Default",
+        ".config/google-chrome/Default",
+        ".mozilla/firefox/x.default",
+    ):
+        (home / profile).mkdir(parents=True)
+        (home / profile / "History").write_text("http://127.0.0.1:1/?token=SECRET-HISTORY\n")
     monkeypatch.setenv("HOME", str(home))
-    script = "cat ~/.ssh/id_rsa ~/.netrc; mkdir -p src && echo x > src/done.txt\n"
+    script = "cat ~/.ssh/id_rsa ~/.netrc; grep -rh token ~/.config ~/.mozilla; mkdir -p src && echo x > src/done.txt\n"
     hostile(calc, script)
     paths, m = make_plan(calc, [worker("W1", agent="evil")])
     assert run(paths, m, "W1") == st.SUCCESS

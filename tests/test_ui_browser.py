@@ -219,3 +219,57 @@ def test_after_boss_demo_the_page_tells_the_story_and_takes_the_waiting_approval
         page.locator('[data-request="R1"]').locator("button", has_text="Deny R1").click()
         assert "R1 denied" in page.locator("#said").inner_text()
     assert "denied" in boss("approvals", "shop-features", "--all", cwd=demo).stdout
+
+
+def test_no_other_local_server_gets_the_cookie_or_can_frame_the_page(tmp_path: Path) -> None:
+    """An agent's dev server on 127.0.0.1, visited in the same browser, neither receives the
+    session cookie (boss ui has an address of its own) nor can show the dashboard in a frame
+    (to make you click in it); the page's own script still runs under its CSP."""
+    import http.server
+    import threading
+
+    repo = make_repo(tmp_path / "repo")
+    paths, _ = make_plan(repo, [worker("W1")])
+    ap.request(paths.approvals_dir, plan="p", worker="W1", command="rm -rf /tmp/x", reason="r",
+               rule="recursive-delete")  # fmt: skip
+    seen: list[str] = []
+    with chromium() as browser, running_ui(repo) as ui:
+
+        class Spy(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(self.headers.get("Cookie") or "")
+                body = f'<iframe id="f" src="{ui.base}/" width="900" height="600"></iframe>'.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        spy = http.server.HTTPServer(("127.0.0.1", 0), Spy)
+        threading.Thread(target=spy.serve_forever, daemon=True).start()
+        try:
+            context = browser.new_context()
+            page = context.new_page()
+            problems: list[str] = []
+            page.on("console", lambda m: problems.append(m.text) if "Content Security" in m.text else None)
+            page.goto(ui.url)
+            assert page.url == f"{ui.base}/"  # the token is out of the address bar
+            time.sleep(1.0)  # its event stream has had its first look at the files
+            st.write(paths.status("W1"), st.Status(plan="p", id="W1", state=st.FAILED, reason="live"))
+            wait_for(lambda: state_of(page, "W1") == "FAILED", timeout=10, what="the live update")
+            assert problems == [], problems  # nothing the CSP refused
+            other = context.new_page()
+            other.goto(f"http://127.0.0.1:{spy.server_address[1]}/")
+            time.sleep(1.0)
+            assert seen and not any("boss_ui" in c for c in seen), seen
+            [frame] = [f for f in other.frames if f != other.main_frame]
+            wait_for(lambda: frame.url not in ("", "about:blank"), timeout=20, what="the frame to load")
+            # The browser refuses to show it (not even our refusal: the cookie is not sent to a
+            # frame in another site's page, and the page may not be framed at all).
+            assert frame.url.startswith("chrome-error:") and "boss" not in frame.content(), frame.url
+            assert page.locator('[data-request="R1"]').count() == 1  # while the page itself has it
+        finally:
+            spy.shutdown()
+    assert ap.load(paths.approvals_dir, "R1").status == ap.PENDING

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -60,7 +61,7 @@ class UI:
 
     def __init__(self, repo: Path, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "boss", "ui", "--no-browser", *args], cwd=repo, stdout=subprocess.PIPE,
+            [sys.executable, "-P", "-m", "boss", "ui", "--no-browser", *args], cwd=repo, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
         assert self.proc.stdout is not None
@@ -68,10 +69,26 @@ class UI:
         if "http://" not in first:
             self.stop()
             raise AssertionError(f"boss ui printed {first!r}; stderr: {self.proc.stderr.read()}")
-        self.url = first.split(": ", 1)[1].strip()  # http://127.0.0.1:PORT/?token=...
+        self.url = first.split(": ", 1)[1].strip()  # http://127.x.y.z:PORT/?token=...
         self.base = self.url.split("/?", 1)[0]
         self.token = self.url.split("token=", 1)[1]
-        self.port = int(self.base.rsplit(":", 1)[1])
+        self.host, port = self.base.removeprefix("http://").rsplit(":", 1)
+        self.port = int(port)
+        self.cookie = ""  # "name=session id", once login() exchanged the token
+        self.form_token = ""  # what the session's forms carry
+
+    def login(self) -> dict[str, str]:
+        """The headers of a session (the launch token exchanged, once, as a browser does):
+        its Cookie and our Origin; the forms' token is in self.form_token."""
+        if not self.cookie:
+            code, headers, _ = request(self.url)
+            assert code == 303, code
+            self.cookie = headers["set-cookie"].split(";", 1)[0]
+            code, body = http(self.base + "/", headers={"Cookie": self.cookie})
+            found = re.search(r'name="token" value="([^"]+)"', body)
+            assert code == 200 and found, (code, body[:300])
+            self.form_token = found.group(1)
+        return {"Cookie": self.cookie, "Origin": self.base}
 
     def stop(self) -> str:
         """Ctrl-C, as a person stops it; its stderr."""
@@ -99,6 +116,14 @@ def http(
     url: str, data: dict[str, str] | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, str]:
     """(status, body) of a GET, or of a form POST when data is given; redirects not followed."""
+    code, _, body = request(url, data, headers)
+    return code, body
+
+
+def request(
+    url: str, data: dict[str, str] | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], str]:
+    """(status, headers (lower-case names), body), as http()."""
     import http.client
     from urllib.parse import urlencode, urlsplit
 
@@ -112,7 +137,7 @@ def http(
     try:
         conn.request("POST" if data is not None else "GET", path, body=body, headers=sent)
         r = conn.getresponse()
-        return r.status, r.read().decode()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode()
     finally:
         conn.close()
 

@@ -74,6 +74,11 @@ def run(
                 landing.land(s)
             if j.step == jr.REPORT:
                 _report(s)
+        except BaseException as e:  # failed or interrupted: said too (the journal resumes it)
+            outcome = "interrupted" if isinstance(e, KeyboardInterrupt | SystemExit) else "failed"
+            notify.emit(paths.repo, notify.CEREMONY_ENDED, paths.plan, number=j.number, outcome=outcome,
+                        step=j.step, error=str(e) or type(e).__name__)  # fmt: skip
+            raise
         finally:
             _stop_slots(s)
             s.ticker.stop()
@@ -194,5 +199,5 @@ def _report(s: Session) -> None:
     written = merge_report.write(s.paths, s.m, s.j)
     log(s.paths, "MERGE", "merge", "report", merge_report.counts_line(s.j), s.paths.rel(written))
     s.step(jr.DONE)
-    notify.emit(s.paths.repo, notify.CEREMONY_ENDED, s.paths.plan, number=s.j.number,
+    notify.emit(s.paths.repo, notify.CEREMONY_ENDED, s.paths.plan, number=s.j.number, outcome="done",
                 counts=merge_report.counts_line(s.j), report=s.paths.rel(written))  # fmt: skip

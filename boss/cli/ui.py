@@ -12,9 +12,14 @@ from boss.core.clikit import plan_argument
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, help="Listen on this port (default: a free one)."
 )
+@click.option(
+    "--host", metavar="ADDRESS", default=None,
+    help="Listen on this loopback address (default: a random 127.x.y.z of its own on Linux, else 127.0.0.1).",
+)  # fmt: skip
 @click.option("--no-browser", is_flag=True, help="Print the URL only; do not open a browser.")
-def ui(plan: str | None, port: int, no_browser: bool) -> int:
-    """Serve a live dashboard of PLAN on 127.0.0.1 and print its URL (with its access token).
+def ui(plan: str | None, port: int, host: str | None, no_browser: bool) -> int:
+    """Serve a live dashboard of PLAN on a loopback address and print its URL (with a
+    single-use access token).
 
     It shows the dependency graph, the workers (state, iteration, spend, last event, merge or
     review verdict), each worker's iterations, agent output, tests, change and blocker report,
@@ -33,5 +38,5 @@ def ui(plan: str | None, port: int, no_browser: bool) -> int:
     except ImportError as e:
         msg = f"boss ui needs its extra ({e.name} is missing): pip install 'boss-worker[ui]'"
         raise ConfigError(msg) from e
-    serve(repo, name, port, browser=not no_browser, say=click.echo)
+    serve(repo, name, port, browser=not no_browser, say=click.echo, host=host)
     return 0

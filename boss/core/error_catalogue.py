@@ -308,8 +308,12 @@ UI_ENTRIES: tuple[Entry, ...] = (
           "boss ui needs its extra (<module> is missing): pip install 'boss-worker[ui]'",
           "Install the extra into the environment boss runs from."),
     Entry("ui-port-busy", UI, "`boss ui --port N` where something already listens on N.", 2,
-          "--port <port>: cannot listen on 127.0.0.1:<port> (<why>); pick another or leave it out",
+          "--port <port>: cannot listen on <address>:<port> (<why>); pick another or leave it out",
           "Leave `--port` out (a free port is chosen) or pick another."),
+    Entry("ui-host-not-loopback", UI, "`boss ui --host ADDRESS` where ADDRESS is not a loopback address.", 2,
+          "--host <address>: not a loopback address; boss ui listens only on this machine (127.0.0.1, "
+          "127.x.y.z or ::1)",
+          "Leave `--host` out (an address of its own is chosen) or give a loopback address."),
 )  # fmt: skip
 
 ANY_ENTRIES: tuple[Entry, ...] = (

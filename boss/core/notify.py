@@ -28,20 +28,28 @@ MAX_FIELD = 4000  # an agent's text is cut here: the event stays small (a pipe's
 MAX_PAYLOAD = 60 * 1024
 
 
-def _cut(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > MAX_FIELD:
-        return value[:MAX_FIELD] + "…"
+def _cut(value: Any, limit: int = MAX_FIELD) -> Any:
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + "…"
     if isinstance(value, dict):
-        return {str(k): _cut(v) for k, v in value.items()}
+        return {str(k): _cut(v, limit) for k, v in value.items()}
     if isinstance(value, list):
-        return [_cut(v) for v in value]
+        return [_cut(v, limit) for v in value]
     return value
 
 
 def event_json(event: str, plan: str, **fields: Any) -> str:
-    """The event as the command reads it: one JSON object on one line."""
+    """The event as the command reads it: one JSON object on one line, in ASCII (an agent's
+    text may hold anything, lone surrogates included), at most MAX_PAYLOAD bytes: the strings
+    are cut before encoding, shorter until it fits, so the JSON stays whole."""
     data = {"event": event, "plan": plan, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    return json.dumps({**data, **_cut(fields)}, ensure_ascii=False) + "\n"
+    limit = MAX_FIELD
+    while limit >= 16:
+        text = json.dumps({**data, **_cut(fields, limit)}) + "\n"
+        if len(text) <= MAX_PAYLOAD:
+            return text
+        limit //= 2
+    return json.dumps({**data, "cut": "the event's fields were too long to send"}) + "\n"
 
 
 def _say(problem: str) -> None:
@@ -88,7 +96,7 @@ def run(command: str, payload: str, cwd: Path, timeout: float = NOTIFY_TIMEOUT) 
     # command even when the caller, a worker ending, exits before the command reads it.
     try:
         assert proc.stdin is not None  # noqa: S101 - Popen with stdin=PIPE
-        proc.stdin.write(payload.encode("utf-8")[:MAX_PAYLOAD])
+        proc.stdin.write(payload.encode("utf-8", "replace"))
         proc.stdin.close()
     except OSError:  # it exited without reading its input: its own business
         pass

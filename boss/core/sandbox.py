@@ -38,10 +38,19 @@ TOOL = "bwrap"
 STOPS = "INT,TERM"  # the signals of a stop before the kill (boss.core.proc.STOP_STAGES)
 NESTED_ID = 1000  # the uid and gid a run started by root has inside its sandbox (see _user)
 # Credential stores an agent or a test has no business reading; hidden (empty) in every run.
+# Browser profiles too: their history, cookies and sessions hold `boss ui`'s links and other
+# sites' logins.
 SECRETS = (
     ".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".netrc", ".git-credentials",
     ".pypirc", ".config/gcloud", ".config/gh", ".config/hub", ".password-store",
     ".local/share/keyrings",
+    ".config/chromium", ".config/google-chrome", ".config/google-chrome-beta",
+    ".config/google-chrome-unstable", ".config/BraveSoftware", ".config/microsoft-edge",
+    ".config/vivaldi", ".config/opera", ".mozilla", ".librewolf", ".waterfox",
+    ".cache/chromium", ".cache/google-chrome", ".cache/mozilla", ".cache/BraveSoftware",
+    ".cache/microsoft-edge", ".cache/vivaldi", "snap/firefox", "snap/chromium",
+    ".var/app/org.mozilla.firefox", ".var/app/org.chromium.Chromium", ".var/app/com.google.Chrome",
+    "Library/Application Support/Google/Chrome", "Library/Application Support/Firefox",
 )  # fmt: skip
 # The namespaces and mounts of every run: nothing writable, no capabilities, its own PIDs.
 BASE = (

@@ -47,8 +47,10 @@ class Jobs:
         self.lock = threading.Lock()
 
     def start(self, title: str, *args: str) -> Job:
-        """Run `boss ARGS...` in the repository; its output is read by a thread."""
-        argv = [sys.executable, "-m", "boss", *args]
+        """Run `boss ARGS...` in the repository; its output is read by a thread. `-P`: the
+        repository (the cwd) is not put on sys.path, so a `boss.py` or `boss/` in it does not
+        run instead of the installed boss."""
+        argv = [sys.executable, "-P", "-m", "boss", *args]
         env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(
             argv, cwd=self.repo, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -156,7 +156,16 @@ class WorkerView:
 def latest_agent_log(paths: PlanPaths, worker_id: str) -> Path | None:
     """The agent log written last (the running attempt's, while it runs)."""
     logs = list(paths.attempts(worker_id).glob("*/agent.log"))
-    return max(logs, key=lambda p: p.stat().st_mtime_ns) if logs else None
+    return max(logs, key=_mtime) if logs else None
+
+
+def _mtime(path: Path) -> int:
+    """Its modification time; -1 when it is gone (a `boss retry --fresh` removing attempts while
+    the page renders)."""
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1
 
 
 def _diff(paths: PlanPaths, m: Manifest, worker_id: str) -> tuple[list[tuple[str, str]], str]:
@@ -193,7 +202,7 @@ def worker_view(paths: PlanPaths, m: Manifest, config: Config, worker_id: str) -
     log = latest_agent_log(paths, w.id)
     tests = [
         (p.parent.name, read_text(p, 32 * 1024, tail=True))
-        for p in sorted(paths.attempts(w.id).glob("*/test.log"), key=lambda p: p.stat().st_mtime_ns)
+        for p in sorted(paths.attempts(w.id).glob("*/test.log"), key=_mtime)
     ]
     diff, diff_problem = _diff(paths, m, w.id)
     decision, dropped = "", ""
