@@ -137,7 +137,9 @@ def run_agent(run: Run, prompt: str, strategy: int, adir: Path) -> Outcome:
     if changed:
         raise GitDirChanged(changed)
     # A limit does not excuse an unjudged tool call; a CLI's own error that is a limit is no failure.
-    check_guard(run, output, log_size, record["version"], strategy)
+    # A run stopped at a cap may end inside a tool call its hook had not judged yet: the hook runs
+    # before the tool, so that one never ran; one such call is the stop's, not enforcement's.
+    check_guard(run, output, log_size, record["version"], strategy, slack=int(why is not None))
     if why is not None:  # stopped at a cap: neither a limit nor a failure of the CLI
         raise BudgetReached(budget.stopped_reason(why, ledger, run.profile.name, run.iteration))
     limit = run.profile.rate_limit(output)
@@ -176,8 +178,10 @@ def check_failure(run: Run, output: str, log: Path) -> None:
     raise CLIFailure(msg)
 
 
-def check_guard(run: Run, output: str, log_size: int, version: str | None, strategy: int) -> None:
-    """Raise EnforcementError when the guard judged fewer tool calls than the agent made."""
+def check_guard(
+    run: Run, output: str, log_size: int, version: str | None, strategy: int, slack: int = 0
+) -> None:
+    """Raise EnforcementError when the guard judged fewer tool calls than the agent made (less slack)."""
     if run.profile.name not in JUDGED:
         return
     calls = run.profile.tool_calls(output)
@@ -186,7 +190,7 @@ def check_guard(run: Run, output: str, log_size: int, version: str | None, strat
     iid = f"{run.w.id}.s{strategy}.i{run.iteration}"
     since = statelog.read(run.paths.log, since=log_size)
     judged = sum(1 for e in since if e.action == "guard" and e.iteration_id == iid)
-    if judged >= calls:
+    if judged + slack >= calls:
         return
     name = run.profile.name
     on = f" ({version})" if version and version != "unknown" else ""
