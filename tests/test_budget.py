@@ -228,3 +228,15 @@ def test_a_cost_cap_on_a_cli_that_reports_no_cost_is_refused_naming_the_field(sp
     )
     with pytest.raises(InputError):
         check_runnable(paths, m, load_config(spender), ["W1"])
+
+
+def test_a_later_lower_total_cannot_take_spend_back(tmp_path):
+    f, paths = follower(tmp_path, "claude", max_cost_usd=1)
+    f.profile = CommandProfile("spender", "")
+    assert not f(b'{"usage": {"cost_usd": 0.6, "input_tokens": 500}}\n')
+    assert not f(b'{"usage": {"cost_usd": 0.0, "input_tokens": 0}}\n')  # forged, or a CLI's own reset
+    assert f.usage == {"cost_usd": 0.6, "input_tokens": 500}
+    assert f(b'{"usage": {"cost_usd": 1.1}}\n') and f.reason == "max_cost_usd $1.00 reached: spent $1.10"
+    ledger = f.book("W1.s1.i1", {"cost_usd": 0.2}, 3.0, stopped=True)
+    assert ledger.runs[-1]["usage"] == {"cost_usd": 1.1, "input_tokens": 500, "seconds": 3.0}
+    assert spend.read(paths, "W1").runs == ledger.runs and spend.read(paths, "W1").live == {}

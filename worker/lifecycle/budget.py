@@ -103,6 +103,16 @@ def cost_left(settings: Settings, ledger: spend.Ledger, plan: dict[str, float] |
     return max(min(left), 0.0) if left else None
 
 
+def at_least(before: dict[str, Any], read: dict[str, Any]) -> dict[str, Any]:
+    """read, never below what was seen before, key by key: a later line (forged, or a CLI's
+    total that leaves a stopped message out) cannot take spend back."""
+    out = {**before, **read}
+    for key, value in before.items():
+        if isinstance(value, int | float) and isinstance(out[key], int | float):
+            out[key] = max(value, out[key])
+    return out
+
+
 class Follower:
     """Follows one agent run's streamed usage; `__call__` is run_group's `follow`."""
 
@@ -133,7 +143,7 @@ class Follower:
         if not fresh:
             return False
         self._lines += [x.decode("utf-8", "replace") for x in fresh]
-        usage = self.profile.run_usage(self.agent_run, "\n".join(self._lines))
+        usage = at_least(self.usage, self.profile.run_usage(self.agent_run, "\n".join(self._lines)))
         if usage == self.usage:
             return False
         self.events += 1
@@ -170,7 +180,7 @@ class Follower:
             entry = {
                 "where": where,
                 "agent": self.profile.name,
-                "usage": {**usage, "seconds": round(seconds, 3)},
+                "usage": {**at_least(self.usage, usage), "seconds": round(seconds, 3)},
             }
             self.ledger.runs.append({**entry, "stopped": stopped})
             self.ledger.live = {}

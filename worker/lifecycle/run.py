@@ -41,8 +41,8 @@ def check_runnable(paths: PlanPaths, m: Manifest, config: Config, ids: Collectio
             check_agents(m, config, str(paths.manifest), only=worker_id)
     else:
         check_agents(m, config, str(paths.manifest))  # every problem at once
+    budget.check_costs(paths, m, list(ids))  # a cost cap on a CLI that reports no cost
     agent_sandbox(config, [m.settings(w).agent for w in m.workers if not ids or w.id in ids])
-    budget.check_costs(paths, m, list(ids))
     for w in m.workers:
         context_file = paths.context(w.id)
         if (not ids or w.id in ids) and not context_file.is_file():
