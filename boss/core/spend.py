@@ -17,6 +17,7 @@ and a plan or worker that sets one for it is refused before its first run (no pr
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,17 @@ MAX_BYTES = 1024 * 1024  # a ledger the worker wrote stays far below this
 KEYS = ("cost_usd", "input_tokens", "output_tokens", "seconds")
 
 
+MAX_VALUE = 1e15  # more dollars, tokens or seconds than this was not written by a worker
+
+
 def _num(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return 0.0
-    return float(max(value, 0))
+    try:
+        number = float(value)
+    except OverflowError:
+        return 0.0
+    return number if math.isfinite(number) and 0 < number <= MAX_VALUE else 0.0
 
 
 def total(usages: list[dict[str, Any]]) -> dict[str, float]:
@@ -68,16 +76,23 @@ def path(paths: PlanPaths, worker_id: str) -> Path:
 def read(paths: PlanPaths, worker_id: str) -> Ledger:
     """The worker's ledger; empty when there is none or it cannot be read (it is boss's own
     record: a ledger that does not parse was not written by the worker, and counts nothing)."""
+    return read_file(path(paths, worker_id))
+
+
+def read_file(file: Path) -> Ledger:
+    """A ledger file (see read)."""
     try:
-        with path(paths, worker_id).open("rb") as f:
+        with file.open("rb") as f:
             data = json.loads(f.read(MAX_BYTES))
     except (OSError, ValueError, RecursionError):
         return Ledger()
     if not isinstance(data, dict):
         return Ledger()
-    runs = [r for r in data.get("runs") or [] if isinstance(r, dict) and isinstance(r.get("usage"), dict)]
-    live = data.get("live") if isinstance(data.get("live"), dict) else {}
-    return Ledger(runs, dict(live or {}))
+    runs, live = data.get("runs"), data.get("live")
+    runs = runs if isinstance(runs, list) else []
+    live = live if isinstance(live, dict) else {}
+    kept = [r for r in runs if isinstance(r, dict) and isinstance(r.get("usage"), dict)]
+    return Ledger(kept, dict(live))
 
 
 def write(paths: PlanPaths, worker_id: str, ledger: Ledger) -> None:
