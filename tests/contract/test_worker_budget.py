@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import wire_anthropic
+import wire_chat
 from direct import point
 from mock_server import DONE, ModelServer, shell, usage_for
 from pipeline import agent_logs, boss, git, plan, project, run_workers, status
@@ -134,3 +135,50 @@ def test_a_plan_whose_budget_is_spent_starts_no_new_agent(server: ModelServer, t
     )
     table = boss(repo, "status").stdout
     assert f"spent: {spend.money(cost)} and " in table and spend.money(cost) in table.split("W1", 1)[1], table
+
+
+PRICE_IN, PRICE_OUT = 3.0, 15.0  # USD per million tokens, in OpenCode's model config
+
+
+@pytest.fixture
+def opencode_server(scratch: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModelServer]:
+    """The scripted Chat Completions server, named in the scratch user's OpenCode config with a price."""
+    with ModelServer(wire=wire_chat.handle, log_path=tmp_path / "model-requests.jsonl") as s:
+        model = {"name": "m", "tool_call": True, "cost": {"input": PRICE_IN, "output": PRICE_OUT}}
+        provider = {"npm": "@ai-sdk/openai-compatible", "name": "Mock",
+                    "options": {"baseURL": f"{s.url}/v1", "apiKey": "x"}, "models": {"m": model}}  # fmt: skip
+        folder = scratch / ".config" / "opencode"
+        folder.mkdir(parents=True, exist_ok=True)
+        config = {"provider": {"mock": provider}, "model": "mock/m", "small_model": "mock/m"}
+        (folder / "opencode.json").write_text(json.dumps(config))
+        monkeypatch.setenv("OPENCODE_DISABLE_MODELS_FETCH", "1")
+        yield s
+
+
+def _cost(turn: int) -> float:
+    u = usage_for(turn)
+    return (u.input_tokens * PRICE_IN + u.output_tokens * PRICE_OUT) / 1e6
+
+
+def test_opencode_is_stopped_at_the_step_whose_cost_crosses_max_cost_usd(
+    opencode_server: ModelServer, tmp_path: Path
+) -> None:
+    # OpenCode prints each step's cost as it ends (`step_finish`): the cost cap is held live.
+    server = opencode_server
+    cap = round(_cost(0) + _cost(1) + _cost(2) / 2, 6)  # the third step crosses it
+    repo = project(tmp_path)
+    extra = f"- max_cost_usd: {cap}\n- max_iterations: 1\n- max_strategies: 1\n"
+    paths = plan(repo, "opencode", scope="^src/", extra=extra)
+    server.script([*STEPS, DONE])
+    proc = run_workers(paths, timeout=300)
+    st = status(paths)
+    assert proc.returncode == 1 and st.state == "FAILED", (proc.stdout, proc.stderr, agent_logs(paths))
+    turns = [r.turn for r in server.main_requests()]
+    assert turns == [0, 1, 2], (turns, agent_logs(paths))
+    cost = spend.read(paths, "W1").spent()["cost_usd"]
+    assert cost == pytest.approx(_cost(0) + _cost(1) + _cost(2)) and cost <= cap + _cost(2), cost
+    assert st.reason.startswith(f"max_cost_usd {spend.money(cap)} reached: spent {spend.money(cost)}; "), (
+        st.reason
+    )
+    assert "stopped the opencode run of iteration 1" in st.reason
+    assert "| W1.s1.i1 | opencode | " in paths.blocker("W1").read_text()
