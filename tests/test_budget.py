@@ -240,3 +240,20 @@ def test_a_later_lower_total_cannot_take_spend_back(tmp_path):
     ledger = f.book("W1.s1.i1", {"cost_usd": 0.2}, 3.0, stopped=True)
     assert ledger.runs[-1]["usage"] == {"cost_usd": 1.1, "input_tokens": 500, "seconds": 3.0}
     assert spend.read(paths, "W1").runs == ledger.runs and spend.read(paths, "W1").live == {}
+
+
+def test_max_minutes_counts_earlier_runs_a_killed_one_too(spender):
+    paths, m = make_plan(spender, [worker("W1", test="test -f src/never", agent="spender", max_minutes=1)])
+    paths.worker_dir("W1").mkdir(parents=True, exist_ok=True)
+    # an earlier run of 40 s, and one killed with -9 after 21 s (its last live write)
+    spend.write(paths, "W1", spend.Ledger([{"where": "W1.s1.i1", "usage": {"seconds": 40}}], {"seconds": 21}))
+    assert run(paths, m, "W1") == st.FAILED
+    s = st.read(paths.status("W1"))
+    assert s.reason.startswith("max_minutes 1 reached: agents ran 1.0 minutes: no new agent run started"), (
+        s.reason
+    )
+    assert [r["where"] for r in spend.read(paths, "W1").runs] == [
+        "W1.s1.i1",
+        "a run killed before it was booked",
+    ]
+    assert not paths.attempts("W1").exists()

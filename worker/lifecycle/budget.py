@@ -34,6 +34,7 @@ from worker.lifecycle.session import Run
 
 LIVE_EVERY = 0.5  # seconds between writes of the live spend
 PLAN_EVERY = 1.0  # seconds between reads of the other workers' ledgers
+SECONDS_EVERY = 5.0  # seconds between writes of the live seconds when no usage comes
 NO_COST = ("codex", "gemini")  # CLIs that report tokens only
 # Lines that may carry usage, in any CLI's output (cheap to test; the profile's reader judges).
 _MARKS = (b"usage", b"cost", b"tokens", b"stats", b"step_finish", b"turn.completed")
@@ -141,7 +142,8 @@ class Follower:
         self._partial = lines.pop()[-1_000_000:]
         fresh = [x for x in lines if any(mark in x.lower() for mark in _MARKS)]
         if not fresh:
-            return False
+            # Output without usage still moves the clock: a run killed with -9 leaves its seconds.
+            return time.monotonic() - self._written >= SECONDS_EVERY and self.check()
         self._lines += [x.decode("utf-8", "replace") for x in fresh]
         usage = at_least(self.usage, self.profile.run_usage(self.agent_run, "\n".join(self._lines)))
         if usage == self.usage:
