@@ -245,15 +245,15 @@ def stop_reason(
     follower: Follower, outcome: Outcome, cut: bool, claude: float | None, output: str
 ) -> str | None:
     """Why the run was stopped at a cap (the follower halted it, max_minutes cut it, or Claude
-    stopped at its --max-budget-usd); None when it was not."""
-    if follower.reason is not None:
+    stopped at its --max-budget-usd); None when it was not (it ended by itself)."""
+    if follower.reason is not None and outcome.halted:
         return follower.reason
+    # A run that ended by itself at the event that reached a cap (its last) did its work: the
+    # test judges it, and the next agent run is the one refused.
     spent = spend.total([follower.before, {**follower.usage, "seconds": outcome.elapsed}])
     if cut and outcome.timed_out:
         return spend.reached(follower.caps, spent) or f"max_minutes {follower.caps.minutes:g} reached"
     if claude is not None and '"error_max_budget_usd"' in output:
-        return (
-            spend.reached(follower.caps, spent)
-            or f"the claude CLI stopped at its --max-budget-usd {claude:.4f}"
-        )
+        own = f"the claude CLI stopped at its --max-budget-usd {claude:.4f}"
+        return follower.reason or spend.reached(follower.caps, spent) or own
     return None
