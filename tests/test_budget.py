@@ -8,6 +8,7 @@ crosses a cap, before its next step, and end FAILED naming the cap, with a repor
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -257,3 +258,17 @@ def test_max_minutes_counts_earlier_runs_a_killed_one_too(spender):
         "a run killed before it was booked",
     ]
     assert not paths.attempts("W1").exists()
+
+
+def test_the_pool_starts_no_new_worker_once_the_plan_budget_is_spent_and_says_so(spender):
+    steps = {"test": "test -f src/never", "agent": "spender"}
+    defaults = {"agent": "scripted", "max_iterations": 1, "max_strategies": 1, "budget_usd": 0.45}
+    paths, _ = make_plan(spender, [worker("W1", **steps), worker("W2", **steps)], defaults=defaults)
+    proc = subprocess.run(["bash", str(paths.run_script), "-j", "1"], cwd=spender, capture_output=True,
+                          text=True, timeout=300, check=False)  # fmt: skip
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "W2: not started: plan budget_usd $0.45 spent ($0.50): no new agent run started\n" in proc.stdout
+    s2 = st.read(paths.status("W2"))
+    assert s2.state == "FAILED" and s2.reason.startswith("plan budget_usd $0.45 spent ($0.50): no new agent")
+    assert not paths.attempts("W2").exists() and not s2.worktree and not s2.pid  # never forked
+    assert "  spent: $0.50 and 5.5k tokens (budget_usd $0.45)\n" in proc.stdout

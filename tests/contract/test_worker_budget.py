@@ -130,6 +130,7 @@ def test_a_plan_whose_budget_is_spent_starts_no_new_agent(server: ModelServer, t
         "see workers/W2/BLOCKER_REPORT.md"
     ), st2.reason
     assert not paths.attempts("W2").exists() and not st2.worktree
+    assert f"W2: not started: plan budget_usd $0.01 spent ({spend.money(cost)})" in proc.stdout, proc.stdout
     assert f"spent: {spend.money(cost)} and " in proc.stdout and "(budget_usd $0.01)" in proc.stdout, (
         proc.stdout
     )

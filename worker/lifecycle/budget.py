@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from boss.core import spend
+from boss.core import status as st
 from boss.core.errors import BossError, InputError
 from boss.core.manifest import Manifest, Settings, Worker
 from boss.core.paths import PlanPaths
 from boss.core.proc import Outcome
 from boss.core.yamlio import write_atomic
 from worker.agents.profile import AgentProfile, AgentRun
+from worker.lifecycle.recorder import Recorder
 from worker.lifecycle.session import Run
 
 LIVE_EVERY = 0.5  # seconds between writes of the live spend
@@ -257,3 +259,22 @@ def stop_reason(
         own = f"the claude CLI stopped at its --max-budget-usd {claude:.4f}"
         return follower.reason or spend.reached(follower.caps, spent) or own
     return None
+
+
+def plan_refusal(paths: PlanPaths, m: Manifest) -> str | None:
+    """Why the plan starts no new worker (its budget_usd spent), as a whole reason; None."""
+    cap = float(m.defaults.get("budget_usd") or 0)
+    if not cap:
+        return None
+    plan = spend.plan_spent(paths, [w.id for w in m.workers])
+    why = spend.reached(spend.Caps(plan_usd=cap), spend.total([]), plan)
+    return f"{why}: no new agent run started" if why else None
+
+
+def refuse_start(paths: PlanPaths, m: Manifest, worker_id: str, why: str) -> None:
+    """Record a worker the pool does not start because the plan's budget is spent: FAILED (action
+    `budget`), with a report of what it spent before (worker.lifecycle.pool)."""
+    w = m.worker(worker_id)
+    write_report(paths.blocker(w.id), w.id, w.title, why, settle(paths, w.id), paths.plan)
+    rec = Recorder(paths, w.id, st.Status(plan=paths.plan, id=w.id, branch=w.branch))
+    rec.end(st.FAILED, f"{why}; see {paths.rel(paths.blocker(w.id))}", action="budget")
