@@ -272,3 +272,20 @@ def test_the_pool_starts_no_new_worker_once_the_plan_budget_is_spent_and_says_so
     assert s2.state == "FAILED" and s2.reason.startswith("plan budget_usd $0.45 spent ($0.50): no new agent")
     assert not paths.attempts("W2").exists() and not s2.worktree and not s2.pid  # never forked
     assert "  spent: $0.50 and 5.5k tokens (budget_usd $0.45)\n" in proc.stdout
+
+
+def test_the_follower_stays_cheap_on_a_flood_and_drops_an_overlong_line(tmp_path):
+    f, _ = follower(tmp_path, "claude", max_tokens=3000)
+    chunk = b"y\n" * 32768  # what `yes` prints, 64 KB at a time
+    noisy = b"the tokens cost stats of nothing\n" * 2000  # marks, but no usage event
+    started = time.monotonic()
+    for _ in range(800):  # 50 MB
+        assert not f(chunk)
+    for _ in range(200):
+        assert not f(noisy)
+    assert time.monotonic() - started < 10 and f._lines == []
+    big = b"x" * (budget.MAX_LINE + 10)
+    for i in range(0, len(big), 65536):
+        assert not f(big[i : i + 65536])
+    stream = b"".join(claude_lines(3))
+    assert f(b"tail of the long line\n" + stream) and f.reason == "max_tokens 3000 reached: spent 3603 tokens"

@@ -36,6 +36,7 @@ from worker.lifecycle.session import Run
 
 LIVE_EVERY = 0.5  # seconds between writes of the live spend
 PLAN_EVERY = 1.0  # seconds between reads of the other workers' ledgers
+MAX_LINE = 4 * 1024 * 1024  # bytes: a longer line is no usage event boss reads
 SECONDS_EVERY = 5.0  # seconds between writes of the live seconds when no usage comes
 NO_COST = ("codex", "gemini")  # CLIs that report tokens only
 # Lines that may carry usage, in any CLI's output (cheap to test; the profile's reader judges).
@@ -131,7 +132,8 @@ class Follower:
         self.usage: dict[str, Any] = {}
         self.reason: str | None = None
         self.events = 0  # lines that carried usage
-        self._partial = b""
+        self._parts: list[bytes] = []  # the line going on, in pieces
+        self._size = 0
         self._lines: list[str] = []
         self._written = 0.0
         self._plan: dict[str, float] | None = None
@@ -139,20 +141,44 @@ class Follower:
         self._lock = threading.Lock()
 
     def __call__(self, data: bytes) -> bool:
-        """See a chunk of output; True when a cap is reached (the run is to be stopped)."""
-        lines = (self._partial + data).split(b"\n")
-        self._partial = lines.pop()[-1_000_000:]
-        fresh = [x for x in lines if any(mark in x.lower() for mark in _MARKS)]
+        """See a chunk of output; True when a cap is reached (the run is to be stopped).
+
+        Cheap on a flood: a chunk is searched whole for the marks (in C) before any line is
+        split; a line longer than MAX_LINE carries no usage boss reads, and is dropped unjoined.
+        """
+        end = data.rfind(b"\n")
+        if end < 0:
+            if self._size <= MAX_LINE:
+                self._parts.append(data)
+            self._size += len(data)
+            return self._tick()
+        head, rest = data[:end], data[end + 1 :]
+        if self._size > MAX_LINE:  # the end of an overlong line: dropped
+            cut = head.find(b"\n")
+            head = b"" if cut < 0 else head[cut + 1 :]
+        elif self._parts:
+            head = b"".join([*self._parts, head])
+        self._parts, self._size = ([rest], len(rest)) if rest else ([], 0)
+        low = head.lower()
+        if not any(mark in low for mark in _MARKS):
+            return self._tick()
+        marked = (
+            x.decode("utf-8", "replace") for x in head.split(b"\n") if any(m in x.lower() for m in _MARKS)
+        )
+        fresh = [x for x in marked if self.profile.usage(x)]  # only what carries usage is kept
         if not fresh:
-            # Output without usage still moves the clock: a run killed with -9 leaves its seconds.
-            return time.monotonic() - self._written >= SECONDS_EVERY and self.check()
-        self._lines += [x.decode("utf-8", "replace") for x in fresh]
+            return self._tick()
+        self._lines += fresh
         usage = at_least(self.usage, self.profile.run_usage(self.agent_run, "\n".join(self._lines)))
         if usage == self.usage:
             return False
         self.events += 1
         self.usage = usage
         return self.check()
+
+    def _tick(self) -> bool:
+        # Output without usage still moves the clock: a run killed with -9 leaves its seconds.
+        return time.monotonic() - self._written >= SECONDS_EVERY and self.check()
 
     def live(self) -> dict[str, float]:
         """This run's usage so far, its seconds included."""
