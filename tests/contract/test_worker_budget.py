@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import wire_anthropic
 import wire_chat
+import wire_responses
 from direct import point
 from mock_server import DONE, ModelServer, shell, usage_for
 from pipeline import agent_logs, boss, git, plan, project, run_workers, status
@@ -183,3 +184,39 @@ def test_opencode_is_stopped_at_the_step_whose_cost_crosses_max_cost_usd(
     )
     assert "stopped the opencode run of iteration 1" in st.reason
     assert "| W1.s1.i1 | opencode | " in paths.blocker("W1").read_text()
+
+
+@pytest.fixture
+def codex_server(
+    scratch: Path, cli_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ModelServer]:
+    """The scripted Responses server with Codex pointed at it."""
+    with ModelServer(wire=wire_responses.handle, log_path=tmp_path / "model-requests.jsonl") as s:
+        for key, value in point("codex", s.url, scratch, cli_bin).items():
+            monkeypatch.setenv(key, value)
+        yield s
+
+
+def test_codex_reports_tokens_at_the_end_of_its_run_and_the_next_run_is_refused(
+    codex_server: ModelServer, tmp_path: Path
+) -> None:
+    # Codex prints its usage once, in `turn.completed` as its run ends: a run cannot be stopped
+    # mid-way on it. It is booked, the test judges the work, and the next agent run is refused.
+    server = codex_server
+    repo = project(tmp_path)
+    extra = "- max_tokens: 2000\n- max_iterations: 3\n- max_strategies: 1\n"
+    paths = plan(repo, "codex", scope="^src/", extra=extra)
+    server.script([shell("echo one >> src/steps.txt"), DONE], [DONE], [DONE])
+    proc = run_workers(paths, timeout=300)
+    st = status(paths)
+    assert proc.returncode == 1 and st.state == "FAILED", (proc.stdout, proc.stderr, agent_logs(paths))
+    assert {r.conversation for r in server.main_requests()} == {0}  # the second run never started
+    ledger = spend.read(paths, "W1")
+    spent = spend.tokens(ledger.spent())
+    reported = server.reported()
+    assert spent == reported.input_tokens + reported.output_tokens > 2000, (spent, reported)
+    assert [r["stopped"] for r in ledger.runs] == [False] and "cost_usd" not in ledger.runs[0]["usage"]
+    assert st.reason.startswith(f"max_tokens 2000 reached: spent {spent} tokens: no new agent run started")
+    tests = [e.result for e in statelog.read(paths.log) if e.action == "test"]
+    assert len(tests) == 1 and tests[0].startswith("fail"), tests  # the test judged the one run
+    assert f"{spend.kilo(spent)} tok" in boss(repo, "status").stdout

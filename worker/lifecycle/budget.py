@@ -18,6 +18,7 @@ because the readers only read the CLI's machine format (see the notes on trust i
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -36,6 +37,7 @@ from worker.lifecycle.session import Run
 
 LIVE_EVERY = 0.5  # seconds between writes of the live spend
 PLAN_EVERY = 1.0  # seconds between reads of the other workers' ledgers
+FINAL_EVENTS = ("result", "turn.completed")  # the last event of a run, in the CLIs' JSON streams
 MAX_LINE = 4 * 1024 * 1024  # bytes: a longer line is no usage event boss reads
 SECONDS_EVERY = 5.0  # seconds between writes of the live seconds when no usage comes
 NO_COST = ("codex", "gemini")  # CLIs that report tokens only
@@ -176,6 +178,15 @@ class Follower:
         self.usage = usage
         return self.check()
 
+    def ended(self) -> bool:
+        """True when the last usage the CLI printed was its final event (Claude Code's and Gemini
+        CLI's `result`, Codex's `turn.completed`): the run was over, stopped or not."""
+        try:
+            last = json.loads(self._lines[-1]) if self._lines else None
+        except ValueError:
+            return False
+        return isinstance(last, dict) and last.get("type") in FINAL_EVENTS
+
     def _tick(self) -> bool:
         # Output without usage still moves the clock: a run killed with -9 leaves its seconds.
         return time.monotonic() - self._written >= SECONDS_EVERY and self.check()
@@ -274,7 +285,7 @@ def stop_reason(
 ) -> str | None:
     """Why the run was stopped at a cap (the follower halted it, max_minutes cut it, or Claude
     stopped at its --max-budget-usd); None when it was not (it ended by itself)."""
-    if follower.reason is not None and outcome.halted:
+    if follower.reason is not None and outcome.halted and not follower.ended():
         return follower.reason
     # A run that ended by itself at the event that reached a cap (its last) did its work: the
     # test judges it, and the next agent run is the one refused.
