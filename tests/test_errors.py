@@ -449,6 +449,12 @@ def s_context_missing(tmp_path):
     return [worker_cmd("run", "alpha", "W1", cwd=repo, check=None)]
 
 
+def s_cost_cap_without_cost(tmp_path):
+    md = PLAN_MD.replace("- agent: scripted\n", "- agent: codex\n- max_cost_usd: 0.50\n")
+    repo = plan_repo(tmp_path, md)
+    return [worker_cmd("run", "alpha", "W1", cwd=repo, check=None), run_workers(repo)]
+
+
 def run_workers(repo: Path, *args: str) -> Result:
     script = repo / ".boss/plans/alpha/run_workers.sh"
     return subprocess.run(["bash", str(script), *args], cwd=repo, capture_output=True, text=True)

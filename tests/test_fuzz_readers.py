@@ -19,7 +19,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
-from boss.core import journal, statelog
+from boss.core import journal, spend, statelog
 from boss.core import manifest as mf
 from boss.core import status as st
 from boss.core.config import load_config
@@ -381,6 +381,25 @@ def test_state_log_reader(tmp_path: Path, data: bytes) -> None:
     path.write_bytes(data)
     events = statelog.read(path)
     assert all(isinstance(e, statelog.Event) and e.line().count("\n") == 0 for e in events)
+
+
+LEDGER = json.dumps({"version": 1, "runs": [
+    {"where": "W1.s1.i1", "agent": "claude", "usage": {"cost_usd": 0.12, "input_tokens": 4000,
+     "output_tokens": 300, "seconds": 41.5}, "stopped": False}], "live": {"cost_usd": 0.01}}, indent=1)  # fmt: skip
+
+
+@FUZZ
+@given(data=mutated(LEDGER, _json_load, _json_dump))
+def test_spend_ledger_reader(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "spend.json"
+    path.write_bytes(data)
+    ledger = spend.read_file(path)  # boss's own record: what does not read counts nothing
+    spent = ledger.spent()
+    assert set(spent) == set(spend.KEYS) and all(
+        0 <= v <= len(ledger.runs) * 1e15 + 1e15 for v in spent.values()
+    )
+    assert len(spend.table(ledger)) == len(ledger.runs) + 3
+    spend.describe(spent, len(ledger.runs))
 
 
 def test_the_valid_files_read(tmp_path: Path, policy_cache: None) -> None:

@@ -63,12 +63,13 @@ BAD = {
         raw_manifest(w("W1", scpoe="^x/")),
         "m.yaml: worker W1 field scpoe: unknown key (allowed: id, title, branch, scope, depends_on, "
         "test, instructions, write_test, group, agent, max_iterations, max_strategies, agent_timeout, "
-        "test_timeout, stall_timeout, test_network, rate_limit_timeout)",
+        "test_timeout, stall_timeout, test_network, rate_limit_timeout, max_cost_usd, max_tokens, max_minutes)",
     ),
     "unknown defaults key": (
         raw_manifest(defaults={"retries": 3}),
         "m.yaml: defaults field retries: unknown key (allowed: agent, max_iterations, "
-        "max_strategies, agent_timeout, test_timeout, stall_timeout, test_network, rate_limit_timeout)",
+        "max_strategies, agent_timeout, test_timeout, stall_timeout, test_network, rate_limit_timeout, "
+        "max_cost_usd, max_tokens, max_minutes, budget_usd)",
     ),
     "missing version": (
         {k: v for k, v in raw_manifest().items() if k != "version"},
@@ -173,6 +174,28 @@ BAD = {
     "rate_limit_timeout not seconds": (
         raw_manifest(w("W1", rate_limit_timeout=-1)),
         "m.yaml: worker W1 field rate_limit_timeout: must be a whole number of seconds >= 0 (0: no limit)",
+    ),
+    "max_cost_usd not money": (
+        raw_manifest(w("W1", max_cost_usd="lots")),
+        "m.yaml: worker W1 field max_cost_usd: must be a number of US dollars >= 0 (0: no cap)",
+    ),
+    "max_minutes negative": (
+        raw_manifest(w("W1", max_minutes=-1)),
+        "m.yaml: worker W1 field max_minutes: must be a number of minutes >= 0 (0: no cap)",
+    ),
+    "max_tokens a fraction": (
+        raw_manifest(w("W1", max_tokens=1.5)),
+        "m.yaml: worker W1 field max_tokens: must be a whole number of tokens >= 0 (0: no cap)",
+    ),
+    "budget_usd on a worker": (
+        raw_manifest(w("W1", budget_usd=5)),
+        "m.yaml: worker W1 field budget_usd: unknown key (allowed: id, title, branch, scope, depends_on, "
+        "test, instructions, write_test, group, agent, max_iterations, max_strategies, agent_timeout, "
+        "test_timeout, stall_timeout, test_network, rate_limit_timeout, max_cost_usd, max_tokens, max_minutes)",
+    ),
+    "budget_usd a string": (
+        raw_manifest(defaults={"budget_usd": "5$"}),
+        "m.yaml: defaults field budget_usd: must be a number of US dollars >= 0 (0: no cap)",
     ),
     "bad agent": (
         raw_manifest(w("W1", agent="my agent")),

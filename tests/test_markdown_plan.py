@@ -191,7 +191,7 @@ def test_instructions_are_verbatim_and_headings_in_fences_are_text():
         ("# A\n## W1: x\n- scope: ^a/\n- scpoe: ^b/\n- test: t\n",
          ["plan.md:4: worker W1 field scpoe: unknown field (did you mean scope? allowed: branch, scope, depends_on, test, "
           "instructions, write_test, group, agent, max_iterations, max_strategies, agent_timeout, test_timeout, "
-          "stall_timeout, test_network, rate_limit_timeout); write the list as `- key: value`, and start free text with a sentence, not a list"]),
+          "stall_timeout, test_network, rate_limit_timeout, max_cost_usd, max_tokens, max_minutes); write the list as `- key: value`, and start free text with a sentence, not a list"]),
         ("# A\n## W1: x\n- scope: ^a/\n- scope: ^b/\n- test: t\n", ["plan.md:4: worker W1 field scope: given twice"]),
         ("# A\n- base: x\n- base: y\n## W1: x\n- scope: ^a/\n- test: t\n", ["plan.md:3: plan field base: given twice"]),
         ("# A\n## W1: x\n- instructions: do\n- scope: ^a/\n- test: t\n\nalso text\n",

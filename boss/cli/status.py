@@ -54,12 +54,15 @@ def status(plan: str | None, as_json: bool, watch: bool) -> int:
         current = rows(paths, m, config, j)
         if as_json:
             data = {"plan": paths.plan, "merge": sv.merge_dict(j), "workers": [r.to_dict() for r in current],
-                    "dropped": {wid: d.reason for wid, d in drops.items()}}  # fmt: skip
+                    "dropped": {wid: d.reason for wid, d in drops.items()},
+                    "spent": sv.total_spent(current)}  # fmt: skip
             click.echo(json.dumps(data, indent=2))
         else:
             if watch and sys.stdout.isatty():
                 click.clear()
             click.echo(f"plan {paths.plan}: {counts(current)}")
+            if total := sv.plan_spent(m, current):
+                click.echo(total)
             for line in sv.merge_lines(paths, j, problem):
                 click.echo(line)
             cols = Columns.fit(current)

@@ -221,6 +221,11 @@ _PLAN_ENTRIES: tuple[Entry, ...] = (
           "the claude agent CLI runs only inside a sandbox, and here there is none: bubblewrap (bwrap) "
           "is not installed (sandbox: auto); install bubblewrap <rest>",
           "Install bubblewrap, or set `sandbox: off` in `.boss/config.yaml` to run it unconfined."),
+    Entry("cost-cap-without-cost", WORKERS, "A worker whose agent CLI reports no cost (codex, gemini) "
+          "has a cost cap (`max_cost_usd`, or the plan's `budget_usd`).", 2,
+          "<manifest>: worker W1 field max_cost_usd: the codex CLI reports tokens, not money, so boss "
+          "cannot hold a cost cap on it (it guesses no price): use max_tokens",
+          "Cap its tokens with `max_tokens` instead, or give the worker an agent that reports its cost."),
     Entry("only-unknown", WORKERS, "`run_workers.sh --only` names no worker.", 2,
           "run_workers.sh --only: plan alpha has no worker 'NOPE'",
           "Use the ids of the plan (`boss status`)."),

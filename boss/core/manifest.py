@@ -17,6 +17,8 @@ from boss.core.manifest_rules import (
     COUNT_SETTINGS,
     GROUP_RE,
     ID_RE,
+    NUMBER_SETTINGS,
+    PLAN_ONLY_SETTINGS,
     SETTING_DEFAULTS,
     SLUG_RE,
     TOP_KEYS,
@@ -40,7 +42,8 @@ from boss.core.manifest_rules import (
 from boss.core.overlaps import find_overlaps
 
 __all__ = [
-    "AGENT_RE", "COMMIT_RE", "COUNT_SETTINGS", "GROUP_RE", "ID_RE", "SETTING_DEFAULTS", "SLUG_RE",
+    "AGENT_RE", "COMMIT_RE", "COUNT_SETTINGS", "GROUP_RE", "ID_RE", "NUMBER_SETTINGS", "PLAN_ONLY_SETTINGS",
+    "SETTING_DEFAULTS", "SLUG_RE",
     "TOP_KEYS", "TOP_REQUIRED", "VERSION", "WORKER_KEYS", "WORKER_REQUIRED", "Manifest", "Settings",
     "Worker", "default_branch", "display_path", "from_dict", "group_warnings", "load",
     "overlap_warning", "save", "scope_overlaps", "scope_warnings", "slugify", "to_dict", "with_base",
@@ -59,6 +62,10 @@ class Settings:
     stall_timeout: int
     test_network: bool = False
     rate_limit_timeout: int = 900
+    max_cost_usd: float = 0.0
+    max_tokens: int = 0
+    max_minutes: float = 0.0
+    budget_usd: float = 0.0
 
 
 @dataclass(frozen=True)

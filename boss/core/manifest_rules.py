@@ -26,7 +26,7 @@ WORKER_REQUIRED = ("id", "title", "scope", "test")
 WORKER_KEYS = (
     "id", "title", "branch", "scope", "depends_on", "test", "instructions", "write_test", "group",
     "agent", "max_iterations", "max_strategies", "agent_timeout", "test_timeout", "stall_timeout",
-    "test_network", "rate_limit_timeout",
+    "test_network", "rate_limit_timeout", "max_cost_usd", "max_tokens", "max_minutes",
 )  # fmt: skip
 # Settings a worker may override; their defaults live in `defaults`.
 SETTING_DEFAULTS: dict[str, Any] = {
@@ -40,7 +40,15 @@ SETTING_DEFAULTS: dict[str, Any] = {
     # How long a provider's rate limit or overload may last (from the first limited agent run of
     # a streak) before the worker gives up (worker.lifecycle.backoff).
     "rate_limit_timeout": 900,
+    # Budgets (boss.core.spend): what a worker may spend across all its agent runs, and the plan
+    # as a whole (a plan setting: in defaults only); 0: no cap.
+    "max_cost_usd": 0.0,
+    "max_tokens": 0,
+    "max_minutes": 0.0,
+    "budget_usd": 0.0,
 }
+PLAN_ONLY_SETTINGS = ("budget_usd",)  # in defaults, never a worker's own
+NUMBER_SETTINGS = ("max_cost_usd", "max_minutes", "budget_usd")  # numbers >= 0, fractions too
 COUNT_SETTINGS = ("max_iterations", "max_strategies")  # 1..100; the other numbers are seconds
 BOOL_SETTINGS = ("test_network",)
 MAX_SECONDS = 366 * 24 * 3600  # a timeout longer than a year is a typo (and overflows a clock)
@@ -89,6 +97,13 @@ def check_setting(p: Problems, where: str, key: str, value: Any) -> None:
     elif key in COUNT_SETTINGS:
         if not is_int(value) or not 1 <= value <= 100:
             p.add(f"{where} field {key}", "must be a whole number from 1 to 100")
+    elif key in NUMBER_SETTINGS:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e9:
+            unit = "minutes" if key == "max_minutes" else "US dollars"
+            p.add(f"{where} field {key}", f"must be a number of {unit} >= 0 (0: no cap)")
+    elif key == "max_tokens":
+        if not is_int(value) or not 0 <= value < 10**15:
+            p.add(f"{where} field {key}", "must be a whole number of tokens >= 0 (0: no cap)")
     elif not is_int(value) or value < 0:
         p.add(f"{where} field {key}", "must be a whole number of seconds >= 0 (0: no limit)")
     elif value > MAX_SECONDS:

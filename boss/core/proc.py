@@ -59,6 +59,7 @@ class Outcome:
     elapsed: float
     timed_out: bool = False
     stalled: bool = False
+    halted: bool = False  # stopped because its follower said so (run_group's `follow`)
 
     @property
     def killed_by_signal(self) -> int:
@@ -135,7 +136,7 @@ POLL_SECONDS = 0.5
 
 
 @contextlib.contextmanager
-def _exit_waiter(proc: Child) -> Iterator[Callable[[float], int | None]]:
+def _exit_waiter(proc: Child, wake: int = -1) -> Iterator[Callable[[float], int | None]]:
     """A function that waits up to N seconds for proc to exit and returns its code, or None.
 
     A pidfd wakes the wait the moment the process exits, with no polling in between (eight
@@ -151,6 +152,8 @@ def _exit_waiter(proc: Child) -> Iterator[Callable[[float], int | None]]:
         if pidfd >= 0:
             poller = select.poll()
             poller.register(pidfd, select.POLLIN)
+            if wake >= 0:  # a follower's halt wakes the wait too
+                poller.register(wake, select.POLLIN)
             if not poller.poll(seconds * 1000):
                 return None
         try:
@@ -177,6 +180,7 @@ def run_group(
     owner: str = "boss",
     confine: Confinement | None = None,
     log_cap: int = runlog.DEFAULT_CAP,
+    follow: Callable[[bytes], bool] | None = None,
 ) -> Outcome:
     """Run argv in a new process group, stdin closed, stdout+stderr to log_path.
 
@@ -190,7 +194,8 @@ def run_group(
     when the command exits; each process also carries `BOSS_RUN_ID=<owner>:<nonce>` in its
     environment (boss.core.proctree), and `proctree.stop_owner(owner)` finds what a killed worker
     left, with the descendants of each process it finds. With `confine`, argv runs inside that
-    sandbox (boss.core.sandbox), and its processes die with it.
+    sandbox (boss.core.sandbox), and its processes die with it. `follow` sees the output as it
+    comes (boss.core.runlog.Pump); when it returns True the group is stopped at once (`halted`).
     """
     if confine is not None:
         argv = confine.wrap(argv, env)
@@ -203,7 +208,8 @@ def run_group(
     except BaseException:
         os.close(log_fd)
         raise
-    pump = runlog.Pump(read_fd, log_fd, log_cap)
+    wake_r, wake_w = os.pipe() if follow is not None else (-1, -1)
+    pump = runlog.Pump(read_fd, log_fd, log_cap, follow, wake_w)
     try:
         try:
             run_env = {**env, proctree.MARKER: marker}
@@ -223,12 +229,15 @@ def run_group(
             return Outcome(126 if isinstance(e, PermissionError) else 127, time.monotonic() - start)
         finally:
             os.close(write_fd)  # the command holds it now: the pipe ends when the run's tree does
-        outcome = _watch(proc, marker, pump, start, timeout, stall, on_start)
+        outcome = _watch(proc, marker, pump, start, timeout, stall, on_start, wake_r)
     finally:
         try:
             pump.close()
         finally:
             os.close(log_fd)
+            for fd in (wake_r, wake_w):
+                if fd >= 0:
+                    os.close(fd)
     return outcome
 
 
@@ -240,15 +249,16 @@ def _watch(
     timeout: float | None,
     stall: float | None,
     on_start: Callable[[int], None] | None,
+    wake: int = -1,
 ) -> Outcome:
-    """Wait for a started run to end, stopping it on timeout, stall or Ctrl-C (see run_group)."""
-    timed_out = stalled = False
+    """Wait for a started run to end, stopping it on timeout, stall, halt or Ctrl-C (see run_group)."""
+    timed_out = stalled = halted = False
     last_seen, last_growth = 0, start
     sweep = proctree.Sweep(marker, proc.pid)
     try:
         if on_start is not None:
             on_start(proc.pid)
-        with _exit_waiter(proc) as wait_exit:
+        with _exit_waiter(proc, wake) as wait_exit:
             while True:
                 now = time.monotonic()
                 tick = POLL_SECONDS if stall is None else min(POLL_SECONDS, stall / 2)
@@ -258,7 +268,9 @@ def _watch(
                 if code is not None:
                     break
                 now = time.monotonic()
-                if timeout is not None and now - start >= timeout:
+                if pump.halted:
+                    halted = True
+                elif timeout is not None and now - start >= timeout:
                     timed_out = True
                 elif stall is not None:
                     # Output counted as it comes, not the log's size: a capped log stops growing.
@@ -267,18 +279,18 @@ def _watch(
                         last_seen, last_growth = seen, now
                     elif now - last_growth > stall:
                         stalled = True
-                if timed_out or stalled:
+                if timed_out or stalled or halted:
                     stop_group(proc, sweep)
                     code = proc.returncode if proc.returncode is not None else -9
                     break
         # Children the command left behind, in its group or out of it, die with it. A reaper
         # that exited by itself stopped them already (code < 0: it was killed, maybe before).
-        if not (reaper.supported() and code >= 0 and not (timed_out or stalled)):
+        if not (reaper.supported() and code >= 0 and not (timed_out or stalled or halted)):
             _stop_leftovers(proc, sweep)
     except BaseException:
         _stop_despite_signals(proc, sweep)
         raise
-    return Outcome(code, time.monotonic() - start, timed_out, stalled)
+    return Outcome(code, time.monotonic() - start, timed_out, stalled, halted)
 
 
 HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})

@@ -16,6 +16,7 @@ import select
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 MB = 1024 * 1024
@@ -37,9 +38,18 @@ def capped_line(cap: int, dropped: int) -> bytes:
 
 
 class Pump:
-    """Copies a pipe's read end into the log file, capped; seen counts every byte read."""
+    """Copies a pipe's read end into the log file, capped; seen counts every byte read.
 
-    def __init__(self, read_fd: int, log_fd: int, cap: int) -> None:
+    `follow` sees every chunk as it comes, once it is in the log (before the cap, all of it);
+    when it returns True the pump is `halted` and writes a byte to `wake` (the run's watcher
+    stops the command). An error in it is the follower's, not the log's: it is not called again.
+    """
+
+    def __init__(
+        self, read_fd: int, log_fd: int, cap: int,
+        follow: Callable[[bytes], bool] | None = None, wake: int = -1,
+    ) -> None:  # fmt: skip
+        self.follow, self.wake, self.halted = follow, wake, False
         self.read_fd, self.log_fd, self.cap = read_fd, log_fd, max(cap, 0)
         self.tail_keep = min(self.cap // 4, TAIL_MAX)
         self.head_room = self.cap - self.tail_keep
@@ -90,6 +100,22 @@ class Pump:
             if not data:
                 return
             self._feed(data)
+            if self.follow is not None and not self.halted:
+                self._follow(data)
+
+    def _follow(self, data: bytes) -> None:
+        follow = self.follow
+        if follow is None:  # pragma: no cover - called only with a follower
+            return
+        try:
+            halt = follow(data)
+        except Exception:
+            self.follow = None
+            return
+        if halt:
+            self.halted = True
+            with contextlib.suppress(OSError):
+                os.write(self.wake, b"!")
 
     def close(self, timeout: float = 2.0) -> None:
         """Read what is left (up to timeout seconds), write the capped line and the tail."""

@@ -17,6 +17,8 @@ from boss.core.manifest import (
     COUNT_SETTINGS,
     GROUP_RE,
     ID_RE,
+    NUMBER_SETTINGS,
+    PLAN_ONLY_SETTINGS,
     SETTING_DEFAULTS,
     SLUG_RE,
     TOP_REQUIRED,
@@ -39,13 +41,20 @@ def _one_or_many(item: dict[str, Any], description: str) -> dict[str, Any]:
     }
 
 
-def _settings() -> dict[str, Any]:
+def _settings(worker: bool = False) -> dict[str, Any]:
     props: dict[str, Any] = {}
     for key, default in SETTING_DEFAULTS.items():
+        if worker and key in PLAN_ONLY_SETTINGS:
+            continue
         if key == "agent":
             props[key] = {"type": "string", "pattern": _anchored(AGENT_RE.pattern)}
         elif key in COUNT_SETTINGS:
             props[key] = {"type": "integer", "minimum": 1, "maximum": 100}
+        elif key in NUMBER_SETTINGS:
+            unit = "minutes" if key == "max_minutes" else "US dollars"
+            props[key] = {"type": "number", "minimum": 0, "description": f"{unit}; 0: no cap"}
+        elif key == "max_tokens":
+            props[key] = {"type": "integer", "minimum": 0, "description": "tokens; 0: no cap"}
         elif isinstance(default, bool):
             props[key] = {"type": "boolean", "description": "the test's sandbox keeps the network"}
         else:
@@ -75,7 +84,7 @@ def _worker() -> dict[str, Any]:
             "pattern": f"^({GROUP_RE.pattern})?$",
             "description": "workers of one group are merged together and judged as a unit",
         },
-        **_settings(),
+        **_settings(worker=True),
     }
     return {
         "type": "object",

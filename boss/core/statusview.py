@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from boss.core import spend
 from boss.core import status as st
 from boss.core.config import Config
 from boss.core.errors import InputError
@@ -57,6 +58,7 @@ class Row:
     review: str = ""  # accept, reject, salvage or ''
     waiting_until: str = ""  # a RUNNING worker waiting out its provider's rate limit: until when
     waiting_for: str = ""  # a RUNNING worker waiting for a slot of its provider: the provider
+    spent: dict[str, float] = field(default_factory=dict)  # its ledger, every run (boss.core.spend)
 
     @property
     def outcome(self) -> str:
@@ -120,6 +122,7 @@ def rows(paths: PlanPaths, m: Manifest, config: Config, j: Journal | None = None
                 review=o.review,
                 waiting_until=status.waiting_until if status and state == st.RUNNING else "",
                 waiting_for=status.waiting_for if status and state == st.RUNNING else "",
+                spent=spend.read(paths, w.id).spent(),
             )
         )
     order = {w.id: n for n, w in enumerate(m.workers)}
@@ -191,8 +194,8 @@ def format_row(row: Row, width: int = 100, color: bool = False, cols: Columns | 
         event = f"merge {row.ceremony}: {row.verdict_reason}"
     branch = _cut(row.branch, cols.branch)
     line = (
-        f"{row.id:<{cols.id}} {state} {outcome} {row.progress:<8} {duration(row.elapsed):>7}  "
-        f"{branch:<{cols.branch}} "
+        f"{row.id:<{cols.id}} {state} {outcome} {row.progress:<8} {duration(row.elapsed):>7} "
+        f"{spent_text(row.spent):>8}  {branch:<{cols.branch}} "
     )
     room = max(10, width - len(line) + styled)
     return line + _cut(event, room)
@@ -203,9 +206,33 @@ def header(cols: Columns | None = None) -> str:
     cols = cols or Columns()
     worker, branch, merge = "WORKER", "BRANCH", "MERGE"
     return (
-        f"{worker:<{cols.id}} {'STATE':<15} {merge:<{cols.outcome}} {'S/I':<8} {'ELAPSED':>7}  "
-        f"{branch:<{cols.branch}} LAST EVENT"
+        f"{worker:<{cols.id}} {'STATE':<15} {merge:<{cols.outcome}} {'S/I':<8} {'ELAPSED':>7} "
+        f"{'SPENT':>8}  {branch:<{cols.branch}} LAST EVENT"
     )
+
+
+def spent_text(spent: dict[str, float]) -> str:
+    """The SPENT column: '$0.52', '41.2k tok' (a CLI that reports no cost), '-'."""
+    if spent.get("cost_usd"):
+        return spend.money(spent["cost_usd"])
+    n = spend.tokens(spent)
+    return f"{spend.kilo(n)} tok" if n else "-"
+
+
+def total_spent(all_rows: Sequence[Row]) -> dict[str, float]:
+    """What the plan's workers spent together (boss status --json `spent`)."""
+    return spend.total([r.spent for r in all_rows])
+
+
+def plan_spent(m: Manifest, all_rows: Sequence[Row]) -> str:
+    """'spent: $0.52 and 41.2k tokens (budget_usd $1.00)', or '' before anything was spent."""
+    t = total_spent(all_rows)
+    if not (t["cost_usd"] or spend.tokens(t)):
+        return ""
+    budget = float(m.defaults.get("budget_usd") or 0)
+    cap = f" (budget_usd {spend.money(budget)})" if budget else ""
+    cost = f"{spend.money(t['cost_usd'])} and " if t["cost_usd"] else ""
+    return f"spent: {cost}{spend.kilo(spend.tokens(t))} tokens{cap}"
 
 
 def counts(all_rows: list[Row]) -> str:
@@ -258,6 +285,7 @@ def summary(paths: PlanPaths, m: Manifest, config: Config, *, interrupted: bool 
     """The lines run_workers.sh ends with: counts, each worker, what to read and do next."""
     all_rows = rows(paths, m, config)
     lines = ["", f"plan {paths.plan}: {counts(all_rows)}"]
+    lines += [f"  {total}"] if (total := plan_spent(m, all_rows)) else []
     for r in all_rows:
         why = f": {r.reason}" if r.reason and r.state != "SUCCESS" else ""
         lines.append(f"  {r.id:<10} {r.state}{why}")

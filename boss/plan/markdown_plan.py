@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from boss.core.errors import InputError, ManifestError
-from boss.core.manifest import SETTING_DEFAULTS, WORKER_KEYS, slugify
+from boss.core.manifest import NUMBER_SETTINGS, SETTING_DEFAULTS, WORKER_KEYS, slugify
 from boss.core.manifest_rules import control_problem
 
 if TYPE_CHECKING:
@@ -92,6 +92,8 @@ def _value(key: str, inline: str, items: list[str]) -> Any:
         return text.lower() in ("true", "yes", "on")
     if key in INT_FIELDS and re.fullmatch(r"[0-9]{1,18}", text):
         return int(text)
+    if key in NUMBER_SETTINGS and re.fullmatch(r"\$?[0-9]{1,12}(\.[0-9]{1,9})?", text):
+        return float(text.lstrip("$"))
     return text
 
 

@@ -24,7 +24,8 @@ from worker.agents.profile import AgentRun, agent_env, attempt_record
 from worker.agents.ratelimit import RateLimit
 from worker.agents.registry import PROFILES, STATE_DIR, state_paths
 from worker.autonomy.guard import JUDGED
-from worker.lifecycle import broker
+from worker.lifecycle import broker, budget
+from worker.lifecycle.budget import BudgetReached
 from worker.lifecycle.prompt import tail
 from worker.lifecycle.session import GitDirChanged, Run, short
 
@@ -53,7 +54,10 @@ def run_agent(run: Run, prompt: str, strategy: int, adir: Path) -> Outcome:
         EnforcementError: the guard judged fewer tool calls than the agent made.
         RateLimited: the run ended on its provider's rate limit or overload.
         CLIFailure: the CLI failed before doing any work.
+        BudgetReached: a cap was reached before the run (none starts) or during it (it was stopped).
     """
+    if why := budget.refuse_spent(run.paths, run.m, run.w):
+        raise BudgetReached(why)
     prompt_file, feedback_file = adir / "prompt.md", run.dir / "feedback.md"
     adir.mkdir(parents=True, exist_ok=True)
     prompt_file.write_text(prompt)
@@ -77,6 +81,9 @@ def run_agent(run: Run, prompt: str, strategy: int, adir: Path) -> Outcome:
     agent_run.config_dir.mkdir(parents=True, exist_ok=True)
     config = reset_agent_config(run, strategy)
     inv = run.profile.invocation(agent_run)
+    follower = budget.Follower(run.paths, run.m, run.w, run.profile, agent_run)
+    timeout, cut = budget.timeout(run.settings, follower.ledger)
+    claude_cap = budget.claude_cap(run, follower.ledger, inv.argv)
     config.mark()  # what the profile itself wrote there (Gemini's settings) is no change
     extra = {**agent_env(agent_run), **inv.env}
     env = {**os.environ, **extra}
@@ -99,22 +106,29 @@ def run_agent(run: Run, prompt: str, strategy: int, adir: Path) -> Outcome:
                 cwd=run.wt.path,
                 env={**env, **guard_endpoint.env()},
                 log_path=adir / "agent.log",
-                timeout=run.settings.agent_timeout or None,
+                timeout=timeout,
                 stall=run.settings.stall_timeout or None,
                 on_start=run.child,
                 owner=run.owner,
                 confine=jail,
                 log_cap=run.log_cap,
+                follow=follower,
             )
     finally:  # interrupted too: what the agent changed is put back
         changed = run.put_back(before, "the agent")
     run.child(0)
     output = runlog.read(adir / "agent.log")
-    for key, value in run.profile.run_usage(agent_run, output).items():
+    used = run.profile.run_usage(agent_run, output)
+    for key, value in used.items():
         run.usage[key] = round(run.usage.get(key, 0) + value, 6)
+    iid = f"{run.w.id}.s{strategy}.i{run.iteration}"
+    why = budget.stop_reason(follower, outcome, cut, claude_cap, output)
+    ledger = follower.book(iid + (f" ({adir.name})" if adir.name != f"s{strategy}i{run.iteration}" else ""),
+                           used, outcome.elapsed, stopped=why is not None)  # fmt: skip
     how = " (timed out)" if outcome.timed_out else " (stalled: no output)" if outcome.stalled else ""
+    how = f" (stopped: {why})" if why is not None else how
     run.rec.event(
-        f"{run.w.id}.s{strategy}.i{run.iteration}",
+        iid,
         "agent",
         f"exit={outcome.exit_code}{how}",
         adir / "agent.log",
@@ -123,7 +137,11 @@ def run_agent(run: Run, prompt: str, strategy: int, adir: Path) -> Outcome:
     if changed:
         raise GitDirChanged(changed)
     # A limit does not excuse an unjudged tool call; a CLI's own error that is a limit is no failure.
-    check_guard(run, output, log_size, record["version"], strategy)
+    # A run stopped at a cap may end inside a tool call its hook had not judged yet: the hook runs
+    # before the tool, so that one never ran; one such call is the stop's, not enforcement's.
+    check_guard(run, output, log_size, record["version"], strategy, slack=int(why is not None))
+    if why is not None:  # stopped at a cap: neither a limit nor a failure of the CLI
+        raise BudgetReached(budget.stopped_reason(why, ledger, run.profile.name, run.iteration))
     limit = run.profile.rate_limit(output)
     if limit is not None:
         raise RateLimited(limit)
@@ -160,8 +178,10 @@ def check_failure(run: Run, output: str, log: Path) -> None:
     raise CLIFailure(msg)
 
 
-def check_guard(run: Run, output: str, log_size: int, version: str | None, strategy: int) -> None:
-    """Raise EnforcementError when the guard judged fewer tool calls than the agent made."""
+def check_guard(
+    run: Run, output: str, log_size: int, version: str | None, strategy: int, slack: int = 0
+) -> None:
+    """Raise EnforcementError when the guard judged fewer tool calls than the agent made (less slack)."""
     if run.profile.name not in JUDGED:
         return
     calls = run.profile.tool_calls(output)
@@ -170,7 +190,7 @@ def check_guard(run: Run, output: str, log_size: int, version: str | None, strat
     iid = f"{run.w.id}.s{strategy}.i{run.iteration}"
     since = statelog.read(run.paths.log, since=log_size)
     judged = sum(1 for e in since if e.action == "guard" and e.iteration_id == iid)
-    if judged >= calls:
+    if judged + slack >= calls:
         return
     name = run.profile.name
     on = f" ({version})" if version and version != "unknown" else ""

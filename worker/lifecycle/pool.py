@@ -35,6 +35,7 @@ from boss.core.manifest import Manifest
 from boss.core.paths import PlanPaths
 from boss.core.proc import HELD_SIGNALS
 from boss.core.statusview import rows, summary
+from worker.lifecycle.budget import plan_refusal, refuse_start
 from worker.lifecycle.command import EXIT_CODES, skip_worker
 from worker.lifecycle.run import run_worker
 from worker.lifecycle.signals import install_stop_signals
@@ -129,6 +130,12 @@ class Pool:
     def _start(self, worker_id: str) -> None:
         if self.stopping:
             self.emit("done", worker_id, INTERRUPTED)
+            return
+        if why := plan_refusal(self.paths, self.m):  # the plan's budget_usd is spent
+            refuse_start(self.paths, self.m, worker_id, why)
+            sys.stdout.write(f"{worker_id}: not started: {why}\n")
+            sys.stdout.flush()
+            self.emit("done", worker_id, 1)
             return
         sys.stdout.flush()
         sys.stderr.flush()

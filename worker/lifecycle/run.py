@@ -22,8 +22,10 @@ from boss.core.paths import PlanPaths
 from boss.core.sandbox import Sandbox
 from worker.agents.profile import AgentProfile
 from worker.agents.registry import agent_sandbox, check_agents, get_profile
+from worker.lifecycle import budget
 from worker.lifecycle.attempt import CLIFailure, EnforcementError
 from worker.lifecycle.backoff import LimitNotCleared
+from worker.lifecycle.budget import BudgetReached
 from worker.lifecycle.loop import gated
 from worker.lifecycle.recorder import Recorder
 from worker.lifecycle.session import GitDirChanged
@@ -39,6 +41,7 @@ def check_runnable(paths: PlanPaths, m: Manifest, config: Config, ids: Collectio
             check_agents(m, config, str(paths.manifest), only=worker_id)
     else:
         check_agents(m, config, str(paths.manifest))  # every problem at once
+    budget.check_costs(paths, m, list(ids))  # a cost cap on a CLI that reports no cost
     agent_sandbox(config, [m.settings(w).agent for w in m.workers if not ids or w.id in ids])
     for w in m.workers:
         context_file = paths.context(w.id)
@@ -100,6 +103,8 @@ def _run_locked(
         if not sandbox.active:
             rec.event(w.id, "sandbox", f"runs without a sandbox: {sandbox.describe()}")
         rec.start_heartbeat()
+        if why := budget.refuse_spent(paths, m, w):  # before the worktree: no agent run starts
+            raise BudgetReached(why)
         run = open_run(
             paths, m, w, settings, profile, rec, context, sandbox, fresh=fresh, log_cap=log_cap, onto=onto
         )
@@ -115,6 +120,11 @@ def _run_locked(
         # Not the code's fault either: no blocker report (an earlier run's is not about this).
         paths.blocker(w.id).unlink(missing_ok=True)
         return rec.end(st.FAILED, str(e), action="rate-limit")
+    except BudgetReached as e:
+        # What was spent, on what: the report says it; the worktree keeps what the agent did.
+        ledger = budget.settle(paths, w.id)
+        budget.write_report(paths.blocker(w.id), w.id, w.title, str(e), ledger, paths.plan)
+        return rec.end(st.FAILED, f"{e}; see {paths.rel(paths.blocker(w.id))}", action="budget")
     except EnforcementError as e:
         # Not rolled back and not committed: the branch does not move, a FAILED worker is never
         # merged, and the next run resets the worktree; until then a person can see what the
