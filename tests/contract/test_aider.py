@@ -303,5 +303,7 @@ def _alive(pid: int) -> bool:
 
 def _stopped(result: str) -> bool:
     """An agent event of a run stopped at its timeout by a stop's interrupt or terminate: the
-    reaper reports the signal (-2, -15); from inside the sandbox, bubblewrap reports 128 + it."""
-    return result in {f"exit={code} (timed out)" for code in (-2, -15, 130, 143)}
+    reaper reports the signal (-2, -15); from inside the sandbox, bubblewrap reports 128 + it.
+    aider catches the interrupt when it lands in its own retry loop and exits 0 (seen under load):
+    the run was still stopped at its timeout."""
+    return result in {f"exit={code} (timed out)" for code in (-2, -15, 0, 130, 143)}
