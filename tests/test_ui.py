@@ -359,3 +359,18 @@ def test_attempts_removed_while_the_page_renders_are_no_error(plan) -> None:
             stop.set()
             thread.join(10)
     assert set(codes) == {200}, sorted(set(codes))
+
+
+def test_the_plan_page_shows_each_workers_spend_and_the_plans_against_its_budget(tmp_path: Path) -> None:
+    from boss.core import spend
+
+    repo = make_repo(tmp_path / "repo")
+    paths, _ = make_plan(repo, [worker("W1"), worker("W2")], defaults={
+        "agent": "scripted", "max_iterations": 2, "max_strategies": 2, "budget_usd": 5})  # fmt: skip
+    usage = {"cost_usd": 0.42, "input_tokens": 12000, "output_tokens": 300}
+    spend.write(paths, "W1", spend.Ledger(runs=[{"where": "s1i1", "agent": "claude", "usage": usage}]))
+    with running_ui(repo) as ui:
+        code, body = http(ui.base + "/", headers=ui.login())
+        assert code == 200
+        assert "$0.42, 12,300 tokens" in body  # W1's ledger, as boss status's SPENT
+        assert "spent: $0.42 and 12.3k tokens (budget_usd $5.00)" in body

@@ -18,7 +18,8 @@ from boss.core.errors import BossError
 from boss.core.manifest import Manifest
 from boss.core.outcomes import Ceremony, ceremony, latest
 from boss.core.paths import PlanPaths
-from boss.core.statusview import Row, counts, duration, rows
+from boss.core.spend import money
+from boss.core.statusview import Row, counts, duration, plan_spent, rows
 
 TAIL_BYTES = 64 * 1024  # of an agent's log: its last part is what a person watches
 MAX_SHOWN = 256 * 1024  # of a test log, a report, a diff: more is cut, with a note
@@ -40,14 +41,14 @@ def read_text(path: Path, limit: int = MAX_SHOWN, tail: bool = False) -> str:
     return text
 
 
-def spend(usage: dict[str, Any]) -> str:
-    """'$0.42, 12,300 tokens' from status.json's usage (whatever it holds)."""
+def spend(r: Row) -> str:
+    """'$0.42, 12,300 tokens': the worker's ledger (every agent run, as boss status's SPENT)."""
+    spent = r.spent or r.usage
     parts = []
-    if isinstance(usage.get("cost_usd"), int | float):
-        parts.append(f"${usage['cost_usd']:.2f}")
-    tokens = sum(v for k, v in usage.items() if "token" in k and isinstance(v, int | float))
-    if tokens:
-        parts.append(f"{int(tokens):,} tokens")
+    if cost := float(spent.get("cost_usd") or 0):
+        parts.append(money(cost))
+    if tokens := int(float(spent.get("input_tokens") or 0) + float(spent.get("output_tokens") or 0)):
+        parts.append(f"{tokens:,} tokens")
     return ", ".join(parts) or "-"
 
 
@@ -71,6 +72,7 @@ class PlanView:
     ceremony_problem: str
     dropped: dict[str, str]
     layers: list[list[str]] = field(default_factory=list)
+    spent: str = ""  # the plan's spend against its budget_usd (boss status's line)
 
 
 def layers(m: Manifest) -> list[list[str]]:
@@ -99,7 +101,7 @@ def plan_view(paths: PlanPaths, m: Manifest, config: Config) -> PlanView:
                 dropped[w.id] = d.reason
     return PlanView(
         paths, m, current, counts(current), pending(paths), ceremony(j) if j else None, problem, dropped,
-        layers(m),
+        layers(m), plan_spent(m, current),
     )  # fmt: skip
 
 
