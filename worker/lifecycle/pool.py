@@ -74,7 +74,7 @@ class Pool:
         open_input = True
         while True:
             self._reap()
-            if not (open_input or self.children):
+            if not (open_input or self.busy()):
                 break
             if not open_input:
                 select.select([self._wake_r], [], [])
@@ -101,6 +101,10 @@ class Pool:
             sys.stdout.write("\n".join(text) + "\n")
             sys.stdout.flush()
         return INTERRUPTED if self.stopping else 0
+
+    def busy(self) -> bool:
+        """Whether a worker still runs (the Dask engine's pool has no children: worker.engine)."""
+        return bool(self.children)
 
     def _prewarm(self) -> None:
         """Do once, before any fork, what every worker would otherwise do for itself."""

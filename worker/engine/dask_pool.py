@@ -1,0 +1,275 @@
+"""The worker pool on a Dask cluster: run_workers.sh --engine dask (README, "Running on a Dask cluster").
+
+The same protocol as worker.lifecycle.pool (run_workers.sh still decides which worker starts
+when), but a `run ID` submits the worker as a Dask task asking for one AGENT resource
+(worker.engine.node runs it on a node) instead of forking it here. Before the task goes, the
+worker's and its dependencies' refs are published to the shared remote (compare-and-swap) and
+the worker is recorded RUNNING with this process's pid (so it reads CRASHED if the pool dies).
+When it ends, its refs are fetched from the remote (the remote's values, not the node's word),
+its folder and its own state-log lines are written into .boss/, and its status is checked
+against git: a SUCCESS whose head is not the branch on the remote is recorded FAILED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import uuid
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from boss.core import git, statelog
+from boss.core import status as st
+from boss.core.config import Config
+from boss.core.errors import BossError, InputError, StateError
+from boss.core.manifest import Manifest
+from boss.core.paths import PlanPaths
+from worker.engine import node
+from worker.engine.refs import fetch_into, local_refs, push_cas, remote_owned, remote_refs
+from worker.lifecycle.command import EXIT_CODES
+from worker.lifecycle.pool import INTERRUPTED, Pool
+
+CONNECT_TIMEOUT = 10  # seconds to reach the scheduler before saying it cannot be reached
+
+
+def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT) -> Any:
+    """A Dask client of the scheduler; StateError, one line, when it cannot be had or has no node
+    offering the AGENT resource (the tasks would wait for ever)."""
+    try:
+        from distributed import Client
+    except ImportError as e:
+        missing = e.name or "distributed"
+        msg = f"the dask engine needs its extra ({missing} is missing): pip install 'boss-worker[dask]'"
+        raise StateError(msg) from e
+    try:
+        client = Client(scheduler, timeout=timeout, set_as_default=False)  # type: ignore[no-untyped-call]
+    except (OSError, TimeoutError, ValueError, TypeError) as e:
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        msg = f"--scheduler {scheduler}: the Dask scheduler cannot be reached ({why}); start it or fix it"
+        raise StateError(msg) from e
+    nodes = client.scheduler_info().get("workers", {}).values()
+    if not any(n.get("resources", {}).get("AGENT", 0) >= 1 for n in nodes):
+        client.close()  # type: ignore[no-untyped-call]
+        msg = (
+            f"--scheduler {scheduler}: no node offers the AGENT resource; "
+            "start nodes with `dask worker ADDRESS --resources AGENT=2`"
+        )
+        raise StateError(msg)
+    return client
+
+
+class DaskPool(Pool):
+    """Workers of one plan as Dask tasks, and the events the script reads."""
+
+    def __init__(
+        self, paths: PlanPaths, m: Manifest, config: Config, events: int, client: Any, remote: str
+    ) -> None:
+        super().__init__(paths, m, config, events)
+        self.client, self.remote = client, remote
+        self.futures: dict[str, Any] = {}
+        self.ended: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.base = _base(paths.repo, m)
+        base_ref = f"refs/boss/{paths.plan}/base"
+        refused = push_cas(
+            paths.repo, remote, {base_ref: self.base}, remote_refs(paths.repo, remote, [base_ref])
+        )
+        if refused:
+            msg = f"the shared remote {remote}: cannot publish the plan's base ({refused})"
+            raise StateError(msg)
+
+    def serve(self) -> int:
+        try:
+            return super().serve()
+        finally:
+            self.client.close()
+
+    def busy(self) -> bool:
+        return bool(self.futures)
+
+    def _start(self, worker_id: str) -> None:
+        if self.stopping:
+            self.emit("done", worker_id, INTERRUPTED)
+            return
+        try:
+            task = self._task(worker_id)
+        except BossError as e:
+            self.emit("done", worker_id, self._fail(worker_id, str(e)))
+            return
+        where = f"submitted to the Dask scheduler {self.client.scheduler.address}"
+        running = self._old(worker_id).evolve(
+            state=st.RUNNING, pid=os.getpid(), heartbeat="", started_at=st.now_iso(), finished_at="",
+            reason="", child_pgid=0, last_event=where,
+        )  # fmt: skip
+        st.write(self.paths.status(worker_id), running)
+        key = f"boss-{self.paths.plan}-{worker_id}-{uuid.uuid4().hex[:8]}"
+        future = self.client.submit(node.run_task, task, key=key, resources={"AGENT": 1}, pure=False)
+        self.futures[worker_id] = future
+        future.add_done_callback(lambda _f: self._ended(worker_id))
+
+    def _ended(self, worker_id: str) -> None:
+        """On the client's thread: hand the worker to the main loop and wake it."""
+        self.ended.put(worker_id)
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"d")
+
+    def _task(self, worker_id: str) -> dict[str, Any]:
+        """What the node needs: the plan's files, the worker's folder and its dependencies' statuses;
+        the worker's and its dependencies' refs published to the remote first."""
+        w, paths, repo = self.m.worker(worker_id), self.paths, self.paths.repo
+        for wid in (worker_id, *w.depends_on):
+            branch = self.m.worker(wid).branch
+            mine = local_refs(repo, paths.plan, wid, branch)
+            theirs = remote_owned(repo, self.remote, paths.plan, wid, branch)
+            refused = push_cas(repo, self.remote, mine, theirs)
+            if refused:
+                msg = f"worker {wid}: cannot publish its refs to the shared remote {self.remote} ({refused})"
+                raise StateError(msg)
+        files: dict[str, bytes] = {}
+        wanted = [paths.manifest, paths.boss_dir / "config.yaml", *(paths.status(d) for d in w.depends_on)]
+        folder = paths.worker_dir(worker_id)
+        wanted += [
+            p for p in folder.rglob("*") if p.is_file() and "attempts" not in p.relative_to(folder).parts
+        ]
+        for path in wanted:
+            if path.is_file() and not path.is_symlink() and path.name not in ("run.lock",):
+                files[path.relative_to(repo).as_posix()] = path.read_bytes()
+        return {
+            "remote": self.remote, "plan": paths.plan, "id": worker_id, "branch": w.branch,
+            "base": self.m.base, "base_commit": self.base, "files": files,
+        }  # fmt: skip
+
+    def _reap(self) -> None:
+        if self.stopping and self.futures:
+            self.client.cancel(list(self.futures.values()))
+            for worker_id in list(self.futures):
+                self.futures.pop(worker_id)
+                self._fail(
+                    worker_id, "interrupted (run_workers.sh stopped; a task already on a node may finish)"
+                )
+                self.emit("done", worker_id, INTERRUPTED)
+            return
+        while True:
+            try:
+                worker_id = self.ended.get_nowait()
+            except queue.Empty:
+                return
+            future = self.futures.pop(worker_id, None)
+            if future is None:
+                continue
+            try:
+                code = self._record(worker_id, future.result())
+            except BossError as e:
+                code = self._fail(worker_id, str(e))
+            except Exception as e:
+                why = (str(e).strip().splitlines() or [""])[0][:300]
+                code = self._fail(worker_id, f"the cluster could not run it ({type(e).__name__}: {why})")
+            self.emit("done", worker_id, code)
+
+    def _fail(self, worker_id: str, reason: str) -> int:
+        """Record the worker FAILED with reason; its exit code."""
+        now = st.now_iso()
+        failed = self._old(worker_id).evolve(state=st.FAILED, reason=reason, pid=0, finished_at=now)
+        st.write(self.paths.status(worker_id), failed)
+        statelog.append(self.paths.log, statelog.Event(now, st.FAILED, worker_id, "dask", reason, ""))
+        return EXIT_CODES[st.FAILED]
+
+    def _old(self, worker_id: str) -> st.Status:
+        w = self.m.worker(worker_id)
+        return st.read(self.paths.status(worker_id)) or st.Status(
+            plan=self.paths.plan, id=w.id, branch=w.branch
+        )
+
+    def _record(self, worker_id: str, result: dict[str, Any]) -> int:
+        """Write what the node returned into .boss/ as a local run would, judged from git."""
+        w, paths = self.m.worker(worker_id), self.paths
+        if result.get("refused"):
+            msg = (
+                f"its push to the shared remote was refused ({result['refused']}): a newer run moved its refs"
+            )
+            raise StateError(msg)
+        theirs = remote_owned(paths.repo, self.remote, paths.plan, worker_id, w.branch)
+        mine = local_refs(paths.repo, paths.plan, worker_id, w.branch)
+        fetch_into(paths.repo, self.remote, theirs, [r for r in mine if r not in theirs])
+        folder = paths.worker_dir(worker_id)
+        for rel, data in dict(result.get("files") or {}).items():
+            target = _inside(folder, rel)
+            if target.name == "status.json":
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(bytes(data))
+        status = self._status(worker_id, bytes(dict(result.get("files") or {}).get("status.json", b"")))
+        log = bytes(result.get("log") or b"").decode("utf-8", errors="replace")
+        for line in log.splitlines():
+            event = statelog.parse(line)
+            if event is not None and event.worker == worker_id:
+                statelog.append(paths.log, event)
+        statelog.append(
+            paths.log,
+            statelog.Event(
+                st.now_iso(),
+                status.state,
+                worker_id,
+                "dask",
+                f"ran on node {str(result.get('node'))[:80]}",
+                "",
+            ),
+        )
+        return EXIT_CODES.get(status.state, 1)
+
+    def _status(self, worker_id: str, raw: bytes) -> st.Status:
+        """The node's status.json, believed only as far as git bears it out; written."""
+        w, path = self.m.worker(worker_id), self.paths.status(worker_id)
+        scratch = path.with_name("status.node.json")
+        scratch.write_bytes(raw)
+        try:
+            got = st.read(scratch)
+        except InputError:
+            got = None
+        finally:
+            scratch.unlink(missing_ok=True)
+        if got is None or got.plan != self.paths.plan or got.id != worker_id or got.state not in EXIT_CODES:
+            state = got.state if got else "no valid status"
+            msg = f"the node returned worker {worker_id} unfinished ({state})"
+            raise StateError(msg)
+        head = git.rev(self.paths.repo, f"refs/heads/{w.branch}")
+        if got.state != st.FAILED and got.head_commit != head:
+            said, there = got.head_commit[:10] or "nothing", (head or "nothing")[:10]
+            msg = f"the node reported {got.state} at {said}, but its branch on the remote is at {there}"
+            raise StateError(msg)
+        status = got.evolve(pid=0, child_pgid=0, branch=w.branch, worktree="")  # the node's is gone
+        st.write(path, status)
+        return status
+
+
+def _base(repo: Path, m: Manifest) -> str:
+    commit = (m.base_commit and git.rev(repo, m.base_commit)) or git.rev(repo, f"refs/heads/{m.base}")
+    if not commit:
+        msg = f"manifest: field base: branch {m.base!r} does not exist in {repo}"
+        raise StateError(msg)
+    return commit
+
+
+def _inside(folder: Path, rel: str) -> Path:
+    """folder/rel for a relative path that stays inside folder; StateError otherwise."""
+    parts = PurePosixPath(rel).parts
+    if (
+        not parts
+        or PurePosixPath(rel).is_absolute()
+        or any(p in ("..", ".", "") for p in parts)
+        or "\0" in rel
+    ):
+        msg = f"the node returned a file outside the worker's folder: {rel[:80]!r}"
+        raise StateError(msg)
+    return folder.joinpath(*parts)
+
+
+def serve(paths: PlanPaths, m: Manifest, config: Config, events: int, scheduler: str, remote: str) -> int:
+    """Run the pool for one plan on the cluster at scheduler, reporting on the events descriptor."""
+    client = connect(scheduler)
+    try:
+        pool = DaskPool(paths, m, config, events, client, remote)
+    except BaseException:
+        client.close()
+        raise
+    return pool.serve()

@@ -1,0 +1,130 @@
+"""One worker's run on a cluster node: the Dask task the Boss submits (worker.engine.dask_pool).
+
+The node keeps a mirror of the shared remote in its own local folder (`boss-cache/`, fetched
+under a lock before each task), and runs each task in a fresh repository of its own that borrows
+the mirror's objects: the plan's files the Boss ships are written into its `.boss/`, the real
+`worker run PLAN ID` runs there (the same lifecycle, gates and sandbox as a local run), the
+worker's refs are pushed back to the remote by compare-and-swap against the values fetched at the
+start, and what the Boss records (the worker's folder, its state-log lines) comes back as bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from boss.core import git
+from worker.engine.refs import local_refs, push_cas
+
+MAX_FILE = 8 * 1024 * 1024  # the most one returned file holds; a larger one is left on the node
+MAX_TOTAL = 32 * 1024 * 1024  # the most one task returns
+KEEP_OUT = {"CONTEXT.md", "run.lock"}  # the Boss's own, or meaningless elsewhere
+
+
+def _local_dir() -> Path:
+    try:
+        from distributed import get_worker
+
+        return Path(get_worker().local_directory)
+    except (ImportError, ValueError):
+        return Path(tempfile.gettempdir())
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def mirror(remote: str, root: Path) -> Path:
+    """The node's mirror of remote, fetched now (one task at a time per node)."""
+    cache = root / "boss-cache" / (hashlib.sha256(remote.encode()).hexdigest()[:16] + ".git")
+    with _lock(cache.with_suffix(".lock")):
+        if not (cache / "HEAD").is_file():
+            shutil.rmtree(cache, ignore_errors=True)
+            git.git(root, "clone", "--quiet", "--mirror", "--", remote, str(cache))
+        else:
+            git.git(cache, "fetch", "--quiet", "--prune", "--no-tags", "origin")
+    return cache
+
+
+def _workspace(cache: Path, root: Path, task: dict[str, Any]) -> Path:
+    """A fresh repository for this task: the mirror's branches and boss refs, the base checked out."""
+    repo = root / "boss-runs" / f"{task['plan']}-{task['id']}-{uuid.uuid4().hex[:8]}"
+    repo.mkdir(parents=True)
+    git.git(repo, "init", "--quiet")
+    (repo / ".git" / "objects" / "info" / "alternates").write_text(str(cache / "objects") + "\n")
+    specs = ("+refs/heads/*:refs/heads/*", "+refs/boss/*:refs/boss/*")
+    git.git(repo, "fetch", "--quiet", "--no-tags", "--", str(cache), *specs)
+    git.git(repo, "update-ref", f"refs/heads/{task['base']}", task["base_commit"])
+    git.git(repo, "checkout", "--quiet", "--detach", task["base_commit"])
+    for rel, data in task["files"].items():
+        target = repo / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return repo
+
+
+def _collect(folder: Path) -> dict[str, bytes]:
+    """The worker's folder as {relative path: bytes}, bounded."""
+    files: dict[str, bytes] = {}
+    total = 0
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if not path.is_file() or path.is_symlink() or rel in KEEP_OUT or path.stat().st_size > MAX_FILE:
+            continue
+        size = path.stat().st_size
+        if total + size > MAX_TOTAL:
+            break
+        files[rel] = path.read_bytes()
+        total += size
+    return files
+
+
+def run_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Run worker task['id'] of task['plan'] here; what the Boss records, and whether the push held."""
+    root = _local_dir()
+    cache = mirror(task["remote"], root)
+    repo = _workspace(cache, root, task)
+    try:
+        plan, wid, branch = task["plan"], task["id"], task["branch"]
+        before = local_refs(repo, plan, wid, branch)
+        run = subprocess.run(
+            [sys.executable, "-m", "worker", "run", plan, wid],
+            cwd=repo,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            check=False,
+        )
+        after = local_refs(repo, plan, wid, branch)
+        refused = push_cas(repo, task["remote"], after, before)
+        plan_dir = repo / ".boss" / "plans" / plan
+        log = plan_dir / "log"
+        return {
+            "code": run.returncode,
+            "output": (run.stdout + run.stderr)[-4000:],
+            "files": _collect(plan_dir / "workers" / wid),
+            "log": log.read_bytes()[-MAX_FILE:] if log.is_file() else b"",
+            "refs": after,
+            "refused": refused,
+            "node": os.uname().nodename,
+        }
+    finally:
+        shutil.rmtree(repo, ignore_errors=True)
