@@ -126,7 +126,8 @@ class DaskPool(Pool):
                 msg = f"worker {wid}: cannot publish its refs to the shared remote {self.remote} ({refused})"
                 raise StateError(msg)
         files: dict[str, bytes] = {}
-        wanted = [paths.manifest, paths.boss_dir / "config.yaml", *(paths.status(d) for d in w.depends_on)]
+        plan_files = [p for p in paths.root.iterdir() if p.is_file() and not p.name.startswith("log")]
+        wanted = [*plan_files, paths.boss_dir / "config.yaml", *(paths.status(d) for d in w.depends_on)]
         folder = paths.worker_dir(worker_id)
         wanted += [
             p for p in folder.rglob("*") if p.is_file() and "attempts" not in p.relative_to(folder).parts

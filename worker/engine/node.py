@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from boss.core import git
-from worker.engine.refs import local_refs, push_cas
+from worker.engine.refs import local_refs, push_cas, remote_git
 
 MAX_FILE = 8 * 1024 * 1024  # the most one returned file holds; a larger one is left on the node
 MAX_TOTAL = 32 * 1024 * 1024  # the most one task returns
@@ -57,9 +57,9 @@ def mirror(remote: str, root: Path) -> Path:
     with _lock(cache.with_suffix(".lock")):
         if not (cache / "HEAD").is_file():
             shutil.rmtree(cache, ignore_errors=True)
-            git.git(root, "clone", "--quiet", "--mirror", "--", remote, str(cache))
+            remote_git(root, "clone", "--quiet", "--mirror", "--", remote, str(cache))
         else:
-            git.git(cache, "fetch", "--quiet", "--prune", "--no-tags", "origin")
+            remote_git(root, f"--git-dir={cache}", "fetch", "--quiet", "--prune", "--no-tags", "origin")
     return cache
 
 
@@ -67,10 +67,10 @@ def _workspace(cache: Path, root: Path, task: dict[str, Any]) -> Path:
     """A fresh repository for this task: the mirror's branches and boss refs, the base checked out."""
     repo = root / "boss-runs" / f"{task['plan']}-{task['id']}-{uuid.uuid4().hex[:8]}"
     repo.mkdir(parents=True)
-    git.git(repo, "init", "--quiet")
+    git.git(repo, "init", "--quiet", "--initial-branch=boss-node/unborn")  # no branch a fetch moves
     (repo / ".git" / "objects" / "info" / "alternates").write_text(str(cache / "objects") + "\n")
     specs = ("+refs/heads/*:refs/heads/*", "+refs/boss/*:refs/boss/*")
-    git.git(repo, "fetch", "--quiet", "--no-tags", "--", str(cache), *specs)
+    remote_git(repo, "fetch", "--quiet", "--no-tags", "--", str(cache), *specs)
     git.git(repo, "update-ref", f"refs/heads/{task['base']}", task["base_commit"])
     git.git(repo, "checkout", "--quiet", "--detach", task["base_commit"])
     for rel, data in task["files"].items():

@@ -13,8 +13,22 @@ from pathlib import Path
 
 from boss.core import git
 from boss.core.errors import StateError
+from boss.core.proc import Result
 
-ZERO = "0" * 40
+# boss's own git has every transport off (boss.core.gitsafe); the engine's talk to the remote the
+# user named needs the ones a shared remote is reached by: a path, git://, ssh (everything else
+# gitsafe switches off stays off).
+_OPENED = {"protocol.allow": "user", "core.sshCommand": "ssh"}
+
+
+def remote_git(path: Path | str, *args: str, check: bool = True) -> Result:
+    """git at path, with the transports to a shared remote allowed."""
+    env = git.own_env(None, path)
+    extra = {}
+    for key, value in env.items():
+        if key.startswith("GIT_CONFIG_KEY_") and value in _OPENED:
+            extra["GIT_CONFIG_VALUE_" + key.removeprefix("GIT_CONFIG_KEY_")] = _OPENED[value]
+    return git.git(path, *args, check=check, env=extra)
 
 
 def owned_prefixes(plan: str, worker_id: str) -> tuple[str, str]:
@@ -37,7 +51,7 @@ def local_refs(repo: Path | str, plan: str, worker_id: str, branch: str) -> dict
 
 def remote_refs(repo: Path | str, remote: str, patterns: list[str]) -> dict[str, str]:
     """{ref: commit} on the remote for the patterns (`git ls-remote`); StateError when unreachable."""
-    res = git.git(repo, "ls-remote", "--", remote, *patterns, check=False)
+    res = remote_git(repo, "ls-remote", "--", remote, *patterns, check=False)
     if res.returncode != 0:
         why = (res.stderr.strip().splitlines() or ["git ls-remote failed"])[-1]
         msg = f"the shared remote {remote} cannot be read: {why}"
@@ -68,7 +82,7 @@ def push_cas(repo: Path | str, remote: str, new: dict[str, str], old: dict[str, 
         specs.append(f"{new[ref]}:{ref}" if ref in new else f":{ref}")
     if not specs:
         return ""
-    res = git.git(
+    res = remote_git(
         repo, "push", "--quiet", "--atomic", "--porcelain", *leases, "--", remote, *specs, check=False
     )
     if res.returncode == 0:
@@ -85,7 +99,7 @@ def fetch_into(repo: Path | str, remote: str, refs: dict[str, str], drop: list[s
     scratch = "refs/boss-fetch/"
     if refs:
         specs = [f"+{ref}:{scratch}{i}" for i, ref in enumerate(sorted(refs))]
-        git.git(repo, "fetch", "--quiet", "--no-tags", "--", remote, *specs)
+        remote_git(repo, "fetch", "--quiet", "--no-tags", "--", remote, *specs)
         for i, ref in enumerate(sorted(refs)):
             got = git.rev(repo, f"{scratch}{i}")
             git.delete_ref(repo, f"{scratch}{i}")
