@@ -68,6 +68,7 @@ class Cluster:
 
     def __init__(self, root: Path, env: dict[str, str]) -> None:
         self.root, self.env, self.tag = root, env, uuid.uuid4().hex
+        root.mkdir(parents=True, exist_ok=True)
         self.procs: list[subprocess.Popen] = []
         self.nodes: dict[str, str] = {}  # name -> its kill tag
         info = root / "scheduler.json"
@@ -314,3 +315,47 @@ def test_cleanup_helpers_leave_nothing(tmp_path):
     proc.wait(timeout=5)
     assert not _tagged(tag)
     assert shutil.which("git")
+
+
+def test_a_node_killed_mid_run_makes_its_worker_run_again_on_another(tmp_path):
+    """SIGKILL the node running W1 (and all it started): Dask gives the task to the other node,
+    which starts W1 again from the remote (where the lost run pushed nothing), as a crashed
+    worker's rerun starts again; W2 then starts from W1's branch."""
+    c = Cluster(tmp_path / "cluster", cluster_env(tmp_path))
+    try:
+        for name in ("nodeA", "nodeB"):
+            c.add_node(name)
+        c.wait_for(2)
+        repo = make_repo(tmp_path / "boss", FILES)
+        slow = worker("W1", test="test -f src/W1.txt", steps=[{"sleep": 4, "write": {"src/W1.txt": "W1"}}])
+        paths, _ = make_plan(repo, [slow, worker("W2", test="test -f src/W2.txt", depends_on=["W1"],
+                                                   steps=[{"write": {"src/W2.txt": "W2"}}])])  # fmt: skip
+        remote = remote_of(tmp_path, repo)
+        engine = ("--engine", "dask", "--scheduler", c.address, "--remote", str(remote))
+        proc = subprocess.Popen(
+            ["bash", str(paths.run_script), *engine], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        running_on = None
+        while running_on is None:
+            assert time.monotonic() < deadline and proc.poll() is None
+            for name in c.nodes:
+                if list((tmp_path / "cluster" / name).rglob("boss-runs/p-W1-*/.worktrees/p/W1")):
+                    running_on = name
+            time.sleep(0.1)
+        time.sleep(1)  # the agent is asleep in its first iteration
+        c.kill_node(running_on)
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, (out, err)
+        w1, w2 = st.read(paths.status("W1")), st.read(paths.status("W2"))
+        assert (w1.state, w2.state) == ("SUCCESS", "SUCCESS")
+        assert git(remote, "rev-parse", f"refs/heads/{w1.branch}") == w1.head_commit
+        assert git(repo, "rev-parse", f"refs/heads/{w2.branch}") == w2.head_commit
+        assert git(repo, "merge-base", "--is-ancestor", w1.head_commit, w2.head_commit) == ""
+        other = next(iter(c.nodes))
+        ran = [e.result for e in statelog.read(paths.log) if e.worker == "W1" and e.action == "dask"]
+        assert len(ran) == 1 and ran[0].startswith(f"ran on node {other} (tcp://127.0.0.1:"), ran
+        assert list((tmp_path / "cluster" / running_on).rglob("boss-runs/p-W1-*"))  # where it was lost
+    finally:
+        c.stop()

@@ -31,13 +31,15 @@ MAX_TOTAL = 32 * 1024 * 1024  # the most one task returns
 KEEP_OUT = {"CONTEXT.md", "run.lock"}  # the Boss's own, or meaningless elsewhere
 
 
-def _local_dir() -> Path:
+def _node() -> tuple[Path, str]:
+    """The node's local folder, and its name as the Boss's log shows it."""
     try:
         from distributed import get_worker
 
-        return Path(get_worker().local_directory)
+        me = get_worker()
+        return Path(me.local_directory), f"{me.name} ({me.address})"
     except (ImportError, ValueError):
-        return Path(tempfile.gettempdir())
+        return Path(tempfile.gettempdir()), os.uname().nodename
 
 
 @contextlib.contextmanager
@@ -98,7 +100,7 @@ def _collect(folder: Path) -> dict[str, bytes]:
 
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     """Run worker task['id'] of task['plan'] here; what the Boss records, and whether the push held."""
-    root = _local_dir()
+    root, name = _node()
     cache = mirror(task["remote"], root)
     repo = _workspace(cache, root, task)
     try:
@@ -124,7 +126,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             "log": log.read_bytes()[-MAX_FILE:] if log.is_file() else b"",
             "refs": after,
             "refused": refused,
-            "node": os.uname().nodename,
+            "node": name,
         }
     finally:
         shutil.rmtree(repo, ignore_errors=True)
