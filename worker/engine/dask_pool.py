@@ -267,6 +267,7 @@ def _inside(folder: Path, rel: str) -> Path:
 
 def serve(paths: PlanPaths, m: Manifest, config: Config, events: int, scheduler: str, remote: str) -> int:
     """Run the pool for one plan on the cluster at scheduler, reporting on the events descriptor."""
+    remote_refs(paths.repo, remote, ["HEAD"])  # readable, or one line before anything else
     client = connect(scheduler)
     try:
         pool = DaskPool(paths, m, config, events, client, remote)
