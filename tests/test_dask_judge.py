@@ -1,0 +1,116 @@
+"""The Dask engine's two ends without a cluster: a node's task run here (worker.engine.node), and the
+Boss judging what a node returns (worker.engine.dask_pool) from git, not from the node's word.
+
+Real git throughout: a Boss repository, a bare remote, the real `worker run` in the task. The
+refs move on the remote only by compare-and-swap, so a late duplicate cannot overwrite newer work.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import git, make_repo
+from worker_helpers import make_plan, worker
+
+from boss.core import statelog
+from boss.core import status as st
+from boss.core.config import load_config
+from boss.core.errors import StateError
+from worker.engine import node
+from worker.engine.dask_pool import DaskPool
+from worker.engine.refs import push_cas, remote_owned, remote_refs
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    repo = make_repo(tmp_path / "boss", {"README.md": "r\n", "src/keep.txt": "k\n"})
+    monkeypatch.chdir(repo)
+    paths, m = make_plan(repo, [worker("W1"), worker("W2", depends_on=["W1"], test="test -f src/W2.txt",
+                                                     steps=[{"write": {"src/W2.txt": "2"}}])])  # fmt: skip
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(remote))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "node"))  # the node's local folder, outside a cluster
+    (tmp_path / "node").mkdir()
+    events = os.open(os.devnull, os.O_WRONLY)
+    pool = DaskPool(paths, m, load_config(repo), events, None, str(remote))
+    yield repo, paths, remote, pool
+    os.close(events)
+
+
+def run_here(pool: DaskPool, worker_id: str) -> dict:
+    """What a node returns for worker_id: its task built by the Boss, run by node.run_task."""
+    import tempfile
+
+    tempfile.tempdir = None  # TMPDIR is read again
+    return node.run_task(pool._task(worker_id))
+
+
+def test_a_task_run_by_a_node_lands_in_the_boss_as_a_local_run_would(setup):
+    repo, paths, remote, pool = setup
+    assert git(remote, "rev-parse", "refs/boss/p/base") == git(repo, "rev-parse", "main")
+    result = run_here(pool, "W1")
+    assert result["code"] == 0 and not result["refused"], result["output"]
+    assert pool._record("W1", result) == 0
+    w1 = st.read(paths.status("W1"))
+    assert w1.state == "SUCCESS" and w1.pid == 0 and w1.worktree == ""
+    assert git(repo, "rev-parse", f"refs/heads/{w1.branch}") == w1.head_commit
+    assert git(remote, "rev-parse", f"refs/heads/{w1.branch}") == w1.head_commit
+    assert git(repo, "show", f"{w1.head_commit}:src/done.txt") == "x"
+    assert (paths.worker_dir("W1") / "attempts").is_dir()
+    actions = [e.action for e in statelog.read(paths.log) if e.worker == "W1"]
+    assert actions[0] == "start" and actions[-1] == "dask"
+    # Its dependent runs from the remote, on W1's branch.
+    result = run_here(pool, "W2")
+    assert pool._record("W2", result) == 0, result["output"]
+    w2 = st.read(paths.status("W2"))
+    assert git(repo, "merge-base", "--is-ancestor", w1.head_commit, w2.head_commit) == ""
+    assert not list((Path(os.environ["TMPDIR"])).rglob("boss-runs/*"))  # the node cleans its run up
+
+
+def test_a_late_duplicate_cannot_move_newer_work(setup):
+    repo, _, remote, pool = setup
+    branch = "refs/heads/" + pool.m.worker("W1").branch
+    before = remote_owned(repo, str(remote), "p", "W1", pool.m.worker("W1").branch)
+    first = git(repo, "commit-tree", "-m", "first", "main^{tree}", "-p", "main")
+    late = git(repo, "commit-tree", "-m", "late", "main^{tree}", "-p", "main")
+    assert push_cas(repo, str(remote), {branch: first}, before) == ""
+    refused = push_cas(repo, str(remote), {branch: late}, before)
+    assert "stale info" in refused or "rejected" in refused, refused
+    assert git(remote, "rev-parse", branch) == first
+    # And the Boss believes no node whose push was refused.
+    with pytest.raises(StateError, match="refused"):
+        pool._record("W1", {"refused": refused, "files": {}, "log": b""})
+
+
+def test_what_a_node_says_is_believed_only_as_far_as_git_bears_it_out(setup):
+    repo, paths, remote, pool = setup
+    result = run_here(pool, "W1")
+    # The node claims another head than the branch it pushed.
+    text = result["files"]["status.json"].decode()
+    head = git(remote, "rev-parse", f"refs/heads/{pool.m.worker('W1').branch}")
+    lying = dict(result, files={**result["files"], "status.json": text.replace(head, "f" * 40).encode()})
+    with pytest.raises(StateError, match="but its branch on the remote is at"):
+        pool._record("W1", lying)
+    # A file outside the worker's folder is refused, and nothing is written there.
+    escaping = dict(
+        result, files={"../../../../evil.txt": b"x", "status.json": result["files"]["status.json"]}
+    )
+    with pytest.raises(StateError, match="outside the worker's folder"):
+        pool._record("W1", escaping)
+    assert not list(repo.rglob("evil.txt"))
+    # Log lines of another worker are dropped; a status of another worker is not taken.
+    other = statelog.Event("2026-01-01T00:00:00Z", "SUCCESS", "W2", "end", "forged", "").line()
+    forged = dict(result, log=(other + "\n").encode())
+    assert pool._record("W1", forged) == 0
+    assert not [e for e in statelog.read(paths.log) if e.worker == "W2" and e.result == "forged"]
+    wrong = result["files"]["status.json"].replace(b'"id": "W1"', b'"id": "W2"')
+    with pytest.raises(StateError, match="unfinished"):
+        pool._record("W1", dict(result, files={"status.json": wrong}))
+
+
+def test_a_remote_that_cannot_be_read_is_one_line(setup):
+    repo, _, _, _ = setup
+    with pytest.raises(StateError, match=r"^the shared remote /nonexistent\.git cannot be read: "):
+        remote_refs(repo, "/nonexistent.git", ["HEAD"])
