@@ -114,3 +114,45 @@ def test_a_remote_that_cannot_be_read_is_one_line(setup):
     repo, _, _, _ = setup
     with pytest.raises(StateError, match=r"^the shared remote /nonexistent\.git cannot be read: "):
         remote_refs(repo, "/nonexistent.git", ["HEAD"])
+
+
+def test_engine_scheduler_and_remote_in_the_config(tmp_path):
+    from boss.core.errors import ConfigError
+
+    (tmp_path / ".boss").mkdir()
+    cfg = tmp_path / ".boss/config.yaml"
+    cfg.write_text("engine: dask\nscheduler: ' tcp://10.0.0.5:8786 '\nremote: ssh://git@host/srv/p.git\n")
+    c = load_config(tmp_path)
+    assert (c.engine, c.scheduler, c.remote) == ("dask", "tcp://10.0.0.5:8786", "ssh://git@host/srv/p.git")
+    assert load_config(tmp_path / "nothing").engine == "local"
+    for text, where in (
+        ("engine: ray\n", "field engine: must be one of local, dask"),
+        ("scheduler: 8786\n", "field scheduler: must be a string"),
+        ("remote: [a]\n", "field remote: must be a string"),
+    ):
+        cfg.write_text(text)
+        with pytest.raises(ConfigError, match=where):
+            load_config(tmp_path)
+
+
+def test_the_script_takes_the_engine_from_the_config_and_the_flag_wins(setup, tmp_path):
+    import socket
+    import subprocess
+
+    pytest.importorskip("distributed")  # without it the error is the missing extra's (test_errors.py)
+    repo, paths, remote, _ = setup
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (repo / ".boss/config.yaml").write_text(
+        f"engine: dask\nscheduler: tcp://127.0.0.1:{port}\nremote: {remote}\n"
+    )
+    script = ["bash", str(paths.run_script), "--only", "W1"]
+    res = subprocess.run(script, cwd=repo, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and f"--scheduler tcp://127.0.0.1:{port}: the Dask" in res.stderr, res.stderr
+    assert st.read(paths.status("W1")) is None
+    res = subprocess.run(
+        [*script, "--engine", "local"], cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr
+    assert st.read(paths.status("W1")).state == "SUCCESS"
