@@ -359,3 +359,50 @@ def test_a_node_killed_mid_run_makes_its_worker_run_again_on_another(tmp_path):
         assert list((tmp_path / "cluster" / running_on).rglob("boss-runs/p-W1-*"))  # where it was lost
     finally:
         c.stop()
+
+
+def _worker_runs(tag_prefix: str, plan_id: str) -> list[int]:
+    """Processes of the cluster (their tag starts with tag_prefix) running `worker run p ID`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            env = (entry / "environ").read_bytes().split(b"\0")
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(e.startswith(f"BOSS_CLUSTER_TAG={tag_prefix}".encode()) for e in env) and cmd[-3:-1] == [
+            b"p",
+            plan_id.encode(),
+        ]:
+            found.append(int(entry.name))
+    return found
+
+
+def test_ctrl_c_stops_the_workers_on_their_nodes_too(cluster, tmp_path):
+    repo = make_repo(tmp_path / "boss", FILES)
+    slow = worker("W1", test="test -f src/W1.txt", steps=[{"sleep": 60, "write": {"src/W1.txt": "W1"}}])
+    paths, _ = make_plan(repo, [slow, worker("W2", depends_on=["W1"])])
+    remote = remote_of(tmp_path, repo)
+    engine = ("--engine", "dask", "--scheduler", cluster.address, "--remote", str(remote))
+    proc = subprocess.Popen(
+        ["bash", str(paths.run_script), *engine], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not _worker_runs(cluster.tag, "W1"):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    assert st.read(paths.status("W1")).state == "RUNNING"
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the script's process group
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    w1 = st.read(paths.status("W1"))
+    assert w1.state == "FAILED" and w1.reason.startswith("interrupted"), w1
+    assert st.read(paths.status("W2")) is None or st.read(paths.status("W2")).state != "RUNNING"
+    deadline = time.monotonic() + 20
+    while _worker_runs(cluster.tag, "W1"):  # the node's worker got SIGTERM from the stop event
+        assert time.monotonic() < deadline, "the worker on the node still runs"
+        time.sleep(0.2)

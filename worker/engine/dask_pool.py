@@ -68,6 +68,7 @@ class DaskPool(Pool):
         super().__init__(paths, m, config, events)
         self.client, self.remote = client, remote
         self.futures: dict[str, Any] = {}
+        self.stops: dict[str, str] = {}  # worker -> the Dask event that stops it on its node
         self.ended: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.base = _base(paths.repo, m)
         base_ref = f"refs/boss/{paths.plan}/base"
@@ -103,6 +104,7 @@ class DaskPool(Pool):
         )  # fmt: skip
         st.write(self.paths.status(worker_id), running)
         key = f"boss-{self.paths.plan}-{worker_id}-{uuid.uuid4().hex[:8]}"
+        task["stop"] = self.stops[worker_id] = f"{key}-stop"
         future = self.client.submit(node.run_task, task, key=key, resources={"AGENT": 1}, pure=False)
         self.futures[worker_id] = future
         future.add_done_callback(lambda _f: self._ended(worker_id))
@@ -142,6 +144,10 @@ class DaskPool(Pool):
 
     def _reap(self) -> None:
         if self.stopping and self.futures:
+            from distributed import Event
+
+            for worker_id in self.futures:
+                Event(self.stops[worker_id], client=self.client).set()  # type: ignore[no-untyped-call]
             self.client.cancel(list(self.futures.values()))
             for worker_id in list(self.futures):
                 self.futures.pop(worker_id)

@@ -28,7 +28,8 @@ from worker.engine.refs import local_refs, push_cas, remote_git
 
 MAX_FILE = 8 * 1024 * 1024  # the most one returned file holds; a larger one is left on the node
 MAX_TOTAL = 32 * 1024 * 1024  # the most one task returns
-KEEP_OUT = {"CONTEXT.md", "run.lock"}  # the Boss's own, or meaningless elsewhere
+KEEP_OUT = {"CONTEXT.md", "run.lock"}
+STOP_POLL = 1.0  # seconds between looks at the Boss's stop event  # the Boss's own, or meaningless elsewhere
 
 
 def _node() -> tuple[Path, str]:
@@ -98,6 +99,42 @@ def _collect(folder: Path) -> dict[str, bytes]:
     return files
 
 
+def _run_worker(repo: Path, plan: str, wid: str, stop: str) -> tuple[int, str]:
+    """`worker run PLAN ID` in repo: its exit code and its output's tail. When the Boss sets the
+    Dask event `stop` (run_workers.sh was stopped), the worker gets SIGTERM, as a local one would:
+    it stops its agent and records FAILED "interrupted"."""
+    out = repo.parent / f"{repo.name}.out"
+    with out.open("w+b") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "worker", "run", plan, wid], cwd=repo, stdin=subprocess.DEVNULL,
+            stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        event = _event(stop)
+        while proc.poll() is None:
+            if event is None:
+                proc.wait()
+            elif event.wait(STOP_POLL):
+                proc.terminate()
+                proc.wait()
+        sink.seek(max(0, sink.tell() - 4000))
+        output = sink.read().decode(errors="replace")
+    out.unlink(missing_ok=True)
+    return proc.returncode, output
+
+
+def _event(name: str) -> Any:
+    """The Dask event named name, or None outside a cluster (or without a name)."""
+    if not name:
+        return None
+    try:
+        from distributed import Event, get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return None
+    return Event(name)  # type: ignore[no-untyped-call]
+
+
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     """Run worker task['id'] of task['plan'] here; what the Boss records, and whether the push held."""
     root, name = _node()
@@ -106,22 +143,14 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     try:
         plan, wid, branch = task["plan"], task["id"], task["branch"]
         before = local_refs(repo, plan, wid, branch)
-        run = subprocess.run(
-            [sys.executable, "-m", "worker", "run", plan, wid],
-            cwd=repo,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            check=False,
-        )
+        code, output = _run_worker(repo, plan, wid, task.get("stop", ""))
         after = local_refs(repo, plan, wid, branch)
         refused = push_cas(repo, task["remote"], after, before)
         plan_dir = repo / ".boss" / "plans" / plan
         log = plan_dir / "log"
         return {
-            "code": run.returncode,
-            "output": (run.stdout + run.stderr)[-4000:],
+            "code": code,
+            "output": output,
             "files": _collect(plan_dir / "workers" / wid),
             "log": log.read_bytes()[-MAX_FILE:] if log.is_file() else b"",
             "refs": after,
