@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import socket
 import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -43,6 +44,7 @@ def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT) -> Any:
         msg = f"the dask engine needs its extra ({missing} is missing): pip install 'boss-worker[dask]'"
         raise StateError(msg) from e
     try:
+        _knock(scheduler, timeout)
         client = Client(scheduler, timeout=timeout, set_as_default=False)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError, ValueError, TypeError) as e:
         why = (str(e).strip().splitlines() or [type(e).__name__])[0]
@@ -57,6 +59,19 @@ def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT) -> Any:
         )
         raise StateError(msg)
     return client
+
+
+def _knock(scheduler: str, timeout: float) -> None:
+    """For tcp://HOST:PORT, one TCP connection first: a refused one fails now, not after the
+    client's retries for the whole timeout (OSError)."""
+    if not scheduler.startswith("tcp://"):
+        return
+    host, _, port = scheduler.removeprefix("tcp://").rstrip("/").rpartition(":")
+    if not port.isdigit():
+        msg = f"not an address of the form tcp://HOST:PORT ({scheduler!r})"
+        raise ValueError(msg)
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+        pass
 
 
 class DaskPool(Pool):
