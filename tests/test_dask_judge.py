@@ -156,3 +156,20 @@ def test_the_script_takes_the_engine_from_the_config_and_the_flag_wins(setup, tm
     )
     assert res.returncode == 0, res.stderr
     assert st.read(paths.status("W1")).state == "SUCCESS"
+
+
+def test_a_worktree_root_of_the_boss_means_nothing_on_a_node(setup, tmp_path):
+    repo, _, _, pool = setup
+    elsewhere = tmp_path / "boss-trees"
+    (repo / ".boss/config.yaml").write_text(f"worktree_root: {elsewhere}\nheartbeat_stale: 77\n")
+    shipped = yamlio_load(pool._task("W1")["files"][".boss/config.yaml"])
+    assert shipped == {"heartbeat_stale": 77}
+    result = run_here(pool, "W1")
+    assert pool._record("W1", result) == 0, result["output"]
+    assert not elsewhere.exists()
+
+
+def yamlio_load(data: bytes):
+    from boss.core import yamlio
+
+    return yamlio.load(data.decode(), "config.yaml")

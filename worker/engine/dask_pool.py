@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from boss.core import git, statelog
+from boss.core import git, statelog, yamlio
 from boss.core import status as st
 from boss.core.config import Config
 from boss.core.errors import BossError, InputError, StateError
@@ -144,7 +144,7 @@ class DaskPool(Pool):
                 raise StateError(msg)
         files: dict[str, bytes] = {}
         plan_files = [p for p in paths.root.iterdir() if p.is_file() and not p.name.startswith("log")]
-        wanted = [*plan_files, paths.boss_dir / "config.yaml", *(paths.status(d) for d in w.depends_on)]
+        wanted = [*plan_files, *(paths.status(d) for d in w.depends_on)]
         folder = paths.worker_dir(worker_id)
         wanted += [
             p for p in folder.rglob("*") if p.is_file() and "attempts" not in p.relative_to(folder).parts
@@ -152,10 +152,21 @@ class DaskPool(Pool):
         for path in wanted:
             if path.is_file() and not path.is_symlink() and path.name not in ("run.lock",):
                 files[path.relative_to(repo).as_posix()] = path.read_bytes()
+        files[".boss/config.yaml"] = self._node_config()
         return {
             "remote": self.remote, "plan": paths.plan, "id": worker_id, "branch": w.branch,
             "base": self.m.base, "base_commit": self.base, "files": files,
         }  # fmt: skip
+
+    def _node_config(self) -> bytes:
+        """The project's config as a node reads it: its worktrees in the node's own run folder (a
+        worktree_root of this machine means nothing there)."""
+        path = self.paths.boss_dir / "config.yaml"
+        raw = yamlio.load_file(path) if path.is_file() else None
+        if not isinstance(raw, dict):
+            return b""
+        raw.pop("worktree_root", None)
+        return yamlio.dump(raw).encode()
 
     def _reap(self) -> None:
         if self.stopping and self.futures:
