@@ -173,3 +173,27 @@ def yamlio_load(data: bytes):
     from boss.core import yamlio
 
     return yamlio.load(data.decode(), "config.yaml")
+
+
+def test_the_manifests_copy_files_reach_the_node(tmp_path, monkeypatch):
+    repo = make_repo(
+        tmp_path / "boss", {"README.md": "r\n", "src/keep.txt": "k\n", ".gitignore": ".env\nconf/\n"}
+    )
+    monkeypatch.chdir(repo)
+    (repo / ".env").write_text("TOKEN=1\n")
+    (repo / "conf").mkdir()
+    (repo / "conf" / "local.ini").write_text("[x]\n")
+    needs = worker("W1", test="grep -q TOKEN=1 .env && test -f conf/local.ini && test -f src/done.txt")
+    paths, m = make_plan(repo, [needs], copy=[".env", "conf"])
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(remote))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "node"))
+    (tmp_path / "node").mkdir()
+    events = os.open(os.devnull, os.O_WRONLY)
+    try:
+        pool = DaskPool(paths, m, load_config(repo), events, None, str(remote))
+        assert {".env", "conf/local.ini"} <= set(pool._task("W1")["files"])
+        result = run_here(pool, "W1")
+        assert pool._record("W1", result) == 0, result["output"]
+    finally:
+        os.close(events)

@@ -153,10 +153,24 @@ class DaskPool(Pool):
             if path.is_file() and not path.is_symlink() and path.name not in ("run.lock",):
                 files[path.relative_to(repo).as_posix()] = path.read_bytes()
         files[".boss/config.yaml"] = self._node_config()
+        files.update(self._copied())
         return {
             "remote": self.remote, "plan": paths.plan, "id": worker_id, "branch": w.branch,
             "base": self.m.base, "base_commit": self.base, "files": files,
         }  # fmt: skip
+
+    def _copied(self) -> dict[str, bytes]:
+        """The manifest's `copy` files (.env ...) from this working tree, which the node's worker
+        copies into its worktree as a local one would (symbolic links are left out)."""
+        repo, found = self.paths.repo, {}
+        for rel in self.m.copy:
+            matches = sorted(repo.glob(rel)) if any(c in rel for c in "*?[") else [repo / rel]
+            for src in matches:
+                inside = sorted(src.rglob("*")) if src.is_dir() and not src.is_symlink() else [src]
+                for path in inside:
+                    if path.is_file() and not path.is_symlink() and repo in path.parents:
+                        found[path.relative_to(repo).as_posix()] = path.read_bytes()
+        return found
 
     def _node_config(self) -> bytes:
         """The project's config as a node reads it: its worktrees in the node's own run folder (a

@@ -77,6 +77,8 @@ def _workspace(cache: Path, root: Path, task: dict[str, Any]) -> Path:
     git.git(repo, "update-ref", f"refs/heads/{task['base']}", task["base_commit"])
     git.git(repo, "checkout", "--quiet", "--detach", task["base_commit"])
     for rel, data in task["files"].items():
+        if rel.startswith("/") or ".." in rel.split("/") or rel.startswith(".git/"):
+            continue  # the Boss ships none of these
         target = repo / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
