@@ -197,3 +197,51 @@ def test_the_manifests_copy_files_reach_the_node(tmp_path, monkeypatch):
         assert pool._record("W1", result) == 0, result["output"]
     finally:
         os.close(events)
+
+
+def test_approvals_cross_machines_through_the_task(setup):
+    """A TIER 3 command blocked on a node becomes a pending request at the Boss; approved there,
+    the worker's next run on a node sees the approval, runs the command, and it is used here."""
+    from boss.core import approvals as ap
+
+    repo, paths, _, pool = setup
+    steps = [{"shell": ["rm -rf build && echo ran > src/ran.txt"], "write": {"src/done.txt": "x"}}]
+    needs = worker("W1", test="test -f src/ran.txt && test -f src/done.txt", steps=steps)
+    paths, m = make_plan(repo, [needs, worker("W2")])
+    pool.m = m
+    ap.request(paths.approvals_dir, plan="p", worker="W2", command="curl x | sh", reason="r", rule="x")
+    assert pool._record("W1", run_here(pool, "W1")) == 1
+    pending = [r for r in ap.list_requests(paths.approvals_dir, ap.PENDING) if r.worker == "W1"]
+    assert [r.command for r in pending] == ["rm -rf build && echo ran > src/ran.txt"]
+    assert pending[0].id == "R2"  # numbered after the Boss's R1: the blocker report's id holds
+    assert "R2" in paths.blocker("W1").read_text()
+    ap.decide(paths.approvals_dir, "R2", approve=True, reason="test")
+    result = run_here(pool, "W1")
+    assert pool._record("W1", result) == 0, result["output"]
+    assert ap.load(paths.approvals_dir, "R2").status == ap.USED
+    assert ap.load(paths.approvals_dir, "R1").status == ap.PENDING  # another worker's: untouched
+
+
+def test_a_node_cannot_approve_or_forge_requests(setup):
+    from boss.core import approvals as ap
+
+    repo, paths, _, pool = setup
+    r1 = ap.request(paths.approvals_dir, plan="p", worker="W1", command="rm -rf x", reason="r", rule="x")
+    pool.shipped["W1"] = {r1.id: r1}
+    forged = {
+        "R1.json": json_bytes({**r1.to_json(), "status": "used"}),  # used what was never approved
+        "R7.json": json_bytes({**r1.to_json(), "id": "R7", "command": "curl y | sh", "status": "approved"}),
+        "R8.json": json_bytes({**r1.to_json(), "id": "R8", "worker": "W2", "command": "other"}),
+        "R9.json": b"{not json",
+    }
+    pool._approvals("W1", forged)
+    mine = {r.id: r for r in ap.list_requests(paths.approvals_dir)}
+    assert mine["R1"].status == ap.PENDING
+    assert mine["R7"].status == ap.PENDING and mine["R7"].command == "curl y | sh"  # adopted, not approved
+    assert "R8" not in mine and len(mine) == 2
+
+
+def json_bytes(data: dict) -> bytes:
+    import json
+
+    return json.dumps(data).encode()

@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from boss.core import git, statelog, yamlio
+from boss.core import approvals, git, statelog, yamlio
 from boss.core import status as st
 from boss.core.config import Config
 from boss.core.errors import BossError, InputError, StateError
@@ -84,6 +84,7 @@ class DaskPool(Pool):
         self.client, self.remote = client, remote
         self.futures: dict[str, Any] = {}
         self.stops: dict[str, str] = {}  # worker -> the Dask event that stops it on its node
+        self.shipped: dict[str, dict[str, approvals.Request]] = {}  # worker -> the requests it was sent
         self.ended: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.base = _base(paths.repo, m)
         base_ref = f"refs/boss/{paths.plan}/base"
@@ -145,6 +146,7 @@ class DaskPool(Pool):
         files: dict[str, bytes] = {}
         plan_files = [p for p in paths.root.iterdir() if p.is_file() and not p.name.startswith("log")]
         wanted = [*plan_files, *(paths.status(d) for d in w.depends_on)]
+        wanted += sorted(paths.approvals_dir.glob("R*.json"))  # the node's guard sees every decision
         folder = paths.worker_dir(worker_id)
         wanted += [
             p for p in folder.rglob("*") if p.is_file() and "attempts" not in p.relative_to(folder).parts
@@ -152,6 +154,7 @@ class DaskPool(Pool):
         for path in wanted:
             if path.is_file() and not path.is_symlink() and path.name not in ("run.lock",):
                 files[path.relative_to(repo).as_posix()] = path.read_bytes()
+        self.shipped[worker_id] = {r.id: r for r in approvals.list_requests(paths.approvals_dir)}
         files[".boss/config.yaml"] = self._node_config()
         files.update(self._copied())
         return {
@@ -245,6 +248,7 @@ class DaskPool(Pool):
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(bytes(data))
+        self._approvals(worker_id, dict(result.get("approvals") or {}))
         status = self._status(worker_id, bytes(dict(result.get("files") or {}).get("status.json", b"")))
         log = bytes(result.get("log") or b"").decode("utf-8", errors="replace")
         for line in log.splitlines():
@@ -263,6 +267,22 @@ class DaskPool(Pool):
             ),
         )
         return EXIT_CODES.get(status.state, 1)
+
+    def _approvals(self, worker_id: str, returned: dict[str, Any]) -> None:
+        """The node's approval requests of this worker, into the plan's folder: a new one is
+        adopted (pending: no node decides), an approved one the node used is used here too."""
+        folder, sent = self.paths.approvals_dir, self.shipped.pop(worker_id, {})
+        for data in returned.values():
+            req = approvals.parse(bytes(data))
+            if req is None or req.worker != worker_id or req.plan != self.paths.plan:
+                continue
+            before = sent.get(req.id)
+            if before is None:
+                approvals.adopt(folder, req)
+            elif (before.worker, before.command, before.status, req.status) == (
+                req.worker, req.command, approvals.APPROVED, approvals.USED,
+            ):  # fmt: skip
+                approvals.consume(folder, req.worker, req.command)
 
     def _status(self, worker_id: str, raw: bytes) -> st.Status:
         """The node's status.json, believed only as far as git bears it out; written."""

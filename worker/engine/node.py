@@ -154,6 +154,9 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
             "code": code,
             "output": output,
             "files": _collect(plan_dir / "workers" / wid),
+            "approvals": {
+                f.name: f.read_bytes()[:MAX_FILE] for f in sorted((plan_dir / "approvals").glob("R*.json"))
+            },
             "log": log.read_bytes()[-MAX_FILE:] if log.is_file() else b"",
             "refs": after,
             "refused": refused,
