@@ -225,7 +225,7 @@ def test_approvals_cross_machines_through_the_task(setup):
 def test_a_node_cannot_approve_or_forge_requests(setup):
     from boss.core import approvals as ap
 
-    repo, paths, _, pool = setup
+    _, paths, _, pool = setup
     r1 = ap.request(paths.approvals_dir, plan="p", worker="W1", command="rm -rf x", reason="r", rule="x")
     pool.shipped["W1"] = {r1.id: r1}
     forged = {
