@@ -405,7 +405,7 @@ def _worker_runs(tag_prefix: str, plan_id: str) -> list[int]:
     return found
 
 
-def test_ctrl_c_stops_the_workers_on_their_nodes_too(cluster, tmp_path):
+def test_a_running_worker_is_followed_live_and_ctrl_c_stops_it_on_its_node(cluster, tmp_path):
     repo = make_repo(tmp_path / "boss", FILES)
     slow = worker("W1", test="test -f src/W1.txt", steps=[{"sleep": 60, "write": {"src/W1.txt": "W1"}}])
     paths, _ = make_plan(repo, [slow, worker("W2", depends_on=["W1"])])
@@ -419,8 +419,16 @@ def test_ctrl_c_stops_the_workers_on_their_nodes_too(cluster, tmp_path):
     while not _worker_runs(cluster.tag, "W1"):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.2)
-    assert st.read(paths.status("W1")).state == "RUNNING"
-    time.sleep(1)
+    # The node publishes the running worker's status: the Boss's follows it (iteration, event, heartbeat).
+    deadline = time.monotonic() + 30
+    while not (shown := st.read(paths.status("W1"))).heartbeat or shown.iteration < 1:
+        assert time.monotonic() < deadline, shown
+        time.sleep(0.2)
+    assert (
+        shown.state == "RUNNING" and shown.pid not in (0, proc.pid) and shown.worktree == ""
+    )  # the pool's pid
+    assert not shown.last_event.startswith("submitted"), shown
+    assert "RUNNING" in boss("status", "p", cwd=repo, check=None).stdout
     os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the script's process group
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)

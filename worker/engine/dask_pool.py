@@ -16,6 +16,8 @@ import contextlib
 import os
 import queue
 import socket
+import threading
+import time
 import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -31,6 +33,7 @@ from worker.engine.refs import fetch_into, local_refs, push_cas, remote_owned, r
 from worker.lifecycle.command import EXIT_CODES
 from worker.lifecycle.pool import INTERRUPTED, Pool
 
+FOLLOW_EVERY = 2.0  # seconds between looks at the running workers' published statuses
 CONNECT_TIMEOUT = 10  # seconds to reach the scheduler before saying it cannot be reached
 
 
@@ -85,6 +88,8 @@ class DaskPool(Pool):
         self.futures: dict[str, Any] = {}
         self.stops: dict[str, str] = {}  # worker -> the Dask event that stops it on its node
         self.shipped: dict[str, dict[str, approvals.Request]] = {}  # worker -> the requests it was sent
+        self.writing = threading.Lock()  # the progress thread's status writes against the end's
+        self.progress = threading.Thread(target=self._follow, name="boss-progress", daemon=True)
         self.ended: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.base = _base(paths.repo, m)
         base_ref = f"refs/boss/{paths.plan}/base"
@@ -97,6 +102,8 @@ class DaskPool(Pool):
 
     def serve(self) -> int:
         try:
+            if self.client is not None:
+                self.progress.start()
             return super().serve()
         finally:
             self.client.close()
@@ -193,7 +200,8 @@ class DaskPool(Pool):
                 Event(self.stops[worker_id], client=self.client).set()  # type: ignore[no-untyped-call]
             self.client.cancel(list(self.futures.values()))
             for worker_id in list(self.futures):
-                self.futures.pop(worker_id)
+                with self.writing:
+                    self.futures.pop(worker_id)
                 self._fail(
                     worker_id, "interrupted (run_workers.sh stopped; a task already on a node may finish)"
                 )
@@ -204,7 +212,8 @@ class DaskPool(Pool):
                 worker_id = self.ended.get_nowait()
             except queue.Empty:
                 return
-            future = self.futures.pop(worker_id, None)
+            with self.writing:
+                future = self.futures.pop(worker_id, None)
             if future is None:
                 continue
             try:
@@ -215,6 +224,30 @@ class DaskPool(Pool):
                 why = (str(e).strip().splitlines() or [""])[0][:300]
                 code = self._fail(worker_id, f"the cluster could not run it ({type(e).__name__}: {why})")
             self.emit("done", worker_id, code)
+
+    def _follow(self) -> None:
+        """On its own thread: each running worker's status as its node publishes it, written here
+        RUNNING (strategy, iteration, last event, heartbeat), so `boss status` and the dashboard
+        follow it live; a node whose heartbeat stops reads CRASHED until Dask runs it again."""
+        from distributed import Variable
+
+        while True:
+            time.sleep(FOLLOW_EVERY)
+            for worker_id, stop in list(self.stops.items()):
+                try:
+                    data = Variable(f"{stop}-status", client=self.client).get(timeout=0.2)  # type: ignore[no-untyped-call]
+                except Exception:  # noqa: S112 - not published yet, or the scheduler is gone: next time
+                    continue
+                with self.writing:
+                    if worker_id in self.futures and self.stops.get(worker_id) == stop:
+                        self._progress(worker_id, bytes(data))
+
+    def _progress(self, worker_id: str, raw: bytes) -> None:
+        got = self._parse(worker_id, raw)
+        if got is not None and got.state in (st.RUNNING, st.WAITING):
+            w = self.m.worker(worker_id)
+            shown = got.evolve(state=st.RUNNING, pid=os.getpid(), child_pgid=0, worktree="", branch=w.branch)
+            st.write(self.paths.status(worker_id), shown)
 
     def _fail(self, worker_id: str, reason: str) -> int:
         """Record the worker FAILED with reason; its exit code."""
@@ -284,17 +317,24 @@ class DaskPool(Pool):
             ):  # fmt: skip
                 approvals.consume(folder, req.worker, req.command)
 
-    def _status(self, worker_id: str, raw: bytes) -> st.Status:
-        """The node's status.json, believed only as far as git bears it out; written."""
-        w, path = self.m.worker(worker_id), self.paths.status(worker_id)
-        scratch = path.with_name("status.node.json")
+    def _parse(self, worker_id: str, raw: bytes) -> st.Status | None:
+        """A node's status.json bytes as a Status of this worker, or None."""
+        scratch = self.paths.worker_dir(worker_id) / f"status.node-{threading.get_ident()}.json"
         scratch.write_bytes(raw)
         try:
             got = st.read(scratch)
         except InputError:
-            got = None
+            return None
         finally:
             scratch.unlink(missing_ok=True)
+        if got is None or got.plan != self.paths.plan or got.id != worker_id:
+            return None
+        return got
+
+    def _status(self, worker_id: str, raw: bytes) -> st.Status:
+        """The node's status.json, believed only as far as git bears it out; written."""
+        w, path = self.m.worker(worker_id), self.paths.status(worker_id)
+        got = self._parse(worker_id, raw)
         if got is None or got.plan != self.paths.plan or got.id != worker_id or got.state not in EXIT_CODES:
             state = got.state if got else "no valid status"
             msg = f"the node returned worker {worker_id} unfinished ({state})"

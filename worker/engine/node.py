@@ -112,16 +112,33 @@ def _run_worker(repo: Path, plan: str, wid: str, stop: str) -> tuple[int, str]:
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
         event = _event(stop)
+        status = repo / ".boss" / "plans" / plan / "workers" / wid / "status.json"
+        shown = b""
         while proc.poll() is None:
             if event is None:
                 proc.wait()
             elif event.wait(STOP_POLL):
                 proc.terminate()
                 proc.wait()
+            else:
+                shown = _show(status, f"{stop}-status", shown)
         sink.seek(max(0, sink.tell() - 4000))
         output = sink.read().decode(errors="replace")
     out.unlink(missing_ok=True)
     return proc.returncode, output
+
+
+def _show(status: Path, name: str, shown: bytes) -> bytes:
+    """Publish the running worker's status to the Boss (the Dask variable name) when it changed."""
+    try:
+        data = status.read_bytes()[:MAX_FILE]
+    except OSError:
+        return shown
+    if data != shown:
+        from distributed import Variable
+
+        Variable(name).set(data)  # type: ignore[no-untyped-call]
+    return data
 
 
 def _event(name: str) -> Any:
