@@ -218,6 +218,9 @@ def test_a_plan_runs_on_three_nodes_as_it_runs_here(cluster, tmp_path):
     assert git(repo, "show", f"{w4.head_commit}:src/W1.txt") == "W1"  # built on both dependencies
     assert git(repo, "show", f"{w4.head_commit}:src/W2.txt") == "W2"
     assert "W6" in boss("status", "p", cwd=repo, check=None).stdout
+    log = boss("log", "p", "--worker", "W4", cwd=repo).stdout
+    assert "ran on node node" in log and "SUCCESS" in log
+    assert boss("diff", "W4", "--plan", "p", cwd=repo, check=None).returncode == 0
 
     boss("merge", "p", cwd=repo, check=None)
     boss("merge", "p", cwd=local_repo, check=None)
