@@ -233,7 +233,9 @@ def test_a_second_run_resumes_through_the_remote(cluster, tmp_path):
     repo, paths = new_plan(tmp_path, "boss")
     remote = remote_of(tmp_path, repo)
     engine = ("--engine", "dask", "--scheduler", cluster.address, "--remote", str(remote))
-    assert run_script(paths, *engine).returncode == 1
+    first = run_script(paths, *engine)
+    assert first.returncode == 1
+    assert "running 7 worker(s), at most 6 at once" in first.stdout  # no -j: the cluster's 3 x AGENT=2
     w1 = st.read(paths.status("W1"))
     res = run_script(paths, "--only", "W1,W6", *engine)
     assert res.returncode == 1, res.stderr

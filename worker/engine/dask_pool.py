@@ -108,6 +108,12 @@ class DaskPool(Pool):
         finally:
             self.client.close()
 
+    def _prewarm(self) -> None:
+        super()._prewarm()
+        if self.client is not None:  # -j when none was given: the AGENT slots of the cluster now
+            nodes = self.client.scheduler_info().get("workers", {}).values()
+            self.emit("jobs", max(1, int(sum(n.get("resources", {}).get("AGENT", 0) for n in nodes))))
+
     def busy(self) -> bool:
         return bool(self.futures)
 

@@ -7,7 +7,8 @@ worker starts when stays in run_workers.sh; the pool only starts, skips and repo
 
 The protocol, one line per message (worker ids are manifest ids, [A-Za-z][A-Za-z0-9_-]*):
 
-    pool -> events fd:  `state ID STATE` for every worker, then `ready`
+    pool -> events fd:  `state ID STATE` for every worker, then `ready` (the Dask engine's pool
+                        first says `jobs N`: the -j to use when none was given)
     script -> stdin:    `run ID`, or `skip ID REASON...`, or `end`
     pool -> events fd:  `done ID CODE` when a worker ends (its exit code; 128+N if killed by N)
 
