@@ -245,3 +245,21 @@ def json_bytes(data: dict) -> bytes:
     import json
 
     return json.dumps(data).encode()
+
+
+def test_the_engine_opens_the_shared_remotes_transports_and_no_other(tmp_path):
+    """A path, git:// and ssh reach a shared remote; ext:: (which runs a command) stays off."""
+    from worker.engine.refs import remote_git
+
+    repo = make_repo(tmp_path / "r")
+    marker = tmp_path / "ran"
+    res = remote_git(repo, "ls-remote", "--", f"ext::sh -c touch\\ {marker}", check=False)
+    assert res.returncode != 0 and "transport 'ext' not allowed" in res.stderr
+    assert not marker.exists()
+    assert remote_git(repo, "ls-remote", "--", str(repo), "HEAD").stdout.strip()
+    res = git_config(repo, remote_git)
+    assert "protocol.allow=never" in res and "protocol.ssh.allow=always" in res
+
+
+def git_config(repo, run) -> str:
+    return run(repo, "config", "--list").stdout

@@ -16,18 +16,21 @@ from boss.core.errors import StateError
 from boss.core.proc import Result
 
 # boss's own git has every transport off (boss.core.gitsafe); the engine's talk to the remote the
-# user named needs the ones a shared remote is reached by: a path, git://, ssh (everything else
-# gitsafe switches off stays off).
-_OPENED = {"protocol.allow": "user", "core.sshCommand": "ssh"}
+# user named needs the ones a shared remote is reached by: a path, git://, ssh. Those three only
+# (ext:: and the rest stay off), and everything else gitsafe switches off stays off.
+_ALLOWED = ("protocol.file.allow", "protocol.git.allow", "protocol.ssh.allow")
 
 
 def remote_git(path: Path | str, *args: str, check: bool = True) -> Result:
     """git at path, with the transports to a shared remote allowed."""
     env = git.own_env(None, path)
-    extra = {}
+    count = int(env.get("GIT_CONFIG_COUNT", "0"))
+    extra = {"GIT_CONFIG_COUNT": str(count + len(_ALLOWED))}
+    for n, key in enumerate(_ALLOWED, start=count):
+        extra[f"GIT_CONFIG_KEY_{n}"], extra[f"GIT_CONFIG_VALUE_{n}"] = key, "always"
     for key, value in env.items():
-        if key.startswith("GIT_CONFIG_KEY_") and value in _OPENED:
-            extra["GIT_CONFIG_VALUE_" + key.removeprefix("GIT_CONFIG_KEY_")] = _OPENED[value]
+        if key.startswith("GIT_CONFIG_KEY_") and value == "core.sshCommand":
+            extra["GIT_CONFIG_VALUE_" + key.removeprefix("GIT_CONFIG_KEY_")] = "ssh"
     return git.git(path, *args, check=check, env=extra)
 
 
