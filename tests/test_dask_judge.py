@@ -234,7 +234,9 @@ def test_a_node_cannot_approve_or_forge_requests(setup):
         "R8.json": json_bytes({**r1.to_json(), "id": "R8", "worker": "W2", "command": "other"}),
         "R9.json": b"{not json",
     }
-    pool._approvals("W1", forged)
+    from worker.engine.shipping import take_approvals
+
+    take_approvals(paths, "W1", pool.shipped.pop("W1"), forged)
     mine = {r.id: r for r in ap.list_requests(paths.approvals_dir)}
     assert mine["R1"].status == ap.PENDING
     assert mine["R7"].status == ap.PENDING and mine["R7"].command == "curl y | sh"  # adopted, not approved

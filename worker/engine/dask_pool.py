@@ -19,16 +19,15 @@ import socket
 import threading
 import time
 import uuid
-from pathlib import Path, PurePosixPath
 from typing import Any
 
-from boss.core import approvals, git, statelog, yamlio
+from boss.core import approvals, git, statelog
 from boss.core import status as st
 from boss.core.config import Config
 from boss.core.errors import BossError, InputError, StateError
 from boss.core.manifest import Manifest
 from boss.core.paths import PlanPaths
-from worker.engine import node
+from worker.engine import node, shipping
 from worker.engine.refs import fetch_into, local_refs, push_cas, remote_owned, remote_refs
 from worker.lifecycle.command import EXIT_CODES
 from worker.lifecycle.pool import INTERRUPTED, Pool
@@ -91,7 +90,7 @@ class DaskPool(Pool):
         self.writing = threading.Lock()  # the progress thread's status writes against the end's
         self.progress = threading.Thread(target=self._follow, name="boss-progress", daemon=True)
         self.ended: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self.base = _base(paths.repo, m)
+        self.base = shipping.base(paths.repo, m)
         base_ref = f"refs/boss/{paths.plan}/base"
         refused = push_cas(
             paths.repo, remote, {base_ref: self.base}, remote_refs(paths.repo, remote, [base_ref])
@@ -156,47 +155,12 @@ class DaskPool(Pool):
             if refused:
                 msg = f"worker {wid}: cannot publish its refs to the shared remote {self.remote} ({refused})"
                 raise StateError(msg)
-        files: dict[str, bytes] = {}
-        plan_files = [p for p in paths.root.iterdir() if p.is_file() and not p.name.startswith("log")]
-        wanted = [*plan_files, *(paths.status(d) for d in w.depends_on)]
-        wanted += sorted(paths.approvals_dir.glob("R*.json"))  # the node's guard sees every decision
-        folder = paths.worker_dir(worker_id)
-        wanted += [
-            p for p in folder.rglob("*") if p.is_file() and "attempts" not in p.relative_to(folder).parts
-        ]
-        for path in wanted:
-            if path.is_file() and not path.is_symlink() and path.name not in ("run.lock",):
-                files[path.relative_to(repo).as_posix()] = path.read_bytes()
         self.shipped[worker_id] = {r.id: r for r in approvals.list_requests(paths.approvals_dir)}
-        files[".boss/config.yaml"] = self._node_config()
-        files.update(self._copied())
+        files = shipping.plan_files(paths, self.m, worker_id)
         return {
             "remote": self.remote, "plan": paths.plan, "id": worker_id, "branch": w.branch,
             "base": self.m.base, "base_commit": self.base, "files": files,
         }  # fmt: skip
-
-    def _copied(self) -> dict[str, bytes]:
-        """The manifest's `copy` files (.env ...) from this working tree, which the node's worker
-        copies into its worktree as a local one would (symbolic links are left out)."""
-        repo, found = self.paths.repo, {}
-        for rel in self.m.copy:
-            matches = sorted(repo.glob(rel)) if any(c in rel for c in "*?[") else [repo / rel]
-            for src in matches:
-                inside = sorted(src.rglob("*")) if src.is_dir() and not src.is_symlink() else [src]
-                for path in inside:
-                    if path.is_file() and not path.is_symlink() and repo in path.parents:
-                        found[path.relative_to(repo).as_posix()] = path.read_bytes()
-        return found
-
-    def _node_config(self) -> bytes:
-        """The project's config as a node reads it: its worktrees in the node's own run folder (a
-        worktree_root of this machine means nothing there)."""
-        path = self.paths.boss_dir / "config.yaml"
-        raw = yamlio.load_file(path) if path.is_file() else None
-        if not isinstance(raw, dict):
-            return b""
-        raw.pop("worktree_root", None)
-        return yamlio.dump(raw).encode()
 
     def _reap(self) -> None:
         if self.stopping and self.futures:
@@ -282,12 +246,13 @@ class DaskPool(Pool):
         fetch_into(paths.repo, self.remote, theirs, [r for r in mine if r not in theirs])
         folder = paths.worker_dir(worker_id)
         for rel, data in dict(result.get("files") or {}).items():
-            target = _inside(folder, rel)
+            target = shipping.inside(folder, rel)
             if target.name == "status.json":
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(bytes(data))
-        self._approvals(worker_id, dict(result.get("approvals") or {}))
+        sent = self.shipped.pop(worker_id, {})
+        shipping.take_approvals(paths, worker_id, sent, dict(result.get("approvals") or {}))
         status = self._status(worker_id, bytes(dict(result.get("files") or {}).get("status.json", b"")))
         log = bytes(result.get("log") or b"").decode("utf-8", errors="replace")
         for line in log.splitlines():
@@ -306,22 +271,6 @@ class DaskPool(Pool):
             ),
         )
         return EXIT_CODES.get(status.state, 1)
-
-    def _approvals(self, worker_id: str, returned: dict[str, Any]) -> None:
-        """The node's approval requests of this worker, into the plan's folder: a new one is
-        adopted (pending: no node decides), an approved one the node used is used here too."""
-        folder, sent = self.paths.approvals_dir, self.shipped.pop(worker_id, {})
-        for data in returned.values():
-            req = approvals.parse(bytes(data))
-            if req is None or req.worker != worker_id or req.plan != self.paths.plan:
-                continue
-            before = sent.get(req.id)
-            if before is None:
-                approvals.adopt(folder, req)
-            elif (before.worker, before.command, before.status, req.status) == (
-                req.worker, req.command, approvals.APPROVED, approvals.USED,
-            ):  # fmt: skip
-                approvals.consume(folder, req.worker, req.command)
 
     def _parse(self, worker_id: str, raw: bytes) -> st.Status | None:
         """A node's status.json bytes as a Status of this worker, or None."""
@@ -353,28 +302,6 @@ class DaskPool(Pool):
         status = got.evolve(pid=0, child_pgid=0, branch=w.branch, worktree="")  # the node's is gone
         st.write(path, status)
         return status
-
-
-def _base(repo: Path, m: Manifest) -> str:
-    commit = (m.base_commit and git.rev(repo, m.base_commit)) or git.rev(repo, f"refs/heads/{m.base}")
-    if not commit:
-        msg = f"manifest: field base: branch {m.base!r} does not exist in {repo}"
-        raise StateError(msg)
-    return commit
-
-
-def _inside(folder: Path, rel: str) -> Path:
-    """folder/rel for a relative path that stays inside folder; StateError otherwise."""
-    parts = PurePosixPath(rel).parts
-    if (
-        not parts
-        or PurePosixPath(rel).is_absolute()
-        or any(p in ("..", ".", "") for p in parts)
-        or "\0" in rel
-    ):
-        msg = f"the node returned a file outside the worker's folder: {rel[:80]!r}"
-        raise StateError(msg)
-    return folder.joinpath(*parts)
 
 
 def serve(paths: PlanPaths, m: Manifest, config: Config, events: int, scheduler: str, remote: str) -> int:
