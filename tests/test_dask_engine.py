@@ -444,3 +444,34 @@ def test_a_running_worker_is_followed_live_and_ctrl_c_stops_it_on_its_node(clust
     while _worker_runs(cluster.tag, "W1"):  # the node's worker got SIGTERM from the stop event
         assert time.monotonic() < deadline, "the worker on the node still runs"
         time.sleep(0.2)
+
+
+def test_a_boss_killed_and_started_again_reattaches_to_its_running_task(cluster, tmp_path):
+    """run_workers.sh and its pool SIGKILLed while W1 runs on a node: the task goes on (the pool
+    published it), the worker reads CRASHED here meanwhile; the script started again takes the
+    task back instead of running W1 again, records its result and runs W2."""
+    repo = make_repo(tmp_path / "boss", FILES)
+    slow = worker("W1", test="test -f src/W1.txt", steps=[{"sleep": 6, "write": {"src/W1.txt": "W1"}}])
+    paths, _ = make_plan(repo, [slow, worker("W2", depends_on=["W1"])])
+    remote = remote_of(tmp_path, repo)
+    engine = ("--engine", "dask", "--scheduler", cluster.address, "--remote", str(remote))
+    first = subprocess.Popen(
+        ["bash", str(paths.run_script), *engine], cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not _worker_runs(cluster.tag, "W1"):
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)  # the script, its pool and its live view
+    first.wait(timeout=10)
+    time.sleep(0.5)
+    assert "CRASHED" in boss("status", "p", cwd=repo, check=None).stdout
+    assert _worker_runs(cluster.tag, "W1")  # still running on its node
+    res = run_script(paths, *engine)
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    events = [e for e in statelog.read(paths.log) if e.worker == "W1"]
+    assert [e.action for e in events].count("start") == 1, [e.line() for e in events]  # one run, not two
+    assert any(e.action == "dask" and e.result.startswith("reattached") for e in events)
+    assert st.read(paths.status("W2")).state == "SUCCESS"
+    assert not (paths.worker_dir("W1") / "dask-task.json").exists()

@@ -13,12 +13,14 @@ against git: a SUCCESS whose head is not the branch on the remote is recorded FA
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import socket
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from boss.core import approvals, git, statelog
@@ -120,6 +122,8 @@ class DaskPool(Pool):
         if self.stopping:
             self.emit("done", worker_id, INTERRUPTED)
             return
+        if self._reattach(worker_id):
+            return
         try:
             task = self._task(worker_id)
         except BossError as e:
@@ -134,8 +138,52 @@ class DaskPool(Pool):
         key = f"boss-{self.paths.plan}-{worker_id}-{uuid.uuid4().hex[:8]}"
         task["stop"] = self.stops[worker_id] = f"{key}-stop"
         future = self.client.submit(node.run_task, task, key=key, resources={"AGENT": 1}, pure=False)
+        # Published, the task outlives this pool: a Boss started again reattaches to it (_reattach).
+        self.client.publish_dataset(**{key: future})
+        sent = [r.to_json() for r in self.shipped[worker_id].values()]
+        self._record_file(worker_id).write_text(json.dumps({"key": key, "sent": sent}))
+        self._follow_future(worker_id, future)
+
+    def _follow_future(self, worker_id: str, future: Any) -> None:
         self.futures[worker_id] = future
         future.add_done_callback(lambda _f: self._ended(worker_id))
+
+    def _record_file(self, worker_id: str) -> Path:
+        """The task a worker runs as on the cluster (its key, the approval requests it was sent)."""
+        return self.paths.worker_dir(worker_id) / "dask-task.json"
+
+    def _reattach(self, worker_id: str) -> bool:
+        """Take back the worker's task when a Boss before this one submitted it and the cluster
+        still holds it (running, or ended with its result waiting); False when there is none."""
+        record = self._record_file(worker_id)
+        try:
+            data = json.loads(record.read_text())
+            key, sent = str(data["key"]), [approvals.Request(**r) for r in data["sent"]]
+            held = key in self.client.list_datasets()
+        except (OSError, ValueError, KeyError, TypeError):
+            held = False
+        if not held:
+            record.unlink(missing_ok=True)
+            return False
+        self.shipped[worker_id] = {r.id: r for r in sent}
+        self.stops[worker_id] = f"{key}-stop"
+        again = "reattached to its task on the cluster (the Boss before this one submitted it)"
+        st.write(
+            self.paths.status(worker_id),
+            self._old(worker_id).evolve(state=st.RUNNING, pid=os.getpid(), last_event=again),
+        )
+        statelog.append(
+            self.paths.log, statelog.Event(st.now_iso(), st.RUNNING, worker_id, "dask", again, "")
+        )
+        self._follow_future(worker_id, self.client.get_dataset(key))
+        return True
+
+    def _forget(self, worker_id: str) -> None:
+        """The worker's task is over for the cluster too: unpublished, its record gone."""
+        stop = self.stops.pop(worker_id, "")
+        with contextlib.suppress(Exception):  # the scheduler gone: nothing holds it any more
+            self.client.unpublish_dataset(stop.removesuffix("-stop"))
+        self._record_file(worker_id).unlink(missing_ok=True)
 
     def _ended(self, worker_id: str) -> None:
         """On the client's thread: hand the worker to the main loop and wake it."""
@@ -172,6 +220,7 @@ class DaskPool(Pool):
             for worker_id in list(self.futures):
                 with self.writing:
                     self.futures.pop(worker_id)
+                self._forget(worker_id)
                 self._fail(
                     worker_id, "interrupted (run_workers.sh stopped; a task already on a node may finish)"
                 )
@@ -193,6 +242,7 @@ class DaskPool(Pool):
             except Exception as e:
                 why = (str(e).strip().splitlines() or [""])[0][:300]
                 code = self._fail(worker_id, f"the cluster could not run it ({type(e).__name__}: {why})")
+            self._forget(worker_id)
             self.emit("done", worker_id, code)
 
     def _follow(self) -> None:
