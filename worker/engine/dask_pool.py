@@ -294,13 +294,7 @@ class DaskPool(Pool):
         theirs = remote_owned(paths.repo, self.remote, paths.plan, worker_id, w.branch)
         mine = local_refs(paths.repo, paths.plan, worker_id, w.branch)
         fetch_into(paths.repo, self.remote, theirs, [r for r in mine if r not in theirs])
-        folder = paths.worker_dir(worker_id)
-        for rel, data in dict(result.get("files") or {}).items():
-            target = shipping.inside(folder, rel)
-            if target.name == "status.json":
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(bytes(data))
+        shipping.take_files(paths.worker_dir(worker_id), dict(result.get("files") or {}))
         sent = self.shipped.pop(worker_id, {})
         shipping.take_approvals(paths, worker_id, sent, dict(result.get("approvals") or {}))
         status = self._status(worker_id, bytes(dict(result.get("files") or {}).get("status.json", b"")))

@@ -88,6 +88,24 @@ def base(repo: Path, m: Manifest) -> str:
     return commit
 
 
+BLOCKER = "BLOCKER_REPORT.md"
+TAKEN = ("attempts/", "agent/")  # with BLOCKER: what a worker's run writes in its folder
+
+
+def take_files(folder: Path, files: dict[str, Any]) -> None:
+    """The worker's own files a node returned, into its folder here, as its run would leave them:
+    the blocker report (removed here when the run removed it), attempts/ and agent/. The Boss's
+    own files there (CONTEXT.md, redo.md, the task record) and status.json (judged apart) are not
+    taken; a path leaving the folder is refused (StateError) before anything is written."""
+    targets = {rel: inside(folder, rel) for rel in files}
+    for rel, target in targets.items():
+        if rel == BLOCKER or rel.startswith(TAKEN):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(bytes(files[rel]))
+    if BLOCKER not in files:
+        (folder / BLOCKER).unlink(missing_ok=True)
+
+
 def inside(folder: Path, rel: str) -> Path:
     """folder/rel for a relative path that stays inside folder; StateError otherwise."""
     parts = PurePosixPath(rel).parts
