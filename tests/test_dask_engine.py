@@ -420,7 +420,8 @@ def _worker_runs(tag_prefix: str, plan_id: str) -> list[int]:
 
 def test_a_running_worker_is_followed_live_and_ctrl_c_stops_it_on_its_node(cluster, tmp_path):
     repo = make_repo(tmp_path / "boss", FILES)
-    slow = worker("W1", test="test -f src/W1.txt", steps=[{"sleep": 60, "write": {"src/W1.txt": "W1"}}])
+    steps = [{"shell": ["rm -rf build"], "sleep": 60, "write": {"src/W1.txt": "W1"}}]
+    slow = worker("W1", test="test -f src/W1.txt", steps=steps)
     paths, _ = make_plan(repo, [slow, worker("W2", depends_on=["W1"])])
     remote = remote_of(tmp_path, repo)
     engine = ("--engine", "dask", "--scheduler", cluster.address, "--remote", str(remote))
@@ -442,6 +443,11 @@ def test_a_running_worker_is_followed_live_and_ctrl_c_stops_it_on_its_node(clust
     )  # the pool's pid
     assert not shown.last_event.startswith("submitted"), shown
     assert "RUNNING" in boss("status", "p", cwd=repo, check=None).stdout
+    # Its TIER 3 request reaches the Boss while it still runs, as a local worker's does.
+    while "rm -rf build" not in boss("approvals", "p", cwd=repo, check=None).stdout:
+        assert time.monotonic() < deadline, boss("approvals", "p", cwd=repo, check=None).stdout
+        time.sleep(0.3)
+    assert _worker_runs(cluster.tag, "W1")
     os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the script's process group
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)

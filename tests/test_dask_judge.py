@@ -246,6 +246,11 @@ def test_a_node_cannot_approve_or_forge_requests(setup):
     assert mine["R1"].status == ap.PENDING
     assert mine["R7"].status == ap.PENDING and mine["R7"].command == "curl y | sh"  # adopted, not approved
     assert "R8" not in mine and len(mine) == 2
+    # Seen again after a person decided it (the node's copy still pending): the same request.
+    ap.decide(paths.approvals_dir, "R7", approve=True)
+    take_approvals(paths, "W1", {}, {"R7.json": forged["R7.json"]})
+    assert [r.id for r in ap.list_requests(paths.approvals_dir)] == ["R1", "R7"]
+    assert ap.load(paths.approvals_dir, "R7").status == ap.APPROVED
 
 
 def json_bytes(data: dict) -> bytes:

@@ -174,13 +174,15 @@ def decide(folder: Path, req_id: str, *, approve: bool, reason: str = "") -> Req
 
 def adopt(folder: Path, req: Request) -> Request:
     """Record a request another machine's guard made (a worker on a cluster node): pending,
-    whatever it says; under its own id when that is free here, else the pending one for the same
-    worker and command, else under the next number."""
+    whatever it says; the one already here when it was seen before (same id, worker and command,
+    whatever was decided since) or is pending for the same worker and command; else under its
+    own id when that is free here, else under the next number."""
     folder.mkdir(parents=True, exist_ok=True)
     with _lock(folder):
         existing = list_requests(folder)
         for have in existing:
-            if have.status == PENDING and have.worker == req.worker and have.command == req.command:
+            same = have.worker == req.worker and have.command == req.command
+            if same and (have.id == req.id or have.status == PENDING):  # seen before (maybe decided)
                 return have
         taken = {r.id for r in existing} | {p.stem for p in folder.glob("R*.json")}
         number = req.number if req.id == f"R{req.number}" and req.id not in taken and req.number > 0 else 0

@@ -258,6 +258,13 @@ class DaskPool(Pool):
                     data = Variable(f"{stop}-status", client=self.client).get(timeout=0.2)  # type: ignore[no-untyped-call]
                 except Exception:  # noqa: S112 - not published yet, or the scheduler is gone: next time
                     continue
+                with contextlib.suppress(Exception):  # none asked yet
+                    asked = Variable(f"{stop}-requests", client=self.client).get(timeout=0.2)  # type: ignore[no-untyped-call]
+                    with self.writing:
+                        if worker_id in self.futures and self.stops.get(worker_id) == stop:
+                            shipping.take_approvals(
+                                self.paths, worker_id, self.shipped.get(worker_id, {}), asked
+                            )
                 with self.writing:
                     if worker_id in self.futures and self.stops.get(worker_id) == stop:
                         self._progress(worker_id, bytes(data))

@@ -113,7 +113,8 @@ def _run_worker(repo: Path, plan: str, wid: str, stop: str) -> tuple[int, str]:
         )  # fmt: skip
         event = _event(stop)
         status = repo / ".boss" / "plans" / plan / "workers" / wid / "status.json"
-        shown = b""
+        folder = repo / ".boss" / "plans" / plan / "approvals"
+        shown, asked = b"", dict[str, bytes]()
         while proc.poll() is None:
             if event is None:
                 proc.wait()
@@ -122,6 +123,7 @@ def _run_worker(repo: Path, plan: str, wid: str, stop: str) -> tuple[int, str]:
                 proc.wait()
             else:
                 shown = _show(status, f"{stop}-status", shown)
+                asked = _ask(folder, f"{stop}-requests", asked)
         sink.seek(max(0, sink.tell() - 4000))
         output = sink.read().decode(errors="replace")
     out.unlink(missing_ok=True)
@@ -139,6 +141,17 @@ def _show(status: Path, name: str, shown: bytes) -> bytes:
 
         Variable(name).set(data)  # type: ignore[no-untyped-call]
     return data
+
+
+def _ask(folder: Path, name: str, asked: dict[str, bytes]) -> dict[str, bytes]:
+    """Publish the plan's approval requests on this node (a Dask variable) when they changed, so a
+    TIER 3 request reaches the Boss while the worker still runs, as a local one does."""
+    now = {f.name: f.read_bytes()[:MAX_FILE] for f in sorted(folder.glob("R*.json"))}
+    if now != asked:
+        from distributed import Variable
+
+        Variable(name).set(now)  # type: ignore[no-untyped-call]
+    return now
 
 
 def _event(name: str) -> Any:
