@@ -7,7 +7,9 @@ refs move on the remote only by compare-and-swap, so a late duplicate cannot ove
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -215,7 +217,16 @@ def test_approvals_cross_machines_through_the_task(setup):
     paths, m = make_plan(repo, [needs, worker("W2")])
     pool.m = m
     ap.request(paths.approvals_dir, plan="p", worker="W2", command="curl x | sh", reason="r", rule="x")
+    events = repo.parent / "events.jsonl"
+    (repo / ".boss/config.yaml").write_text(f"notify: cat >> {events}\n")
+    assert b"notify" not in pool._task("W1")["files"][".boss/config.yaml"]  # nodes announce nothing
     assert pool._record("W1", run_here(pool, "W1")) == 1
+    deadline = time.monotonic() + 10
+    while not events.is_file() or events.read_text().count("\n") < 2:  # notify runs on its own thread
+        assert time.monotonic() < deadline, events.read_text() if events.is_file() else "no events"
+        time.sleep(0.1)
+    said = sorted((e["event"], e.get("worker")) for e in map(json.loads, events.read_text().splitlines()))
+    assert said == [("approval-needed", "W1"), ("worker-ended", "W1")]
     pending = [r for r in ap.list_requests(paths.approvals_dir, ap.PENDING) if r.worker == "W1"]
     assert [r.command for r in pending] == ["rm -rf build && echo ran > src/ran.txt"]
     assert pending[0].id == "R2"  # numbered after the Boss's R1: the blocker report's id holds

@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from boss.core import approvals, git, statelog
+from boss.core import approvals, git, notify, statelog
 from boss.core import status as st
 from boss.core.config import Config
 from boss.core.errors import BossError, InputError, StateError
@@ -282,6 +282,8 @@ class DaskPool(Pool):
         failed = self._old(worker_id).evolve(state=st.FAILED, reason=reason, pid=0, finished_at=now)
         st.write(self.paths.status(worker_id), failed)
         statelog.append(self.paths.log, statelog.Event(now, st.FAILED, worker_id, "dask", reason, ""))
+        notify.emit(self.paths.repo, notify.WORKER_ENDED, self.paths.plan, worker=worker_id, state=st.FAILED,
+                    reason=reason)  # fmt: skip
         return EXIT_CODES[st.FAILED]
 
     def _old(self, worker_id: str) -> st.Status:
@@ -321,6 +323,8 @@ class DaskPool(Pool):
                 "",
             ),
         )
+        notify.emit(paths.repo, notify.WORKER_ENDED, paths.plan, worker=worker_id, state=status.state,
+                    reason=status.reason)  # fmt: skip
         return EXIT_CODES.get(status.state, 1)
 
     def _parse(self, worker_id: str, raw: bytes) -> st.Status | None:

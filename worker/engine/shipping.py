@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from boss.core import approvals, git, yamlio
+from boss.core import approvals, git, notify, yamlio
 from boss.core.errors import StateError
 from boss.core.manifest import Manifest
 from boss.core.paths import PlanPaths
@@ -51,12 +51,13 @@ def copied(repo: Path, m: Manifest) -> dict[str, bytes]:
 
 def node_config(paths: PlanPaths) -> bytes:
     """The project's config as a node reads it: its worktrees in the node's own run folder (a
-    worktree_root of this machine means nothing there)."""
+    worktree_root of this machine means nothing there), and no notify command."""
     path = paths.boss_dir / "config.yaml"
     raw = yamlio.load_file(path) if path.is_file() else None
     if not isinstance(raw, dict):
         return b""
     raw.pop("worktree_root", None)
+    raw.pop("notify", None)  # your notify command runs here, on the Boss's events (take_approvals, the end)
     return yamlio.dump(raw).encode()
 
 
@@ -72,7 +73,12 @@ def take_approvals(
             continue
         before = sent.get(req.id)
         if before is None:
-            approvals.adopt(folder, req)
+            known = {r.id for r in approvals.list_requests(folder)}
+            taken = approvals.adopt(folder, req)
+            if taken.id not in known:  # new here: announced as the guard announces a local one
+                notify.emit(
+                    paths.repo, notify.APPROVAL, paths.plan, worker=worker_id, request=taken.to_json()
+                )
         elif (before.worker, before.command, before.status, req.status) == (
             req.worker, req.command, approvals.APPROVED, approvals.USED,
         ):  # fmt: skip
