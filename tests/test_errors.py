@@ -468,6 +468,81 @@ def s_script_usage(tmp_path):
     return [run_workers(plan_repo(tmp_path), "--bogus")]
 
 
+def bare_remote(repo: Path) -> Path:
+    remote = repo.parent / "remote.git"
+    git(repo.parent, "clone", "-q", "--bare", str(repo), str(remote))
+    return remote
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again: nothing listens there
+
+
+def s_dask_needs_address(tmp_path):
+    return [run_workers(plan_repo(tmp_path), "--engine", "dask", "--remote", "/srv/x.git")]
+
+
+def s_dask_remote_unreadable(tmp_path):
+    repo = plan_repo(tmp_path)
+    address = f"tcp://127.0.0.1:{free_port()}"
+    return [
+        run_workers(repo, "--engine", "dask", "--scheduler", address, "--remote", str(tmp_path / "nope.git"))
+    ]
+
+
+def s_dask_extra_missing(tmp_path):
+    repo = plan_repo(tmp_path)
+    blocked = tmp_path / "blocked" / "distributed"
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ImportError('not installed', name='distributed')\n")
+    path = os.pathsep.join(p for p in (str(blocked.parent), os.environ.get("PYTHONPATH", "")) if p)
+    script = repo / ".boss/plans/alpha/run_workers.sh"
+    args = ("--engine", "dask", "--scheduler", "tcp://127.0.0.1:1", "--remote", str(bare_remote(repo)))
+    env = {**os.environ, "PYTHONPATH": path}
+    return [subprocess.run(["bash", str(script), *args], cwd=repo, capture_output=True, text=True, env=env)]
+
+
+def s_dask_scheduler_unreachable(tmp_path):
+    repo = plan_repo(tmp_path)
+    address = f"tcp://127.0.0.1:{free_port()}"
+    return [run_workers(repo, "--engine", "dask", "--scheduler", address, "--remote", str(bare_remote(repo)))]
+
+
+def s_dask_no_agent_nodes(tmp_path):
+    pytest.importorskip("distributed")
+    repo = plan_repo(tmp_path)
+    info = tmp_path / "scheduler.json"
+    dask = str(Path(sys.executable).parent / "dask")
+    args = [
+        dask,
+        "scheduler",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--no-dashboard",
+        "--scheduler-file",
+        str(info),
+    ]
+    scheduler = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (info.is_file() and info.read_text().strip()):
+            assert time.monotonic() < deadline, "the scheduler did not start"
+            time.sleep(0.1)
+        address = json.loads(info.read_text())["address"]
+        return [
+            run_workers(repo, "--engine", "dask", "--scheduler", address, "--remote", str(bare_remote(repo)))
+        ]
+    finally:
+        scheduler.terminate()
+        scheduler.wait(timeout=30)
+
+
 def running_status(repo: Path, worker_id: str = "W1") -> None:
     """A worker's status says RUNNING, in a live process (this one) with a fresh heartbeat."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

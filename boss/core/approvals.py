@@ -170,3 +170,42 @@ def decide(folder: Path, req_id: str, *, approve: bool, reason: str = "") -> Req
         decided = replace(req, status=status, decided_at=now_iso(), decision_reason=reason)
         _write(folder, decided)
         return decided
+
+
+def adopt(folder: Path, req: Request) -> Request:
+    """Record a request another machine's guard made (a worker on a cluster node): pending,
+    whatever it says; the one already here when it was seen before (same id, worker and command,
+    whatever was decided since) or is pending for the same worker and command; else under its
+    own id when that is free here, else under the next number."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with _lock(folder):
+        existing = list_requests(folder)
+        for have in existing:
+            same = have.worker == req.worker and have.command == req.command
+            if same and (have.id == req.id or have.status == PENDING):  # seen before (maybe decided)
+                return have
+        taken = {r.id for r in existing} | {p.stem for p in folder.glob("R*.json")}
+        number = req.number if req.id == f"R{req.number}" and req.id not in taken and req.number > 0 else 0
+        number = number or max((r.number for r in existing), default=0) + 1
+        fresh = Request(f"R{number}", req.plan, req.worker, req.command, req.reason, req.rule, req.tier,
+                        req.cwd, req.created_at or now_iso())  # fmt: skip
+        _write(folder, fresh)
+        return fresh
+
+
+def parse(data: bytes) -> Request | None:
+    """A request file's bytes as a Request; None when they are not one (every field checked)."""
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(raw, dict):
+        return None
+    kinds = {f.name: (int if f.name == "tier" else str) for f in fields(Request)}
+    known = {k: v for k, v in raw.items() if k in kinds}
+    if not all(type(v) is kinds[k] for k, v in known.items()):
+        return None
+    try:
+        return Request(**known)
+    except TypeError:
+        return None

@@ -17,8 +17,9 @@ from boss.core.sandbox import DEFAULT_MODE, MODES
 
 _TOP_KEYS = {
     "agents", "jobs", "worktree_root", "planner_timeout", "heartbeat_stale", "log_cap_mb", "sandbox",
-    "merge_slots", "notify",
+    "merge_slots", "notify", "engine", "scheduler", "remote",
 }  # fmt: skip
+ENGINES = ("local", "dask")
 MAX_SLOTS = 64
 _AGENT_KEYS = {"command", "read_only_command", "env", "description"}
 MAX_NUMBER = MAX_SECONDS  # a year of seconds: more is a typo (and overflows a clock)
@@ -51,6 +52,9 @@ class Config:
     sandbox: str = DEFAULT_MODE  # required | auto | off (boss.core.sandbox); BOSS_SANDBOX wins
     log_cap_mb: int = DEFAULT_CAP // MB  # the most one run's log keeps on disk (boss.core.runlog)
     notify: str = ""  # a shell command run on each event, the event as JSON on stdin (boss.core.notify)
+    engine: str = "local"  # where run_workers.sh runs the workers: here (local) or on a Dask cluster
+    scheduler: str = ""  # the Dask scheduler's address (tcp://HOST:PORT), for engine dask
+    remote: str = ""  # the shared git remote every node reaches (a path or URL), for engine dask
 
     def effective_slots(self, given: int | None = None) -> int:
         """The ceremony's test slots: given (`--slots`), else merge_slots, else the CPUs (at least 2)."""
@@ -93,6 +97,14 @@ def _text(path: Path, where: str, value: str) -> str:
     if problem:
         raise _fail(path, where, problem)
     return value
+
+
+def _string(path: Path, key: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _fail(path, f"field {key}", "must be a string")
+    return value.strip()
 
 
 def _agent(path: Path, name: str, raw: Any) -> AgentConfig:
@@ -162,7 +174,14 @@ def load_config(repo: Path) -> Config:
     if not isinstance(notify, str):
         raise _fail(path, "field notify", "must be a shell command (a string)")
     _text(path, "field notify", notify)
+    engine = raw.get("engine", "local")
+    if engine not in ENGINES:
+        raise _fail(path, "field engine", f"must be one of {', '.join(ENGINES)}")
+    places = {k: _text(path, f"field {k}", _string(path, k, raw.get(k))) for k in ("scheduler", "remote")}
     return Config(
+        engine=engine,
+        scheduler=places["scheduler"],
+        remote=places["remote"],
         agents=agents,
         notify=notify.strip(),
         sandbox=sandbox,

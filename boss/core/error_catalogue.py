@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from boss.core.error_catalogue_cluster import CLUSTER_ENTRIES
 from boss.core.error_catalogue_do import DO_ENTRIES
 from boss.core.error_entry import Entry
 
@@ -156,8 +157,8 @@ _PLAN_ENTRIES: tuple[Entry, ...] = (
           "Fix the key; instructions start with a sentence."),
     # --- configuration ----------------------------------------------------------------------
     Entry("config-unknown-key", CONFIG, "An unknown key in `.boss/config.yaml`.", 2,
-          "<file>: field agnets: unknown key (allowed: agents, heartbeat_stale, jobs, log_cap_mb, "
-          "merge_slots, notify, planner_timeout, sandbox, worktree_root)",
+          "<file>: field agnets: unknown key (allowed: agents, engine, heartbeat_stale, jobs, log_cap_mb, "
+          "merge_slots, notify, planner_timeout, remote, sandbox, scheduler, worktree_root)",
           "Fix the key."),
     Entry("config-agent-no-command", CONFIG, "An agent profile without `command`.", 2,
           "<file>: agent mybot: field command: must be a non-empty shell command",
@@ -335,7 +336,7 @@ ANY_ENTRIES: tuple[Entry, ...] = (
           "Report it with the trace file (`.boss/crash-*.log`)."),
 )  # fmt: skip
 
-ENTRIES: tuple[Entry, ...] = (*_PLAN_ENTRIES, *DO_ENTRIES, *UI_ENTRIES, *ANY_ENTRIES)
+ENTRIES: tuple[Entry, ...] = (*_PLAN_ENTRIES, *DO_ENTRIES, *CLUSTER_ENTRIES, *UI_ENTRIES, *ANY_ENTRIES)
 
 
 def pattern(entry: Entry) -> re.Pattern[str]:

@@ -35,7 +35,14 @@ def run(plan: str, worker_id: str, fresh: bool, onto: str | None, discard: bool)
 @click.argument("plan")
 @click.option("--events-fd", type=int, default=3, show_default=True, help="Where events are written.")
 @click.option("--only", default="", metavar="ID,...", help="Check only these workers before starting.")
-def pool(plan: str, events_fd: int, only: str) -> int:
+@click.option("--engine", type=click.Choice(["local", "dask"]), help="Where workers run (config: engine).")
+@click.option(
+    "--scheduler", metavar="ADDRESS", help="The Dask scheduler, tcp://HOST:PORT (config: scheduler)."
+)
+@click.option("--remote", metavar="URL", help="The shared git remote every node reaches (config: remote).")
+def pool(
+    plan: str, events_fd: int, only: str, engine: str | None, scheduler: str | None, remote: str | None
+) -> int:
     """Start workers for run_workers.sh, forked from one process (see worker/lifecycle/pool.py).
 
     Reads `run ID`, `skip ID REASON` and `end` lines on stdin; writes `state ID STATE`,
@@ -54,6 +61,15 @@ def pool(plan: str, events_fd: int, only: str) -> int:
     # A bad agent name stops the script before any worker runs (of the selected ones: a worker
     # that --only leaves out cannot stop the others).
     check_runnable(paths, m, config, [i for i in only.split(",") if i])
+    if (engine or config.engine) == "dask":
+        from worker.engine.dask_pool import serve as serve_on_cluster
+
+        where = scheduler or config.scheduler, remote or config.remote
+        for value, flag in zip(where, ("--scheduler", "--remote"), strict=True):
+            if not value:
+                msg = f"run_workers.sh --engine dask needs {flag} (or {flag[2:]} in .boss/config.yaml)"
+                raise InputError(msg)
+        return serve_on_cluster(paths, m, config, events_fd, *where)
     return serve(paths, m, config, events_fd)
 
 

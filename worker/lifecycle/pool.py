@@ -7,7 +7,8 @@ worker starts when stays in run_workers.sh; the pool only starts, skips and repo
 
 The protocol, one line per message (worker ids are manifest ids, [A-Za-z][A-Za-z0-9_-]*):
 
-    pool -> events fd:  `state ID STATE` for every worker, then `ready`
+    pool -> events fd:  `state ID STATE` for every worker, then `ready` (the Dask engine's pool
+                        first says `jobs N`: the -j to use when none was given)
     script -> stdin:    `run ID`, or `skip ID REASON...`, or `end`
     pool -> events fd:  `done ID CODE` when a worker ends (its exit code; 128+N if killed by N)
 
@@ -75,7 +76,7 @@ class Pool:
         open_input = True
         while True:
             self._reap()
-            if not (open_input or self.children):
+            if not (open_input or self.busy()):
                 break
             if not open_input:
                 select.select([self._wake_r], [], [])
@@ -102,6 +103,10 @@ class Pool:
             sys.stdout.write("\n".join(text) + "\n")
             sys.stdout.flush()
         return INTERRUPTED if self.stopping else 0
+
+    def busy(self) -> bool:
+        """Whether a worker still runs (the Dask engine's pool has no children: worker.engine)."""
+        return bool(self.children)
 
     def _prewarm(self) -> None:
         """Do once, before any fork, what every worker would otherwise do for itself."""

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Benchmark the Dask engine (run_workers.sh --engine dask) on a cluster on loopback.
+
+1. Scaling: N workers whose scripted agent sleeps S seconds, on one node of 2 AGENT slots
+   against three nodes of 2 slots each (a scheduler and `dask worker` processes on 127.0.0.1,
+   each with its own local folder, a bare repository as the shared remote). Bar: three nodes
+   at least 2.5x faster.
+2. The engine's cost per worker: one worker whose agent does nothing, run here
+   (run_workers.sh) against the same run on a one-node cluster, each repeated; the difference
+   is what the engine adds to a worker (publishing refs, the node's mirror fetch and workspace,
+   the push, the Boss's fetch and records).
+
+Usage: python scripts/bench_dask.py [--workers 24] [--sleep 2] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DASK = str(Path(sys.executable).parent / "dask")
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def make_plan(root: Path, workers: int, sleep: float) -> tuple[Path, Path]:
+    """A repository with a plan of independent scripted workers, and its bare remote."""
+    from boss.core import manifest as mf
+    from boss.core.config import load_config
+    from boss.core.paths import PlanPaths
+    from boss.plan.render import render_plan
+
+    repo = root / "repo"
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "src").mkdir()
+    (repo / "src" / "keep.txt").write_text("k\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "initial")
+    entries = []
+    for n in range(1, workers + 1):
+        steps = [{"sleep": sleep, "write": {f"src/w{n}.txt": str(n)}}]
+        body = "Do the work.\n\n```agent-script\n" + json.dumps(steps) + "\n```\n"
+        entries.append({"id": f"W{n}", "title": f"Work {n}", "scope": ["^src/"], "test": f"test -f src/w{n}.txt",
+                        "instructions": body})  # fmt: skip
+    raw = {"version": 1, "plan": "p", "base": "main", "base_commit": git(repo, "rev-parse", "HEAD"),
+           "defaults": {"agent": "scripted", "max_iterations": 1, "max_strategies": 1}, "workers": entries}  # fmt: skip
+    paths = PlanPaths.of(repo, "p")
+    m = mf.from_dict(raw, "manifest.yaml")
+    mf.save(m, paths.manifest)
+    render_plan(paths, m, load_config(repo), force=True)
+    remote = root / "remote.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(remote)], check=True)
+    return repo, remote
+
+
+class Cluster:
+    def __init__(self, root: Path, nodes: int, slots: int = 2) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.procs: list[subprocess.Popen] = []
+        info = root / "scheduler.json"
+        self._spawn(root / "scheduler.log", [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                             "--no-dashboard", "--scheduler-file", str(info)])  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not (info.is_file() and info.read_text().strip()):
+            if time.monotonic() > deadline:
+                raise SystemExit("the scheduler did not start: " + (root / "scheduler.log").read_text())
+            time.sleep(0.1)
+        self.address = json.loads(info.read_text())["address"]
+        for n in range(nodes):
+            local = root / f"node{n}"
+            local.mkdir()
+            self._spawn(root / f"node{n}.log", [DASK, "worker", self.address, "--name", f"node{n}", "--host",
+                        "127.0.0.1", "--nthreads", str(slots), "--no-nanny", "--resources", f"AGENT={slots}",
+                        "--local-directory", str(local), "--dashboard-address", "127.0.0.1:0"])  # fmt: skip
+        from distributed import Client
+
+        with Client(self.address, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(nodes, timeout=120)
+
+    def _spawn(self, log: Path, args: list[str]) -> None:
+        out = log.open("w")
+        self.procs.append(
+            subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        )
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def run(repo: Path, *args: str) -> float:
+    started = time.monotonic()
+    res = subprocess.run(["bash", str(repo / ".boss/plans/p/run_workers.sh"), *args], cwd=repo,
+                         capture_output=True, text=True)  # fmt: skip
+    took = time.monotonic() - started
+    if res.returncode != 0:
+        raise SystemExit(
+            f"run_workers.sh {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}"
+        )
+    return took
+
+
+def scaling(root: Path, workers: int, sleep: float) -> None:
+    times = {}
+    for nodes in (1, 3):
+        cluster = Cluster(root / f"cluster{nodes}", nodes)
+        try:
+            repo, remote = make_plan(root / f"plan{nodes}", workers, sleep)
+            engine = ("--engine", "dask", "--scheduler", cluster.address, "--remote", str(remote))
+            times[nodes] = run(repo, "-j", str(workers), *engine)
+        finally:
+            cluster.stop()
+        print(
+            f"{workers} workers (agent sleeps {sleep:g} s), {nodes} node(s) of 2 slots: {times[nodes]:.1f} s"
+        )
+    ratio = times[1] / times[3]
+    print(f"three nodes against one: {ratio:.2f}x (bar: at least 2.5x) {'PASS' if ratio >= 2.5 else 'FAIL'}")
+
+
+def overhead(root: Path, repeat: int) -> None:
+    cluster = Cluster(root / "cluster-overhead", 1)
+    local, on_cluster = [], []
+    try:
+        for n in range(repeat):
+            repo, _ = make_plan(root / f"local{n}", 1, 0)
+            local.append(run(repo))
+            repo, remote = make_plan(root / f"dask{n}", 1, 0)
+            on_cluster.append(
+                run(repo, "--engine", "dask", "--scheduler", cluster.address, "--remote", str(remote))
+            )
+    finally:
+        cluster.stop()
+    here, there = statistics.median(local), statistics.median(on_cluster)
+    print(f"one worker, run here: {here:.2f} s; on a one-node cluster: {there:.2f} s (medians of {repeat})")
+    print(f"the engine adds {there - here:.2f} s per worker run")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--workers", type=int, default=24)
+    ap.add_argument("--sleep", type=float, default=2.0)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="bench-dask-"))
+    home = root / "home"
+    home.mkdir()
+    (home / "gitconfig").write_text(
+        "[init]\n\tdefaultBranch = main\n[user]\n\tname = Bench\n\temail = b@example.com\n"
+    )
+    os.environ.update(GIT_CONFIG_GLOBAL=str(home / "gitconfig"), GIT_CONFIG_NOSYSTEM="1")
+    try:
+        scaling(root, args.workers, args.sleep)
+        overhead(root, args.repeat)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""One worker's run on a cluster node: the Dask task the Boss submits (worker.engine.dask_pool).
+
+The node keeps a mirror of the shared remote in its own local folder (`boss-cache/`, fetched
+under a lock before each task), and runs each task in a fresh repository of its own that borrows
+the mirror's objects: the plan's files the Boss ships are written into its `.boss/`, the real
+`worker run PLAN ID` runs there (the same lifecycle, gates and sandbox as a local run), the
+worker's refs are pushed back to the remote by compare-and-swap against the values fetched at the
+start, and what the Boss records (the worker's folder, its state-log lines) comes back as bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from boss.core import git
+from worker.engine.refs import local_refs, push_cas, remote_git
+
+MAX_FILE = 8 * 1024 * 1024  # the most one returned file holds; a larger one is left on the node
+MAX_TOTAL = 32 * 1024 * 1024  # the most one task returns
+KEEP_OUT = {"CONTEXT.md", "run.lock"}
+STOP_POLL = 1.0  # seconds between looks at the Boss's stop event  # the Boss's own, or meaningless elsewhere
+
+
+def _node() -> tuple[Path, str]:
+    """The node's local folder, and its name as the Boss's log shows it."""
+    try:
+        from distributed import get_worker
+
+        me = get_worker()
+        return Path(me.local_directory), f"{me.name} ({me.address})"
+    except (ImportError, ValueError):
+        return Path(tempfile.gettempdir()), os.uname().nodename
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def mirror(remote: str, root: Path) -> Path:
+    """The node's mirror of remote, fetched now (one task at a time per node)."""
+    cache = root / "boss-cache" / (hashlib.sha256(remote.encode()).hexdigest()[:16] + ".git")
+    with _lock(cache.with_suffix(".lock")):
+        if not (cache / "HEAD").is_file():
+            shutil.rmtree(cache, ignore_errors=True)
+            remote_git(root, "clone", "--quiet", "--mirror", "--", remote, str(cache))
+        else:
+            remote_git(root, f"--git-dir={cache}", "fetch", "--quiet", "--prune", "--no-tags", "origin")
+    return cache
+
+
+def _workspace(cache: Path, root: Path, task: dict[str, Any]) -> Path:
+    """A fresh repository for this task: the mirror's branches and boss refs, the base checked out."""
+    repo = root / "boss-runs" / f"{task['plan']}-{task['id']}-{uuid.uuid4().hex[:8]}"
+    repo.mkdir(parents=True)
+    git.git(repo, "init", "--quiet", "--initial-branch=boss-node/unborn")  # no branch a fetch moves
+    (repo / ".git" / "objects" / "info" / "alternates").write_text(str(cache / "objects") + "\n")
+    specs = ("+refs/heads/*:refs/heads/*", "+refs/boss/*:refs/boss/*")
+    remote_git(repo, "fetch", "--quiet", "--no-tags", "--", str(cache), *specs)
+    git.git(repo, "update-ref", f"refs/heads/{task['base']}", task["base_commit"])
+    git.git(repo, "checkout", "--quiet", "--detach", task["base_commit"])
+    for rel, data in task["files"].items():
+        if rel.startswith("/") or ".." in rel.split("/") or rel.startswith(".git/"):
+            continue  # the Boss ships none of these
+        target = repo / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return repo
+
+
+def _collect(folder: Path) -> dict[str, bytes]:
+    """The worker's folder as {relative path: bytes}, bounded."""
+    files: dict[str, bytes] = {}
+    total = 0
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if not path.is_file() or path.is_symlink() or rel in KEEP_OUT or path.stat().st_size > MAX_FILE:
+            continue
+        size = path.stat().st_size
+        if total + size > MAX_TOTAL:
+            break
+        files[rel] = path.read_bytes()
+        total += size
+    return files
+
+
+def _run_worker(repo: Path, plan: str, wid: str, stop: str) -> tuple[int, str]:
+    """`worker run PLAN ID` in repo: its exit code and its output's tail. When the Boss sets the
+    Dask event `stop` (run_workers.sh was stopped), the worker gets SIGTERM, as a local one would:
+    it stops its agent and records FAILED "interrupted"."""
+    out = repo.parent / f"{repo.name}.out"
+    with out.open("w+b") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "worker", "run", plan, wid], cwd=repo, stdin=subprocess.DEVNULL,
+            stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        event = _event(stop)
+        status = repo / ".boss" / "plans" / plan / "workers" / wid / "status.json"
+        folder = repo / ".boss" / "plans" / plan / "approvals"
+        shown, asked = b"", dict[str, bytes]()
+        while proc.poll() is None:
+            if event is None:
+                proc.wait()
+            elif event.wait(STOP_POLL):
+                proc.terminate()
+                proc.wait()
+            else:
+                shown = _show(status, f"{stop}-status", shown)
+                asked = _ask(folder, f"{stop}-requests", asked)
+        sink.seek(max(0, sink.tell() - 4000))
+        output = sink.read().decode(errors="replace")
+    out.unlink(missing_ok=True)
+    return proc.returncode, output
+
+
+def _show(status: Path, name: str, shown: bytes) -> bytes:
+    """Publish the running worker's status to the Boss (the Dask variable name) when it changed."""
+    try:
+        data = status.read_bytes()[:MAX_FILE]
+    except OSError:
+        return shown
+    if data != shown:
+        from distributed import Variable
+
+        Variable(name).set(data)  # type: ignore[no-untyped-call]
+    return data
+
+
+def _ask(folder: Path, name: str, asked: dict[str, bytes]) -> dict[str, bytes]:
+    """Publish the plan's approval requests on this node (a Dask variable) when they changed, so a
+    TIER 3 request reaches the Boss while the worker still runs, as a local one does."""
+    now = {f.name: f.read_bytes()[:MAX_FILE] for f in sorted(folder.glob("R*.json"))}
+    if now != asked:
+        from distributed import Variable
+
+        Variable(name).set(now)  # type: ignore[no-untyped-call]
+    return now
+
+
+def _event(name: str) -> Any:
+    """The Dask event named name, or None outside a cluster (or without a name)."""
+    if not name:
+        return None
+    try:
+        from distributed import Event, get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return None
+    return Event(name)  # type: ignore[no-untyped-call]
+
+
+def run_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Run worker task['id'] of task['plan'] here; what the Boss records, and whether the push held."""
+    root, name = _node()
+    cache = mirror(task["remote"], root)
+    repo = _workspace(cache, root, task)
+    try:
+        plan, wid, branch = task["plan"], task["id"], task["branch"]
+        before = local_refs(repo, plan, wid, branch)
+        code, output = _run_worker(repo, plan, wid, task.get("stop", ""))
+        after = local_refs(repo, plan, wid, branch)
+        refused = push_cas(repo, task["remote"], after, before)
+        plan_dir = repo / ".boss" / "plans" / plan
+        log = plan_dir / "log"
+        return {
+            "code": code,
+            "output": output,
+            "files": _collect(plan_dir / "workers" / wid),
+            "approvals": {
+                f.name: f.read_bytes()[:MAX_FILE] for f in sorted((plan_dir / "approvals").glob("R*.json"))
+            },
+            "log": log.read_bytes()[-MAX_FILE:] if log.is_file() else b"",
+            "refs": after,
+            "refused": refused,
+            "node": name,
+        }
+    finally:
+        shutil.rmtree(repo, ignore_errors=True)

@@ -1,0 +1,114 @@
+"""The refs a worker owns on the shared remote, and how they move: only by compare-and-swap.
+
+A worker's branch, its refs/boss/<plan>/<id>/ refs (start, head, onto, before-redo) and its
+checkpoints are the whole of what a run changes in git. Both ends push them with
+`git push --atomic --force-with-lease=<ref>:<expected>` for each ref: a push whose expected
+values no longer hold (a newer run pushed meanwhile, a late duplicate of a lost node) moves
+nothing at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from boss.core import git
+from boss.core.errors import StateError
+from boss.core.proc import Result
+
+# boss's own git has every transport off (boss.core.gitsafe); the engine's talk to the remote the
+# user named needs the ones a shared remote is reached by: a path, git://, ssh. Those three only
+# (ext:: and the rest stay off), and everything else gitsafe switches off stays off.
+_ALLOWED = ("protocol.file.allow", "protocol.git.allow", "protocol.ssh.allow")
+
+
+def remote_git(path: Path | str, *args: str, check: bool = True) -> Result:
+    """git at path, with the transports to a shared remote allowed."""
+    env = git.own_env(None, path)
+    count = int(env.get("GIT_CONFIG_COUNT", "0"))
+    extra = {"GIT_CONFIG_COUNT": str(count + len(_ALLOWED))}
+    for n, key in enumerate(_ALLOWED, start=count):
+        extra[f"GIT_CONFIG_KEY_{n}"], extra[f"GIT_CONFIG_VALUE_{n}"] = key, "always"
+    for key, value in env.items():
+        if key.startswith("GIT_CONFIG_KEY_") and value == "core.sshCommand":
+            extra["GIT_CONFIG_VALUE_" + key.removeprefix("GIT_CONFIG_KEY_")] = "ssh"
+    return git.git(path, *args, check=check, env=extra)
+
+
+def owned_prefixes(plan: str, worker_id: str) -> tuple[str, str]:
+    """The ref prefixes a worker's run may move besides its branch."""
+    return f"refs/boss/{plan}/{worker_id}/", f"refs/boss/checkpoints/{plan}/{worker_id}/"
+
+
+def owned(plan: str, worker_id: str, branch: str, ref: str) -> bool:
+    """Whether ref is one of the worker's own (nothing a node reports outside them is taken)."""
+    return ref == f"refs/heads/{branch}" or ref.startswith(owned_prefixes(plan, worker_id))
+
+
+def local_refs(repo: Path | str, plan: str, worker_id: str, branch: str) -> dict[str, str]:
+    """{ref: commit} of the worker's refs in repo."""
+    patterns = [f"refs/heads/{branch}", *owned_prefixes(plan, worker_id)]
+    text = git.git(repo, "for-each-ref", "--format=%(refname)%00%(objectname)", *patterns).stdout
+    pairs = (line.split("\0", 1) for line in text.splitlines() if "\0" in line)
+    return {ref: commit for ref, commit in pairs if owned(plan, worker_id, branch, ref)}
+
+
+def remote_refs(repo: Path | str, remote: str, patterns: list[str]) -> dict[str, str]:
+    """{ref: commit} on the remote for the patterns (`git ls-remote`); StateError when unreachable."""
+    res = remote_git(repo, "ls-remote", "--", remote, *patterns, check=False)
+    if res.returncode != 0:
+        why = (res.stderr.strip().splitlines() or ["git ls-remote failed"])[-1]
+        msg = f"the shared remote {remote} cannot be read: {why}"
+        raise StateError(msg)
+    found = {}
+    for line in res.stdout.splitlines():
+        commit, _, ref = line.partition("\t")
+        if ref and not ref.endswith("^{}"):
+            found[ref] = commit
+    return found
+
+
+def remote_owned(repo: Path | str, remote: str, plan: str, worker_id: str, branch: str) -> dict[str, str]:
+    """{ref: commit} of the worker's refs on the remote."""
+    patterns = [f"refs/heads/{branch}", *(p + "*" for p in owned_prefixes(plan, worker_id))]
+    found = remote_refs(repo, remote, patterns)
+    return {ref: commit for ref, commit in found.items() if owned(plan, worker_id, branch, ref)}
+
+
+def push_cas(repo: Path | str, remote: str, new: dict[str, str], old: dict[str, str]) -> str:
+    """Move the remote's refs from old to new in one atomic push (a ref absent from new is deleted,
+    one absent from old must not exist yet); "" when it moved, else git's reason."""
+    specs, leases = [], []
+    for ref in sorted(set(new) | set(old)):
+        if new.get(ref) == old.get(ref):
+            continue
+        leases.append(f"--force-with-lease={ref}:{old.get(ref, '')}")
+        specs.append(f"{new[ref]}:{ref}" if ref in new else f":{ref}")
+    if not specs:
+        return ""
+    res = remote_git(
+        repo, "push", "--quiet", "--atomic", "--porcelain", *leases, "--", remote, *specs, check=False
+    )
+    if res.returncode == 0:
+        return ""
+    lines = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
+    return next(
+        (ln for ln in lines if "rejected" in ln or "stale" in ln), lines[-1] if lines else "push failed"
+    )
+
+
+def fetch_into(repo: Path | str, remote: str, refs: dict[str, str], drop: list[str]) -> None:
+    """Make repo's refs equal the remote's values `refs` (fetched through a scratch namespace, so a
+    branch checked out in a worktree is updated too), and delete those in `drop`."""
+    scratch = "refs/boss-fetch/"
+    if refs:
+        specs = [f"+{ref}:{scratch}{i}" for i, ref in enumerate(sorted(refs))]
+        remote_git(repo, "fetch", "--quiet", "--no-tags", "--", remote, *specs)
+        for i, ref in enumerate(sorted(refs)):
+            got = git.rev(repo, f"{scratch}{i}")
+            git.delete_ref(repo, f"{scratch}{i}")
+            if got != refs[ref]:
+                msg = f"the shared remote {remote}: {ref} moved while it was fetched; run the worker again"
+                raise StateError(msg)
+            git.update_ref(repo, ref, got)
+    for ref in drop:
+        git.delete_ref(repo, ref)
