@@ -153,7 +153,7 @@ class ScriptedProfile:
     name: str = "scripted"
 
     def invocation(self, run: AgentRun) -> Invocation:  # noqa: ARG002
-        return Invocation([sys.executable, "-m", "worker.scripted_agent"])
+        return Invocation([sys.executable, "-P", "-m", "worker.scripted_agent"])
 
     def planner_invocation(self, prompt_file: Path, cwd: Path) -> Invocation:  # noqa: ARG002
         msg = "the scripted agent cannot plan; use --from FILE.md or a command profile"

@@ -108,7 +108,7 @@ def _run_worker(repo: Path, plan: str, wid: str, stop: str) -> tuple[int, str]:
     out = repo.parent / f"{repo.name}.out"
     with out.open("w+b") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "worker", "run", plan, wid], cwd=repo, stdin=subprocess.DEVNULL,
+            [sys.executable, "-P", "-m", "worker", "run", plan, wid], cwd=repo, stdin=subprocess.DEVNULL,
             stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
         event = _event(stop)
