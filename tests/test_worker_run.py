@@ -429,7 +429,7 @@ def test_each_attempt_records_what_the_agent_was_started_with(calc, monkeypatch)
     assert run(paths, m, "W1") == st.SUCCESS
     record = json.loads((paths.attempts("W1") / "s1i1" / "agent.json").read_text())
     assert record["profile"] == "scripted" and record["version"] is None
-    assert record["argv"] == [sys.executable, "-m", "worker.scripted_agent"]
+    assert record["argv"] == [sys.executable, "-P", "-m", "worker.scripted_agent"]
     assert record["env"]["BOSS_WORKER"] == "W1" and "MY_API_KEY" in record["env_names"]
     assert "sk-secret" not in json.dumps(record)
 
