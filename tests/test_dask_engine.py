@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import worker_helpers
 from conftest import boss, git, make_repo
 from worker_helpers import make_plan, worker
 
@@ -160,13 +161,7 @@ def plan_workers() -> list[dict]:
 
 
 def run_script(paths, *args, timeout=240):
-    return subprocess.run(
-        ["bash", str(paths.run_script), *args],
-        cwd=paths.repo,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return worker_helpers.run_script(paths, *args, timeout=timeout)  # nodes take longer to start
 
 
 def states(paths, ids):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git, make_repo
-from worker_helpers import make_plan, worker
+from worker_helpers import make_plan, run_script, worker
 
 from boss.core import statelog
 from boss.core import status as st
@@ -22,16 +22,6 @@ def repo(tmp_path, monkeypatch):
     r = make_repo(tmp_path / "r", {"README.md": "r\n", "src/keep.txt": "k\n"})
     monkeypatch.chdir(r)
     return r
-
-
-def run_script(paths, *args, timeout=120):
-    return subprocess.run(
-        ["bash", str(paths.run_script), *args],
-        cwd=paths.repo,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def state(paths, wid):

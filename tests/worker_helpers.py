@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 from conftest import git
@@ -64,3 +65,14 @@ def kill_tagged() -> None:
                 os.kill(int(entry.name), signal.SIGKILL)
         except OSError:
             continue
+
+
+def run_script(paths: PlanPaths, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The plan's run_workers.sh with args, run to its end; its output captured."""
+    return subprocess.run(
+        ["bash", str(paths.run_script), *args],
+        cwd=paths.repo,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from boss.core import proctree
 from boss.core.lock import locked
 from boss.core.proc import pid_alive
 from boss.core.status import now_iso
@@ -210,11 +211,9 @@ def _whole(value: object) -> bool:
 
 
 def _started(pid: int) -> int:
-    """When process pid started (clock ticks since boot, /proc/PID/stat field 22); 0: unknown."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return 0
+    """When process pid started (clock ticks since boot, boss.core.proctree); 0: unknown."""
+    found = proctree.read(pid)
+    return found.start if found is not None else 0
 
 
 def _alive(holder: dict[str, Any]) -> bool:
