@@ -59,6 +59,11 @@ class AgentProfile(Protocol):
         """The profile's name."""
         ...
 
+    @property
+    def reports_cost(self) -> bool:
+        """Whether its output says what a run cost in money (so a cost cap can be held on it)."""
+        ...
+
     def invocation(self, run: AgentRun) -> Invocation:
         """The command for one work iteration."""
         ...
@@ -120,6 +125,11 @@ class CommandProfile:
     read_only_command: str = ""
     env: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def reports_cost(self) -> bool:
+        """Its output says what a run cost."""
+        return True
+
     def invocation(self, run: AgentRun) -> Invocation:  # noqa: ARG002 - the env carries the run
         return Invocation(["bash", "-c", self.command], dict(self.env))
 
@@ -151,6 +161,11 @@ class ScriptedProfile:
     """The built-in scripted agent (`python -m worker.scripted_agent`): for the demo and for tests."""
 
     name: str = "scripted"
+
+    @property
+    def reports_cost(self) -> bool:
+        """Its output says what a run cost."""
+        return True
 
     def invocation(self, run: AgentRun) -> Invocation:  # noqa: ARG002
         return Invocation([sys.executable, "-P", "-m", "worker.scripted_agent"])

@@ -32,6 +32,7 @@ from boss.core.paths import PlanPaths
 from boss.core.proc import Outcome
 from boss.core.yamlio import write_atomic
 from worker.agents.profile import AgentProfile, AgentRun
+from worker.agents.registry import PROFILES
 from worker.lifecycle.recorder import Recorder
 from worker.lifecycle.session import Run
 
@@ -40,7 +41,6 @@ PLAN_EVERY = 1.0  # seconds between reads of the other workers' ledgers
 FINAL_EVENTS = ("result", "turn.completed")  # the last event of a run, in the CLIs' JSON streams
 MAX_LINE = 4 * 1024 * 1024  # bytes: a longer line is no usage event boss reads
 SECONDS_EVERY = 5.0  # seconds between writes of the live seconds when no usage comes
-NO_COST = ("codex", "gemini")  # CLIs that report tokens only
 # Lines that may carry usage, in any CLI's output (cheap to test; the profile's reader judges).
 _MARKS = (b"usage", b"cost", b"tokens", b"stats", b"step_finish", b"turn.completed")
 
@@ -58,7 +58,8 @@ def check_costs(paths: PlanPaths, m: Manifest, ids: list[str]) -> None:
     """Refuse a cost cap on a worker whose CLI reports no cost: one line naming file and field."""
     for w in m.workers:
         s = m.settings(w)
-        if (ids and w.id not in ids) or s.agent not in NO_COST:
+        profile = PROFILES.get(s.agent)
+        if (ids and w.id not in ids) or profile is None or profile.reports_cost:
             continue
         field = "max_cost_usd" if s.max_cost_usd else "budget_usd" if s.budget_usd else ""
         if field:

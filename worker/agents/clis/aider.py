@@ -77,6 +77,11 @@ class AiderProfile:
 
     name: str = "aider"
 
+    @property
+    def reports_cost(self) -> bool:
+        """Its output says what a run cost."""
+        return True
+
     def invocation(self, run: AgentRun) -> Invocation:
         cfg = run.config_dir / common.STATE_DIR
         cfg.mkdir(parents=True, exist_ok=True)

@@ -90,6 +90,11 @@ class ClaudeProfile:
 
     name: str = "claude"
 
+    @property
+    def reports_cost(self) -> bool:
+        """Its output says what a run cost."""
+        return True
+
     def _base(self, tools: tuple[str, ...]) -> list[str]:
         turns = os.environ.get("BOSS_CLAUDE_MAX_TURNS") or str(DEFAULT_MAX_TURNS)
         argv = ["claude", "-p", "--output-format", "stream-json", "--verbose"]

@@ -90,6 +90,11 @@ class CodexProfile:
 
     name: str = "codex"
 
+    @property
+    def reports_cost(self) -> bool:
+        """Its output gives tokens, never money: no cost cap can be held on it."""
+        return False
+
     def invocation(self, run: AgentRun) -> Invocation:
         enforced = common.enforcement(self.name, run, render)
         argv = [*_codex("workspace-write", run.worktree)]

@@ -148,6 +148,11 @@ class GeminiProfile:
 
     name: str = "gemini"
 
+    @property
+    def reports_cost(self) -> bool:
+        """Its output gives tokens, never money: no cost cap can be held on it."""
+        return False
+
     def invocation(self, run: AgentRun) -> Invocation:
         enforced = common.enforcement(self.name, run, render)
         argv = ["gemini", *_prompt(run.prompt_file), "--output-format", "stream-json"]

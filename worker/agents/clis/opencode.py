@@ -69,6 +69,11 @@ class OpenCodeProfile:
 
     name: str = "opencode"
 
+    @property
+    def reports_cost(self) -> bool:
+        """Its output says what a run cost."""
+        return True
+
     def invocation(self, run: AgentRun) -> Invocation:
         enforced = common.enforcement(self.name, run, render)
         argv = ["opencode", "run", "--format", "json", "--dir", str(run.worktree)]
