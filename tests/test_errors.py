@@ -512,9 +512,10 @@ def s_dask_scheduler_unreachable(tmp_path):
     return [run_workers(repo, "--engine", "dask", "--scheduler", address, "--remote", str(bare_remote(repo)))]
 
 
-def s_dask_no_agent_nodes(tmp_path):
+@contextmanager
+def lone_scheduler(tmp_path: Path) -> Iterator[str]:
+    """A real Dask scheduler on loopback with no node; its address."""
     pytest.importorskip("distributed")
-    repo = plan_repo(tmp_path)
     info = tmp_path / "scheduler.json"
     dask = str(Path(sys.executable).parent / "dask")
     args = [
@@ -534,13 +535,35 @@ def s_dask_no_agent_nodes(tmp_path):
         while not (info.is_file() and info.read_text().strip()):
             assert time.monotonic() < deadline, "the scheduler did not start"
             time.sleep(0.1)
-        address = json.loads(info.read_text())["address"]
-        return [
-            run_workers(repo, "--engine", "dask", "--scheduler", address, "--remote", str(bare_remote(repo)))
-        ]
+        yield json.loads(info.read_text())["address"]
     finally:
         scheduler.terminate()
         scheduler.wait(timeout=30)
+
+
+def s_dask_no_agent_nodes(tmp_path):
+    repo = plan_repo(tmp_path)
+    with lone_scheduler(tmp_path) as address:
+        return [
+            run_workers(repo, "--engine", "dask", "--scheduler", address, "--remote", str(bare_remote(repo)))
+        ]
+
+
+def s_dask_no_nodes(tmp_path):
+    repo = plan_repo(tmp_path)
+    with lone_scheduler(tmp_path) as address:
+        return [
+            run(
+                "merge",
+                "--engine",
+                "dask",
+                "--scheduler",
+                address,
+                "--remote",
+                str(bare_remote(repo)),
+                cwd=repo,
+            )
+        ]
 
 
 def running_status(repo: Path, worker_id: str = "W1") -> None:

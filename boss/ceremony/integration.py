@@ -15,25 +15,24 @@ import shlex
 import shutil
 import threading
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from boss.core import git, gittrees, proctree, sandbox
+from boss.core import git, gittrees, proctree, sandbox, testrun
 from boss.core import journal as jr
 from boss.core.config import load_config
 from boss.core.errors import GitError, StateError
 from boss.core.manifest import SETTING_DEFAULTS, Manifest, Worker
 from boss.core.paths import PlanPaths, integration_branch
 from boss.core.proc import run_shell
-from boss.core.pytest_report import clean_caches, is_pytest, run_env
+from boss.core.pytest_report import is_pytest
 from boss.core.sandbox import Sandbox
 from boss.core.worktrees import copy_files, registry_lock
 
 Progress = Callable[[str], None]
-OnStart = Callable[[int], None]  # told the process group of a run that starts (to stop it early)
+OnStart = testrun.OnStart
 # Seconds between "still running" lines during a long test; the variable is a test/debug switch.
 PROGRESS_ENV = "BOSS_MERGE_PROGRESS_SECONDS"
 # pytest: 0 passed, 1 some tests failed, 5 no tests collected; anything else is a crash.
@@ -45,8 +44,9 @@ def worktree_path(paths: PlanPaths) -> Path:
     return paths.worktree_root / paths.plan / "_integration"
 
 
-def prepare(paths: PlanPaths, m: Manifest, start: str) -> Path:
-    """The integration worktree on its branch at start, clean; copy files and setup when new."""
+def prepare(paths: PlanPaths, m: Manifest, start: str, setup: bool = True) -> Path:
+    """The integration worktree on its branch at start, clean; copy files and setup when new
+    (not `setup` when no test runs in it: its test slots are elsewhere, boss/ceremony/elsewhere.py)."""
     repo, path = paths.repo, worktree_path(paths)
     known = path.is_dir() and path.resolve() in {p.resolve() for p in git.worktrees(repo)}
     if known:
@@ -68,7 +68,8 @@ def prepare(paths: PlanPaths, m: Manifest, start: str) -> Path:
         with registry_lock(paths):
             git.git(repo, "worktree", "prune")
             git.worktree_add_branch(repo, path, integration_branch(paths.plan), start)
-    setup_worktree(paths, m, path)
+    if setup:
+        setup_worktree(paths, m, path)
     return path
 
 
@@ -258,32 +259,15 @@ def run_command(
     -9 leaves nothing its next run cannot find and stop; `on_start` gets the run's process group.
     """
     log = logs_dir(paths) / f"{name}.log"
-    jail = sandbox_of(paths)
-    # In the sandbox (boss.core.sandbox) the test writes only the integration worktree and its private
-    # TMPDIR, where its report and bytecode go; no bytecode a candidate's code left is read.
-    with jail.confine(cwd, writable=[cwd], network=network, prefix="boss-merge-") as confine:
-        scratch = confine.tmp if confine is not None else log.parent / f"{name}.gate"
-        shutil.rmtree(scratch / "pycache", ignore_errors=True)
-        clean_caches(cwd)
-        env.update(run_env(scratch))
-        junit: Path | None = None
-        if is_pytest(command):
-            junit = scratch / "junit.xml"
-            junit.unlink(missing_ok=True)
-            scratch.mkdir(parents=True, exist_ok=True)
-            env["PYTEST_ADDOPTS"] = f"{env.get('PYTEST_ADDOPTS', '')} --junitxml={junit}".strip()
-        ticker.begin(label)
-        try:
-            outcome = run_shell(
-                command, cwd=cwd, env=env, log_path=log, timeout=limit, confine=confine,
-                log_cap=cap_of(paths), on_start=on_start, owner=owner or run_owner(paths),
-            )  # fmt: skip
-        finally:
-            ticker.end()
-        failures = _junit_failures(junit) if junit is not None else None
-        if confine is None:  # the history keeps the log, not the run's report and bytecode
-            shutil.rmtree(scratch, ignore_errors=True)
-    return Run(outcome.exit_code, outcome.elapsed, paths.rel(log), failures, outcome.timed_out)
+    ticker.begin(label)
+    try:
+        ran = testrun.execute(
+            command, cwd, env, log, sandbox_of(paths), limit, network, cap_of(paths),
+            owner or run_owner(paths), on_start,
+        )  # fmt: skip
+    finally:
+        ticker.end()
+    return Run(ran.exit_code, ran.elapsed, paths.rel(log), ran.failures, ran.timed_out)
 
 
 def run_owner(paths: PlanPaths) -> str:
@@ -308,20 +292,6 @@ def sandbox_of(paths: PlanPaths) -> Sandbox:
 def cap_of(paths: PlanPaths) -> int:
     """The most one test's log keeps: the project's `log_cap_mb` (boss.core.runlog)."""
     return load_config(paths.repo).log_cap
-
-
-def _junit_failures(path: Path) -> list[str] | None:
-    """The ids of the failing tests in a junit report; None when there is no readable report."""
-    try:
-        root = ET.parse(path).getroot()  # noqa: S314 - written by pytest, in our own run, just now
-    except (OSError, ET.ParseError):
-        return None
-    failing = set()
-    for case in root.iter("testcase"):
-        if any(child.tag in ("failure", "error") for child in case):
-            classname, name = case.get("classname", ""), case.get("name", "")
-            failing.add(f"{classname}::{name}" if classname else name)
-    return sorted(failing)
 
 
 @dataclass(frozen=True)

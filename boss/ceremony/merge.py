@@ -32,15 +32,23 @@ from boss.core.lock import locked
 from boss.core.manifest import Manifest
 from boss.core.paths import PlanPaths, integration_branch
 from boss.core.proc import stop_left_by
+from boss.core.testrun import Remote
 from boss.core.worktrees import tool_excludes
 
 
 def run(
-    paths: PlanPaths, m: Manifest, config: Config, progress: Progress, redo_rounds: int = 0, slots: int = 1
+    paths: PlanPaths,
+    m: Manifest,
+    config: Config,
+    progress: Progress,
+    redo_rounds: int = 0,
+    slots: int = 1,
+    remote: Remote | None = None,
 ) -> Journal:
     """Run the ceremony to its end (or resume an interrupted one); the final journal. `redo_rounds`:
     of a new ceremony, at most that many rounds of redoing dropped workers (boss/ceremony/redoing.py).
-    `slots`: test runs at once; above 1, made ahead by boss/ceremony/speculate.py, same verdicts."""
+    `slots`: test runs at once; above 1, made ahead by boss/ceremony/speculate.py, same verdicts.
+    `remote`: where the slots' runs are made instead (its own slots), e.g. a Dask cluster."""
     lock = paths.merge_dir / "merge.lock"
     busy = f"another `boss merge {paths.plan}` is running (lock: {lock})"
     with locked(lock, 0, busy):
@@ -53,10 +61,14 @@ def run(
             progress(f"resuming the ceremony begun at {j.started_at} (step {j.step})")
             if j.step in (jr.MERGING, jr.REDO, jr.LANDING):
                 landing.check_head(paths, j)
-        s = Session(paths, m, j, progress)
-        j.slots = max(1, slots)
-        if j.slots > 1 and j.step not in (jr.LANDING, jr.REPORT):
-            s.spec = speculate.Speculator(s, j.slots)
+        s = Session(
+            paths, m, j, progress, elsewhere=remote is not None and j.step not in (jr.LANDING, jr.REPORT)
+        )
+        j.slots = max(1, remote.slots if remote is not None else slots)
+        if (j.slots > 1 or remote is not None) and j.step not in (jr.LANDING, jr.REPORT):
+            if remote is not None:
+                progress(f"test slots: {j.slots} on {remote.where}")
+            s.spec = speculate.Speculator(s, j.slots, remote)
             s.spec.replan()
         try:
             if j.step == jr.PREPARE:
@@ -143,7 +155,7 @@ def _prepare(s: Session) -> None:
         return
     merge_report.warm_up()
     crash_point("prepare")
-    integration.prepare(s.paths, s.m, s.j.base_start)
+    integration.prepare(s.paths, s.m, s.j.base_start, not s.elsewhere)
     s.prepared, s.at = True, s.j.base_start
     s.step(jr.BASELINE)
 
@@ -157,7 +169,7 @@ def _baseline(s: Session) -> None:
         return
     crash_point("baseline")
     if not s.prepared:  # resumed: make sure the worktree is there, at the base
-        integration.prepare(s.paths, m, j.base_start)
+        integration.prepare(s.paths, m, j.base_start, not s.elsewhere)
         s.prepared, s.at = True, j.base_start
     started = now()
     s.progress(f"baseline: running `{m.integration_test}` on {m.base} at {short(j.base_start)}")

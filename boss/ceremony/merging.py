@@ -25,7 +25,7 @@ def merge_all(s: Session) -> None:
     """Merge and test every pending worker, then the final check, until it passes; on to landing."""
     j = s.j
     if not s.prepared:  # a resumed ceremony: back to the last tested head, whatever happened
-        integration.prepare(s.paths, s.m, j.head)
+        integration.prepare(s.paths, s.m, j.head, not s.elsewhere)
         s.prepared, s.at = True, j.head
     for x in j.records:  # the group each worker is merged with (the manifest boss holds)
         x.group = s.m.worker(x.id).group

@@ -75,6 +75,7 @@ class Session:
     at: str = ""  # the commit the integration worktree was last set or merged to
     ran: bool = False  # a test ran in the integration worktree since then (it may have changed files)
     spec: Prefetch | None = None  # with --slots N > 1: where every test run comes from
+    elsewhere: bool = False  # every test runs elsewhere (--engine dask): none in the integration worktree
 
     def ran_here(self) -> None:
         """A test ran in the integration worktree, one after the other: a round of its own."""

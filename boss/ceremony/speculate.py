@@ -10,7 +10,8 @@ it in the integration worktree, and the Speculator has already made most of them
 - It queues, for each candidate in order: each member's acceptance test and the integration
   test on its tree; for a red first run, the run again; for the predicted final tree, every
   predicted merged worker's acceptance test (the final check). N slot threads take them in that
-  order, each in a worktree of its own (`_slot<k>`, detached at the candidate's commit).
+  order, each in a worktree of its own (`_slot<k>`, detached at the candidate's commit), or, with
+  `boss merge --engine dask`, on a cluster node (boss/ceremony/elsewhere.py).
 - After each verdict, and whenever a run comes back red, the prediction is made again: queued
   runs no longer wanted are dropped (a running one finishes, its result kept), new ones queued.
 
@@ -37,11 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from boss.ceremony import integration, predict
+from boss.ceremony import elsewhere, integration, predict
 from boss.ceremony.integration import Run
 from boss.ceremony.predict import Candidate
 from boss.ceremony.session import Session, now, short
-from boss.core import git, gittrees
+from boss.core import git, gittrees, testrun
 from boss.core import journal as jr
 from boss.core.errors import GitError
 from boss.core.manifest import Worker
@@ -90,6 +91,7 @@ class Job:
     result: Run | None = None
     used: bool = False
     pgid: int = 0
+    cancel: testrun.Cancel | None = None  # stops it where it runs elsewhere
     slot: int = 0
     started: str = ""
     ended: str = ""
@@ -104,8 +106,8 @@ def key_of(kind: str, tree: str, worker: str, attempt: int) -> str:
 class Speculator:
     """The slots of one ceremony run: predicted test runs, made ahead, handed to the serial judge."""
 
-    def __init__(self, s: Session, slots: int) -> None:
-        self.s, self.slots = s, slots
+    def __init__(self, s: Session, slots: int, remote: testrun.Remote | None = None) -> None:
+        self.s, self.slots, self.remote = s, slots, remote
         self.cond = threading.Condition()
         self.jobs: dict[str, Job] = {}
         self.level = 0  # the highest round of a result the ceremony used
@@ -120,7 +122,8 @@ class Speculator:
         # The slots' worktrees are made here, one after the other, before any thread starts: a
         # `git worktree add` beside another git command that reads the worktree list (another
         # add, a `checkout -B`) can fail on the half-made entry. Their setup runs in each slot.
-        for k in range(1, slots + 1):
+        # With a remote, the slots are its own (boss/ceremony/elsewhere.py).
+        for k in range(1, slots + 1 if remote is None else 1):
             _make_slot(s, slot_path(s, k))
         for t in self.threads:
             t.start()
@@ -198,7 +201,7 @@ class Speculator:
                 state = "unused" if not x.used else "ok" if x.result.exit_code == 0 else "red"
             what, when = x.label.removeprefix("slot: "), {"start": x.started, "end": x.ended}
             j.events.append({"name": what, **when, "slot": f"{x.slot}", "state": state})
-        for k in range(1, self.slots + 1):
+        for k in range(1, self.slots + 1 if self.remote is None else 1):
             _remove_slot(self.s, slot_path(self.s, k))
 
     # --- predictions ------------------------------------------------------------------------
@@ -279,6 +282,8 @@ class Speculator:
         if job.state == RUNNING and job.pgid:
             with suppress(ProcessLookupError, PermissionError):
                 os.killpg(job.pgid, signal.SIGTERM)
+        if job.state == RUNNING and job.cancel is not None:
+            job.cancel()
         job.state = DROPPED
 
     # --- the slots --------------------------------------------------------------------------
@@ -303,11 +308,11 @@ class Speculator:
         try:
             job = self._take()
             while job is not None:
-                if not ready:
+                if self.remote is None and not ready:
                     integration.setup_worktree(s.paths, s.m, path)
                     ready = True
-                # As in the integration worktree: tracked files as committed, untracked ones kept.
-                git.git(path, "checkout", "--quiet", "--force", "--detach", job.commit)
+                if self.remote is None:  # as in the integration worktree: tracked files as committed
+                    git.git(path, "checkout", "--quiet", "--force", "--detach", job.commit)
                 job.slot, job.started = k, now()
                 s.progress(f"slot {k}: {job.label.removeprefix('slot: ')}")
                 run = self._run(job, path, ticker)
@@ -353,6 +358,8 @@ class Speculator:
                         os.killpg(pgid, signal.SIGTERM)
 
         name = f"slot.{job.kind}.{short(job.tree)}{f'.{job.worker}' if job.worker else ''}.{job.attempt}"
+        if self.remote is not None:
+            return self._run_elsewhere(self.remote, job, name, ticker)
         owner = integration.run_owner(s.paths)
         if job.kind == "int":
             return integration.run_test(
@@ -362,6 +369,16 @@ class Speculator:
         return integration.run_acceptance(
             s.paths, s.m, w, path, name, ticker, job.label, on_start=started, owner=owner
         )
+
+    def _run_elsewhere(self, remote: testrun.Remote, job: Job, name: str, ticker: integration.Ticker) -> Run:
+        def started(cancel: testrun.Cancel) -> None:  # a run dropped meanwhile is stopped at once
+            with self.cond:
+                job.cancel = cancel
+                if job.state == DROPPED:
+                    cancel()
+
+        req = elsewhere.request(self.s, name, job.kind, job.commit, job.worker)
+        return elsewhere.run(self.s, remote, req, ticker, job.label, started, job.slot)
 
 
 def _make_slot(s: Session, path: Path) -> None:

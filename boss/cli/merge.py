@@ -27,8 +27,13 @@ if TYPE_CHECKING:
     "--slots", type=click.IntRange(1, 64), default=None, metavar="N",
     help="Test runs at once, made ahead for the predicted merges (default: merge_slots, else the CPUs).",
 )  # fmt: skip
+@click.option("--engine", type=click.Choice(["local", "dask"]), help="Where test slots run (config: engine).")
+@click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler, tcp://HOST:PORT (config: scheduler).")
+@click.option("--remote", metavar="URL", help="The shared git remote the nodes reach (config: remote).")
 @json_option
-def merge(plan: str | None, dry_run: bool, redo_rounds: int, slots: int | None, as_json: bool) -> int:
+def merge(
+    plan: str | None, dry_run: bool, redo_rounds: int, slots: int | None, as_json: bool, **cluster: str | None
+) -> int:
     """Bring every worker's proven work into the base branch, in dependency order.
 
     Triage (SUCCESS is queued; FAILED, CRASHED, SCOPE_VIOLATION and running workers are
@@ -44,6 +49,10 @@ def merge(plan: str | None, dry_run: bool, redo_rounds: int, slots: int | None, 
     With --redo N, each worker dropped as CONFLICT or REVERTED is then run again by its worker
     from the tested result (as `boss retry ID --onto` would, told why), and the redos that
     succeed are merged in a second pass; at most N such rounds.
+
+    With --engine dask (or `engine: dask` in .boss/config.yaml) the test runs are made on a Dask
+    cluster's nodes, --slots at once (default: merge_slots, else the nodes' threads); merges,
+    judging and landing stay here (README, "Running on a Dask cluster").
 
     Progress goes to stderr; the verdicts, with their evidence, to merge/REPORT.md and
     merge/report.json. An interrupted ceremony (even by kill -9) resumes where it stopped.
@@ -62,7 +71,19 @@ def merge(plan: str | None, dry_run: bool, redo_rounds: int, slots: int | None, 
     def progress(line: str) -> None:
         click.echo(line, err=True)
 
-    j = ceremony.run(paths, m, config, progress, redo_rounds, config.effective_slots(slots))
+    scheduler, remote = config.cluster(
+        "boss merge", cluster["engine"], cluster["scheduler"], cluster["remote"]
+    )
+    if scheduler:
+        from worker.api import cluster_slots
+
+        place = cluster_slots(paths, m, config, scheduler, remote, slots or 0)
+        try:
+            j = ceremony.run(paths, m, config, progress, redo_rounds, place.slots, place)
+        finally:
+            place.close()
+    else:
+        j = ceremony.run(paths, m, config, progress, redo_rounds, config.effective_slots(slots))
     report = paths.merge_dir / "report.json"
     if as_json:
         click.echo(report.read_text(), nl=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from boss.core import yamlio
-from boss.core.errors import ConfigError
+from boss.core.errors import ConfigError, InputError
 from boss.core.manifest_rules import MAX_SECONDS, control_problem, show
 from boss.core.paths import BOSS_DIR, DEFAULT_WORKTREE_ROOT
 from boss.core.runlog import DEFAULT_CAP, MB
@@ -61,6 +61,20 @@ class Config:
         if given:
             return given
         return self.merge_slots if self.merge_slots > 0 else max(2, os.cpu_count() or 2)
+
+    def cluster(
+        self, command: str, engine: str | None, scheduler: str | None, remote: str | None
+    ) -> tuple[str, str]:
+        """(scheduler, remote) when the engine (`--engine`, else `engine:`) is dask, else ("", "");
+        InputError naming command when the scheduler or the remote is neither given nor set."""
+        if (engine or self.engine) != "dask":
+            return "", ""
+        where = scheduler or self.scheduler, remote or self.remote
+        for value, flag in zip(where, ("--scheduler", "--remote"), strict=True):
+            if not value:
+                msg = f"{command} --engine dask needs {flag} (or {flag[2:]} in .boss/config.yaml)"
+                raise InputError(msg)
+        return where
 
     @property
     def effective_jobs(self) -> int:

@@ -1,14 +1,15 @@
-"""The error catalogue's entries for `run_workers.sh --engine dask` (see error_catalogue.py)."""
+"""The error catalogue's entries for `--engine dask` (run_workers.sh, boss merge; see error_catalogue.py)."""
 
 from __future__ import annotations
 
 from boss.core.error_entry import Entry
 
-CLUSTER = "On a Dask cluster (`run_workers.sh --engine dask`)"
+CLUSTER = "On a Dask cluster (`run_workers.sh --engine dask`, `boss merge --engine dask`)"
 
 CLUSTER_ENTRIES: tuple[Entry, ...] = (
-    Entry("dask-needs-address", CLUSTER, "`--engine dask` without a scheduler (or remote) given or set.", 2,
-          "run_workers.sh --engine dask needs --scheduler (or scheduler in .boss/config.yaml)",
+    Entry("dask-needs-address", CLUSTER,
+          "`run_workers.sh` or `boss merge` with `--engine dask`, no scheduler (or remote) given or set.", 2,
+          "<command> --engine dask needs --scheduler (or scheduler in .boss/config.yaml)",
           "Give `--scheduler tcp://HOST:PORT` and `--remote URL`, or set `scheduler:` and `remote:` in "
           "`.boss/config.yaml`."),
     Entry("dask-remote-unreadable", CLUSTER, "The shared remote cannot be read from the Boss's machine.", 1,
@@ -25,4 +26,8 @@ CLUSTER_ENTRIES: tuple[Entry, ...] = (
           "--scheduler <address>: no node offers the AGENT resource; start nodes with "
           "`dask worker ADDRESS --resources AGENT=2`",
           "Start nodes with `--resources AGENT=N` (N agents at once there); nodes without it run none."),
+    Entry("dask-no-nodes", CLUSTER, "`boss merge --engine dask` where no node is connected to the scheduler.",
+          1,
+          "--scheduler <address>: no node is connected to it; start nodes with `dask worker ADDRESS`",
+          "Start at least one node (`dask worker ADDRESS`); the ceremony's tests need no `AGENT` resource."),
 )  # fmt: skip

@@ -61,14 +61,10 @@ def pool(
     # A bad agent name stops the script before any worker runs (of the selected ones: a worker
     # that --only leaves out cannot stop the others).
     check_runnable(paths, m, config, [i for i in only.split(",") if i])
-    if (engine or config.engine) == "dask":
+    where = config.cluster("run_workers.sh", engine, scheduler, remote)
+    if all(where):
         from worker.engine.dask_pool import serve as serve_on_cluster
 
-        where = scheduler or config.scheduler, remote or config.remote
-        for value, flag in zip(where, ("--scheduler", "--remote"), strict=True):
-            if not value:
-                msg = f"run_workers.sh --engine dask needs {flag} (or {flag[2:]} in .boss/config.yaml)"
-                raise InputError(msg)
         return serve_on_cluster(paths, m, config, events_fd, *where)
     return serve(paths, m, config, events_fd)
 

@@ -38,9 +38,9 @@ FOLLOW_EVERY = 2.0  # seconds between looks at the running workers' published st
 CONNECT_TIMEOUT = 10  # seconds to reach the scheduler before saying it cannot be reached
 
 
-def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT) -> Any:
-    """A Dask client of the scheduler; StateError, one line, when it cannot be had or has no node
-    offering the AGENT resource (the tasks would wait for ever)."""
+def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT, agents: bool = True) -> Any:
+    """A Dask client of the scheduler; StateError, one line, when it cannot be had, or has no node
+    (with `agents`: no node offering the AGENT resource): the tasks would wait for ever."""
     try:
         from distributed import Client
     except ImportError as e:
@@ -55,7 +55,11 @@ def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT) -> Any:
         msg = f"--scheduler {scheduler}: the Dask scheduler cannot be reached ({why}); start it or fix it"
         raise StateError(msg) from e
     nodes = client.scheduler_info().get("workers", {}).values()
-    if not any(n.get("resources", {}).get("AGENT", 0) >= 1 for n in nodes):
+    if not agents and not nodes:
+        client.close()  # type: ignore[no-untyped-call]
+        msg = f"--scheduler {scheduler}: no node is connected to it; start nodes with `dask worker ADDRESS`"
+        raise StateError(msg)
+    if agents and not any(n.get("resources", {}).get("AGENT", 0) >= 1 for n in nodes):
         client.close()  # type: ignore[no-untyped-call]
         msg = (
             f"--scheduler {scheduler}: no node offers the AGENT resource; "

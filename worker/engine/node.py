@@ -32,7 +32,7 @@ KEEP_OUT = {"CONTEXT.md", "run.lock"}
 STOP_POLL = 1.0  # seconds between looks at the Boss's stop event  # the Boss's own, or meaningless elsewhere
 
 
-def _node() -> tuple[Path, str]:
+def here() -> tuple[Path, str]:
     """The node's local folder, and its name as the Boss's log shows it."""
     try:
         from distributed import get_worker
@@ -169,7 +169,7 @@ def _event(name: str) -> Any:
 
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     """Run worker task['id'] of task['plan'] here; what the Boss records, and whether the push held."""
-    root, name = _node()
+    root, name = here()
     cache = mirror(task["remote"], root)
     repo = _workspace(cache, root, task)
     try:
