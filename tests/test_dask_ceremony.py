@@ -143,8 +143,11 @@ def test_pytest_failures_are_read_from_the_nodes_reports(cluster, tmp_path):
 
 
 def test_a_failing_setup_on_a_node_is_one_line_and_the_ceremony_resumes(cluster, tmp_path):
-    work = [(spec("W1"), new("W1")), (spec("W2"), new("W2"))]
-    s = build(tmp_path / "cluster", work)
+    s = make_scenario(
+        tmp_path / "cluster", [spec("W1"), spec("W2"), spec("W3")], integration_test=CHECK, files=FILES
+    )
+    s.work("W1", new("W1"))
+    s.work("W2", new("W2"))  # W3 has not run: not queued yet
     manifest = s.paths.manifest.read_text()
     raw = yaml.safe_load(manifest)
     raw["setup"] = "echo no-such-tool >&2; exit 3"
@@ -157,17 +160,22 @@ def test_a_failing_setup_on_a_node_is_one_line_and_the_ceremony_resumes(cluster,
     errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "setup failed in a test slot (exit 3): no-such-tool" in errors[0], proc.stderr
     assert "Traceback" not in proc.stderr
-    s.paths.manifest.write_text(manifest)  # fixed: the next run resumes the ceremony
+    raw["setup"] = "touch setup-ran"  # fixed: the next run resumes the ceremony
+    s.paths.manifest.write_text(yaml.safe_dump(raw))
     (s.repo / ".boss/config.yaml").write_text(
         f"engine: dask\nscheduler: {cluster.address}\nremote: {remote}\n"
     )
     again = boss("merge", "p", "--json", cwd=s.repo, check=0)
-    assert {w["id"]: w["verdict"] for w in json.loads(again.stdout)["workers"]} == {
-        "W1": "MERGED",
-        "W2": "MERGED",
-    }
+    verdicts = {w["id"]: w["verdict"] for w in json.loads(again.stdout)["workers"]}
+    assert (verdicts["W1"], verdicts["W2"]) == ("MERGED", "MERGED"), again.stderr
     assert "on the Dask cluster" in again.stderr
     nothing_left(s, cluster, remote)
+    integration = s.paths.worktree_root / "p" / "_integration"
+    assert not (integration / "setup-ran").exists()  # no test ran here: no setup here
+    s.work("W3", new("W3"))
+    (s.repo / ".boss/config.yaml").write_text("")
+    here = boss("merge", "p", "--slots", "1", cwd=s.repo, check=0)
+    assert (integration / "setup-ran").exists(), here.stderr  # a ceremony here sets it up first
 
 
 def test_a_node_killed_during_the_ceremony_costs_a_rerun_not_a_verdict(tmp_path):

@@ -37,6 +37,7 @@ OnStart = testrun.OnStart
 PROGRESS_ENV = "BOSS_MERGE_PROGRESS_SECONDS"
 # pytest: 0 passed, 1 some tests failed, 5 no tests collected; anything else is a crash.
 _PYTEST_JUDGED = (0, 1, 5)
+NO_SETUP = "boss-no-setup"  # in the integration worktree's git folder: made without its setup
 
 
 def worktree_path(paths: PlanPaths) -> Path:
@@ -55,6 +56,10 @@ def prepare(paths: PlanPaths, m: Manifest, start: str, setup: bool = True) -> Pa
         with registry_lock(paths):  # `checkout -B` reads every worktree's entry
             git.checkout_branch(path, integration_branch(paths.plan), start)
         git.git(path, "clean", "-fdq")
+        unset = git.git_dir(path) / NO_SETUP
+        if setup and unset.exists():  # made for a ceremony whose tests ran elsewhere: set up now
+            setup_worktree(paths, m, path)
+            unset.unlink(missing_ok=True)
         return path
     if path.exists():
         shutil.rmtree(path)  # a leftover folder git no longer knows: nothing to keep
@@ -70,6 +75,8 @@ def prepare(paths: PlanPaths, m: Manifest, start: str, setup: bool = True) -> Pa
             git.worktree_add_branch(repo, path, integration_branch(paths.plan), start)
     if setup:
         setup_worktree(paths, m, path)
+    else:
+        (git.git_dir(path) / NO_SETUP).touch()
     return path
 
 
