@@ -322,7 +322,7 @@ class DaskPool(Pool):
         log = bytes(result.get("log") or b"").decode("utf-8", errors="replace")
         for line in log.splitlines():
             event = statelog.parse(line)
-            if event is not None and event.worker == worker_id:
+            if event is not None and event.worker.split(".")[0] == worker_id:  # W1, W1.s1.i2 (its guard's)
                 statelog.append(paths.log, event)
         statelog.append(
             paths.log,

@@ -181,12 +181,12 @@ def hear(folder: Path, plan: str, worker_id: str, name: str, heard: Any) -> Any:
 
 def settle(folder: Path, plan: str, worker_id: str, published: Any) -> list[approvals.Request]:
     """Each decision published for worker_id into folder, on the node's own ids of its request
-    (boss.core.approvals.settle); the requests changed."""
+    (boss.core.approvals.settle); the requests changed. (Dask's transport turns lists to tuples.)"""
     changed: list[approvals.Request] = []
     for entry in published.values() if isinstance(published, dict) else ():
         raw, ids = (entry.get("request"), entry.get("ids")) if isinstance(entry, dict) else (None, None)
         req = approvals.parse(bytes(raw)) if isinstance(raw, bytes | bytearray) else None
-        if req is None or req.worker != worker_id or req.plan != plan or not isinstance(ids, list):
+        if req is None or req.worker != worker_id or req.plan != plan or not isinstance(ids, list | tuple):
             continue
         changed += approvals.settle(folder, req, [i for i in ids if isinstance(i, str)])
     return changed
