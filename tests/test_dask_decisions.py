@@ -317,3 +317,36 @@ def test_what_a_node_publishes_for_another_worker_or_as_used_changes_nothing_at_
     assert {i: after[i] for i in before} == before  # nothing used, approved or undone
     new = {i: r for i, r in after.items() if i not in before}
     assert [(r.worker, r.command, r.status) for r in new.values()] == [("W1", "echo marker", ap.PENDING)]
+
+
+def test_without_a_wait_an_approval_made_mid_run_is_used_by_a_later_call_of_the_same_run(cluster, tmp_path):
+    """As a local worker without BOSS_APPROVAL_WAIT: the TIER 3 call is blocked at once and its
+    request reaches the Boss; approved there while the agent still works, the same command in the
+    next iteration of that run is let through once."""
+    repo = make_repo(tmp_path / "boss", {**FILES, "build/out.txt": "old\n"})
+    steps = [{"shell": [CMD], "sleep": 15}, {"shell": [CMD]}]
+    w1 = worker("W1", scope=["^build/"], test="test ! -e build/out.txt", steps=steps, max_strategies=1)
+    paths, _ = make_plan(repo, [w1])
+    proc = start(paths, cluster, remote_of(tmp_path, repo), BOSS_APPROVAL_WAIT="")
+    try:
+        [asked] = waiting_for("W1's request at the Boss", lambda: boss_requests(repo), proc)
+        assert _worker_runs(cluster.tag, "W1") and st.read(paths.status("W1")).iteration == 1
+        boss("approve", asked["id"], "--plan", "p", cwd=repo)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, (out, err)
+    w1 = st.read(paths.status("W1"))
+    assert (w1.state, w1.strategy, w1.iteration) == ("SUCCESS", 1, 2), w1
+    assert [e.action for e in statelog.read(paths.log) if e.worker == "W1"].count("start") == 1
+    assert agent_log(paths, "W1").splitlines().count("removed-once") == 1
+    assert [(r["id"], r["status"]) for r in boss_requests(repo)] == [(asked["id"], ap.USED)]
+    assert [line.split(":")[0] for line in guard_lines(paths, "W1")] == [
+        "tier3 blocked",
+        guard_lines(paths, "W1")[1].split(":")[0],
+    ]
+    assert guard_lines(paths, "W1")[1].startswith(
+        f"tier3 allowed once by approval {asked['id']} after checkpoint"
+    )

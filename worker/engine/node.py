@@ -121,7 +121,7 @@ def _run_worker(repo: Path, plan: str, wid: str, stop: str, wait: float = 0.0) -
         event = _event(stop)
         status = repo / ".boss" / "plans" / plan / "workers" / wid / "status.json"
         folder = repo / ".boss" / "plans" / plan / "approvals"
-        shown, asked, heard = b"", dict[str, bytes](), None
+        shown, asked, heard = b"", None, None  # asked: published once at least, even empty
         while proc.poll() is None:
             if event is None:
                 proc.wait()
@@ -151,7 +151,7 @@ def _show(status: Path, name: str, shown: bytes) -> bytes:
     return data
 
 
-def _ask(folder: Path, name: str, asked: dict[str, bytes]) -> dict[str, bytes]:
+def _ask(folder: Path, name: str, asked: dict[str, bytes] | None) -> dict[str, bytes]:
     """Publish the plan's approval requests on this node (a Dask variable) when they changed, so a
     TIER 3 request reaches the Boss while the worker still runs, as a local one does."""
     now = {f.name: f.read_bytes()[:MAX_FILE] for f in sorted(folder.glob("R*.json"))}
