@@ -19,6 +19,7 @@ from boss.core.lock import locked
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs the guard 3 ms
 if TYPE_CHECKING:
+    from collections.abc import Collection
     from contextlib import AbstractContextManager
 
 PENDING, APPROVED, DENIED, USED = "pending", "approved", "denied", "used"
@@ -79,6 +80,14 @@ def _read(path: Path) -> Request | None:
         return Request(**{k: v for k, v in data.items() if k in known})
     except TypeError:
         return None
+
+
+def _own(folder: Path, req_id: str) -> Request | None:
+    """The request R<number> of the folder, when its file holds that id; else None."""
+    if not (req_id[:1] == "R" and req_id[1:].isdigit()):
+        return None
+    req = _read(_path(folder, req_id))
+    return req if req is not None and req.id == req_id else None
 
 
 def _write(folder: Path, req: Request) -> None:
@@ -172,16 +181,17 @@ def decide(folder: Path, req_id: str, *, approve: bool, reason: str = "") -> Req
         return decided
 
 
-def adopt(folder: Path, req: Request) -> Request:
+def adopt(folder: Path, req: Request, *, skip: Collection[str] = ()) -> Request:
     """Record a request another machine's guard made (a worker on a cluster node): pending,
     whatever it says; the one already here when it was seen before (same id, worker and command,
-    whatever was decided since) or is pending for the same worker and command; else under its
-    own id when that is free here, else under the next number."""
+    whatever was decided since) or is pending for the same worker and command, unless its id is
+    in skip (it stands for another of that machine's requests); else under its own id when that
+    is free here, else under the next number."""
     folder.mkdir(parents=True, exist_ok=True)
     with _lock(folder):
         existing = list_requests(folder)
         for have in existing:
-            same = have.worker == req.worker and have.command == req.command
+            same = have.worker == req.worker and have.command == req.command and have.id not in skip
             if same and (have.id == req.id or have.status == PENDING):  # seen before (maybe decided)
                 return have
         taken = {r.id for r in existing} | {p.stem for p in folder.glob("R*.json")}
@@ -191,6 +201,39 @@ def adopt(folder: Path, req: Request) -> Request:
                         req.cwd, req.created_at or now_iso())  # fmt: skip
         _write(folder, fresh)
         return fresh
+
+
+def use(folder: Path, req_id: str, worker: str, command: str) -> Request | None:
+    """Use up request req_id, approved here for exactly this worker and command, because another
+    machine ran the command on it (a worker on a cluster node); None when it is not such a one."""
+    with _lock(folder):
+        req = _own(folder, req_id)
+        if req is None or (req.status, req.worker, req.command) != (APPROVED, worker, command):
+            return None
+        used = replace(req, status=USED, used_at=now_iso())
+        _write(folder, used)
+        return used
+
+
+def settle(folder: Path, decided: Request, ids: Collection[str]) -> list[Request]:
+    """Take a decision made on another machine (the Boss's, for a worker running on a cluster
+    node) into this folder: each request of ids for the same worker and command gets its status
+    (approved or denied), its time and its reason, except one already used here. The ones changed."""
+    if decided.status not in (APPROVED, DENIED) or not folder.is_dir():
+        return []
+    changed = []
+    with _lock(folder):
+        for req_id in sorted(set(ids)):
+            req = _own(folder, req_id)
+            if req is None or (req.worker, req.command) != (decided.worker, decided.command):
+                continue  # not the request the decision is about
+            if req.status in (USED, decided.status):
+                continue  # a used request stays used: the decision cannot run it again
+            now = replace(req, status=decided.status, decided_at=decided.decided_at,
+                          decision_reason=decided.decision_reason)  # fmt: skip
+            _write(folder, now)
+            changed.append(now)
+    return changed
 
 
 def parse(data: bytes) -> Request | None:

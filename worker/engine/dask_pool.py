@@ -13,7 +13,6 @@ against git: a SUCCESS whose head is not the branch on the remote is recorded FA
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import queue
 import socket
@@ -29,8 +28,9 @@ from boss.core.config import Config
 from boss.core.errors import BossError, InputError, StateError
 from boss.core.manifest import Manifest
 from boss.core.paths import PlanPaths
-from worker.engine import node, shipping
+from worker.engine import live, node, shipping
 from worker.engine.refs import fetch_into, local_refs, push_cas, remote_owned, remote_refs
+from worker.lifecycle.broker import approval_wait
 from worker.lifecycle.command import EXIT_CODES
 from worker.lifecycle.pool import INTERRUPTED, Pool
 
@@ -93,6 +93,7 @@ class DaskPool(Pool):
         self.futures: dict[str, Any] = {}
         self.stops: dict[str, str] = {}  # worker -> the Dask event that stops it on its node
         self.shipped: dict[str, dict[str, approvals.Request]] = {}  # worker -> the requests it was sent
+        self.ledgers: dict[str, live.Ledger] = {}  # worker -> what its node knows of them
         self.writing = threading.Lock()  # the progress thread's status writes against the end's
         self.progress = threading.Thread(target=self._follow, name="boss-progress", daemon=True)
         self.ended: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -141,11 +142,12 @@ class DaskPool(Pool):
         st.write(self.paths.status(worker_id), running)
         key = f"boss-{self.paths.plan}-{worker_id}-{uuid.uuid4().hex[:8]}"
         task["stop"] = self.stops[worker_id] = f"{key}-stop"
+        task["wait"] = approval_wait(os.environ)  # a TIER 3 call waits on the node as it would here
         future = self.client.submit(node.run_task, task, key=key, resources={"AGENT": 1}, pure=False)
         # Published, the task outlives this pool: a Boss started again reattaches to it (_reattach).
         self.client.publish_dataset(**{key: future})
-        sent = [r.to_json() for r in self.shipped[worker_id].values()]
-        self._record_file(worker_id).write_text(json.dumps({"key": key, "sent": sent}))
+        self.ledgers[worker_id] = live.Ledger.of(self.shipped[worker_id])
+        live.save(self._record_file(worker_id), key, self.ledgers[worker_id])
         self._follow_future(worker_id, future)
 
     def _follow_future(self, worker_id: str, future: Any) -> None:
@@ -153,7 +155,8 @@ class DaskPool(Pool):
         future.add_done_callback(lambda _f: self._ended(worker_id))
 
     def _record_file(self, worker_id: str) -> Path:
-        """The task a worker runs as on the cluster (its key, the approval requests it was sent)."""
+        """The task a worker runs as on the cluster (its key, what its node knows of the approval
+        requests: worker.engine.live.Ledger)."""
         return self.paths.worker_dir(worker_id) / "dask-task.json"
 
     def _reattach(self, worker_id: str) -> bool:
@@ -161,15 +164,14 @@ class DaskPool(Pool):
         still holds it (running, or ended with its result waiting); False when there is none."""
         record = self._record_file(worker_id)
         try:
-            data = json.loads(record.read_text())
-            key, sent = str(data["key"]), [approvals.Request(**r) for r in data["sent"]]
+            key, ledger = live.load(record)
             held = key in self.client.list_datasets()
         except (OSError, ValueError, KeyError, TypeError):
             held = False
         if not held:
             record.unlink(missing_ok=True)
             return False
-        self.shipped[worker_id] = {r.id: r for r in sent}
+        self.shipped[worker_id], self.ledgers[worker_id] = ledger.sent, ledger
         self.stops[worker_id] = f"{key}-stop"
         again = "reattached to its task on the cluster (the Boss before this one submitted it)"
         st.write(
@@ -185,8 +187,11 @@ class DaskPool(Pool):
     def _forget(self, worker_id: str) -> None:
         """The worker's task is over for the cluster too: unpublished, its record gone."""
         stop = self.stops.pop(worker_id, "")
+        self.ledgers.pop(worker_id, None)
         with contextlib.suppress(Exception):  # the scheduler gone: nothing holds it any more
             self.client.unpublish_dataset(stop.removesuffix("-stop"))
+        with contextlib.suppress(Exception):
+            live.forget(self.client, stop)
         self._record_file(worker_id).unlink(missing_ok=True)
 
     def _ended(self, worker_id: str) -> None:
@@ -258,20 +263,26 @@ class DaskPool(Pool):
         while True:
             time.sleep(FOLLOW_EVERY)
             for worker_id, stop in list(self.stops.items()):
+                with contextlib.suppress(Exception):  # the scheduler is gone: next time
+                    self._exchange(worker_id, stop)
                 try:
                     data = Variable(f"{stop}-status", client=self.client).get(timeout=0.2)  # type: ignore[no-untyped-call]
                 except Exception:  # noqa: S112 - not published yet, or the scheduler is gone: next time
                     continue
-                with contextlib.suppress(Exception):  # none asked yet
-                    asked = Variable(f"{stop}-requests", client=self.client).get(timeout=0.2)  # type: ignore[no-untyped-call]
-                    with self.writing:
-                        if worker_id in self.futures and self.stops.get(worker_id) == stop:
-                            shipping.take_approvals(
-                                self.paths, worker_id, self.shipped.get(worker_id, {}), asked
-                            )
                 with self.writing:
                     if worker_id in self.futures and self.stops.get(worker_id) == stop:
                         self._progress(worker_id, bytes(data))
+
+    def _exchange(self, worker_id: str, stop: str) -> None:
+        """A running worker's approval requests from its node, and the Boss's decisions on them
+        back to it (worker.engine.live)."""
+        asked = live.asked(self.client, stop)
+        with self.writing:
+            ledger = self.ledgers.get(worker_id)
+            if ledger is None or worker_id not in self.futures or self.stops.get(worker_id) != stop:
+                return  # ended meanwhile: its result is taken (_record)
+            if live.exchange(self.client, self.paths, worker_id, stop, ledger, asked):
+                live.save(self._record_file(worker_id), stop.removesuffix("-stop"), ledger)
 
     def _progress(self, worker_id: str, raw: bytes) -> None:
         got = self._parse(worker_id, raw)
@@ -309,12 +320,13 @@ class DaskPool(Pool):
         fetch_into(paths.repo, self.remote, theirs, [r for r in mine if r not in theirs])
         shipping.take_files(paths.worker_dir(worker_id), dict(result.get("files") or {}))
         sent = self.shipped.pop(worker_id, {})
-        shipping.take_approvals(paths, worker_id, sent, dict(result.get("approvals") or {}))
+        ledger = self.ledgers.get(worker_id) or live.Ledger.of(sent)
+        live.take(paths, worker_id, ledger, dict(result.get("approvals") or {}))
         status = self._status(worker_id, bytes(dict(result.get("files") or {}).get("status.json", b"")))
         log = bytes(result.get("log") or b"").decode("utf-8", errors="replace")
         for line in log.splitlines():
             event = statelog.parse(line)
-            if event is not None and event.worker == worker_id:
+            if event is not None and event.worker.split(".")[0] == worker_id:  # W1, W1.s1.i2 (its guard's)
                 statelog.append(paths.log, event)
         statelog.append(
             paths.log,

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from boss.core import git
+from worker.engine import live
 from worker.engine.refs import local_refs, push_cas, remote_git
+from worker.lifecycle.broker import WAIT_ENV
 
 MAX_FILE = 8 * 1024 * 1024  # the most one returned file holds; a larger one is left on the node
 MAX_TOTAL = 32 * 1024 * 1024  # the most one task returns
@@ -101,20 +103,25 @@ def _collect(folder: Path) -> dict[str, bytes]:
     return files
 
 
-def _run_worker(repo: Path, plan: str, wid: str, stop: str) -> tuple[int, str]:
+def _run_worker(repo: Path, plan: str, wid: str, stop: str, wait: float = 0.0) -> tuple[int, str]:
     """`worker run PLAN ID` in repo: its exit code and its output's tail. When the Boss sets the
     Dask event `stop` (run_workers.sh was stopped), the worker gets SIGTERM, as a local one would:
-    it stops its agent and records FAILED "interrupted"."""
+    it stops its agent and records FAILED "interrupted". While it runs, its status and approval
+    requests go to the Boss, and the Boss's decisions come into its approvals folder
+    (worker.engine.live); a TIER 3 call waits `wait` seconds for them (the Boss's BOSS_APPROVAL_WAIT)."""
     out = repo.parent / f"{repo.name}.out"
+    env = {k: v for k, v in os.environ.items() if k != WAIT_ENV}
+    if wait > 0:
+        env[WAIT_ENV] = f"{wait:g}"
     with out.open("w+b") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-P", "-m", "worker", "run", plan, wid], cwd=repo, stdin=subprocess.DEVNULL,
-            stdout=sink, stderr=subprocess.STDOUT,
+            stdout=sink, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         event = _event(stop)
         status = repo / ".boss" / "plans" / plan / "workers" / wid / "status.json"
         folder = repo / ".boss" / "plans" / plan / "approvals"
-        shown, asked = b"", dict[str, bytes]()
+        shown, asked, heard = b"", None, None  # asked: published once at least, even empty
         while proc.poll() is None:
             if event is None:
                 proc.wait()
@@ -123,6 +130,7 @@ def _run_worker(repo: Path, plan: str, wid: str, stop: str) -> tuple[int, str]:
                 proc.wait()
             else:
                 shown = _show(status, f"{stop}-status", shown)
+                heard = live.hear(folder, plan, wid, f"{stop}-decisions", heard)
                 asked = _ask(folder, f"{stop}-requests", asked)
         sink.seek(max(0, sink.tell() - 4000))
         output = sink.read().decode(errors="replace")
@@ -143,7 +151,7 @@ def _show(status: Path, name: str, shown: bytes) -> bytes:
     return data
 
 
-def _ask(folder: Path, name: str, asked: dict[str, bytes]) -> dict[str, bytes]:
+def _ask(folder: Path, name: str, asked: dict[str, bytes] | None) -> dict[str, bytes]:
     """Publish the plan's approval requests on this node (a Dask variable) when they changed, so a
     TIER 3 request reaches the Boss while the worker still runs, as a local one does."""
     now = {f.name: f.read_bytes()[:MAX_FILE] for f in sorted(folder.glob("R*.json"))}
@@ -175,7 +183,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     try:
         plan, wid, branch = task["plan"], task["id"], task["branch"]
         before = local_refs(repo, plan, wid, branch)
-        code, output = _run_worker(repo, plan, wid, task.get("stop", ""))
+        code, output = _run_worker(repo, plan, wid, task.get("stop", ""), float(task.get("wait", 0.0)))
         after = local_refs(repo, plan, wid, branch)
         refused = push_cas(repo, task["remote"], after, before)
         plan_dir = repo / ".boss" / "plans" / plan

@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from boss.core import approvals, git, notify, yamlio
+from boss.core import approvals, git, yamlio
 from boss.core.errors import StateError
 from boss.core.manifest import Manifest
 from boss.core.paths import PlanPaths
+from worker.engine import live
 
 
 def plan_files(paths: PlanPaths, m: Manifest, worker_id: str) -> dict[str, bytes]:
@@ -64,25 +65,9 @@ def node_config(paths: PlanPaths) -> bytes:
 def take_approvals(
     paths: PlanPaths, worker_id: str, sent: dict[str, approvals.Request], returned: dict[str, Any]
 ) -> None:
-    """The node's approval requests of this worker, into the plan's folder: a new one is adopted
-    (pending: no node decides), an approved one the node used is used here too."""
-    folder = paths.approvals_dir
-    for data in returned.values():
-        req = approvals.parse(bytes(data))
-        if req is None or req.worker != worker_id or req.plan != paths.plan:
-            continue
-        before = sent.get(req.id)
-        if before is None:
-            known = {r.id for r in approvals.list_requests(folder)}
-            taken = approvals.adopt(folder, req)
-            if taken.id not in known:  # new here: announced as the guard announces a local one
-                notify.emit(
-                    paths.repo, notify.APPROVAL, paths.plan, worker=worker_id, request=taken.to_json()
-                )
-        elif (before.worker, before.command, before.status, req.status) == (
-            req.worker, req.command, approvals.APPROVED, approvals.USED,
-        ):  # fmt: skip
-            approvals.consume(folder, req.worker, req.command)
+    """The node's approval requests of this worker, into the plan's folder (worker.engine.live.take):
+    a new one is adopted (pending: no node decides), an approved one the node used is used here too."""
+    live.take(paths, worker_id, live.Ledger.of(sent), returned)
 
 
 def base(repo: Path, m: Manifest) -> str:
