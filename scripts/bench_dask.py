@@ -9,8 +9,12 @@
    (run_workers.sh) against the same run on a one-node cluster, each repeated; the difference
    is what the engine adds to a worker (publishing refs, the node's mirror fetch and workspace,
    the push, the Boss's fetch and records).
+3. The ceremony (`boss merge --engine dask`): N branches (one breaking the suite) whose
+   integration test sleeps S seconds, merged serially here (`--slots 1`), with 6 slots here, and
+   with 6 slots on three nodes of 2 threads; the same verdicts and tree from all three, and what
+   the cluster's slots cost against local ones.
 
-Usage: python scripts/bench_dask.py [--workers 24] [--sleep 2] [--repeat 3]
+Usage: python scripts/bench_dask.py [--workers 24] [--sleep 2] [--repeat 3] [--only scaling,overhead,ceremony]
 """
 
 from __future__ import annotations
@@ -150,12 +154,57 @@ def overhead(root: Path, repeat: int) -> None:
     print(f"the engine adds {there - here:.2f} s per worker run")
 
 
+def ceremony(root: Path, n: int, seconds: float, slots: int = 6) -> None:
+    """bench_merge.py's plan, merged with --slots 1 and --slots S here and --slots S on the cluster."""
+    from bench_merge import build  # scripts/ is this script's own folder
+
+    bad = f"W{n // 2 + 1:02d}"
+    test = f"sleep {seconds:g} && test -f src/ok.txt"
+    template, _ = build(root / "merge-template", n, test, bad)
+    cluster = Cluster(root / "cluster-merge", 3)
+    results = {}
+    try:
+        for kind, args in (("serial here", ["--slots", "1"]), (f"{slots} slots here", ["--slots", str(slots)]),
+                           (f"{slots} slots on 3 nodes", ["--slots", str(slots), "--engine", "dask",
+                                                          "--scheduler", cluster.address])):  # fmt: skip
+            copy = root / f"merge-{len(results)}"
+            shutil.copytree(template.parent, copy, symlinks=True)
+            repo = copy / "repo"
+            if "--engine" in args:
+                remote = copy / "remote.git"
+                subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(remote)], check=True)
+                args += ["--remote", str(remote)]
+            started = time.monotonic()
+            res = subprocess.run([sys.executable, "-m", "boss", "merge", "bench", *args], cwd=repo,
+                                 capture_output=True, text=True)  # fmt: skip
+            took = time.monotonic() - started
+            report = json.loads((repo / ".boss/plans/bench/merge/report.json").read_text())
+            if res.returncode != 1:
+                raise SystemExit(f"boss merge {' '.join(args)} failed ({res.returncode}):\n{res.stderr}")
+            verdicts = {w["id"]: w["verdict"] for w in report["workers"]}
+            results[kind] = (took, verdicts, git(repo, "rev-parse", "main^{tree}"), report["rounds"])
+            print(
+                f"boss merge, {n} branches, a {seconds:g} s suite, {kind}: {took:.1f} s, {report['rounds']} rounds"
+            )
+    finally:
+        cluster.stop()
+    answers = {(str(v), t) for _, v, t, _ in results.values()}
+    if len(answers) != 1:
+        raise SystemExit(f"the ceremonies disagree: {results}")
+    serial, here, there = (r[0] for r in results.values())
+    print(f"the same verdicts and tree from all three; on the cluster {serial / there:.2f}x the serial "
+          f"ceremony, {there / here:.2f}x the time of {slots} slots here")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workers", type=int, default=24)
     ap.add_argument("--sleep", type=float, default=2.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--branches", type=int, default=8, help="the ceremony's branches")
+    ap.add_argument("--only", default="scaling,overhead,ceremony", help="which parts, comma-separated")
     args = ap.parse_args()
+    parts = set(args.only.split(","))
     root = Path(tempfile.mkdtemp(prefix="bench-dask-"))
     home = root / "home"
     home.mkdir()
@@ -164,8 +213,12 @@ def main() -> None:
     )
     os.environ.update(GIT_CONFIG_GLOBAL=str(home / "gitconfig"), GIT_CONFIG_NOSYSTEM="1")
     try:
-        scaling(root, args.workers, args.sleep)
-        overhead(root, args.repeat)
+        if "scaling" in parts:
+            scaling(root, args.workers, args.sleep)
+        if "overhead" in parts:
+            overhead(root, args.repeat)
+        if "ceremony" in parts:
+            ceremony(root, args.branches, args.sleep)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
