@@ -23,7 +23,7 @@ import pytest
 import yaml
 from conftest import boss, git
 from merge_helpers import make_scenario, pytest_command, spec
-from test_dask_engine import Cluster, cluster_env
+from test_dask_engine import Cluster, cluster_env, distributed
 from test_merge_slots import BAD, FILES, ceremony, every_landed_commit_passed, evidence, new, outcome
 
 CHECK = "pwd && sleep 0.2 && bash check.sh"  # the log shows where the run was made
@@ -207,3 +207,79 @@ def test_a_node_killed_during_the_ceremony_costs_a_rerun_not_a_verdict(tmp_path)
         every_landed_commit_passed(s)
     finally:
         c.stop()
+
+
+# A candidate's acceptance test that tries to take over its node slot: point the slot's git at
+# the node's mirror, replace the slot's .git, and plant a file in the git folder; `true` so the
+# test itself passes wherever the attempts fail.
+HOSTILE = (
+    'git config core.worktree "$PWD/../../../boss-cache" 2>/dev/null; '
+    "echo 'gitdir: /tmp' > .git 2>/dev/null; "
+    'touch "$(git rev-parse --git-dir 2>/dev/null)/planted" 2>/dev/null; true'
+)
+
+
+def test_a_test_cannot_steer_its_slots_next_checkout(cluster, tmp_path):
+    work = [
+        (spec("W1", test=HOSTILE), new("W1")),
+        (spec("W2"), {**new("W2"), **BAD}),
+        (spec("W3"), new("W3")),
+    ]
+    local = build(tmp_path / "local", work)
+    serial = ceremony(local, 1)
+    s = build(tmp_path / "cluster", work)
+    remote = bare_remote(s)
+
+    data = on_cluster(s, cluster, remote, "--slots", "1")  # one slot at a time: W1's slot runs the rest
+
+    assert outcome(local, serial)["verdicts"] == {"W1": "MERGED", "W2": "REVERTED", "W3": "MERGED"}
+    assert outcome(s, data) == outcome(local, serial), f"{evidence(s, data)}\n{data['stderr']}"
+    assert not [p for p in cluster.root.rglob("boss-cache/*/src") if p.exists()]  # no checkout there
+    assert not list(cluster.root.rglob("planted"))
+
+
+def test_a_new_slot_is_set_up_at_the_base_before_the_candidate(cluster, tmp_path):
+    work = [(spec("W1"), new("W1")), (spec("W2"), new("W2"))]
+    s = build(tmp_path / "cluster", work)
+    raw = yaml.safe_load(s.paths.manifest.read_text())
+    raw["setup"] = "ls src > setup-saw.txt; test ! -e src/w1.txt"  # the base has no src/w1.txt
+    raw["integration_test"] = "cat setup-saw.txt && " + CHECK
+    s.paths.manifest.write_text(yaml.safe_dump(raw))
+    remote = bare_remote(s)
+
+    data = on_cluster(s, cluster, remote, "--slots", "2")
+
+    assert {w["id"]: w["verdict"] for w in data["workers"]} == {"W1": "MERGED", "W2": "MERGED"}, data[
+        "stderr"
+    ]
+    for log in slot_logs(s):
+        assert log.read_text().splitlines()[0] == "shared.txt", log.read_text()  # what setup saw: the base
+
+
+def test_a_dropped_run_is_stopped_on_its_node(cluster, tmp_path):
+    from worker.engine import ceremony_node
+
+    s = build(tmp_path / "cluster", [(spec("W1"), new("W1"))])
+    remote = bare_remote(s)
+    base = git(s.repo, "rev-parse", "main")
+    ref = f"refs/boss/p/ceremony/{base}"
+    git(s.repo, "push", "-q", str(remote), f"{base}:{ref}")
+    key = f"stop-test-{tmp_path.name}"
+    task = {
+        "remote": str(remote), "plan": "p", "session": f"stoptest-{tmp_path.name}", "setup": "", "copy": {},
+        "sandbox": "auto", "log_cap": 1 << 20, "ref": ref, "base_ref": ref, "base": base, "commit": base,
+        "command": "echo started; sleep 60", "kind": "int", "worker": "", "limit": 120.0, "network": False,
+        "stop": f"{key}-stop",
+    }  # fmt: skip
+    with distributed.Client(cluster.address, timeout=30, set_as_default=False) as client:
+        future = client.submit(ceremony_node.run_test, task, key=key, pure=False)
+        deadline = time.monotonic() + 60
+        while not list(cluster.root.rglob(f"stoptest-{tmp_path.name}/*.run.log")):
+            assert time.monotonic() < deadline and not future.done(), future
+            time.sleep(0.1)
+        time.sleep(0.5)
+        began = time.monotonic()
+        distributed.Event(f"{key}-stop", client=client).set()
+        result = future.result(timeout=30)
+    assert time.monotonic() - began < 10, "the run was not stopped"
+    assert result["exit_code"] != 0 and b"started" in result["log"], result

@@ -21,13 +21,12 @@ def request(s: Session, name: str, kind: str, commit: str, worker: str) -> testr
     """What to run for a slot's run of kind int or acc (of worker), as integration.py runs it here."""
     if kind == "int":
         network = bool({**SETTING_DEFAULTS, **s.m.defaults}["test_network"])
-        return testrun.Request(
-            name, kind, commit, s.m.integration_test, "", integration.timeout(s.m), network
-        )
+        limit = integration.timeout(s.m)
+        return testrun.Request(name, kind, commit, s.j.base_start, s.m.integration_test, "", limit, network)
     w = s.m.worker(worker)
     settings = s.m.settings(w)
     limit = float(settings.test_timeout) if settings.test_timeout > 0 else None
-    return testrun.Request(name, kind, commit, w.test, w.id, limit, settings.test_network)
+    return testrun.Request(name, kind, commit, s.j.base_start, w.test, w.id, limit, settings.test_network)
 
 
 def run(

@@ -21,6 +21,9 @@ ask for are made ahead, N at once, by boss/ceremony/speculate.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 from boss.ceremony import integration, landing, merging, redoing, speculate, triage
 from boss.ceremony import report as merge_report
 from boss.ceremony.session import Progress, Session, journal_path, log, now, short
@@ -43,15 +46,16 @@ def run(
     progress: Progress,
     redo_rounds: int = 0,
     slots: int = 1,
-    remote: Remote | None = None,
+    remote: Callable[[], Remote] | None = None,
 ) -> Journal:
     """Run the ceremony to its end (or resume an interrupted one); the final journal. `redo_rounds`:
     of a new ceremony, at most that many rounds of redoing dropped workers (boss/ceremony/redoing.py).
     `slots`: test runs at once; above 1, made ahead by boss/ceremony/speculate.py, same verdicts.
-    `remote`: where the slots' runs are made instead (its own slots), e.g. a Dask cluster."""
+    `remote`: makes where the slots' runs are made instead (its own slots; a Dask cluster), once
+    the ceremony's lock is held; closed when the ceremony ends."""
     lock = paths.merge_dir / "merge.lock"
     busy = f"another `boss merge {paths.plan}` is running (lock: {lock})"
-    with locked(lock, 0, busy):
+    with locked(lock, 0, busy), _place(remote) as place:
         stop_left_by(integration.run_owner(paths))  # what a ceremony killed with -9 left running
         j = jr.load(journal_path(paths))
         if j is None or j.step == jr.DONE:
@@ -61,14 +65,13 @@ def run(
             progress(f"resuming the ceremony begun at {j.started_at} (step {j.step})")
             if j.step in (jr.MERGING, jr.REDO, jr.LANDING):
                 landing.check_head(paths, j)
-        s = Session(
-            paths, m, j, progress, elsewhere=remote is not None and j.step not in (jr.LANDING, jr.REPORT)
-        )
-        j.slots = max(1, remote.slots if remote is not None else slots)
-        if (j.slots > 1 or remote is not None) and j.step not in (jr.LANDING, jr.REPORT):
-            if remote is not None:
-                progress(f"test slots: {j.slots} on {remote.where}")
-            s.spec = speculate.Speculator(s, j.slots, remote)
+        testing = j.step not in (jr.LANDING, jr.REPORT)
+        s = Session(paths, m, j, progress, elsewhere=place is not None and testing)
+        j.slots = max(1, place.slots if place is not None else slots)
+        if (j.slots > 1 or place is not None) and testing:
+            if place is not None:
+                progress(f"test slots: {j.slots} on {place.where}")
+            s.spec = speculate.Speculator(s, j.slots, place)
             s.spec.replan()
         try:
             if j.step == jr.PREPARE:
@@ -95,6 +98,19 @@ def run(
             _stop_slots(s)
             s.ticker.stop()
         return j
+
+
+@contextmanager
+def _place(make: Callable[[], Remote] | None) -> Iterator[Remote | None]:
+    """Where the test slots run when not here (made now, closed at the end); None: here."""
+    if make is None:
+        yield None
+        return
+    place = make()
+    try:
+        yield place
+    finally:
+        place.close()
 
 
 def _stop_slots(s: Session) -> None:

@@ -12,6 +12,7 @@ from boss.core.clikit import json_option, plan_argument
 if TYPE_CHECKING:
     from boss.ceremony.triage import DryRun
     from boss.core.manifest import Manifest
+    from boss.core.testrun import Remote
 
 
 @click.command()
@@ -74,16 +75,14 @@ def merge(
     scheduler, remote = config.cluster(
         "boss merge", cluster["engine"], cluster["scheduler"], cluster["remote"]
     )
+    place = None
     if scheduler:
         from worker.api import cluster_slots
 
-        place = cluster_slots(paths, m, config, scheduler, remote, slots or 0)
-        try:
-            j = ceremony.run(paths, m, config, progress, redo_rounds, place.slots, place)
-        finally:
-            place.close()
-    else:
-        j = ceremony.run(paths, m, config, progress, redo_rounds, config.effective_slots(slots))
+        def place() -> Remote:  # made once the ceremony holds its lock
+            return cluster_slots(paths, m, config, scheduler, remote, slots or 0)
+
+    j = ceremony.run(paths, m, config, progress, redo_rounds, config.effective_slots(slots), place)
     report = paths.merge_dir / "report.json"
     if as_json:
         click.echo(report.read_text(), nl=False)

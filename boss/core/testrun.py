@@ -47,7 +47,12 @@ def execute(
     on_start: OnStart | None = None,
 ) -> Ran:
     """Run command in cwd (its output to log) as the ceremony judges it; env is updated."""
-    with jail.confine(cwd, writable=[cwd], network=network, prefix="boss-merge-") as confine:
+    # The worktree's .git (a file or a folder) stays read-only: a test that rewrote it would steer
+    # boss's next git command in this worktree (the merge, the next candidate's checkout).
+    git_link = [cwd / ".git"] if (cwd / ".git").exists() else []
+    with jail.confine(
+        cwd, writable=[cwd], network=network, prefix="boss-merge-", readonly=git_link
+    ) as confine:
         scratch = confine.tmp if confine is not None else log.parent / f"{log.stem}.gate"
         shutil.rmtree(scratch / "pycache", ignore_errors=True)
         clean_caches(cwd)
@@ -85,11 +90,13 @@ def junit_failures(path: Path) -> list[str] | None:
 @dataclass(frozen=True)
 class Request:
     """One test run the ceremony wants made elsewhere: `kind` int (the integration test) or acc
-    (worker's acceptance test) of command on the tree of commit, with its limit and network."""
+    (worker's acceptance test) of command on the tree of commit, with its limit and network; a
+    new slot is set up at the ceremony's base first, as here."""
 
     name: str  # the run's log name, as here
     kind: str
     commit: str
+    base: str
     command: str
     worker: str
     limit: float | None

@@ -2,35 +2,39 @@
 submits for each test slot run (worker/engine/ceremony_slots.py).
 
 The node fetches its mirror of the shared remote (worker.engine.node.mirror), where the Boss
-published the candidate's commit, and runs the test in a slot of its own: a repository in its
-local folder, `boss-slots/<ceremony>/<n>/`, held under a lock while a run uses it and kept for
-the next run of the same ceremony (tracked files checked out as committed, untracked ones kept,
-as in the Boss's own slots). A new slot gets the manifest's copied files and the plan's setup
-first. The test itself runs through boss.core.testrun.execute, as at the Boss: in the project's
-sandbox, judged by its exit code and its junit report. What comes back: the run's figures, its
-log (bounded) and the node's name.
+published the ceremony's base and the candidate's commit, and runs the test in a slot of its own
+in its local folder, `boss-slots/<ceremony>/<n>/`, held under a lock while a run uses it and kept
+for the next runs of the same ceremony, as the Boss's own slots are: made at the base, given the
+manifest's copied files and the plan's setup there, then checked out at each candidate (tracked
+files as committed, untracked ones kept). The slot's git folder is `<n>.git` beside it, out of
+the test's reach (the sandbox lets it write the slot only), and the node's own git names it
+explicitly, so nothing a test writes in the slot steers the next checkout; a slot whose git
+fails is made again. The test runs through boss.core.testrun.execute, as at the Boss: in the
+project's sandbox, judged by its exit code and its junit report. What comes back: the run's
+figures, its log (bounded) and the node's name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import os
 import shutil
 import signal
 import threading
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from boss.core import git, proctree, sandbox, testrun
+from boss.core.errors import GitError
 from boss.core.proc import run_shell
-from worker.engine.node import here, mirror
+from worker.engine.node import STOP_POLL, borrowing, here, mirror, stop_event, write_shipped
 from worker.engine.refs import remote_git
 
 SLOTS = "boss-slots"
 MAX_LOG = 4 * 1024 * 1024  # the most of a run's log that comes back (its end)
-STOP_POLL = 1.0  # seconds between looks at the Boss's stop event
 
 
 def run_test(task: dict[str, Any]) -> dict[str, Any]:
@@ -38,23 +42,25 @@ def run_test(task: dict[str, Any]) -> dict[str, Any]:
     or {error, node} when the slot's setup failed."""
     root, name = here()
     cache = mirror(task["remote"], root)
-    with _slot(root / SLOTS / task["session"], cache) as (repo, fresh):
-        spec = f"+{task['ref']}:refs/boss-slot/candidate"
-        remote_git(repo, "fetch", "--quiet", "--no-tags", "--", str(cache), spec)
-        git.git(repo, "checkout", "--quiet", "--force", "--detach", task["commit"])
-        if fresh:
-            failed = _setup(repo, task)
-            if failed:
-                return {"error": failed, "node": name}
-        log = repo.parent / f"{repo.name}.run.log"
+    stop = stop_event(task.get("stop", ""))  # looked up here: a thread of its own cannot
+    with _slot(root / SLOTS / task["session"]) as slot:
+        try:
+            failed = _ready(slot, cache, task)
+        except GitError:  # the slot's git is broken: made again once, from nothing
+            _forget(slot)
+            failed = _ready(slot, cache, task)
+        if failed:
+            return {"error": failed, "node": name}
+        log = slot.parent / f"{slot.name}.run.log"
         env = dict(os.environ)
         if task["kind"] == "acc":  # what the worker's own run gave its test, here
             env.update(BOSS_PLAN=task["plan"], BOSS_WORKER=task["worker"])
-            env.update(BOSS_WORKTREE=str(repo), BOSS_REPO=str(repo))
-        owner = proctree.owner(str(repo), task["plan"], "", "ceremony")
-        with _stoppable(task.get("stop", "")) as on_start:
+            env.update(BOSS_WORKTREE=str(slot), BOSS_REPO=str(slot))
+        owner = proctree.owner(str(slot), task["plan"], "", "ceremony")
+        jail = sandbox.resolve(task["sandbox"])
+        with _stoppable(stop) as on_start:
             ran = testrun.execute(
-                task["command"], repo, env, log, sandbox.resolve(task["sandbox"]), task["limit"],
+                task["command"], slot, env, log, jail, task["limit"],
                 bool(task["network"]), int(task["log_cap"]), owner, on_start,
             )  # fmt: skip
         data = log.read_bytes()[-MAX_LOG:] if log.is_file() else b""
@@ -62,86 +68,102 @@ def run_test(task: dict[str, Any]) -> dict[str, Any]:
     return {
         "exit_code": ran.exit_code, "elapsed": ran.elapsed, "failures": ran.failures,
         "timed_out": ran.timed_out, "log": data, "node": name,
+        "unconfined": "" if jail.active else jail.describe(),
     }  # fmt: skip
 
 
 @contextlib.contextmanager
-def _slot(folder: Path, cache: Path) -> Iterator[tuple[Path, bool]]:
-    """A free slot of this ceremony on this node, held while the run uses it: (its repository,
-    whether it is new and needs its setup). A slot whose setup never finished is made again."""
+def _slot(folder: Path) -> Iterator[Path]:
+    """A free slot of this ceremony on this node (its work tree), held while the run uses it."""
     folder.mkdir(parents=True, exist_ok=True)
     n = 0
     while True:
         handle = (folder / f"{n}.lock").open("a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
         except BlockingIOError:
             handle.close()
             n += 1
-            continue
-        break
     try:
-        repo, ready = folder / str(n), folder / f"{n}.ready"
-        fresh = not ready.is_file()
-        if fresh:
-            shutil.rmtree(repo, ignore_errors=True)
-            repo.mkdir()
-            git.git(repo, "init", "--quiet", "--initial-branch=boss-node/unborn")  # no branch a fetch moves
-            (repo / ".git" / "objects" / "info" / "alternates").write_text(str(cache / "objects") + "\n")
-        yield repo, fresh
+        yield folder / str(n)
     finally:
         handle.close()
 
 
-def _setup(repo: Path, task: dict[str, Any]) -> str:
-    """A new slot's copied files and the plan's setup; "" when ready, else why not (one line)."""
-    for rel, data in task["copy"].items():
-        parts = PurePosixPath(rel).parts
-        if rel.startswith("/") or not parts or any(p in ("..", ".", "") for p in parts) or parts[0] == ".git":
-            continue  # the Boss ships none of these
-        target = repo.joinpath(*parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(bytes(data))
-    if task["setup"].strip():
-        log = repo.parent / f"{repo.name}.setup.log"
-        jail = sandbox.resolve(task["sandbox"])
-        with jail.confine(repo, writable=[repo], network=True, prefix="boss-merge-") as confine:
-            outcome = run_shell(
-                task["setup"], cwd=repo, env=os.environ, log_path=log, confine=confine,
-                log_cap=int(task["log_cap"]), owner=proctree.owner(str(repo), task["plan"], "", "setup"),
-            )  # fmt: skip
-        if outcome.exit_code != 0:
-            tail = log.read_bytes()[-300:].decode(errors="replace").strip() if log.is_file() else ""
-            return f"setup failed in a test slot (exit {outcome.exit_code}): {' '.join(tail.split())}"
-    (repo.parent / f"{repo.name}.ready").touch()
+def _git(slot: Path, *args: str) -> None:
+    """The node's git in a slot: its git folder and work tree named, never found from the slot."""
+    git.git(slot.parent, f"--git-dir={slot.parent / (slot.name + '.git')}", f"--work-tree={slot}", *args)
+
+
+def _ready(slot: Path, cache: Path, task: dict[str, Any]) -> str:
+    """The slot at the candidate: made at the base and set up first when new; "" when ready,
+    else why the setup failed (one line)."""
+    ready = slot.parent / f"{slot.name}.ready"
+    refs = [f"+{task['base_ref']}:refs/boss-slot/base", f"+{task['ref']}:refs/boss-slot/candidate"]
+    if not ready.is_file():
+        _forget(slot)
+        slot.mkdir(parents=True)
+        borrowing(slot, cache, slot.parent / f"{slot.name}.git")
+        remote_git(slot.parent, f"--git-dir={slot.parent / (slot.name + '.git')}", "fetch", "--quiet",
+                   "--no-tags", "--", str(cache), *refs)  # fmt: skip
+        _git(slot, "checkout", "--quiet", "--force", "--detach", task["base"])
+        failed = _setup(slot, task)
+        if failed:
+            return failed
+        ready.touch()
+    else:
+        remote_git(slot.parent, f"--git-dir={slot.parent / (slot.name + '.git')}", "fetch", "--quiet",
+                   "--no-tags", "--", str(cache), *refs)  # fmt: skip
+    _git(slot, "checkout", "--quiet", "--force", "--detach", task["commit"])
     return ""
 
 
+def _forget(slot: Path) -> None:
+    """The slot gone, so the next run makes it again."""
+    (slot.parent / f"{slot.name}.ready").unlink(missing_ok=True)
+    shutil.rmtree(slot, ignore_errors=True)
+    shutil.rmtree(slot.parent / f"{slot.name}.git", ignore_errors=True)
+
+
+def _setup(slot: Path, task: dict[str, Any]) -> str:
+    """A new slot's copied files and the plan's setup, at the base; "" when done, else why not."""
+    write_shipped(slot, task["copy"])
+    if not task["setup"].strip():
+        return ""
+    log = slot.parent / f"{slot.name}.setup.log"
+    jail = sandbox.resolve(task["sandbox"])
+    with jail.confine(slot, writable=[slot], network=True, prefix="boss-merge-") as confine:
+        outcome = run_shell(
+            task["setup"], cwd=slot, env=os.environ, log_path=log, confine=confine,
+            log_cap=int(task["log_cap"]), owner=proctree.owner(str(slot), task["plan"], "", "setup"),
+        )  # fmt: skip
+    if outcome.exit_code == 0:
+        return ""
+    tail = log.read_bytes()[-300:].decode(errors="replace") if log.is_file() else ""
+    _forget(slot)
+    return f"setup failed in a test slot (exit {outcome.exit_code}): {' '.join(tail.split())}"
+
+
 @contextlib.contextmanager
-def _stoppable(name: str) -> Iterator[testrun.OnStart]:
+def _stoppable(stop: Any) -> Iterator[testrun.OnStart]:
     """An on_start that remembers the run's process group, and a thread that stops it (SIGTERM)
-    when the Boss sets the Dask event `name` (the slot's run was dropped)."""
+    when the Boss sets the Dask event stop (the slot's run was dropped); None: nothing stops it
+    but its limit (outside a cluster)."""
     group: list[int] = []
     done = threading.Event()
 
     def watch() -> None:
-        try:
-            from distributed import Event, get_worker
-
-            get_worker()
-            event = Event(name)  # type: ignore[no-untyped-call]
-        except (ImportError, ValueError):
-            return  # outside a cluster: nothing can stop it but its limit
         while not done.is_set():
-            if event.wait(STOP_POLL):  # type: ignore[no-untyped-call]
+            if stop.wait(STOP_POLL):
                 for pgid in group:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(pgid, signal.SIGTERM)
                 return
 
-    watcher = threading.Thread(target=watch, name="boss-slot-stop", daemon=True)
-    if name:
-        watcher.start()
+    if stop is not None:  # with the task's context: Dask's objects work only in their worker's
+        runner = contextvars.copy_context().run
+        threading.Thread(target=runner, args=(watch,), name="boss-slot-stop", daemon=True).start()
     try:
         yield group.append
     finally:
@@ -156,14 +178,13 @@ def sweep(prefix: str, keep: str, dask_worker: Any = None) -> list[str]:
     for folder in sorted((root / SLOTS).glob(f"{prefix}*")):
         if folder.name == keep or not folder.is_dir():
             continue
-        held = []
-        for lock in folder.glob("*.lock"):
-            with lock.open("a") as handle:
-                try:
+        with contextlib.ExitStack() as held:
+            try:
+                for lock in sorted(folder.glob("*.lock")):
+                    handle = held.enter_context(lock.open("a"))
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    held.append(lock)
-        if not held:
-            shutil.rmtree(folder, ignore_errors=True)
+            except BlockingIOError:
+                continue  # a run still holds a slot of it
+            shutil.rmtree(folder, ignore_errors=True)  # while every lock is held
             removed.append(folder.name)
     return removed

@@ -3,11 +3,13 @@ on a Dask cluster").
 
 The ceremony (boss/ceremony/speculate.py) still predicts the candidates, decides which run comes
 next, judges every result and lands at the Boss; what this changes is where a slot's run is made.
-For each run the candidate's commit is published to the shared remote
-(`refs/boss/<plan>/ceremony/<commit>`, a name no other ref takes), and the run is submitted as a
+For each run the ceremony's base and the candidate's commit are published to the shared remote
+(`refs/boss/<plan>/ceremony/<commit>`, names no other ref takes), and the run is submitted as a
 Dask task (worker/engine/ceremony_node.py) asking for no resource: any node runs it, as many at
-once as its threads. A dropped run is stopped on its node through a Dask event. At the end the
-published refs are deleted and every node removes this ceremony's slots.
+once as its threads. A dropped run is stopped on its node through a Dask event (set from a
+thread of its own, never under the Speculator's lock). A run whose node died under it as often
+as Dask allows (KilledWorker) counts as a failed run, not as the end of the ceremony. At the
+start, what a killed ceremony of the plan left (refs, slots) is removed; at the end, this one's.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from worker.engine.dask_pool import connect
 from worker.engine.refs import remote_git, remote_refs
 
 STOPPED = 143  # a run the ceremony dropped and stopped: as a local run stopped by SIGTERM ends
+KILLED = 137  # a run whose node died under it each time: as a run killed by SIGKILL ends
 
 
 class ClusterSlots:
@@ -54,6 +57,8 @@ class ClusterSlots:
             "copy": shipping.copied(paths.repo, m), "sandbox": config.sandbox, "log_cap": config.log_cap,
         }  # fmt: skip
         self.client.run(ceremony_node.sweep, self.prefix, self.session)  # what killed ceremonies left
+        left = remote_refs(paths.repo, remote, [f"refs/boss/{paths.plan}/ceremony/*"])
+        self._delete(sorted(left))
 
     @property
     def slots(self) -> int:
@@ -66,10 +71,11 @@ class ClusterSlots:
     def run(
         self, request: testrun.Request, started: Callable[[testrun.Cancel], None]
     ) -> tuple[testrun.Ran, bytes, str]:
-        ref = self._publish(request.commit)
+        ref, base_ref = self._publish(request.commit), self._publish(request.base)
         key = f"boss-merge-{self.paths.plan}-{uuid.uuid4().hex[:12]}"
         task = {
-            **self.common, "ref": ref, "commit": request.commit, "command": request.command,
+            **self.common, "ref": ref, "commit": request.commit, "base_ref": base_ref, "base": request.base,
+            "command": request.command,
             "kind": request.kind, "worker": request.worker, "limit": request.limit,
             "network": request.network, "stop": f"{key}-stop",
         }  # fmt: skip
@@ -77,24 +83,36 @@ class ClusterSlots:
         future = self.client.submit(ceremony_node.run_test, task, key=key, pure=False)
         cancelled = threading.Event()
 
-        def cancel() -> None:
+        def cancel() -> None:  # called under the Speculator's lock: the scheduler is told apart
             cancelled.set()
-            from distributed import Event
-
-            with contextlib.suppress(Exception):  # the scheduler gone: the run has no one to tell
-                Event(f"{key}-stop", client=self.client).set()  # type: ignore[no-untyped-call]
-                self.client.cancel([future])
+            threading.Thread(
+                target=self._stop, args=(key, future), name="boss-slot-cancel", daemon=True
+            ).start()
 
         started(cancel)
         try:
             result: dict[str, Any] = future.result()
         except Exception as e:
+            took = time.monotonic() - begun
             if cancelled.is_set():
-                return testrun.Ran(STOPPED, time.monotonic() - begun), b"[boss] stopped: not needed\n", ""
+                return (
+                    testrun.Ran(STOPPED, took),
+                    b"[boss] stopped: the ceremony no longer needed this run\n",
+                    "",
+                )
+            if type(e).__name__ == "KilledWorker":  # the test took its node down, every time
+                why = (
+                    f"[boss] the node running this test died each time Dask ran it ({e}); counted as failed\n"
+                )
+                return testrun.Ran(KILLED, took), why.encode(), ""
             why = (str(e).strip().splitlines() or [""])[0][:300]
             msg = f"the cluster could not run the test {request.name} ({type(e).__name__}: {why})"
             raise StateError(msg) from e
+        finally:
+            self._clear(key)
         node = str(result.get("node", ""))[:120]
+        if result.get("unconfined"):  # said with every run: the report's sandbox line is the Boss's
+            node += f" (sandbox {str(result['unconfined'])[:200]})"
         if "error" in result:
             msg = f"node {node}: {str(result['error'])[:400]}"
             raise StateError(msg)
@@ -104,6 +122,28 @@ class ClusterSlots:
             [str(f) for f in failures] if isinstance(failures, list) else None, bool(result["timed_out"]),
         )  # fmt: skip
         return ran, bytes(result.get("log") or b""), node
+
+    def _stop(self, key: str, future: Any) -> None:
+        """Tell the run's node to stop it, and the scheduler to forget it."""
+        from distributed import Event
+
+        with contextlib.suppress(Exception):  # the scheduler gone: the run has no one to tell
+            Event(f"{key}-stop", client=self.client).set()  # type: ignore[no-untyped-call]
+            self.client.cancel([future])
+
+    def _clear(self, key: str) -> None:
+        """The run's stop event gone from the scheduler (it keeps a set one otherwise)."""
+        from distributed import Event
+
+        with contextlib.suppress(Exception):
+            Event(f"{key}-stop", client=self.client).clear()  # type: ignore[no-untyped-call]
+
+    def _delete(self, refs: list[str]) -> None:
+        """Delete refs of the plan's ceremonies from the remote (one push; nothing when none)."""
+        if refs:
+            remote_git(
+                self.paths.repo, "push", "--quiet", "--", self.remote, *(f":{r}" for r in refs), check=False
+            )
 
     def _publish(self, commit: str) -> str:
         """The commit on the shared remote, under a ref of this plan's ceremony (pushed once)."""

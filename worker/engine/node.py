@@ -20,7 +20,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from boss.core import git
@@ -46,7 +46,7 @@ def here() -> tuple[Path, str]:
 
 
 @contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
+def lock(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -59,7 +59,7 @@ def _lock(path: Path) -> Iterator[None]:
 def mirror(remote: str, root: Path) -> Path:
     """The node's mirror of remote, fetched now (one task at a time per node)."""
     cache = root / "boss-cache" / (hashlib.sha256(remote.encode()).hexdigest()[:16] + ".git")
-    with _lock(cache.with_suffix(".lock")):
+    with lock(cache.with_suffix(".lock")):
         if not (cache / "HEAD").is_file():
             shutil.rmtree(cache, ignore_errors=True)
             remote_git(root, "clone", "--quiet", "--mirror", "--", remote, str(cache))
@@ -68,22 +68,37 @@ def mirror(remote: str, root: Path) -> Path:
     return cache
 
 
+def borrowing(work: Path, cache: Path, git_dir: Path | None = None) -> None:
+    """A new repository at work (its git folder at git_dir, else work/.git) that borrows the
+    mirror's objects, on a branch no fetch moves."""
+    where = ["--separate-git-dir", str(git_dir)] if git_dir is not None else []
+    git.git(work, "init", "--quiet", "--initial-branch=boss-node/unborn", *where)
+    objects = (git_dir if git_dir is not None else work / ".git") / "objects"
+    (objects / "info" / "alternates").write_text(str(cache / "objects") + "\n")
+
+
+def write_shipped(root: Path, files: dict[str, Any]) -> None:
+    """Files the Boss shipped ({path relative to root: bytes}) written under root; a path that
+    would leave root or reach a .git folder is never written."""
+    for rel, data in files.items():
+        parts = PurePosixPath(rel).parts
+        if rel.startswith("/") or not parts or any(p in ("..", ".", "", ".git") for p in parts):
+            continue  # the Boss ships none of these
+        target = root.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(bytes(data))
+
+
 def _workspace(cache: Path, root: Path, task: dict[str, Any]) -> Path:
     """A fresh repository for this task: the mirror's branches and boss refs, the base checked out."""
     repo = root / "boss-runs" / f"{task['plan']}-{task['id']}-{uuid.uuid4().hex[:8]}"
     repo.mkdir(parents=True)
-    git.git(repo, "init", "--quiet", "--initial-branch=boss-node/unborn")  # no branch a fetch moves
-    (repo / ".git" / "objects" / "info" / "alternates").write_text(str(cache / "objects") + "\n")
+    borrowing(repo, cache)
     specs = ("+refs/heads/*:refs/heads/*", "+refs/boss/*:refs/boss/*")
     remote_git(repo, "fetch", "--quiet", "--no-tags", "--", str(cache), *specs)
     git.git(repo, "update-ref", f"refs/heads/{task['base']}", task["base_commit"])
     git.git(repo, "checkout", "--quiet", "--detach", task["base_commit"])
-    for rel, data in task["files"].items():
-        if rel.startswith("/") or ".." in rel.split("/") or rel.startswith(".git/"):
-            continue  # the Boss ships none of these
-        target = repo / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+    write_shipped(repo, task["files"])
     return repo
 
 
@@ -118,7 +133,7 @@ def _run_worker(repo: Path, plan: str, wid: str, stop: str, wait: float = 0.0) -
             [sys.executable, "-P", "-m", "worker", "run", plan, wid], cwd=repo, stdin=subprocess.DEVNULL,
             stdout=sink, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
-        event = _event(stop)
+        event = stop_event(stop)
         status = repo / ".boss" / "plans" / plan / "workers" / wid / "status.json"
         folder = repo / ".boss" / "plans" / plan / "approvals"
         shown, asked, heard = b"", None, None  # asked: published once at least, even empty
@@ -162,7 +177,7 @@ def _ask(folder: Path, name: str, asked: dict[str, bytes] | None) -> dict[str, b
     return now
 
 
-def _event(name: str) -> Any:
+def stop_event(name: str) -> Any:
     """The Dask event named name, or None outside a cluster (or without a name)."""
     if not name:
         return None
