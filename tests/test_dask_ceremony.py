@@ -83,7 +83,7 @@ def slot_logs(s) -> list[Path]:
 
 def nothing_left(s, cluster: Cluster, remote: Path) -> None:
     """No ref of the ceremony on the remote, no slot folder on a node, no slot worktree here."""
-    assert git(remote, "for-each-ref", "refs/boss/p/ceremony/") == ""
+    assert git(remote, "for-each-ref", "refs/boss-ceremony/p/") == ""
     slots = [p for p in cluster.root.rglob("boss-slots") if p.is_dir()]  # in each node's local folder
     assert slots, "no node made a slot"
     leftovers = [p for folder in slots for p in folder.iterdir() if p.is_dir()]
@@ -262,7 +262,7 @@ def test_a_dropped_run_is_stopped_on_its_node(cluster, tmp_path):
     s = build(tmp_path / "cluster", [(spec("W1"), new("W1"))])
     remote = bare_remote(s)
     base = git(s.repo, "rev-parse", "main")
-    ref = f"refs/boss/p/ceremony/{base}"
+    ref = f"refs/boss-ceremony/p/{base}"
     git(s.repo, "push", "-q", str(remote), f"{base}:{ref}")
     key = f"stop-test-{tmp_path.name}"
     task = {

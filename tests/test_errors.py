@@ -549,6 +549,28 @@ def s_dask_no_agent_nodes(tmp_path):
         ]
 
 
+def s_dask_node_without_boss(tmp_path):
+    repo = plan_repo(tmp_path)
+    blocked = tmp_path / "blocked" / "worker"  # the node's Python finds no boss worker package
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ImportError('not installed', name='worker')\n")
+    dask = str(Path(sys.executable).parent / "dask")
+    with lone_scheduler(tmp_path) as address:
+        env = {**os.environ, "PYTHONPATH": str(blocked.parent)}
+        args = [dask, "worker", address, "--host", "127.0.0.1", "--no-dashboard", "--nthreads", "1"]
+        node = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            import distributed
+
+            with distributed.Client(address, timeout=30, set_as_default=False) as client:
+                client.wait_for_workers(1, timeout=60)
+            remote = str(bare_remote(repo))
+            return [run("merge", "--engine", "dask", "--scheduler", address, "--remote", remote, cwd=repo)]
+        finally:
+            node.terminate()
+            node.wait(timeout=30)
+
+
 def s_dask_no_nodes(tmp_path):
     repo = plan_repo(tmp_path)
     with lone_scheduler(tmp_path) as address:

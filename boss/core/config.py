@@ -65,9 +65,10 @@ class Config:
     def cluster(
         self, command: str, engine: str | None, scheduler: str | None, remote: str | None
     ) -> tuple[str, str]:
-        """(scheduler, remote) when the engine (`--engine`, else `engine:`) is dask, else ("", "");
+        """(scheduler, remote) when the engine (`--engine`; else dask when --scheduler or --remote is
+        given; else `engine:`) is dask, else ("", "");
         InputError naming command when the scheduler or the remote is neither given nor set."""
-        if (engine or self.engine) != "dask":
+        if (engine or ("dask" if scheduler or remote else self.engine)) != "dask":  # a place named: dask
             return "", ""
         where = scheduler or self.scheduler, remote or self.remote
         for value, flag in zip(where, ("--scheduler", "--remote"), strict=True):

@@ -30,4 +30,10 @@ CLUSTER_ENTRIES: tuple[Entry, ...] = (
           1,
           "--scheduler <address>: no node is connected to it; start nodes with `dask worker ADDRESS`",
           "Start at least one node (`dask worker ADDRESS`); the ceremony's tests need no `AGENT` resource."),
+    Entry("dask-node-without-boss", CLUSTER,
+          "A node that cannot run boss's tasks (boss missing there, or another version).", 1,
+          "--scheduler <address>: a node cannot run boss's tasks (<why>); "
+          "install the same boss on every node",
+          "Install the same version of boss, with its `dask` extra, into the environment each "
+          "`dask worker` runs from."),
 )  # fmt: skip

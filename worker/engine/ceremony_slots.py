@@ -4,7 +4,7 @@ on a Dask cluster").
 The ceremony (boss/ceremony/speculate.py) still predicts the candidates, decides which run comes
 next, judges every result and lands at the Boss; what this changes is where a slot's run is made.
 For each run the ceremony's base and the candidate's commit are published to the shared remote
-(`refs/boss/<plan>/ceremony/<commit>`, names no other ref takes), and the run is submitted as a
+(`refs/boss-ceremony/<plan>/<commit>`, a namespace no worker id reaches), and the run is submitted as a
 Dask task (worker/engine/ceremony_node.py) asking for no resource: any node runs it, as many at
 once as its threads. A dropped run is stopped on its node through a Dask event (set from a
 thread of its own, never under the Speculator's lock). A run whose node died under it as often
@@ -43,6 +43,15 @@ class ClusterSlots:
     ) -> None:
         remote_refs(paths.repo, remote, ["HEAD"])  # readable, or one line before anything else
         self.client = connect(scheduler, agents=False)
+        try:
+            self._begin(paths, m, config, scheduler, remote, slots)
+        except BaseException:
+            self.client.close()
+            raise
+
+    def _begin(
+        self, paths: PlanPaths, m: Manifest, config: Config, scheduler: str, remote: str, slots: int
+    ) -> None:
         self.paths, self.remote = paths, remote
         self.scheduler = scheduler
         nodes = self.client.scheduler_info().get("workers", {}).values()
@@ -56,8 +65,16 @@ class ClusterSlots:
             "remote": remote, "plan": paths.plan, "session": self.session, "setup": m.setup,
             "copy": shipping.copied(paths.repo, m), "sandbox": config.sandbox, "log_cap": config.log_cap,
         }  # fmt: skip
-        self.client.run(ceremony_node.sweep, self.prefix, self.session)  # what killed ceremonies left
-        left = remote_refs(paths.repo, remote, [f"refs/boss/{paths.plan}/ceremony/*"])
+        try:  # what killed ceremonies left on the nodes
+            self.client.run(ceremony_node.sweep, self.prefix, self.session)
+        except Exception as e:  # a node that cannot run boss's code (none, or another version)
+            why = (str(e).strip().splitlines() or [""])[0][:200]
+            msg = (
+                f"--scheduler {scheduler}: a node cannot run boss's tasks ({type(e).__name__}: {why}); "
+                "install the same boss on every node"
+            )
+            raise StateError(msg) from e
+        left = remote_refs(paths.repo, remote, [f"refs/boss-ceremony/{paths.plan}/*"])
         self._delete(sorted(left))
 
     @property
@@ -117,10 +134,16 @@ class ClusterSlots:
             msg = f"node {node}: {str(result['error'])[:400]}"
             raise StateError(msg)
         failures = result.get("failures")
-        ran = testrun.Ran(
-            int(result["exit_code"]), float(result["elapsed"]),
-            [str(f) for f in failures] if isinstance(failures, list) else None, bool(result["timed_out"]),
-        )  # fmt: skip
+        try:
+            ran = testrun.Ran(
+                int(result["exit_code"]), float(result["elapsed"]),
+                [str(f) for f in failures] if isinstance(failures, list) else None, bool(result["timed_out"]),
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError) as e:
+            msg = (
+                f"node {node}: a reply to the test {request.name} boss cannot read ({type(e).__name__}: {e})"
+            )
+            raise StateError(msg) from e
         return ran, bytes(result.get("log") or b""), node
 
     def _stop(self, key: str, future: Any) -> None:
@@ -150,7 +173,7 @@ class ClusterSlots:
         with self.lock:
             ref = self.published.get(commit)
             if ref is None:
-                ref = f"refs/boss/{self.paths.plan}/ceremony/{commit}"
+                ref = f"refs/boss-ceremony/{self.paths.plan}/{commit}"
                 res = remote_git(
                     self.paths.repo, "push", "--quiet", "--", self.remote, f"{commit}:{ref}", check=False
                 )
