@@ -268,7 +268,7 @@ def test_a_dropped_run_is_stopped_on_its_node(cluster, tmp_path):
     task = {
         "remote": str(remote), "plan": "p", "session": f"stoptest-{tmp_path.name}", "setup": "", "copy": {},
         "sandbox": "auto", "log_cap": 1 << 20, "ref": ref, "base_ref": ref, "base": base, "commit": base,
-        "command": "echo started; sleep 60", "kind": "int", "worker": "", "limit": 120.0, "network": False,
+        "command": "trap '' TERM; echo started; sleep 60", "kind": "int", "worker": "", "limit": 120.0, "network": False,
         "stop": f"{key}-stop",
     }  # fmt: skip
     with distributed.Client(cluster.address, timeout=30, set_as_default=False) as client:

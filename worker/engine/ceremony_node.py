@@ -58,7 +58,7 @@ def run_test(task: dict[str, Any]) -> dict[str, Any]:
             env.update(BOSS_WORKTREE=str(slot), BOSS_REPO=str(slot))
         owner = proctree.owner(str(slot), task["plan"], "", "ceremony")
         jail = sandbox.resolve(task["sandbox"])
-        with _stoppable(stop) as on_start:
+        with _stoppable(stop, owner) as on_start:
             ran = testrun.execute(
                 task["command"], slot, env, log, jail, task["limit"],
                 bool(task["network"]), int(task["log_cap"]), owner, on_start,
@@ -146,10 +146,11 @@ def _setup(slot: Path, task: dict[str, Any]) -> str:
 
 
 @contextlib.contextmanager
-def _stoppable(stop: Any) -> Iterator[testrun.OnStart]:
-    """An on_start that remembers the run's process group, and a thread that stops it (SIGTERM)
-    when the Boss sets the Dask event stop (the slot's run was dropped); None: nothing stops it
-    but its limit (outside a cluster)."""
+def _stoppable(stop: Any, owner: str) -> Iterator[testrun.OnStart]:
+    """An on_start that remembers the run's process group, and a thread that stops the run when
+    the Boss sets the Dask event stop (the slot's run was dropped): its group terminated, then
+    every process carrying the run's owner marker stopped in stages (one that traps SIGTERM
+    too); None: nothing stops it but its limit (outside a cluster)."""
     group: list[int] = []
     done = threading.Event()
 
@@ -159,6 +160,7 @@ def _stoppable(stop: Any) -> Iterator[testrun.OnStart]:
                 for pgid in group:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(pgid, signal.SIGTERM)
+                proctree.stop_owner(owner)
                 return
 
     if stop is not None:  # with the task's context: Dask's objects work only in their worker's
