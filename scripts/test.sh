@@ -20,4 +20,6 @@ covdata="$PWD/.coverage-data"
 rm -rf "$covdata" && mkdir -p "$covdata"
 export COVERAGE_FILE="$covdata/.coverage"
 export BOSS_SANDBOX_WRITABLE="$covdata${BOSS_SANDBOX_WRITABLE:+:$BOSS_SANDBOX_WRITABLE}"
-python -m pytest -q -p no:cacheprovider --durations=20 --cov --cov-branch --cov-report=term --cov-fail-under="${BOSS_COVERAGE_MIN:-90}" "$@"
+# Tests run in parallel (pytest-xdist): most of the suite waits on subprocesses, servers and
+# timers, not the CPU, so more workers than cores pay (BOSS_TEST_WORKERS overrides the count).
+python -m pytest -q -p no:cacheprovider -n "${BOSS_TEST_WORKERS:-4}" --dist loadgroup --durations=20 --cov --cov-branch --cov-report=term --cov-fail-under="${BOSS_COVERAGE_MIN:-90}" "$@"

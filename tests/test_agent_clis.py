@@ -235,10 +235,12 @@ def test_timeout_stops_the_whole_process_group(tmp_path):
 def test_a_silent_agent_is_stopped_as_stalled(tmp_path):
     run = make_run(tmp_path, "```agent-script\n- sleep: 20\n```")
     start = time.monotonic()
+    # The silence counts from the start: a stall of 3 s leaves a loaded machine the time to start
+    # the fake CLI (its imports took over 0.5 s in a parallel run) and print its init event.
     outcome, log = run_fake(tmp_path, PROFILES["gemini"].invocation(run), run.worktree, run,
-                            timeout=30, stall=0.5)  # fmt: skip
+                            timeout=30, stall=3.0)  # fmt: skip
     assert outcome.stalled and not outcome.timed_out
-    assert time.monotonic() - start < 8
+    assert time.monotonic() - start < 15  # well before the agent's 20 s sleep would have ended
     assert '"type": "init"' in log  # it did start, then went quiet
     assert PROFILES["gemini"].usage(log) == {}  # no result event: nothing to report
 

@@ -26,6 +26,9 @@ from merge_helpers import make_scenario, pytest_command, spec
 from test_dask_engine import Cluster, cluster_env, distributed
 from test_merge_slots import BAD, FILES, ceremony, every_landed_commit_passed, evidence, new, outcome
 
+# Its module cluster is started once, on one xdist worker (scripts/test.sh: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("dask_ceremony")
+
 CHECK = "pwd && sleep 0.2 && bash check.sh"  # the log shows where the run was made
 
 

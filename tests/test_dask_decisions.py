@@ -29,6 +29,9 @@ from boss.core import status as st
 from boss.core.paths import PlanPaths
 from worker.engine import live
 
+# Its module cluster is started once, on one xdist worker (scripts/test.sh: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("dask_decisions")
+
 CMD = "rm -rf build && echo removed-once"
 
 

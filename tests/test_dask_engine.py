@@ -35,6 +35,9 @@ except ImportError:  # pragma: no cover - CI installs the extra
         raise
     pytest.skip("distributed is not installed (pip install 'boss-worker[dask]')", allow_module_level=True)
 
+# Its module cluster is started once, on one xdist worker (scripts/test.sh: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("dask_engine")
+
 DASK = str(Path(sys.executable).parent / "dask")
 FILES = {"README.md": "r\n", "src/keep.txt": "k\n"}
 

@@ -1,4 +1,7 @@
-"""boss demo: the whole story, end to end, in well under a minute."""
+"""boss demo: the whole story, end to end, in well under a minute.
+
+A demo runs seven agents and a ceremony (the heaviest test of the suite): the tests run it twice,
+without the sandbox and with it, the second over the first with --force."""
 
 from __future__ import annotations
 
@@ -9,16 +12,23 @@ import shutil
 import time
 from pathlib import Path
 
-import pytest
 from conftest import boss, git
 
 
-@pytest.mark.parametrize("bwrap", ["bwrap", "/nonexistent/bwrap"], ids=["sandbox-if-any", "no-sandbox"])
-def test_demo_tells_the_whole_story(tmp_path, bwrap):
-    """The demo tells the same story with the sandbox and on a machine without one (auto)."""
+def test_demo_tells_the_whole_story_and_force_replaces_an_earlier_demo(tmp_path):
+    """The demo tells the same story on a machine without a sandbox (auto) and with one; the
+    second run is refused in the folder of the first, then replaces it with --force."""
     target = tmp_path / "demo"
+    story(target, tmp_path, "/nonexistent/bwrap")
+    refused = boss("demo", str(target), cwd=tmp_path, check=2)
+    assert refused.stderr.startswith("Error:") and "--force" in refused.stderr
+    story(target, tmp_path, "bwrap", "--force")
+
+
+def story(target: Path, cwd: Path, bwrap: str, *force: str) -> None:
+    """`boss demo target` (with BOSS_BWRAP=bwrap) tells the whole story in under a minute."""
     start = time.monotonic()
-    res = boss("demo", str(target), cwd=tmp_path, env={"BOSS_BWRAP": bwrap, "BOSS_SANDBOX": "auto"})
+    res = boss("demo", str(target), *force, cwd=cwd, env={"BOSS_BWRAP": bwrap, "BOSS_SANDBOX": "auto"})
     elapsed = time.monotonic() - start
     assert elapsed < 60, elapsed
     out = res.stdout
@@ -58,17 +68,15 @@ def test_demo_tells_the_whole_story(tmp_path, bwrap):
     )
 
 
-def test_demo_refuses_a_folder_in_use_and_replaces_an_earlier_demo_with_force(tmp_path):
+def test_demo_refuses_a_folder_in_use_that_holds_no_demo_even_with_force(tmp_path):
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "precious.txt").write_text("keep me")
-    res = boss("demo", str(busy), cwd=tmp_path, check=2)
-    assert res.stderr.startswith("Error:") and "not empty" in res.stderr
+    for force in ((), ("--force",)):
+        res = boss("demo", str(busy), *force, cwd=tmp_path, check=2)
+        assert res.stderr.startswith("Error:") and "not empty" in res.stderr
+        assert "--force" not in res.stderr  # no earlier demo there: nothing to replace
     assert (busy / "precious.txt").read_text() == "keep me"
-    target = tmp_path / "d"
-    boss("demo", str(target), cwd=tmp_path)
-    assert "--force" in boss("demo", str(target), cwd=tmp_path, check=2).stderr
-    boss("demo", str(target), "--force", cwd=tmp_path)
 
 
 def _bwrap_works() -> bool:

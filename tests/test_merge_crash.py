@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -56,6 +57,8 @@ POINTS = ["prepare", "baseline", "merge", "merge:W3", "merge:W4", "accept:W2", "
 POINTS += ["verify", "land", "checkout"]  # accept: after a merge's acceptance test; verify: the final check
 
 
+# One xdist worker runs them all (scripts/test.sh runs the suite in parallel): the reference is built once.
+@pytest.mark.xdist_group("merge_crash_reference")
 @pytest.mark.parametrize("point", POINTS)
 def test_kill_9_at_each_step_then_rerun(tmp_path, reference, point):
     verdicts, tree, code = reference
@@ -162,7 +165,10 @@ def test_external_kill_9_with_test_runs_in_flight_in_the_slots(tmp_path):
     s.work("W2", {"src/b.txt": "b\n"})
     before = s.main()
     mark = tmp_path / "testing"
-    env = {**os.environ, "SLOW_SECONDS": "60", "SLOW_MARK": str(mark), "BOSS_SANDBOX": "off"}
+    # A duration no other process on the machine sleeps (tests run in parallel): the slow runs
+    # found below are this ceremony's.
+    slow = f"60.{secrets.randbelow(10**6):06d}"
+    env = {**os.environ, "SLOW_SECONDS": slow, "SLOW_MARK": str(mark), "BOSS_SANDBOX": "off"}
     proc = subprocess.Popen([sys.executable, "-m", "boss", "merge", "--slots", "4"], cwd=s.repo, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 30
@@ -173,13 +179,15 @@ def test_external_kill_9_with_test_runs_in_flight_in_the_slots(tmp_path):
     proc.kill()
     assert proc.wait() == -signal.SIGKILL
     assert s.main() == before
-    left = [p for p in _sleepers("sleep 60")]
+    deadline = time.monotonic() + 10  # the mark is made just before the sleep starts
+    while not (left := _sleepers(f"sleep {slow}")) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert left, "the killed ceremony's slow test run is still running (each run outlives it)"
     started = time.monotonic()
     rerun = boss("merge", "--slots", "4", cwd=s.repo, check=0, env={"SLOW_SECONDS": "0"})
     assert time.monotonic() - started < 50  # it did not wait for the old run to end by itself
     assert "resuming" in rerun.stderr
-    assert not [p for p in _sleepers("sleep 60") if p in left]
+    assert not [p for p in _sleepers(f"sleep {slow}") if p in left]
     verdicts, _ = outcome(s)
     assert verdicts == {"W1": "MERGED", "W2": "MERGED"}
     assert s.main() != before

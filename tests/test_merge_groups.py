@@ -208,6 +208,9 @@ def uninterrupted(tmp_path_factory):
     return verdicts(s), git(s.repo, "rev-parse", "main^{tree}")
 
 
+# One xdist worker runs them all (scripts/test.sh runs the suite in parallel): the uninterrupted
+# ceremony, the heaviest module fixture of the suite, is run once.
+@pytest.mark.xdist_group("merge_groups_uninterrupted")
 @pytest.mark.parametrize("point", ["merge:S", "merge:T", "accept:S", "accept:T", "test:T", "merge:U"])
 def test_kill_9_mid_group_resumes_to_the_same_verdicts(tmp_path, uninterrupted, point):
     s = crash_scenario(tmp_path / "repo")

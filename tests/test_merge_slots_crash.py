@@ -18,6 +18,10 @@ from merge_helpers import make_scenario, spec
 
 from boss.core.journal import load as load_journal
 
+# One xdist worker runs the module (scripts/test.sh runs the suite in parallel): its tests share
+# the serial ceremony (a module fixture), built once.
+pytestmark = pytest.mark.xdist_group("merge_slots_crash")
+
 # The integration test: every tree with src/slow.txt marks the test's start in $SLOW_MARK and
 # sleeps $SLOW_SECONDS (long in the killed ceremony, none after), so tests are in flight when it dies.
 CHECK_SH = """#!/usr/bin/env bash

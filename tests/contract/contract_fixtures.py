@@ -11,6 +11,7 @@ BOSS_CONTRACT_REQUIRED=1 (CI sets it): then it fails.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -41,10 +42,16 @@ def _install() -> Path:
 
 
 @pytest.fixture(scope="session")
-def cli_bin() -> Path:
+def cli_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The folder holding the real CLIs (claude, codex, gemini, opencode, aider)."""
+    # Each pytest-xdist worker is a session of its own: one installs at a time (the script
+    # replaces a half-made install), the others then find the cache complete. The lock lives in
+    # the folder the workers' temporary folders share.
+    lock = tmp_path_factory.getbasetemp().parent / "install_clis.lock"
     try:
-        folder = _install()
+        with lock.open("w") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            folder = _install()
         missing = [c for c in CLIS if not (folder / c).exists()]
         if missing:
             raise RuntimeError(f"{folder}: missing {', '.join(missing)}")

@@ -285,18 +285,19 @@ def gemini_server(
 def test_gemini_stopped_by_agent_timeout_while_it_waits_on_a_limit_is_no_iteration(
     gemini_server: ModelServer, tmp_path: Path
 ) -> None:
-    # Gemini CLI waits the 30 s RetryInfo asks ("Suggested retry after 30s"); agent_timeout stops
-    # it first; the worker then waits those 30 s (the provider's delay, printed), not its own 3 s.
+    # Gemini CLI waits the 20 s RetryInfo asks ("Suggested retry after 20s"); agent_timeout stops
+    # it first (12 s from its start, so before any retry); the worker then waits those 20 s (the
+    # provider's delay, printed), not its own 3 s.
     server = gemini_server
     repo = project(tmp_path)
     paths = plan(repo, "gemini", extra="- agent_timeout: 12\n- max_iterations: 1\n- max_strategies: 1\n")
     server.script([edit("src/calc.py", OLD_LINE, NEW_LINE), DONE])
-    server.refuse(limits.gemini_exhausted(30), times=1, only="streamGenerateContent")
+    server.refuse(limits.gemini_exhausted(20), times=1, only="streamGenerateContent")
     proc = run_workers(paths, timeout=300)
     st = status(paths)
     assert proc.returncode == 0 and st.state == "SUCCESS", (proc.stdout, proc.stderr, agent_logs(paths))
     assert st.iteration == 1 and not paths.blocker("W1").exists()
     waited = limit_events(paths)
-    assert len(waited) == 1 and re.match(r"waiting 3\ds for the provider's rate limit", waited[0].result), (
+    assert len(waited) == 1 and re.match(r"waiting 2\ds for the provider's rate limit", waited[0].result), (
         waited
     )
