@@ -363,12 +363,12 @@ def test_order_waves_ancestors_dependents_concurrent():
 def test_graph_of_a_long_chain_is_fast_and_not_recursive():
     n = 3000
     workers = [w(f"W{i}", depends_on=[f"W{i - 1}"] if i else []) for i in range(n)]
-    start = time.perf_counter()
+    start = time.process_time()  # this process's CPU: other tests beside it (xdist) do not count
     m = mf.from_dict(raw_manifest(*reversed(workers)), "m.yaml")
     assert m.order()[0].id == "W0" and m.order()[-1].id == f"W{n - 1}"
     assert len(m.waves()) == n
     assert not mf.scope_overlaps(m)
-    assert time.perf_counter() - start < 3
+    assert time.process_time() - start < 3
 
 
 def test_a_long_cycle_is_found_without_recursion():
@@ -417,9 +417,9 @@ def test_scope_overlaps_of_200_workers_is_fast():
     workers.append(w("ALL", scope="^pkg/"))
     m = mf.from_dict(raw_manifest(*workers), "m.yaml")
     tracked = [f"pkg/m{i}/f{j}.py" for i in range(200) for j in range(20)]
-    start = time.perf_counter()
+    start = time.process_time()  # this process's CPU: other tests beside it (xdist) do not count
     found = mf.scope_overlaps(m, tracked)
-    assert time.perf_counter() - start < 1
+    assert time.process_time() - start < 1
     assert len(found) == 200 and all(b == "ALL" for _, b, _ in found)
     assert found[0] == ("W0", "ALL", "pkg/m0/f0.py")
 

@@ -135,6 +135,9 @@ def test_run_group_waits_on_a_pidfd_and_sees_the_exit_at_once(tmp_path, monkeypa
 
     monkeypatch.setattr(os, "pidfd_open", spy)
     monkeypatch.setattr(time, "sleep", lambda s: pytest.fail(f"polled with sleep({s})"))
+    # A long poll interval: an exit seen only at the next poll would take 10 s; a loaded machine
+    # (tests beside this one) may take a second to start bash and sleep, never ten.
+    monkeypatch.setattr(proc, "POLL_SECONDS", 10.0)
     out = proc.run_shell(
         "sleep 0.2; exit 4", cwd=tmp_path, env=os.environ, log_path=tmp_path / "log", timeout=60
     )
