@@ -91,30 +91,35 @@ def _slot(folder: Path) -> Iterator[Path]:
         handle.close()
 
 
+def _git_dir(slot: Path) -> Path:
+    """The slot's git folder, `<n>.git` beside it: out of the test's reach."""
+    return slot.parent / f"{slot.name}.git"
+
+
 def _git(slot: Path, *args: str) -> None:
     """The node's git in a slot: its git folder and work tree named, never found from the slot."""
-    git.git(slot.parent, f"--git-dir={slot.parent / (slot.name + '.git')}", f"--work-tree={slot}", *args)
+    git.git(slot.parent, f"--git-dir={_git_dir(slot)}", f"--work-tree={slot}", *args)
 
 
 def _ready(slot: Path, cache: Path, task: dict[str, Any]) -> str:
     """The slot at the candidate: made at the base and set up first when new; "" when ready,
     else why the setup failed (one line)."""
     ready = slot.parent / f"{slot.name}.ready"
-    refs = [f"+{task['base_ref']}:refs/boss-slot/base", f"+{task['ref']}:refs/boss-slot/candidate"]
-    if not ready.is_file():
+    fresh = not ready.is_file()
+    if fresh:
         _forget(slot)
         slot.mkdir(parents=True)
-        borrowing(slot, cache, slot.parent / f"{slot.name}.git")
-        remote_git(slot.parent, f"--git-dir={slot.parent / (slot.name + '.git')}", "fetch", "--quiet",
-                   "--no-tags", "--", str(cache), *refs)  # fmt: skip
+        borrowing(slot, cache, _git_dir(slot))
+    refs = [f"+{task['base_ref']}:refs/boss-slot/base", f"+{task['ref']}:refs/boss-slot/candidate"]
+    remote_git(
+        slot.parent, f"--git-dir={_git_dir(slot)}", "fetch", "--quiet", "--no-tags", "--", str(cache), *refs
+    )
+    if fresh:
         _git(slot, "checkout", "--quiet", "--force", "--detach", task["base"])
         failed = _setup(slot, task)
         if failed:
             return failed
         ready.touch()
-    else:
-        remote_git(slot.parent, f"--git-dir={slot.parent / (slot.name + '.git')}", "fetch", "--quiet",
-                   "--no-tags", "--", str(cache), *refs)  # fmt: skip
     _git(slot, "checkout", "--quiet", "--force", "--detach", task["commit"])
     return ""
 
@@ -123,7 +128,7 @@ def _forget(slot: Path) -> None:
     """The slot gone, so the next run makes it again."""
     (slot.parent / f"{slot.name}.ready").unlink(missing_ok=True)
     shutil.rmtree(slot, ignore_errors=True)
-    shutil.rmtree(slot.parent / f"{slot.name}.git", ignore_errors=True)
+    shutil.rmtree(_git_dir(slot), ignore_errors=True)
 
 
 def _setup(slot: Path, task: dict[str, Any]) -> str:
