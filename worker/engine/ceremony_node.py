@@ -17,12 +17,10 @@ figures, its log (bounded) and the node's name.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import fcntl
 import os
 import shutil
 import signal
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,7 @@ from typing import Any
 from boss.core import git, proctree, sandbox, testrun
 from boss.core.errors import GitError
 from boss.core.proc import run_shell
-from worker.engine.node import STOP_POLL, borrowing, here, mirror, stop_event, write_shipped
+from worker.engine.node import borrowing, here, mirror, on_stop, stop_event, write_shipped
 from worker.engine.refs import remote_git
 
 SLOTS = "boss-slots"
@@ -157,24 +155,15 @@ def _stoppable(stop: Any, owner: str) -> Iterator[testrun.OnStart]:
     every process carrying the run's owner marker stopped in stages (one that traps SIGTERM
     too); None: nothing stops it but its limit (outside a cluster)."""
     group: list[int] = []
-    done = threading.Event()
 
-    def watch() -> None:
-        while not done.is_set():
-            if stop.wait(STOP_POLL):
-                for pgid in group:
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(pgid, signal.SIGTERM)
-                proctree.stop_owner(owner)
-                return
+    def kill() -> None:
+        for pgid in group:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGTERM)
+        proctree.stop_owner(owner)
 
-    if stop is not None:  # with the task's context: Dask's objects work only in their worker's
-        runner = contextvars.copy_context().run
-        threading.Thread(target=runner, args=(watch,), name="boss-slot-stop", daemon=True).start()
-    try:
+    with on_stop(stop, kill):
         yield group.append
-    finally:
-        done.set()
 
 
 def sweep(prefix: str, keep: str, dask_worker: Any = None) -> list[str]:

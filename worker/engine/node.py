@@ -11,6 +11,7 @@ start, and what the Boss records (the worker's folder, its state-log lines) come
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import hashlib
 import os
@@ -18,8 +19,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -31,7 +33,7 @@ from worker.lifecycle.broker import WAIT_ENV
 MAX_FILE = 8 * 1024 * 1024  # the most one returned file holds; a larger one is left on the node
 MAX_TOTAL = 32 * 1024 * 1024  # the most one task returns
 KEEP_OUT = {"CONTEXT.md", "run.lock"}
-STOP_POLL = 1.0  # seconds between looks at the Boss's stop event  # the Boss's own, or meaningless elsewhere
+STOP_POLL = 1.0  # seconds between looks at the Boss's stop event (and publishing a run's status)
 
 
 def here() -> tuple[Path, str]:
@@ -123,7 +125,8 @@ def _run_worker(repo: Path, plan: str, wid: str, stop: str, wait: float = 0.0) -
     Dask event `stop` (run_workers.sh was stopped), the worker gets SIGTERM, as a local one would:
     it stops its agent and records FAILED "interrupted". While it runs, its status and approval
     requests go to the Boss, and the Boss's decisions come into its approvals folder
-    (worker.engine.live); a TIER 3 call waits `wait` seconds for them (the Boss's BOSS_APPROVAL_WAIT)."""
+    (worker.engine.live); a TIER 3 call waits `wait` seconds for them (the Boss's BOSS_APPROVAL_WAIT).
+    Its end is seen at once (not at the next look at the Boss's event)."""
     out = repo.parent / f"{repo.name}.out"
     env = {k: v for k, v in os.environ.items() if k != WAIT_ENV}
     if wait > 0:
@@ -137,16 +140,15 @@ def _run_worker(repo: Path, plan: str, wid: str, stop: str, wait: float = 0.0) -
         status = repo / ".boss" / "plans" / plan / "workers" / wid / "status.json"
         folder = repo / ".boss" / "plans" / plan / "approvals"
         shown, asked, heard = b"", None, None  # asked: published once at least, even empty
-        while proc.poll() is None:
-            if event is None:
-                proc.wait()
-            elif event.wait(STOP_POLL):
-                proc.terminate()
-                proc.wait()
-            else:
-                shown = _show(status, f"{stop}-status", shown)
-                heard = live.hear(folder, plan, wid, f"{stop}-decisions", heard)
-                asked = _ask(folder, f"{stop}-requests", asked)
+        with on_stop(event, proc.terminate):
+            while True:
+                try:
+                    proc.wait(STOP_POLL if event is not None else None)
+                    break
+                except subprocess.TimeoutExpired:
+                    shown = _show(status, f"{stop}-status", shown)
+                    heard = live.hear(folder, plan, wid, f"{stop}-decisions", heard)
+                    asked = _ask(folder, f"{stop}-requests", asked)
         sink.seek(max(0, sink.tell() - 4000))
         output = sink.read().decode(errors="replace")
     out.unlink(missing_ok=True)
@@ -188,6 +190,28 @@ def stop_event(name: str) -> Any:
     except (ImportError, ValueError):
         return None
     return Event(name)  # type: ignore[no-untyped-call]
+
+
+@contextlib.contextmanager
+def on_stop(event: Any, stop: Callable[[], object]) -> Iterator[None]:
+    """While the block runs, a thread calls stop once when the Boss sets the Dask event (None:
+    nothing to watch). The thread runs in the task's context: Dask's objects work only there."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if event.wait(STOP_POLL):
+                if not done.is_set():
+                    stop()
+                return
+
+    if event is not None:
+        runner = contextvars.copy_context().run
+        threading.Thread(target=runner, args=(watch,), name="boss-node-stop", daemon=True).start()
+    try:
+        yield
+    finally:
+        done.set()
 
 
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
