@@ -398,7 +398,8 @@ def test_twelve_workers_on_three_nodes_one_killed_mid_run_end_as_a_local_run(tmp
 
 
 def _worker_runs(tag_prefix: str, plan_id: str) -> list[int]:
-    """Processes of the cluster (their tag starts with tag_prefix) running `worker run p ID`."""
+    """Processes of the cluster (their tag starts with tag_prefix) running worker plan_id: forked by
+    a node's warm helper (named `worker ID`, as the local pool names its workers), or `worker run p ID`."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -406,12 +407,11 @@ def _worker_runs(tag_prefix: str, plan_id: str) -> list[int]:
         try:
             env = (entry / "environ").read_bytes().split(b"\0")
             cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            comm = (entry / "comm").read_text().strip()
         except OSError:
             continue
-        if any(e.startswith(f"BOSS_CLUSTER_TAG={tag_prefix}".encode()) for e in env) and cmd[-3:-1] == [
-            b"p",
-            plan_id.encode(),
-        ]:
+        ours = any(e.startswith(f"BOSS_CLUSTER_TAG={tag_prefix}".encode()) for e in env)
+        if ours and (comm == f"worker {plan_id}" or cmd[-3:-1] == [b"p", plan_id.encode()]):
             found.append(int(entry.name))
     return found
 

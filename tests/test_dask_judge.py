@@ -286,3 +286,24 @@ def test_the_engine_opens_the_shared_remotes_transports_and_no_other(tmp_path):
 
 def git_config(repo, run) -> str:
     return run(repo, "config", "--list").stdout
+
+
+def test_the_boss_takes_a_workers_refs_all_in_one_move_or_none(setup):
+    from worker.engine.refs import fetch_into
+
+    repo, _paths, remote, _pool = setup
+    main = git(repo, "rev-parse", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "newer")
+    newer = git(repo, "rev-parse", "HEAD")
+    git(repo, "push", "-q", str(remote), f"{newer}:refs/boss/p/W1/head", f"{main}:refs/heads/feat/w1")
+    git(repo, "update-ref", "refs/boss/p/W1/onto", main)
+    git(repo, "update-ref", "refs/boss/p/W1/head", main)
+    with pytest.raises(StateError, match="moved while it was fetched"):
+        fetch_into(repo, str(remote), {"refs/boss/p/W1/head": main, "refs/heads/feat/w1": main}, [])
+    assert git(repo, "rev-parse", "refs/boss/p/W1/head") == main  # nothing moved
+    assert git(repo, "for-each-ref", "refs/heads/feat/", "refs/boss-fetch/") == ""
+    fetch_into(repo, str(remote), {"refs/boss/p/W1/head": newer, "refs/heads/feat/w1": main},
+               ["refs/boss/p/W1/onto"])  # fmt: skip
+    assert git(repo, "rev-parse", "refs/boss/p/W1/head") == newer
+    assert git(repo, "rev-parse", "refs/heads/feat/w1") == main
+    assert git(repo, "for-each-ref", "refs/boss/p/W1/onto", "refs/boss-fetch/") == ""

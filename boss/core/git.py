@@ -206,6 +206,15 @@ def update_ref(path: Path | str, ref: str, new: str, old: str | None = None) -> 
     return git(path, *args, check=False).returncode == 0
 
 
+def update_refs(path: Path | str, moves: dict[str, str | None]) -> None:
+    """Move each ref to its commit (None: delete it) in one atomic transaction, one git run;
+    GitError when any cannot move (then none did)."""
+    if not moves:
+        return
+    lines = [f"update {ref}\0{new}\0\0" if new else f"delete {ref}\0\0" for ref, new in moves.items()]
+    git(path, "update-ref", "-z", "--stdin", input_text="".join(lines))
+
+
 # What this process has already excluded: forked workers inherit the pool's, and skip the git call.
 _EXCLUDED: set[tuple[Path, tuple[str, ...]]] = set()
 

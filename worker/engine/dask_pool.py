@@ -262,7 +262,10 @@ class DaskPool(Pool):
 
         while True:
             time.sleep(FOLLOW_EVERY)
+            running = self._running()
             for worker_id, stop in list(self.stops.items()):
+                if running is not None and stop.removesuffix("-stop") not in running:
+                    continue  # still queued (or between nodes): nothing published yet to look at
                 with contextlib.suppress(Exception):  # the scheduler is gone: next time
                     self._exchange(worker_id, stop)
                 try:
@@ -272,6 +275,13 @@ class DaskPool(Pool):
                 with self.writing:
                     if worker_id in self.futures and self.stops.get(worker_id) == stop:
                         self._progress(worker_id, bytes(data))
+
+    def _running(self) -> set[str] | None:
+        """The keys of the tasks a node runs now (one question to the scheduler), None if unknown."""
+        try:
+            return {str(key) for keys in self.client.processing().values() for key in keys}
+        except Exception:  # the scheduler is busy or gone: look at every worker
+            return None
 
     def _exchange(self, worker_id: str, stop: str) -> None:
         """A running worker's approval requests from its node, and the Boss's decisions on them

@@ -17,7 +17,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import uuid
@@ -26,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from boss.core import git
-from worker.engine import live
+from worker.engine import live, warm
 from worker.engine.refs import local_refs, push_cas, remote_git
 from worker.lifecycle.broker import WAIT_ENV
 
@@ -96,9 +95,12 @@ def _workspace(cache: Path, root: Path, task: dict[str, Any]) -> Path:
     repo = root / "boss-runs" / f"{task['plan']}-{task['id']}-{uuid.uuid4().hex[:8]}"
     repo.mkdir(parents=True)
     borrowing(repo, cache)
-    specs = ("+refs/heads/*:refs/heads/*", "+refs/boss/*:refs/boss/*")
-    remote_git(repo, "fetch", "--quiet", "--no-tags", "--", str(cache), *specs)
-    git.git(repo, "update-ref", f"refs/heads/{task['base']}", task["base_commit"])
+    found = ("--format=%(refname)%00%(objectname)", "refs/heads/", "refs/boss/")
+    listed = git.git(repo, f"--git-dir={cache}", "for-each-ref", *found)
+    pairs = (line.split("\0", 1) for line in listed.stdout.splitlines() if "\0" in line)
+    moves: dict[str, str | None] = {ref: commit for ref, commit in pairs}
+    moves[f"refs/heads/{task['base']}"] = task["base_commit"]
+    git.update_refs(repo, moves)  # the mirror's refs copied (its objects are borrowed): no fetch
     git.git(repo, "checkout", "--quiet", "--detach", task["base_commit"])
     write_shipped(repo, task["files"])
     return repo
@@ -126,33 +128,33 @@ def _run_worker(repo: Path, plan: str, wid: str, stop: str, wait: float = 0.0) -
     it stops its agent and records FAILED "interrupted". While it runs, its status and approval
     requests go to the Boss, and the Boss's decisions come into its approvals folder
     (worker.engine.live); a TIER 3 call waits `wait` seconds for them (the Boss's BOSS_APPROVAL_WAIT).
-    Its end is seen at once (not at the next look at the Boss's event)."""
+    Its end is seen at once (not at the next look at the Boss's event). The run is forked by the
+    node's warm helper (worker.engine.warm), as `python -P -m worker run PLAN ID` would run (a task
+    run by hand starts that afresh: no helper outlives it)."""
     out = repo.parent / f"{repo.name}.out"
+    out.write_bytes(b"")
     env = {k: v for k, v in os.environ.items() if k != WAIT_ENV}
     if wait > 0:
         env[WAIT_ENV] = f"{wait:g}"
-    with out.open("w+b") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-P", "-m", "worker", "run", plan, wid], cwd=repo, stdin=subprocess.DEVNULL,
-            stdout=sink, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-        event = stop_event(stop)
-        status = repo / ".boss" / "plans" / plan / "workers" / wid / "status.json"
-        folder = repo / ".boss" / "plans" / plan / "approvals"
-        shown, asked, heard = b"", None, None  # asked: published once at least, even empty
-        with on_stop(event, proc.terminate):
-            while True:
-                try:
-                    proc.wait(STOP_POLL if event is not None else None)
-                    break
-                except subprocess.TimeoutExpired:
-                    shown = _show(status, f"{stop}-status", shown)
-                    heard = live.hear(folder, plan, wid, f"{stop}-decisions", heard)
-                    asked = _ask(folder, f"{stop}-requests", asked)
-        sink.seek(max(0, sink.tell() - 4000))
+    proc = warm.start(["run", plan, wid], str(repo), env, str(out), fork=on_a_node(), name=f"worker {wid}")
+    event = stop_event(stop)
+    status = repo / ".boss" / "plans" / plan / "workers" / wid / "status.json"
+    folder = repo / ".boss" / "plans" / plan / "approvals"
+    shown, asked, heard = b"", None, None  # asked: published once at least, even empty
+    with on_stop(event, proc.terminate):
+        while True:
+            try:
+                code = proc.wait(STOP_POLL if event is not None else None)
+                break
+            except subprocess.TimeoutExpired:
+                shown = _show(status, f"{stop}-status", shown)
+                heard = live.hear(folder, plan, wid, f"{stop}-decisions", heard)
+                asked = _ask(folder, f"{stop}-requests", asked)
+    with out.open("rb") as sink:
+        sink.seek(max(0, out.stat().st_size - 4000))
         output = sink.read().decode(errors="replace")
     out.unlink(missing_ok=True)
-    return proc.returncode, output
+    return code, output
 
 
 def _show(status: Path, name: str, shown: bytes) -> bytes:
@@ -179,16 +181,23 @@ def _ask(folder: Path, name: str, asked: dict[str, bytes] | None) -> dict[str, b
     return now
 
 
-def stop_event(name: str) -> Any:
-    """The Dask event named name, or None outside a cluster (or without a name)."""
-    if not name:
-        return None
+def on_a_node() -> bool:
+    """Whether this runs in a Dask node's task (not a task run by hand, as the tests do)."""
     try:
-        from distributed import Event, get_worker
+        from distributed import get_worker
 
         get_worker()
     except (ImportError, ValueError):
+        return False
+    return True
+
+
+def stop_event(name: str) -> Any:
+    """The Dask event named name, or None outside a cluster (or without a name)."""
+    if not name or not on_a_node():
         return None
+    from distributed import Event
+
     return Event(name)  # type: ignore[no-untyped-call]
 
 

@@ -98,17 +98,21 @@ def push_cas(repo: Path | str, remote: str, new: dict[str, str], old: dict[str, 
 
 def fetch_into(repo: Path | str, remote: str, refs: dict[str, str], drop: list[str]) -> None:
     """Make repo's refs equal the remote's values `refs` (fetched through a scratch namespace, so a
-    branch checked out in a worktree is updated too), and delete those in `drop`."""
+    branch checked out in a worktree is updated too), and delete those in `drop`: one fetch, then
+    every ref moved in one transaction."""
     scratch = "refs/boss-fetch/"
-    if refs:
-        specs = [f"+{ref}:{scratch}{i}" for i, ref in enumerate(sorted(refs))]
+    order = sorted(refs)
+    names = [f"{scratch}{i}" for i in range(len(order))]
+    moves: dict[str, str | None] = dict.fromkeys(names)  # the scratch refs go in the same transaction
+    if order:
+        specs = [f"+{ref}:{name}" for ref, name in zip(order, names, strict=True)]
         remote_git(repo, "fetch", "--quiet", "--no-tags", "--", remote, *specs)
-        for i, ref in enumerate(sorted(refs)):
-            got = git.rev(repo, f"{scratch}{i}")
-            git.delete_ref(repo, f"{scratch}{i}")
-            if got != refs[ref]:
+        got = git.ref_commits(repo, names)
+        for ref, name in zip(order, names, strict=True):
+            if got.get(name) != refs[ref]:
+                git.update_refs(repo, dict.fromkeys(names))
                 msg = f"the shared remote {remote}: {ref} moved while it was fetched; run the worker again"
                 raise StateError(msg)
-            git.update_ref(repo, ref, got)
-    for ref in drop:
-        git.delete_ref(repo, ref)
+            moves[ref] = refs[ref]
+    moves.update(dict.fromkeys(drop))
+    git.update_refs(repo, moves)

@@ -1,0 +1,149 @@
+"""worker.engine.warm: a node's warm helper forks each run, and a forked run is what a fresh
+`python -P -m MODULE ARGS` would be: the same output, exit code, directory, environment, empty
+standard input and import path (a module the run's folder holds never shadows the real one);
+SIGTERM ends it as it ends a Popen'd one; a helper that ends never makes a live run look ended.
+
+A probe module on PYTHONPATH stands for `worker`, which the node alone asks for (test_dask_*
+run the real `worker run` through the helper on real nodes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from worker.engine import warm
+
+PROBE = """
+import colorsys, json, os, sys, time
+if sys.argv[1:2] == ["sleep"]:
+    print("sleeping", flush=True)
+    time.sleep(60)
+print(json.dumps({"cwd": os.getcwd(), "argv": sys.argv[1:], "value": os.environ.get("PROBE_VALUE"),
+                  "colorsys": colorsys.__name__ + ":" + str(getattr(colorsys, "hls_to_rgb", None) is not None),
+                  "path": [p for p in sys.path if p in ("", ".", os.getcwd())], "stdin": sys.stdin.read(),
+                  "name": __name__}))
+sys.exit(int(os.environ.get("PROBE_EXIT", "0")))
+"""
+
+
+@pytest.fixture
+def helper(tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "probe_mod.py").write_text(PROBE)
+    env = dict(os.environ, PYTHONPATH=str(lib))
+    h = warm.Helper(env=env)
+    yield h, env
+    with contextlib.suppress(OSError):  # one test kills it
+        h.requests.close()
+    h.proc.wait(10)
+
+
+def _work(tmp_path: Path) -> Path:
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    (work / "colorsys.py").write_text("raise SystemExit(99)\n")  # what an agent might leave there
+    return work
+
+
+def _wait_for(path: Path, text: str) -> None:
+    deadline = time.monotonic() + 20
+    while text not in path.read_text():
+        assert time.monotonic() < deadline, path.read_text()
+        time.sleep(0.05)
+
+
+def test_a_forked_run_is_what_a_fresh_python_would_run(helper, tmp_path):
+    h, env = helper
+    work = _work(tmp_path)
+    run_env = dict(env, PROBE_VALUE="v w", PROBE_EXIT="7")
+    out = tmp_path / "forked.out"
+    run = h.start("probe_mod", ["a", "b c"], str(work), run_env, str(out))
+    assert run is not None and run.pid > 0
+    assert run.wait(30) == 7 and run.returncode == 7
+    fresh = subprocess.run([sys.executable, "-P", "-m", "probe_mod", "a", "b c"], cwd=work, env=run_env,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)  # fmt: skip
+    assert fresh.returncode == 7, fresh.stderr
+    forked = json.loads(out.read_text())
+    assert forked == json.loads(fresh.stdout)
+    assert forked["cwd"] == str(work) and forked["argv"] == ["a", "b c"] and forked["value"] == "v w"
+    assert forked["colorsys"] == "colorsys:True" and forked["path"] == [] and forked["stdin"] == ""
+    assert forked["name"] == "__main__"
+
+
+def test_a_named_run_shows_its_name_and_sigterm_ends_it_as_a_popend_one(helper, tmp_path):
+    h, env = helper
+    out = tmp_path / "sleep.out"
+    run = h.start("probe_mod", ["sleep"], str(_work(tmp_path)), env, str(out), name="worker W9")
+    assert run is not None
+    _wait_for(out, "sleeping")
+    assert Path(f"/proc/{run.pid}/comm").read_text().strip() == "worker W9"  # in ps and top
+    with pytest.raises(subprocess.TimeoutExpired):
+        run.wait(0.2)
+    run.terminate()
+    assert run.wait(20) == -signal.SIGTERM
+    run.terminate()  # ended and reaped: nothing is signalled
+    assert run.returncode == -signal.SIGTERM
+
+
+def test_runs_overlap_and_each_gets_its_own_end(helper, tmp_path):
+    h, env = helper
+    work = _work(tmp_path)
+    runs = [
+        h.start("probe_mod", [str(n)], str(work), dict(env, PROBE_EXIT=str(n)), str(tmp_path / f"{n}.out"))
+        for n in range(5)
+    ]
+    assert len({r.pid for r in runs if r is not None}) == 5
+    assert [r.wait(30) for r in runs if r is not None] == [0, 1, 2, 3, 4]
+    assert [json.loads((tmp_path / f"{n}.out").read_text())["argv"] for n in range(5)] == [
+        [str(n)] for n in range(5)
+    ]
+
+
+def test_a_helper_that_ends_never_makes_a_live_run_look_ended(helper, tmp_path):
+    h, env = helper
+    out = tmp_path / "sleep.out"
+    run = h.start("probe_mod", ["sleep"], str(_work(tmp_path)), env, str(out))
+    assert run is not None
+    _wait_for(out, "sleeping")
+    h.proc.kill()
+    h.proc.wait(10)
+    deadline = time.monotonic() + 10
+    while not h.gone:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    with pytest.raises(subprocess.TimeoutExpired):
+        run.wait(1.0)  # the run still runs: its helper's end is not its own
+    assert h.start("probe_mod", [], str(tmp_path), env, str(out)) is None  # start it some other way
+    run.terminate()  # nothing reaps it now: signalled directly
+    assert run.wait(20) == warm.GONE
+
+
+def test_the_node_starts_its_helper_once_and_again_when_it_ended(tmp_path, monkeypatch):
+    monkeypatch.setattr(warm, "_helper", None)
+    out = tmp_path / "help.out"
+    first = warm.start(["--help"], str(tmp_path), dict(os.environ), str(out))
+    assert isinstance(first, warm.Run) and first.wait(60) == 0
+    assert "Usage: worker" in out.read_text()
+    helper = warm._helper
+    assert helper is not None
+    second = warm.start(["--help"], str(tmp_path), dict(os.environ), str(out))
+    assert isinstance(second, warm.Run) and second.wait(60) == 0 and warm._helper is helper
+    helper.proc.kill()
+    helper.proc.wait(10)
+    deadline = time.monotonic() + 10
+    while not helper.gone:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    third = warm.start(["--help"], str(tmp_path), dict(os.environ), str(out))
+    assert isinstance(third, warm.Run) and third.wait(60) == 0 and warm._helper is not helper
+    warm._helper.requests.close()

@@ -1,0 +1,283 @@
+"""A warm process on each node that forks the node's worker runs (worker.engine.node).
+
+A fresh `python -P -m worker run` spends ~0.2 s of CPU importing the lifecycle before it does
+anything, and on a node whose tasks start together every run pays it at once. The local pool
+(worker.lifecycle.pool) forks its workers from a process that imported once; a Dask worker
+cannot be forked (it runs threads, and a fork may copy another thread's held lock). So each node
+process starts one helper, `python -P -m worker.engine.warm`: single-threaded, it imports the
+lifecycle once and forks every run from there. A run is then what `python -P -m worker ARGS`
+would be: its own directory, environment and output file, standard input empty, the default
+signal handlers, no folder of the run on the import path (an agent's `json.py` stays its own).
+The helper runs any module that way (the node asks only for `worker`; the tests, for probes).
+
+The protocol, one JSON object per line on the helper's standard input and output:
+
+    node -> helper:  {"module": M, "args": [...], "cwd": DIR, "env": {...}, "out": FILE, "name": N}
+                     start a run (N: its name in ps and top, as the local pool names its workers)
+                     {"signal": PID, "number": N}   signal a run the helper has not reaped yet
+    helper -> node:  {"pid": PID}    in reply to each start, in order ({"pid": 0}: it failed)
+                     {"pid": PID, "code": CODE}    when a run ends (-N if killed by N, as Popen says)
+
+At end of its input the helper exits; runs it started go on, as Popen's would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import runpy
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any, cast
+
+HELPER = [sys.executable, "-P", "-m", "worker.engine.warm"]
+GONE = -1  # the code of a run whose helper ended before telling it
+LOOK = 0.5  # seconds between looks at a run whose helper is gone
+
+
+class Run:
+    """A run forked by the helper, waited on as a Popen is."""
+
+    def __init__(self, helper: Helper, pid: int) -> None:
+        self.helper, self.pid = helper, pid
+        self.returncode: int | None = None
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.helper.changed:
+            while not self._ended():
+                left = LOOK if deadline is None else min(LOOK, deadline - time.monotonic())
+                if left <= 0:
+                    raise subprocess.TimeoutExpired(HELPER, timeout or 0.0)
+                self.helper.changed.wait(left)
+        return self.returncode if self.returncode is not None else GONE
+
+    def _ended(self) -> bool:
+        if self.returncode is None:
+            code = self.helper.codes.pop(self.pid, None)
+            if code is None and self.helper.gone and not _alive(self.pid):
+                code = GONE  # its helper ended first: the run's own code is lost, not its end
+            self.returncode = code
+        return self.returncode is not None
+
+    def terminate(self) -> None:
+        if self.returncode is None and not self.helper.send(
+            {"signal": self.pid, "number": int(signal.SIGTERM)}
+        ):
+            with contextlib.suppress(ProcessLookupError):  # its helper is gone: nothing reaps it now
+                os.kill(self.pid, signal.SIGTERM)
+
+
+def _alive(pid: int) -> bool:
+    """Whether pid runs (a zombie does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_bytes().rpartition(b")")[2].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+class Helper:
+    """The node process's side of one helper: starts runs, hears their ends."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(HELPER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.requests, self.replies = cast("IO[bytes]", self.proc.stdin), cast("IO[bytes]", self.proc.stdout)
+        self.codes: dict[int, int] = {}
+        self.pids: queue.Queue[int] = queue.Queue()
+        self.changed = threading.Condition()
+        self.gone = False
+        self.writing = threading.Lock()
+        threading.Thread(target=self._hear, name="boss-warm", daemon=True).start()
+
+    def start(
+        self, module: str, args: list[str], cwd: str, env: dict[str, str], out: str, name: str = ""
+    ) -> Run | None:
+        """A run of `python -P -m MODULE ARGS`, or None when the helper is gone (start it some other way)."""
+        asked = {"module": module, "args": args, "cwd": cwd, "env": env, "out": out, "name": name}
+        with self.writing:  # one start at a time: replies come in order
+            if not self.send(asked):
+                return None
+            pid = self.pids.get()
+        return Run(self, pid) if pid > 0 else None
+
+    def send(self, message: dict[str, Any]) -> bool:
+        try:
+            self.requests.write(json.dumps(message).encode() + b"\n")
+            self.requests.flush()
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def _hear(self) -> None:
+        for line in self.replies:
+            message = json.loads(line)
+            if "code" not in message:
+                self.pids.put(int(message["pid"]))
+                continue
+            with self.changed:
+                self.codes[int(message["pid"])] = int(message["code"])
+                self.changed.notify_all()
+        with self.changed:
+            self.gone = True
+            self.changed.notify_all()
+        self.pids.put(0)  # a start waiting for its reply gets none
+        self.proc.wait()
+
+
+_helper: Helper | None = None
+_made = threading.Lock()
+
+
+def start(
+    args: list[str], cwd: str, env: dict[str, str], out: str, fork: bool = True, name: str = ""
+) -> Run | subprocess.Popen[bytes]:
+    """`python -P -m worker ARGS` in cwd with env, its output in the file out: with fork, forked by
+    this process's helper (started the first time, again if it ended) and shown as name, else
+    started afresh."""
+    global _helper
+    helper = None
+    if fork:
+        with _made:
+            if _helper is None or _helper.gone:
+                with contextlib.suppress(OSError):
+                    _helper = Helper()
+            helper = _helper
+    run = helper.start("worker", args, cwd, env, out, name) if helper is not None else None
+    if run is not None:
+        return run
+    with Path(out).open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-P", "-m", "worker", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+            stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+# The helper's side.
+
+
+def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
+    """Fork a run for each start request, until end of input; report each run's end."""
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the node's, and the runs'
+    signal.signal(signal.SIGCHLD, _nothing)
+    signal.set_wakeup_fd(wake_w)
+    children: set[int] = set()
+
+    def reply(message: dict[str, int]) -> None:
+        replies.write(json.dumps(message).encode() + b"\n")
+        replies.flush()
+
+    buffer, open_input = b"", True
+    while open_input:
+        readable, _, _ = select.select([requests.fileno(), wake_r], [], [])
+        if wake_r in readable:
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_r, 512)
+            _reap(children, reply)
+        if requests.fileno() not in readable:
+            continue
+        chunk = os.read(requests.fileno(), 65536)
+        open_input = bool(chunk)
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            message = json.loads(line)
+            if "signal" in message:
+                if int(message["signal"]) in children:  # not reaped: the pid is still the run's
+                    os.kill(int(message["signal"]), int(message["number"]))
+                continue
+            pid = _fork(message, (requests.fileno(), replies.fileno(), wake_r, wake_w))
+            if pid > 0:
+                children.add(pid)
+            reply({"pid": pid})
+            _reap(children, reply)
+
+
+def _reap(children: set[int], reply: Any) -> None:
+    while children:
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid == 0:
+            return
+        children.discard(pid)
+        reply({"pid": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def _fork(request: dict[str, Any], mine: tuple[int, ...]) -> int:
+    try:
+        out = os.open(request["out"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError:
+        return 0
+    sys.stdout.flush()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(out)
+        return 0
+    if pid != 0:
+        os.close(out)
+        return pid
+    code = 1  # pragma: no cover - the child ends in os._exit
+    try:
+        signal.set_wakeup_fd(-1)
+        for number in (signal.SIGCHLD, signal.SIGTERM):
+            signal.signal(number, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        null = os.open(os.devnull, os.O_RDONLY)
+        for fd, target in ((null, 0), (out, 1), (out, 2)):
+            os.dup2(fd, target)
+        for fd in (*mine, null, out):
+            if fd > 2:
+                os.close(fd)
+        if request.get("name"):
+            with contextlib.suppress(OSError):
+                Path("/proc/self/comm").write_text(str(request["name"])[:15])
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.argv = [request["module"], *request["args"]]
+        code = _main(request["module"])
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _main(module: str) -> int:  # pragma: no cover - runs in a forked child
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def _nothing(signum: int, frame: FrameType | None) -> None:
+    """SIGCHLD only needs to wake the select (through the wakeup fd)."""
+
+
+def main() -> None:
+    """`python -P -m worker.engine.warm`: import the lifecycle, then serve."""
+    import worker.agents.cli_config
+    import worker.agents.registry
+    import worker.lifecycle.command
+    import worker.lifecycle.run  # noqa: F401
+
+    serve(sys.stdin.buffer, sys.stdout.buffer)
+
+
+if __name__ == "__main__":
+    main()
