@@ -94,7 +94,8 @@ class Helper:
         self.pids: queue.Queue[int] = queue.Queue()
         self.changed = threading.Condition()
         self.gone = False
-        self.writing = threading.Lock()
+        self.writing = threading.Lock()  # a start and its reply, one at a time: replies come in order
+        self.sending = threading.Lock()  # one message at a time on the pipe
         threading.Thread(target=self._hear, name="boss-warm", daemon=True).start()
 
     def start(
@@ -102,7 +103,7 @@ class Helper:
     ) -> Run | None:
         """A run of `python -P -m MODULE ARGS`, or None when the helper is gone (start it some other way)."""
         asked = {"module": module, "args": args, "cwd": cwd, "env": env, "out": out, "name": name}
-        with self.writing:  # one start at a time: replies come in order
+        with self.writing:
             if not self.send(asked):
                 return None
             pid = self.pids.get()
@@ -110,15 +111,19 @@ class Helper:
 
     def send(self, message: dict[str, Any]) -> bool:
         try:
-            self.requests.write(json.dumps(message).encode() + b"\n")
-            self.requests.flush()
+            with self.sending:
+                self.requests.write(json.dumps(message).encode() + b"\n")
+                self.requests.flush()
         except (OSError, ValueError):
             return False
         return True
 
     def _hear(self) -> None:
         for line in self.replies:
-            message = json.loads(line)
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue  # not the helper's (nothing else writes there)
             if "code" not in message:
                 self.pids.put(int(message["pid"]))
                 continue
