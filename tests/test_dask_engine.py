@@ -183,8 +183,22 @@ def remote_of(tmp_path: Path, repo: Path) -> Path:
     return remote
 
 
+def held_by_scheduler(address: str) -> set[str]:
+    """The names of the variables and published datasets the scheduler keeps."""
+    from distributed import Client
+
+    def held(dask_scheduler) -> list[str]:  # runs on the scheduler (sent by value: it is local)
+        found = dask_scheduler.extensions
+        names = [*found["variables"].variables, *found["publish"].datasets]
+        return [str(n) for n in names]
+
+    with Client(address, timeout=30, set_as_default=False) as client:
+        return set(client.run_on_scheduler(held))
+
+
 def test_a_plan_runs_on_three_nodes_as_it_runs_here(cluster, tmp_path):
     ids = [w["id"] for w in plan_workers()]
+    before = held_by_scheduler(cluster.address)
     local_repo, local = new_plan(tmp_path, "local")
     started = time.monotonic()
     here = run_script(local, "-j", "4")
@@ -198,6 +212,7 @@ def test_a_plan_runs_on_three_nodes_as_it_runs_here(cluster, tmp_path):
     )
     cluster_time = time.monotonic() - started
     print(f"local run {local_time:.1f}s, on the cluster {cluster_time:.1f}s")
+    assert held_by_scheduler(cluster.address) == before  # each task's variables gone with it
 
     assert res.returncode == here.returncode == 1, (res.stdout, res.stderr)
     assert states(paths, ids) == states(local, ids)

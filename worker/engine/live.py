@@ -105,10 +105,12 @@ def exchange(client: Any, paths: PlanPaths, worker_id: str, stop: str, ledger: L
 
 
 def forget(client: Any, stop: str) -> None:
-    """The decisions published for a task that is over, gone from the scheduler."""
+    """What a task that is over left at the scheduler gone: the decisions published for it, the
+    status and requests its node published (a scheduler serving many plans keeps none of them)."""
     from distributed import Variable
 
-    Variable(f"{stop}-decisions", client=client).delete()  # type: ignore[no-untyped-call]
+    for kind in ("decisions", "status", "requests"):
+        Variable(f"{stop}-{kind}", client=client).delete()  # type: ignore[no-untyped-call]
 
 
 def take(paths: PlanPaths, worker_id: str, ledger: Ledger, returned: Any) -> bool:
