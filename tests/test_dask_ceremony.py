@@ -243,7 +243,9 @@ def test_a_test_cannot_steer_its_slots_next_checkout(cluster, tmp_path):
 
 def test_a_new_slot_is_set_up_at_the_base_before_the_candidate(cluster, tmp_path):
     work = [(spec("W1"), new("W1")), (spec("W2"), new("W2"))]
-    s = build(tmp_path / "cluster", work)
+    s = build(
+        tmp_path / "cluster", work, files={**FILES, ".gitignore": "setup-saw.txt\n"}
+    )  # setup's: ignored
     raw = yaml.safe_load(s.paths.manifest.read_text())
     raw["setup"] = "ls src > setup-saw.txt; test ! -e src/w1.txt"  # the base has no src/w1.txt
     raw["integration_test"] = "cat setup-saw.txt && " + CHECK
@@ -286,3 +288,23 @@ def test_a_dropped_run_is_stopped_on_its_node(cluster, tmp_path):
         result = future.result(timeout=30)
     assert time.monotonic() - began < 10, "the run was not stopped"
     assert result["exit_code"] != 0 and b"started" in result["log"], result
+
+
+def test_what_a_test_run_leaves_never_reaches_the_next_run_on_a_node(cluster, tmp_path):
+    """A node's slot, reused by the ceremony's runs, as a slot here: an untracked file a run left
+    (a `conftest.py`, say) is gone before the next; the copied .env and what setup made stay."""
+    from test_merge_slots import PLANT
+
+    work = [(spec(f"W{i}"), new(f"W{i}")) for i in range(1, 6)]
+    s = build(tmp_path / "cluster", work, integration_test=PLANT, files={**FILES, ".gitignore": "built/\n"})
+    raw = yaml.safe_load(s.paths.manifest.read_text())
+    raw["setup"], raw["copy"] = "mkdir -p built && touch built/done", [".env"]
+    s.paths.manifest.write_text(yaml.safe_dump(raw))
+    (s.repo / ".env").write_text("TOKEN=local\n")
+    remote = bare_remote(s)
+
+    data = on_cluster(s, cluster, remote, "--slots", "2")
+
+    verdicts = {w["id"]: w["verdict"] for w in data["workers"]}
+    assert verdicts == {f"W{i}": "MERGED" for i in range(1, 6)}, (evidence(s, data), data["stderr"])
+    assert not any(w["retried"] for w in data["workers"]), evidence(s, data)

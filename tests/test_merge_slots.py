@@ -13,6 +13,7 @@ import re
 import time
 
 import pytest
+import yaml
 from conftest import boss, git
 from merge_helpers import make_scenario, spec
 
@@ -348,3 +349,26 @@ def test_the_slots_are_seen_as_they_run_and_in_the_report(tmp_path):
     serial = build(tmp_path / "serial", plain(3, bad=["W2"]))
     boss("merge", "p", "--slots", "1", cwd=serial.repo, check=1)
     assert "section Test slots" not in (serial.paths.merge_dir / "REPORT.md").read_text()
+
+
+# Red when a file an earlier run left is there; the copied .env and what setup made must be there.
+PLANT = "test ! -e conftest.py && test -f .env && test -f built/done && echo planted > conftest.py"
+
+
+def test_what_a_test_run_leaves_never_reaches_the_next_run(tmp_path):
+    """A run that leaves an untracked file in its worktree (a `conftest.py`, say): the next run
+    there, another candidate's, never sees it, serially (the integration worktree) and in slots;
+    ignored files, the copied .env and what setup made, stay for it."""
+    for slots in (1, 3):
+        s = make_scenario(tmp_path / f"slots{slots}", [w for w, _ in plain(5)], integration_test=PLANT,
+                          files={**FILES, ".gitignore": "built/\n"})  # fmt: skip
+        raw = yaml.safe_load(s.paths.manifest.read_text())
+        raw["setup"], raw["copy"] = "mkdir -p built && touch built/done", [".env"]
+        s.paths.manifest.write_text(yaml.safe_dump(raw))
+        (s.repo / ".env").write_text("TOKEN=local\n")
+        for w, files in plain(5):
+            s.work(w["id"], files)
+        data = ceremony(s, slots)
+        verdicts = {w["id"]: w["verdict"] for w in data["workers"]}
+        assert verdicts == {f"W{i}": "MERGED" for i in range(1, 6)}, evidence(s, data)
+        assert not any(w["retried"] for w in data["workers"]), evidence(s, data)

@@ -116,9 +116,17 @@ def reset(path: Path, commit: str) -> None:
 
 def pristine(path: Path, plan: str, commit: str) -> None:
     """The integration worktree on its branch at commit, every tracked file as committed: what
-    a test run changed (files, HEAD, the branch) must not reach the next run. Untracked files
-    stay: the copy files and what setup made are untracked too."""
+    a test run changed (files, HEAD, the branch) must not reach the next run."""
     git.checkout_branch(path, integration_branch(plan), commit)
+    clean_untracked(path)
+
+
+def clean_untracked(path: Path) -> None:
+    """Remove the untracked files a test run left in the worktree at path (a `conftest.py` one
+    candidate's test wrote must not steer the next candidate's run); ignored files stay: the copy
+    files (excluded where they are copied) and what setup made (README: setup's outputs must be
+    ignored). A node's slot does the same (worker/engine/ceremony_node.py)."""
+    git.git(path, "clean", "-fdq")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ published the ceremony's base and the candidate's commit, and runs the test in a
 in its local folder, `boss-slots/<ceremony>/<n>/`, held under a lock while a run uses it and kept
 for the next runs of the same ceremony, as the Boss's own slots are: made at the base, given the
 manifest's copied files and the plan's setup there, then checked out at each candidate (tracked
-files as committed, untracked ones kept). The slot's git folder is `<n>.git` beside it, out of
+files as committed, the untracked ones an earlier run left removed, ignored ones kept: the copies,
+excluded in the slot's git folder, and what setup made). The slot's git folder is `<n>.git` beside it, out of
 the test's reach (the sandbox lets it write the slot only), and the node's own git names it
 explicitly, so nothing a test writes in the slot steers the next checkout; a slot whose git
 fails is made again. The test runs through boss.core.testrun.execute, as at the Boss: in the
@@ -119,6 +120,7 @@ def _ready(slot: Path, cache: Path, task: dict[str, Any]) -> str:
             return failed
         ready.touch()
     _git(slot, "checkout", "--quiet", "--force", "--detach", task["commit"])
+    _git(slot, "clean", "-fdq")  # what an earlier run here left (ignored files stay: the copies, setup's)
     return ""
 
 
@@ -130,8 +132,14 @@ def _forget(slot: Path) -> None:
 
 
 def _setup(slot: Path, task: dict[str, Any]) -> str:
-    """A new slot's copied files and the plan's setup, at the base; "" when done, else why not."""
+    """A new slot's copied files and the plan's setup, at the base; "" when done, else why not.
+    The copies are excluded in the slot's git folder, as here: ignored, they stay between runs."""
     write_shipped(slot, task["copy"])
+    if task["copy"]:
+        exclude = _git_dir(slot) / "info" / "exclude"
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        with exclude.open("a") as f:
+            f.write("".join(f"/{rel}\n" for rel in task["copy"] if "\n" not in rel))
     if not task["setup"].strip():
         return ""
     log = slot.parent / f"{slot.name}.setup.log"
