@@ -19,7 +19,7 @@ from worker_helpers import make_plan, worker
 from boss.core import statelog
 from boss.core import status as st
 from boss.core.config import load_config
-from boss.core.errors import StateError
+from boss.core.errors import GitError, StateError
 from worker.engine import node
 from worker.engine.dask_pool import DaskPool
 from worker.engine.refs import push_cas, remote_owned, remote_refs
@@ -307,3 +307,21 @@ def test_the_boss_takes_a_workers_refs_all_in_one_move_or_none(setup):
     assert git(repo, "rev-parse", "refs/boss/p/W1/head") == newer
     assert git(repo, "rev-parse", "refs/heads/feat/w1") == main
     assert git(repo, "for-each-ref", "refs/boss/p/W1/onto", "refs/boss-fetch/") == ""
+
+
+def test_a_dropped_ref_never_stands_in_the_way_of_a_taken_one(setup):
+    """The Boss drops `.../cp` and takes `.../cp/x` (a folder where a ref was): both happen; a
+    fetch that fails leaves no scratch ref behind."""
+    from worker.engine.refs import fetch_into
+
+    repo, _paths, remote, _pool = setup
+    main = git(repo, "rev-parse", "main")
+    git(repo, "update-ref", "refs/boss/p/W1/cp", main)
+    git(repo, "push", "-q", str(remote), f"{main}:refs/boss/p/W1/cp/x")
+    fetch_into(repo, str(remote), {"refs/boss/p/W1/cp/x": main}, ["refs/boss/p/W1/cp"])
+    assert git(repo, "for-each-ref", "--format=%(refname)", "refs/boss/p/W1/", "refs/boss-fetch/") == (
+        "refs/boss/p/W1/cp/x"
+    )
+    with pytest.raises(GitError):
+        fetch_into(repo, str(remote), {"refs/boss/p/W1/gone": main}, [])  # not on the remote
+    assert git(repo, "for-each-ref", "refs/boss-fetch/") == ""

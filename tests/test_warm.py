@@ -20,13 +20,22 @@ from pathlib import Path
 
 import pytest
 
+from boss.core.errors import StateError
 from worker.engine import warm
 
 PROBE = """
-import colorsys, json, os, sys, time
+import atexit, colorsys, json, os, sys, time
 if sys.argv[1:2] == ["sleep"]:
     print("sleeping", flush=True)
     time.sleep(60)
+if sys.argv[1:2] == ["end"]:
+    atexit.register(print, "atexit ran")
+    print("unflushed", end="")
+    if sys.argv[2] == "message":
+        sys.exit("a message")
+    if sys.argv[2] == "interrupt":
+        raise KeyboardInterrupt
+    raise RuntimeError("uncaught")
 print(json.dumps({"cwd": os.getcwd(), "argv": sys.argv[1:], "value": os.environ.get("PROBE_VALUE"),
                   "colorsys": colorsys.__name__ + ":" + str(getattr(colorsys, "hls_to_rgb", None) is not None),
                   "path": [p for p in sys.path if p in ("", ".", os.getcwd())], "stdin": sys.stdin.read(),
@@ -147,3 +156,98 @@ def test_the_node_starts_its_helper_once_and_again_when_it_ended(tmp_path, monke
     third = warm.start(["--help"], str(tmp_path), dict(os.environ), str(out))
     assert isinstance(third, warm.Run) and third.wait(60) == 0 and warm._helper is not helper
     warm._helper.requests.close()
+
+
+@pytest.mark.parametrize("how", ["message", "interrupt", "error"])
+def test_a_forked_run_ends_as_a_fresh_python_ends(helper, tmp_path, how):
+    """sys.exit with a message, an uncaught Ctrl-C (the run dies of SIGINT), an uncaught error:
+    the same exit code and output, atexit functions run, buffered output flushed."""
+    h, env = helper
+    work = _work(tmp_path)
+    out = tmp_path / f"{how}.out"
+    run = h.start("probe_mod", ["end", how], str(work), env, str(out))
+    assert run is not None
+    code = run.wait(30)
+    fresh = subprocess.run([sys.executable, "-P", "-m", "probe_mod", "end", how], cwd=work, env=env,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, check=False)  # fmt: skip
+    assert code == fresh.returncode == {"message": 1, "interrupt": -signal.SIGINT, "error": 1}[how]
+    forked = out.read_text()
+    for text in ("unflushed", "atexit ran", {"message": "a message", "interrupt": "KeyboardInterrupt",
+                                             "error": "RuntimeError: uncaught"}[how]):  # fmt: skip
+        assert text in forked and text in fresh.stdout, (forked, fresh.stdout)
+
+
+def _next_pid_is(pid: int) -> bool:
+    """Ask the kernel to give pid to the next process (root); False where it cannot be asked."""
+    try:
+        Path("/proc/sys/kernel/ns_last_pid").write_text(str(pid - 1))
+    except OSError:
+        return False
+    return True
+
+
+def test_a_pid_given_again_is_a_new_run_not_the_old_ones_end(helper, tmp_path):
+    """A run nobody waited on ends; its pid goes to the next run: that run is not taken as ended."""
+    h, env = helper
+    work = _work(tmp_path)
+    first = h.start("probe_mod", ["x"], str(work), dict(env, PROBE_EXIT="3"), str(tmp_path / "first.out"))
+    assert first is not None
+    deadline = time.monotonic() + 20
+    while first.pid not in h.codes:  # its end heard, and never waited on
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    if not _next_pid_is(first.pid):
+        pytest.skip("the next pid cannot be chosen here (needs root)")
+    second = h.start("probe_mod", ["sleep"], str(work), env, str(tmp_path / "second.out"))
+    assert second is not None
+    if second.pid != first.pid:
+        second.terminate()
+        second.wait(20)
+        pytest.skip("another process took the pid meanwhile")
+    with pytest.raises(subprocess.TimeoutExpired):
+        second.wait(0.5)  # not the first run's 3
+    second.terminate()
+    assert second.wait(20) == -signal.SIGTERM
+
+
+def test_with_its_helper_gone_a_run_is_known_by_pid_and_start_time(helper, tmp_path):
+    """The helper ends, then the run: a process given the run's pid afterwards is neither waited
+    on nor signalled as the run."""
+    h, env = helper
+    out = tmp_path / "sleep.out"
+    run = h.start("probe_mod", ["sleep"], str(_work(tmp_path)), env, str(out))
+    assert run is not None
+    _wait_for(out, "sleeping")
+    h.proc.kill()
+    h.proc.wait(10)
+    os.kill(run.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{run.pid}").exists():  # reaped by whoever adopted it
+        if time.monotonic() > deadline:
+            pytest.skip("nothing reaps an orphan here: its pid is never free")
+        time.sleep(0.05)
+    if not _next_pid_is(run.pid):
+        pytest.skip("the next pid cannot be chosen here (needs root)")
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        if stranger.pid != run.pid:
+            pytest.skip("another process took the pid meanwhile")
+        assert run.wait(10) == warm.GONE  # the stranger is not the run
+        run.terminate()
+        assert stranger.poll() is None  # and is not signalled as it
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_helper_that_ends_before_it_answers_is_an_error_not_a_second_run(tmp_path, monkeypatch):
+    """Lines that are not the protocol's are passed over; a helper that ends without answering a
+    start may have started the run: the start is an error (run the worker again), never a fresh
+    run beside it."""
+    fake = "import sys; print('[1]'); print('{\"pid\": \"a\"}'); print('not json', flush=True); sys.stdin.readline()"
+    monkeypatch.setattr(warm, "HELPER", [sys.executable, "-c", fake])
+    h = warm.Helper()
+    with pytest.raises(StateError, match="warm helper ended while it started the run"):
+        h.start("probe_mod", [], str(tmp_path), dict(os.environ), str(tmp_path / "o"))
+    assert h.gone

@@ -211,6 +211,9 @@ def update_refs(path: Path | str, moves: dict[str, str | None]) -> None:
     GitError when any cannot move (then none did)."""
     if not moves:
         return
+    bad = [ref for ref in moves if "\0" in ref or "\n" in ref]  # no ref name holds them
+    if bad:  # refused as git refuses a bad name, never sent to it
+        raise GitError(["git", "update-ref", "-z", "--stdin"], 128, "", f"fatal: not a ref name: {bad[0]!r}")
     lines = [f"update {ref}\0{new}\0\0" if new else f"delete {ref}\0\0" for ref, new in moves.items()]
     git(path, "update-ref", "-z", "--stdin", input_text="".join(lines))
 

@@ -33,6 +33,7 @@ MAX_FILE = 8 * 1024 * 1024  # the most one returned file holds; a larger one is 
 MAX_TOTAL = 32 * 1024 * 1024  # the most one task returns
 KEEP_OUT = {"CONTEXT.md", "run.lock"}
 STOP_POLL = 1.0  # seconds between looks at the Boss's stop event (and publishing a run's status)
+ABANDON_WAIT = 30.0  # seconds a run stopped because its task failed has to end
 
 
 def here() -> tuple[Path, str]:
@@ -136,20 +137,26 @@ def _run_worker(repo: Path, plan: str, wid: str, stop: str, wait: float = 0.0) -
     env = {k: v for k, v in os.environ.items() if k != WAIT_ENV}
     if wait > 0:
         env[WAIT_ENV] = f"{wait:g}"
-    proc = warm.start(["run", plan, wid], str(repo), env, str(out), fork=on_a_node(), name=f"worker {wid}")
     event = stop_event(stop)
+    proc = warm.start(["run", plan, wid], str(repo), env, str(out), fork=on_a_node(), name=f"worker {wid}")
     status = repo / ".boss" / "plans" / plan / "workers" / wid / "status.json"
     folder = repo / ".boss" / "plans" / plan / "approvals"
     shown, asked, heard = b"", None, None  # asked: published once at least, even empty
-    with on_stop(event, proc.terminate):
-        while True:
-            try:
-                code = proc.wait(STOP_POLL if event is not None else None)
-                break
-            except subprocess.TimeoutExpired:
-                shown = _show(status, f"{stop}-status", shown)
-                heard = live.hear(folder, plan, wid, f"{stop}-decisions", heard)
-                asked = _ask(folder, f"{stop}-requests", asked)
+    try:
+        with on_stop(event, proc.terminate):
+            while True:
+                try:
+                    code = proc.wait(STOP_POLL if event is not None else None)
+                    break
+                except subprocess.TimeoutExpired:
+                    shown = _show(status, f"{stop}-status", shown)
+                    heard = live.hear(folder, plan, wid, f"{stop}-decisions", heard)
+                    asked = _ask(folder, f"{stop}-requests", asked)
+    except BaseException:  # never leave the run going in a workspace about to be removed
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(ABANDON_WAIT)
+        raise
     with out.open("rb") as sink:
         sink.seek(max(0, out.stat().st_size - 4000))
         output = sink.read().decode(errors="replace")
@@ -163,21 +170,31 @@ def _show(status: Path, name: str, shown: bytes) -> bytes:
         data = status.read_bytes()[:MAX_FILE]
     except OSError:
         return shown
-    if data != shown:
-        from distributed import Variable
-
-        Variable(name).set(data)  # type: ignore[no-untyped-call]
+    if data != shown and not _publish(name, data):
+        return shown  # published next time
     return data
+
+
+def _publish(name: str, value: object) -> bool:
+    """Set the Dask variable name; False when the scheduler could not be told (next time)."""
+    from distributed import Variable
+
+    try:
+        Variable(name).set(value)  # type: ignore[no-untyped-call]
+    except Exception:  # the scheduler is busy or unreachable for a moment
+        return False
+    return True
 
 
 def _ask(folder: Path, name: str, asked: dict[str, bytes] | None) -> dict[str, bytes]:
     """Publish the plan's approval requests on this node (a Dask variable) when they changed, so a
     TIER 3 request reaches the Boss while the worker still runs, as a local one does."""
-    now = {f.name: f.read_bytes()[:MAX_FILE] for f in sorted(folder.glob("R*.json"))}
-    if now != asked:
-        from distributed import Variable
-
-        Variable(name).set(now)  # type: ignore[no-untyped-call]
+    try:
+        now = {f.name: f.read_bytes()[:MAX_FILE] for f in sorted(folder.glob("R*.json"))}
+    except OSError:  # a request being written: read next time
+        return asked or {}
+    if now != asked and not _publish(name, now):
+        return asked or {}
     return now
 
 
@@ -209,7 +226,12 @@ def on_stop(event: Any, stop: Callable[[], object]) -> Iterator[None]:
 
     def watch() -> None:
         while not done.is_set():
-            if event.wait(STOP_POLL):
+            try:
+                told = event.wait(STOP_POLL)
+            except Exception:  # the scheduler unreachable for a moment: look again
+                done.wait(STOP_POLL)
+                continue
+            if told:
                 if not done.is_set():
                     stop()
                 return

@@ -9,10 +9,11 @@ nothing at all.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from boss.core import git
-from boss.core.errors import StateError
+from boss.core.errors import GitError, StateError
 from boss.core.proc import Result
 
 # boss's own git has every transport off (boss.core.gitsafe); the engine's talk to the remote the
@@ -98,21 +99,26 @@ def push_cas(repo: Path | str, remote: str, new: dict[str, str], old: dict[str, 
 
 def fetch_into(repo: Path | str, remote: str, refs: dict[str, str], drop: list[str]) -> None:
     """Make repo's refs equal the remote's values `refs` (fetched through a scratch namespace, so a
-    branch checked out in a worktree is updated too), and delete those in `drop`: one fetch, then
-    every ref moved in one transaction."""
+    branch checked out in a worktree is updated too), and delete those in `drop`: one fetch, the
+    drops in one transaction (so a dropped `a` never stands in the way of a taken `a/b`), then
+    every ref moved in one more. The scratch refs are gone afterwards, whatever failed."""
     scratch = "refs/boss-fetch/"
     order = sorted(refs)
     names = [f"{scratch}{i}" for i in range(len(order))]
-    moves: dict[str, str | None] = dict.fromkeys(names)  # the scratch refs go in the same transaction
-    if order:
+    git.update_refs(repo, dict.fromkeys(drop))
+    if not order:
+        return
+    try:
         specs = [f"+{ref}:{name}" for ref, name in zip(order, names, strict=True)]
         remote_git(repo, "fetch", "--quiet", "--no-tags", "--", remote, *specs)
         got = git.ref_commits(repo, names)
         for ref, name in zip(order, names, strict=True):
             if got.get(name) != refs[ref]:
-                git.update_refs(repo, dict.fromkeys(names))
                 msg = f"the shared remote {remote}: {ref} moved while it was fetched; run the worker again"
                 raise StateError(msg)
-            moves[ref] = refs[ref]
-    moves.update(dict.fromkeys(drop))
-    git.update_refs(repo, moves)
+        moves: dict[str, str | None] = {**dict.fromkeys(names), **refs}
+        git.update_refs(repo, moves)
+    except BaseException:
+        with contextlib.suppress(GitError):
+            git.update_refs(repo, dict.fromkeys(git.refs_under(repo, scratch)))
+        raise

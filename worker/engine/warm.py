@@ -7,7 +7,12 @@ cannot be forked (it runs threads, and a fork may copy another thread's held loc
 process starts one helper, `python -P -m worker.engine.warm`: single-threaded, it imports the
 lifecycle once and forks every run from there. A run is then what `python -P -m worker ARGS`
 would be: its own directory, environment and output file, standard input empty, the default
-signal handlers, no folder of the run on the import path (an agent's `json.py` stays its own).
+signal handlers, no folder of the run on the import path (an agent's `json.py` stays its own),
+and it ends as one would (its exit code, a SystemExit's message, atexit functions run, an
+uncaught Ctrl-C its SIGINT). What differs: `ps` shows it by the name asked for (`worker W3`, as
+the local pool names its workers), its /proc cmdline and environ are the helper's (its
+environment is the one asked for), and every run has the helper's hash seed. A run is known by
+its pid and start time: once its helper is gone, a pid given to another process is not the run.
 The helper runs any module that way (the node asks only for `worker`; the tests, for probes).
 
 The protocol, one JSON object per line on the helper's standard input and output:
@@ -23,6 +28,7 @@ At end of its input the helper exits; runs it started go on, as Popen's would.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -36,18 +42,24 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, cast
+from typing import IO, Any, NoReturn, cast
+
+from boss.core import proctree
+from boss.core.errors import StateError
 
 HELPER = [sys.executable, "-P", "-m", "worker.engine.warm"]
 GONE = -1  # the code of a run whose helper ended before telling it
+UNKNOWN = -1  # the reply to a start its helper never answered
 LOOK = 0.5  # seconds between looks at a run whose helper is gone
 
 
 class Run:
-    """A run forked by the helper, waited on as a Popen is."""
+    """A run forked by the helper, waited on as a Popen is. Known by its pid and start time, so a
+    pid reused after the run ended is never taken for it."""
 
     def __init__(self, helper: Helper, pid: int) -> None:
         self.helper, self.pid = helper, pid
+        self.known = proctree.read(pid)  # read at once: the run has not been reaped yet, or is ending
         self.returncode: int | None = None
 
     def wait(self, timeout: float | None = None) -> int:
@@ -61,27 +73,28 @@ class Run:
         return self.returncode if self.returncode is not None else GONE
 
     def _ended(self) -> bool:
+        """Whether its end is known (under the helper's condition)."""
         if self.returncode is None:
             code = self.helper.codes.pop(self.pid, None)
-            if code is None and self.helper.gone and not _alive(self.pid):
+            if code is None and self.helper.gone and not self._running():
                 code = GONE  # its helper ended first: the run's own code is lost, not its end
             self.returncode = code
         return self.returncode is not None
 
+    def _running(self) -> bool:
+        """Whether the run itself still runs (not another process given its pid since)."""
+        now = proctree.read(self.pid)
+        return self.known is not None and now is not None and not now.zombie and now.start == self.known.start
+
     def terminate(self) -> None:
-        if self.returncode is None and not self.helper.send(
-            {"signal": self.pid, "number": int(signal.SIGTERM)}
-        ):
-            with contextlib.suppress(ProcessLookupError):  # its helper is gone: nothing reaps it now
+        """SIGTERM to the run, through its helper (which signals only a run it has not reaped);
+        its helper gone, to the run itself while it still runs."""
+        with self.helper.changed:
+            if self._ended():
+                return
+        if not self.helper.send({"signal": self.pid, "number": int(signal.SIGTERM)}) and self._running():
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGTERM)
-
-
-def _alive(pid: int) -> bool:
-    """Whether pid runs (a zombie does not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_bytes().rpartition(b")")[2].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return False
 
 
 class Helper:
@@ -101,12 +114,17 @@ class Helper:
     def start(
         self, module: str, args: list[str], cwd: str, env: dict[str, str], out: str, name: str = ""
     ) -> Run | None:
-        """A run of `python -P -m MODULE ARGS`, or None when the helper is gone (start it some other way)."""
+        """A run of `python -P -m MODULE ARGS`; None when nothing was started (the helper was gone,
+        or could not fork: start it some other way). StateError when the helper ended between the
+        request and its reply: a run may have started, and a second one must not."""
         asked = {"module": module, "args": args, "cwd": cwd, "env": env, "out": out, "name": name}
         with self.writing:
             if not self.send(asked):
                 return None
             pid = self.pids.get()
+        if pid == UNKNOWN:
+            msg = "the node's warm helper ended while it started the run (run the worker again)"
+            raise StateError(msg)
         return Run(self, pid) if pid > 0 else None
 
     def send(self, message: dict[str, Any]) -> bool:
@@ -119,22 +137,27 @@ class Helper:
         return True
 
     def _hear(self) -> None:
-        for line in self.replies:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue  # not the helper's (nothing else writes there)
-            if "code" not in message:
-                self.pids.put(int(message["pid"]))
-                continue
+        try:
+            for line in self.replies:
+                try:
+                    message = json.loads(line)
+                    pid, code = int(message["pid"]), message.get("code")
+                    code = None if code is None else int(code)
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    continue  # not the helper's (nothing else writes there)
+                with self.changed:
+                    if code is None:
+                        self.codes.pop(pid, None)  # an earlier run's end at this pid is not this one's
+                        self.pids.put(pid)
+                    else:
+                        self.codes[pid] = code
+                        self.changed.notify_all()
+        finally:
             with self.changed:
-                self.codes[int(message["pid"])] = int(message["code"])
+                self.gone = True
                 self.changed.notify_all()
-        with self.changed:
-            self.gone = True
-            self.changed.notify_all()
-        self.pids.put(0)  # a start waiting for its reply gets none
-        self.proc.wait()
+            self.pids.put(UNKNOWN)  # a start waiting for its reply gets none
+            self.proc.wait()
 
 
 _helper: Helper | None = None
@@ -251,23 +274,42 @@ def _fork(request: dict[str, Any], mine: tuple[int, ...]) -> int:
         sys.argv = [request["module"], *request["args"]]
         code = _main(request["module"])
     finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
+        _exit(code)
 
 
 def _main(module: str) -> int:  # pragma: no cover - runs in a forked child
+    """Run module as `python -m` does, and end as it would: its exit code (a SystemExit's message
+    printed), an uncaught error's traceback and 1, an uncaught Ctrl-C's traceback and SIGINT."""
+    import traceback
+
     try:
         runpy.run_module(module, run_name="__main__", alter_sys=True)
     except SystemExit as e:
-        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    except BaseException:
-        import traceback
-
+        if e.code is None or isinstance(e.code, int):
+            return e.code or 0
+        print(e.code, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        return -signal.SIGINT
+    except BaseException:  # what an uncaught error does to `python -m`
         traceback.print_exc()
         return 1
     return 0
+
+
+def _exit(code: int) -> NoReturn:  # pragma: no cover - runs in a forked child
+    """End the forked run: its atexit functions run and its output flushed, as at a Python's end;
+    a negative code is the signal it dies of."""
+    with contextlib.suppress(Exception):
+        atexit._run_exitfuncs()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code & 0xFF)
 
 
 def _nothing(signum: int, frame: FrameType | None) -> None:
