@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 from conftest import boss, git
-from merge_helpers import commit_files, make_scenario, pytest_command, spec
+from merge_helpers import BASE_FILES, commit_files, make_scenario, pytest_command, spec
 
 from boss.ceremony import merge
 from boss.ceremony.integration import Run, judge, judge_baseline
@@ -405,7 +405,9 @@ def test_no_integration_test_merges_untested(tmp_path):
 
 
 def test_setup_and_copy_files_prepare_the_integration_worktree(tmp_path):
-    s = make_scenario(tmp_path / "r", [spec("W1")], integration_test="test -f .env && test -f made-by-setup")
+    files = {**BASE_FILES, ".gitignore": "made-by-setup\n"}  # what setup makes is ignored (README)
+    test = "test -f .env && test -f made-by-setup"
+    s = make_scenario(tmp_path / "r", [spec("W1")], integration_test=test, files=files)
     raw = (
         s.paths.manifest.read_text()
         .replace("setup: ''", "setup: touch made-by-setup")
