@@ -7,10 +7,11 @@
    at least 2.5x faster. Measured twice:
    - the nodes sharing this machine's CPUs, as they are started;
    - each node held to its own share of a CPU (a cgroup's CPU quota on the node's process and
-     everything it starts: --node-cpus, by default a quarter of this machine's CPUs), as a node
-     on a machine of its own is. This is the bar's case: three machines against one. On one
-     machine, three nodes sharing its CPUs are slowed by each other's work, not by the engine.
-     It needs root and a cgroup CPU controller; without them it says so and is skipped.
+     everything it starts: --node-cpus, by default a quarter of this machine's CPUs), standing
+     for a machine of its own. It favours the ratio: held to its share, the one node is
+     CPU-bound too, so the engine's costs weigh less. On one machine, three nodes sharing its
+     CPUs are slowed by each other's work as well as by the engine's. It needs root and a
+     cgroup CPU controller; without them it says so and is skipped.
 2. The engine's cost per worker: one worker whose agent does nothing, run here
    (run_workers.sh) against the same run on a one-node cluster, each repeated; the difference
    is what the engine adds to a worker (publishing refs, the node's mirror fetch and workspace,
@@ -37,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 DASK = str(Path(sys.executable).parent / "dask")
@@ -95,10 +97,15 @@ class CpuShare:
         v2 = Path("/sys/fs/cgroup")
         try:
             if "cpu" in (v2 / "cgroup.controllers").read_text().split():
+                # The root's subtree_control keeps +cpu afterwards (what systemd also does).
                 (v2 / "cgroup.subtree_control").write_text("+cpu")
                 folder = v2 / name
                 folder.mkdir()
-                (folder / "cpu.max").write_text(f"{quota} {cls.PERIOD}")
+                try:
+                    (folder / "cpu.max").write_text(f"{quota} {cls.PERIOD}")
+                except OSError:
+                    folder.rmdir()
+                    raise
                 return cls(folder, folder / "cgroup.procs")
         except OSError:
             pass
@@ -144,18 +151,25 @@ class Cluster:
                 raise SystemExit("the scheduler did not start: " + (root / "scheduler.log").read_text())
             time.sleep(0.1)
         self.address = json.loads(info.read_text())["address"]
+        try:
+            self._nodes(root, nodes, slots, cpus)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _nodes(self, root: Path, nodes: int, slots: int, cpus: float) -> None:
         for n in range(nodes):
             local = root / f"node{n}"
             local.mkdir()
-            share = CpuShare.make(f"bench-dask-{os.getpid()}-{root.name}-{n}", cpus) if cpus else None
+            share = CpuShare.make(f"bench-dask-{os.getpid()}-{uuid.uuid4().hex[:8]}", cpus) if cpus else None
             if cpus and share is None:
-                self.stop()
                 raise NoCpuShare
+            if share is not None:
+                self.shares.append(share)  # removed by stop(), whatever fails next
             self._spawn(root / f"node{n}.log", [DASK, "worker", self.address, "--name", f"node{n}", "--host",
                         "127.0.0.1", "--nthreads", str(slots), "--no-nanny", "--resources", f"AGENT={slots}",
                         "--local-directory", str(local), "--dashboard-address", "127.0.0.1:0"])  # fmt: skip
             if share is not None:
-                self.shares.append(share)
                 share.hold(self.procs[-1].pid)
         from distributed import Client
 
