@@ -71,6 +71,25 @@ def _wait_for(path: Path, text: str) -> None:
         time.sleep(0.05)
 
 
+def _sleeping(h, env, tmp_path: Path, name: str = ""):
+    """A run of the probe that sleeps, seen asleep."""
+    out = tmp_path / "sleep.out"
+    run = h.start("probe_mod", ["sleep"], str(_work(tmp_path)), env, str(out), name=name)
+    assert run is not None
+    _wait_for(out, "sleeping")
+    return run
+
+
+def _kill(h) -> None:
+    """The helper killed, and its end heard."""
+    h.proc.kill()
+    h.proc.wait(10)
+    deadline = time.monotonic() + 10
+    while not h.gone:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def test_a_forked_run_is_what_a_fresh_python_would_run(helper, tmp_path):
     h, env = helper
     work = _work(tmp_path)
@@ -91,10 +110,7 @@ def test_a_forked_run_is_what_a_fresh_python_would_run(helper, tmp_path):
 
 def test_a_named_run_shows_its_name_and_sigterm_ends_it_as_a_popend_one(helper, tmp_path):
     h, env = helper
-    out = tmp_path / "sleep.out"
-    run = h.start("probe_mod", ["sleep"], str(_work(tmp_path)), env, str(out), name="worker W9")
-    assert run is not None
-    _wait_for(out, "sleeping")
+    run = _sleeping(h, env, tmp_path, name="worker W9")
     assert Path(f"/proc/{run.pid}/comm").read_text().strip() == "worker W9"  # in ps and top
     with pytest.raises(subprocess.TimeoutExpired):
         run.wait(0.2)
@@ -120,19 +136,11 @@ def test_runs_overlap_and_each_gets_its_own_end(helper, tmp_path):
 
 def test_a_helper_that_ends_never_makes_a_live_run_look_ended(helper, tmp_path):
     h, env = helper
-    out = tmp_path / "sleep.out"
-    run = h.start("probe_mod", ["sleep"], str(_work(tmp_path)), env, str(out))
-    assert run is not None
-    _wait_for(out, "sleeping")
-    h.proc.kill()
-    h.proc.wait(10)
-    deadline = time.monotonic() + 10
-    while not h.gone:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    run = _sleeping(h, env, tmp_path)
+    _kill(h)
     with pytest.raises(subprocess.TimeoutExpired):
         run.wait(1.0)  # the run still runs: its helper's end is not its own
-    assert h.start("probe_mod", [], str(tmp_path), env, str(out)) is None  # start it some other way
+    assert h.start("probe_mod", [], str(tmp_path), env, str(tmp_path / "o")) is None  # start it another way
     run.terminate()  # nothing reaps it now: signalled directly
     assert run.wait(20) == warm.GONE
 
@@ -147,12 +155,7 @@ def test_the_node_starts_its_helper_once_and_again_when_it_ended(tmp_path, monke
     assert helper is not None
     second = warm.start(["--help"], str(tmp_path), dict(os.environ), str(out))
     assert isinstance(second, warm.Run) and second.wait(60) == 0 and warm._helper is helper
-    helper.proc.kill()
-    helper.proc.wait(10)
-    deadline = time.monotonic() + 10
-    while not helper.gone:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    _kill(helper)
     third = warm.start(["--help"], str(tmp_path), dict(os.environ), str(out))
     assert isinstance(third, warm.Run) and third.wait(60) == 0 and warm._helper is not helper
     warm._helper.requests.close()
@@ -215,12 +218,8 @@ def test_with_its_helper_gone_a_run_is_known_by_pid_and_start_time(helper, tmp_p
     """The helper ends, then the run: a process given the run's pid afterwards is neither waited
     on nor signalled as the run."""
     h, env = helper
-    out = tmp_path / "sleep.out"
-    run = h.start("probe_mod", ["sleep"], str(_work(tmp_path)), env, str(out))
-    assert run is not None
-    _wait_for(out, "sleeping")
-    h.proc.kill()
-    h.proc.wait(10)
+    run = _sleeping(h, env, tmp_path)
+    _kill(h)
     os.kill(run.pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while Path(f"/proc/{run.pid}").exists():  # reaped by whoever adopted it
