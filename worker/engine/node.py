@@ -186,15 +186,16 @@ def _publish(name: str, value: object) -> bool:
     return True
 
 
-def _ask(folder: Path, name: str, asked: dict[str, bytes] | None) -> dict[str, bytes]:
+def _ask(folder: Path, name: str, asked: dict[str, bytes] | None) -> dict[str, bytes] | None:
     """Publish the plan's approval requests on this node (a Dask variable) when they changed, so a
-    TIER 3 request reaches the Boss while the worker still runs, as a local one does."""
+    TIER 3 request reaches the Boss while the worker still runs, as a local one does; what was
+    published (None: nothing yet, published next time even empty)."""
     try:
         now = {f.name: f.read_bytes()[:MAX_FILE] for f in sorted(folder.glob("R*.json"))}
     except OSError:  # a request being written: read next time
-        return asked or {}
+        return asked
     if now != asked and not _publish(name, now):
-        return asked or {}
+        return asked
     return now
 
 
