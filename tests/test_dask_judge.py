@@ -325,3 +325,8 @@ def test_a_dropped_ref_never_stands_in_the_way_of_a_taken_one(setup):
     with pytest.raises(GitError):
         fetch_into(repo, str(remote), {"refs/boss/p/W1/gone": main}, [])  # not on the remote
     assert git(repo, "for-each-ref", "refs/boss-fetch/") == ""
+    from boss.core import git as gitcore
+
+    with pytest.raises(GitError, match="not a ref name"):  # a second command smuggled in a name
+        gitcore.update_refs(repo, {f"refs/boss/p/W1/x\nupdate refs/heads/main {main}": main})
+    assert git(repo, "rev-parse", "main") == main and git(repo, "for-each-ref", "refs/boss/p/W1/x") == ""

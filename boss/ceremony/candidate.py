@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from boss.ceremony import acceptance, integration
 from boss.ceremony.session import Session, log, now
-from boss.core import git, gittrees
+from boss.core import gittrees
 from boss.core.journal import CONFLICT, MERGED, REVERTED, SKIPPED, Record, crash_point
 
 # The state-log action of each verdict the merging step gives.
@@ -75,8 +75,7 @@ def merge(s: Session, r: Record, pre: str) -> tuple[bool, list[str], str]:
         return True, [], ""
     files = gittrees.unmerged_paths(wt)
     integration.reset(wt, pre)
-    if not files:  # not a conflict: something left in the worktree was in the way
-        git.git(wt, "clean", "-fdq")
+    if not files:  # not a conflict: something left in the worktree was in the way (reset removed it)
         res = gittrees.merge_no_ff(wt, r.head, message)
         files = gittrees.unmerged_paths(wt) if res.returncode else []
         if res.returncode:

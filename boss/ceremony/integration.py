@@ -55,7 +55,7 @@ def prepare(paths: PlanPaths, m: Manifest, start: str, setup: bool = True) -> Pa
         gittrees.merge_abort(path)
         with registry_lock(paths):  # `checkout -B` reads every worktree's entry
             git.checkout_branch(path, integration_branch(paths.plan), start)
-        git.git(path, "clean", "-fdq")
+        git.clean(path)
         unset = git.git_dir(path) / NO_SETUP
         if setup and unset.exists():  # made for a ceremony whose tests ran elsewhere: set up now
             setup_worktree(paths, m, path)
@@ -118,15 +118,10 @@ def pristine(path: Path, plan: str, commit: str) -> None:
     """The integration worktree on its branch at commit, every tracked file as committed: what
     a test run changed (files, HEAD, the branch) must not reach the next run."""
     git.checkout_branch(path, integration_branch(plan), commit)
-    clean_untracked(path)
-
-
-def clean_untracked(path: Path) -> None:
-    """Remove the untracked files a test run left in the worktree at path (a `conftest.py` one
-    candidate's test wrote must not steer the next candidate's run); ignored files stay: the copy
-    files (excluded where they are copied) and what setup made (README: setup's outputs must be
-    ignored). A node's slot does the same (worker/engine/ceremony_node.py)."""
-    git.git(path, "clean", "-fdq")
+    # Untracked files a run left go too (a `conftest.py` one candidate's test wrote must not steer
+    # the next candidate's run); ignored ones stay: the copy files, what setup made. Test slots, here
+    # (boss/ceremony/speculate.py) and on a node (worker/engine/ceremony_node.py), do the same.
+    git.clean(path)
 
 
 @dataclass(frozen=True)

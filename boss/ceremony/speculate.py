@@ -313,7 +313,7 @@ class Speculator:
                     ready = True
                 if self.remote is None:  # as in the integration worktree: tracked files as committed
                     git.git(path, "checkout", "--quiet", "--force", "--detach", job.commit)
-                    integration.clean_untracked(path)  # and nothing an earlier run here left
+                    git.clean(path)  # and nothing an earlier run here left (integration.pristine)
                 job.slot, job.started = k, now()
                 s.progress(f"slot {k}: {job.label.removeprefix('slot: ')}")
                 run = self._run(job, path, ticker)

@@ -197,6 +197,11 @@ def identity_config_env(path: Path | str) -> dict[str, str]:
 def reset_hard(path: Path | str, commit: str) -> None:
     """Put a worktree back to commit exactly: tracked files reset, untracked files removed."""
     git(path, "reset", "--quiet", "--hard", commit)
+    clean(path)
+
+
+def clean(path: Path | str) -> None:
+    """Remove the worktree's untracked files; ignored ones stay (what setup made, copied files)."""
     git(path, "clean", "-fdq")
 
 
@@ -222,12 +227,13 @@ def update_refs(path: Path | str, moves: dict[str, str | None]) -> None:
 _EXCLUDED: set[tuple[Path, tuple[str, ...]]] = set()
 
 
-def add_exclude(repo: Path, patterns: list[str]) -> None:
-    """Append patterns to .git/info/exclude once each, never touching the tracked .gitignore."""
+def add_exclude(repo: Path, patterns: list[str], git_dir: Path | None = None) -> None:
+    """Append patterns to .git/info/exclude once each, never touching the tracked .gitignore
+    (git_dir: the git folder of a checkout that has no `.git` of its own, read every time)."""
     key = (repo, tuple(patterns))
     if key in _EXCLUDED:
         return
-    exclude = common_dir(repo) / "info" / "exclude"
+    exclude = (git_dir or common_dir(repo)) / "info" / "exclude"
     exclude.parent.mkdir(parents=True, exist_ok=True)
     existing = exclude.read_text().splitlines() if exclude.exists() else []
     missing = [p for p in patterns if p not in existing]
@@ -236,7 +242,8 @@ def add_exclude(repo: Path, patterns: list[str]) -> None:
             if existing and existing[-1] != "":
                 f.write("\n")
             f.write("".join(f"{p}\n" for p in missing))
-    _EXCLUDED.add(key)
+    if git_dir is None:
+        _EXCLUDED.add(key)
 
 
 def worktree_add(repo: Path, path: Path, branch: str, start: str) -> None:
@@ -317,23 +324,25 @@ def git_dir(path: Path | str) -> Path:
     return Path(out(path, "rev-parse", "--absolute-git-dir"))
 
 
+def refs_at(repo: Path | str, patterns: list[str], *git_args: str) -> dict[str, str]:
+    """{ref: commit} of the refs for-each-ref matches with patterns (a ref, or a prefix: refs/heads/),
+    in one git run; git_args go before the command (`--git-dir=...` for a bare mirror)."""
+    fmt = "--format=%(refname)%00%(objectname)"
+    text = git(repo, *git_args, "for-each-ref", fmt, *patterns).stdout
+    return dict(line.split("\0", 1) for line in text.splitlines() if "\0" in line)
+
+
 def ref_commits(repo: Path | str, refs: list[str]) -> dict[str, str]:
     """The commit each of these full ref names points at, in one git run; absent ones left out."""
     if not refs:
         return {}
-    text = git(repo, "for-each-ref", "--format=%(refname)%00%(objectname)", *refs).stdout
-    found = dict(line.split("\0", 1) for line in text.splitlines() if "\0" in line)
+    found = refs_at(repo, refs)
     return {ref: found[ref] for ref in refs if ref in found}  # for-each-ref also matches prefixes
 
 
 def branch_heads(repo: Path | str) -> dict[str, str]:
     """Every local branch and the commit it points at, in one git run."""
-    text = git(repo, "for-each-ref", "--format=%(refname)%00%(objectname)", "refs/heads/").stdout
-    heads: dict[str, str] = {}
-    for line in text.splitlines():
-        ref, _, commit = line.partition("\0")
-        heads[ref.removeprefix("refs/heads/")] = commit
-    return heads
+    return {ref.removeprefix("refs/heads/"): commit for ref, commit in refs_at(repo, ["refs/heads/"]).items()}
 
 
 def refs_containing(repo: Path | str, commit: str, refs: list[str]) -> set[str]:

@@ -181,7 +181,8 @@ def protected() -> set[int]:
     return keep
 
 
-def _same(p: Process) -> bool:
+def same(p: Process) -> bool:
+    """Whether p still runs: the same pid, not a zombie, the same start (not a reused pid)."""
     now = read(p.pid)
     return now is not None and not now.zombie and now.start == p.start
 
@@ -189,7 +190,7 @@ def _same(p: Process) -> bool:
 def _send(procs: Iterable[Process], sig: int, keep: set[int]) -> None:
     own_group = os.getpgrp()
     for p in procs:
-        if p.pid in keep or not _same(p):
+        if p.pid in keep or not same(p):
             continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
             # A group it leads was started by it (its pipeline, its own children).
@@ -215,14 +216,14 @@ class Sweep:
         if not supported():
             return []
         found = marked(self.needle)
-        roots = [*found, self.leader] if self.leader is not None and _same(self.leader) else found
+        roots = [*found, self.leader] if self.leader is not None and same(self.leader) else found
         if roots:
             procs = table()
             for root in roots:
                 found += descendants(root.pid, procs)
         for p in found:
             self.known[(p.pid, p.start)] = p
-        return [p for p in self.known.values() if _same(p)]
+        return [p for p in self.known.values() if same(p)]
 
     def signal(self, sig: int) -> None:
         """Send sig to every process gathered so far and still there (and the groups they lead)."""
@@ -239,7 +240,7 @@ class Sweep:
         deadline = time.monotonic() + grace
         while live and time.monotonic() < deadline:
             time.sleep(0.02)
-            live = [p for p in live if _same(p)]
+            live = [p for p in live if same(p)]
         for _ in range(3):  # what is left, and what it started meanwhile
             live = [p for p in self.gather() if p.pid not in keep]
             if not live:

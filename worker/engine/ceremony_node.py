@@ -136,10 +136,7 @@ def _setup(slot: Path, task: dict[str, Any]) -> str:
     The copies are excluded in the slot's git folder, as here: ignored, they stay between runs."""
     write_shipped(slot, task["copy"])
     if task["copy"]:
-        exclude = _git_dir(slot) / "info" / "exclude"
-        exclude.parent.mkdir(parents=True, exist_ok=True)
-        with exclude.open("a") as f:
-            f.write("".join(f"/{rel}\n" for rel in task["copy"] if "\n" not in rel))
+        git.add_exclude(slot, [f"/{rel}" for rel in task["copy"] if "\n" not in rel], _git_dir(slot))
     if not task["setup"].strip():
         return ""
     log = slot.parent / f"{slot.name}.setup.log"

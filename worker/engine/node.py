@@ -96,10 +96,7 @@ def _workspace(cache: Path, root: Path, task: dict[str, Any]) -> Path:
     repo = root / "boss-runs" / f"{task['plan']}-{task['id']}-{uuid.uuid4().hex[:8]}"
     repo.mkdir(parents=True)
     borrowing(repo, cache)
-    found = ("--format=%(refname)%00%(objectname)", "refs/heads/", "refs/boss/")
-    listed = git.git(repo, f"--git-dir={cache}", "for-each-ref", *found)
-    pairs = (line.split("\0", 1) for line in listed.stdout.splitlines() if "\0" in line)
-    moves: dict[str, str | None] = {ref: commit for ref, commit in pairs}
+    moves: dict[str, str | None] = {**git.refs_at(repo, ["refs/heads/", "refs/boss/"], f"--git-dir={cache}")}
     moves[f"refs/heads/{task['base']}"] = task["base_commit"]
     git.update_refs(repo, moves)  # the mirror's refs copied (its objects are borrowed): no fetch
     git.git(repo, "checkout", "--quiet", "--detach", task["base_commit"])

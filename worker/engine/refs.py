@@ -47,10 +47,8 @@ def owned(plan: str, worker_id: str, branch: str, ref: str) -> bool:
 
 def local_refs(repo: Path | str, plan: str, worker_id: str, branch: str) -> dict[str, str]:
     """{ref: commit} of the worker's refs in repo."""
-    patterns = [f"refs/heads/{branch}", *owned_prefixes(plan, worker_id)]
-    text = git.git(repo, "for-each-ref", "--format=%(refname)%00%(objectname)", *patterns).stdout
-    pairs = (line.split("\0", 1) for line in text.splitlines() if "\0" in line)
-    return {ref: commit for ref, commit in pairs if owned(plan, worker_id, branch, ref)}
+    found = git.refs_at(repo, [f"refs/heads/{branch}", *owned_prefixes(plan, worker_id)])
+    return {ref: commit for ref, commit in found.items() if owned(plan, worker_id, branch, ref)}
 
 
 def remote_refs(repo: Path | str, remote: str, patterns: list[str]) -> dict[str, str]:

@@ -83,8 +83,7 @@ class Run:
 
     def _running(self) -> bool:
         """Whether the run itself still runs (not another process given its pid since)."""
-        now = proctree.read(self.pid)
-        return self.known is not None and now is not None and not now.zombie and now.start == self.known.start
+        return self.known is not None and proctree.same(self.known)
 
     def terminate(self) -> None:
         """SIGTERM to the run, through its helper (which signals only a run it has not reaped);

@@ -135,7 +135,7 @@ def prepare(
     if registered:
         with registry_lock(paths):  # `checkout -B` reads every worktree's entry
             git.git(path, "checkout", "--quiet", "--force", "-B", w.branch, start)
-        git.git(path, "clean", "-fdq")
+        git.clean(path)
     # From here the branch holds only boss's commits: anything later not made by boss is a person's.
     handwork.record_head(paths, w.id, start)
     if len(heads) > 1 and start == heads[0][1]:
