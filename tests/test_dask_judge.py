@@ -330,3 +330,31 @@ def test_a_dropped_ref_never_stands_in_the_way_of_a_taken_one(setup):
     with pytest.raises(GitError, match="not a ref name"):  # a second command smuggled in a name
         gitcore.update_refs(repo, {f"refs/boss/p/W1/x\nupdate refs/heads/main {main}": main})
     assert git(repo, "rev-parse", "main") == main and git(repo, "for-each-ref", "refs/boss/p/W1/x") == ""
+
+
+def test_a_node_fetches_only_when_its_mirror_lacks_what_the_boss_published(setup, tmp_path):
+    """The Boss names the refs it published for a task; a node whose mirror holds exactly those
+    starts without fetching, and one whose mirror lacks or contradicts any of them fetches."""
+    _, _, remote, pool = setup
+    result = run_here(pool, "W1")  # the node's mirror is cloned for it
+    assert result["code"] == 0 and pool._record("W1", result) == 0, result["output"]
+    [cache] = (tmp_path / "node").rglob("boss-cache/*.git")
+    assert not (cache / "FETCH_HEAD").exists()
+    task = pool._task("W2")  # names W1's branch and refs, which W1's run pushed after the clone
+    assert not node.holds(cache, task)
+    node.mirror(str(remote), tmp_path / "node", lambda c: node.holds(c, task))
+    assert node.holds(cache, task)
+    fetched = (cache / "FETCH_HEAD").stat().st_mtime_ns
+    # Anything else: a ref the Boss did not name (deleted on the remote since), another value,
+    # another base, or a Boss that names nothing.
+    branch = f"refs/heads/{pool.m.worker('W1').branch}"
+    head = task["published"][branch]
+    stale = dict(task, published={k: v for k, v in task["published"].items() if "/W1/start" not in k})
+    moved = dict(task, published={**task["published"], branch: "0" * 40})
+    unnamed = {k: v for k, v in task.items() if k != "published"}
+    for other in (stale, moved, dict(task, base_commit=head), unnamed):
+        assert not node.holds(cache, other)
+    # The mirror holds W2's task: W2 runs on W1's work without a fetch.
+    result = run_here(pool, "W2")
+    assert result["code"] == 0 and pool._record("W2", result) == 0, result["output"]
+    assert (cache / "FETCH_HEAD").stat().st_mtime_ns == fetched

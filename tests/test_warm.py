@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -250,3 +251,41 @@ def test_a_helper_that_ends_before_it_answers_is_an_error_not_a_second_run(tmp_p
     with pytest.raises(StateError, match="warm helper ended while it started the run"):
         h.start("probe_mod", [], str(tmp_path), dict(os.environ), str(tmp_path / "o"))
     assert h.gone
+
+
+IDENTITY_PROBE = """
+import json
+from boss.core import git, sandbox
+print(json.dumps({"asked": git._IDENTITY is not None, "probed": sandbox.probe.cache_info().currsize,
+                  "identity": git.identity_env()}))
+"""
+
+
+def test_a_run_inherits_what_the_helper_asked_once_for_its_environment_and_no_other(tmp_path):
+    """Git's identity fallback and the sandbox probe are asked once in the helper (a run forked
+    after has them), and asked again when a run's environment differs: a run never gets another
+    environment's answer."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "identity_probe.py").write_text(IDENTITY_PROBE)
+    named = tmp_path / "named.gitconfig"
+    named.write_text("[user]\n\tname = Named\n\temail = n@example.com\n")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env = dict(base, PYTHONPATH=str(lib), GIT_CONFIG_GLOBAL=str(named), GIT_CONFIG_NOSYSTEM="1")
+    h = warm.Helper(env=env)
+    try:
+        seen = []
+        for n, gitconfig in enumerate((named, named, tmp_path / "none.gitconfig")):
+            run_env = dict(env, GIT_CONFIG_GLOBAL=str(gitconfig))
+            out = tmp_path / f"id{n}.out"
+            run = h.start("identity_probe", [], str(_work(tmp_path)), run_env, str(out))
+            assert run is not None and run.wait(30) == 0, out.read_text()
+            seen.append(json.loads(out.read_text()))
+        assert seen[0]["asked"] and seen[0]["identity"] == {}
+        assert seen[0]["probed"] == (1 if shutil.which("bwrap") else 0)
+        assert seen[1] == seen[0]
+        # Another environment (no identity configured): asked again, the fallback identity.
+        assert seen[2]["identity"]["GIT_AUTHOR_NAME"] == "boss"
+    finally:
+        h.requests.close()
+        h.proc.wait(10)

@@ -178,6 +178,12 @@ def identity_env() -> dict[str, str]:
 _IDENTITY: dict[str, str] | None = None
 
 
+def forget_identity() -> None:
+    """identity_env() asks git again next time (its answer is kept for the process)."""
+    global _IDENTITY
+    _IDENTITY = None
+
+
 def identity_config_env(path: Path | str) -> dict[str, str]:
     """user.name and user.email as command-scope config (GIT_CONFIG_*) where git at path has
     none, for a program that asks `git config` rather than reading GIT_AUTHOR_* (aider, which

@@ -245,6 +245,11 @@ def probe(tool: str) -> str:
     return ""
 
 
+def tool_path() -> str | None:
+    """Bubblewrap's path here (BOSS_BWRAP, else `bwrap` on PATH); None when there is none."""
+    return shutil.which(os.environ.get(ENV_TOOL) or TOOL)
+
+
 def mode_of(configured: str) -> str:
     """The mode in force: BOSS_SANDBOX when set, else the project's `sandbox:` setting."""
     return os.environ.get(ENV_MODE) or configured or DEFAULT_MODE
@@ -259,7 +264,7 @@ def resolve(configured: str = DEFAULT_MODE, where: str = ".boss/config.yaml") ->
         raise SandboxError(msg)
     if mode == "off":
         return Sandbox(mode, why_none=f"sandbox: off ({source})")
-    tool = shutil.which(os.environ.get(ENV_TOOL) or TOOL)
+    tool = tool_path()
     why = _unavailable(tool)
     if tool is not None and not why:
         return Sandbox(mode, tool)

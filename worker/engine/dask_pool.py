@@ -204,6 +204,7 @@ class DaskPool(Pool):
         """What the node needs: the plan's files, the worker's folder and its dependencies' statuses;
         the worker's and its dependencies' refs published to the remote first."""
         w, paths, repo = self.m.worker(worker_id), self.paths, self.paths.repo
+        published: dict[str, str] = {f"refs/boss/{paths.plan}/base": self.base}
         for wid in (worker_id, *w.depends_on):
             branch = self.m.worker(wid).branch
             mine = local_refs(repo, paths.plan, wid, branch)
@@ -212,11 +213,13 @@ class DaskPool(Pool):
             if refused:
                 msg = f"worker {wid}: cannot publish its refs to the shared remote {self.remote} ({refused})"
                 raise StateError(msg)
+            published.update(mine)  # the remote's values now: a node whose mirror holds them need not fetch
         self.shipped[worker_id] = {r.id: r for r in approvals.list_requests(paths.approvals_dir)}
         files = shipping.plan_files(paths, self.m, worker_id)
         return {
             "remote": self.remote, "plan": paths.plan, "id": worker_id, "branch": w.branch,
-            "base": self.m.base, "base_commit": self.base, "files": files,
+            "base": self.m.base, "base_commit": self.base, "files": files, "published": published,
+            "owners": [[wid, self.m.worker(wid).branch] for wid in (worker_id, *w.depends_on)],
         }  # fmt: skip
 
     def _reap(self) -> None:

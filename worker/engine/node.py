@@ -26,7 +26,7 @@ from typing import Any
 
 from boss.core import git
 from worker.engine import live, warm
-from worker.engine.refs import local_refs, push_cas, remote_git
+from worker.engine.refs import local_refs, owned, owned_prefixes, push_cas, remote_git
 from worker.lifecycle.broker import WAIT_ENV
 
 MAX_FILE = 8 * 1024 * 1024  # the most one returned file holds; a larger one is left on the node
@@ -58,16 +58,40 @@ def lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def mirror(remote: str, root: Path) -> Path:
-    """The node's mirror of remote, fetched now (one task at a time per node)."""
+def mirror(remote: str, root: Path, current: Callable[[Path], bool] | None = None) -> Path:
+    """The node's mirror of remote (one task at a time per node), fetched now unless `current`
+    says it already holds what the task needs."""
     cache = root / "boss-cache" / (hashlib.sha256(remote.encode()).hexdigest()[:16] + ".git")
     with lock(cache.with_suffix(".lock")):
         if not (cache / "HEAD").is_file():
             shutil.rmtree(cache, ignore_errors=True)
             remote_git(root, "clone", "--quiet", "--mirror", "--", remote, str(cache))
-        else:
+        elif current is None or not current(cache):
             remote_git(root, f"--git-dir={cache}", "fetch", "--quiet", "--prune", "--no-tags", "origin")
     return cache
+
+
+def holds(cache: Path, task: dict[str, Any]) -> bool:
+    """Whether the mirror's refs of the task's worker and dependencies (and the plan's base) are
+    exactly those the Boss published for it: the mirror's objects are then all the run needs, and
+    a fetch would bring nothing it uses. The Boss's word decides only whether to fetch: the run's
+    push at the end moves the remote by compare-and-swap from these values."""
+    published, plan = task.get("published"), task["plan"]
+    if not isinstance(published, dict) or not task.get("owners"):
+        return False  # a Boss that does not say: fetch
+    base = f"refs/boss/{plan}/base"
+    owners = [(str(wid), str(branch)) for wid, branch in task["owners"]]
+    patterns = [base]
+    for wid, branch in owners:
+        patterns += [f"refs/heads/{branch}", *owned_prefixes(plan, wid)]
+    found = git.refs_at(cache, patterns, f"--git-dir={cache}")
+
+    def of(refs: dict[str, str], wid: str, branch: str) -> dict[str, str]:
+        return {ref: commit for ref, commit in refs.items() if owned(plan, wid, branch, ref)}
+
+    return found.get(base) == task["base_commit"] == published.get(base) and all(
+        of(found, wid, branch) == of(published, wid, branch) for wid, branch in owners
+    )
 
 
 def borrowing(work: Path, cache: Path, git_dir: Path | None = None) -> None:
@@ -246,7 +270,7 @@ def on_stop(event: Any, stop: Callable[[], object]) -> Iterator[None]:
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     """Run worker task['id'] of task['plan'] here; what the Boss records, and whether the push held."""
     root, name = here()
-    cache = mirror(task["remote"], root)
+    cache = mirror(task["remote"], root, lambda c: holds(c, task))
     repo = _workspace(cache, root, task)
     try:
         plan, wid, branch = task["plan"], task["id"], task["branch"]

@@ -222,6 +222,7 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
                 if int(message["signal"]) in children:  # not reaped: the pid is still the run's
                     os.kill(int(message["signal"]), int(message["number"]))
                 continue
+            _prewarm(message["env"], message["cwd"])
             pid = _fork(message, (requests.fileno(), replies.fileno(), wake_r, wake_w))
             if pid > 0:
                 children.add(pid)
@@ -236,6 +237,41 @@ def _reap(children: set[int], reply: Any) -> None:
             return
         children.discard(pid)
         reply({"pid": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+_warmed: dict[str, str] | None = None  # the environment _prewarm last asked in
+
+
+def _prewarm(env: dict[str, str], cwd: str) -> None:
+    """Ask once here what every run asks once (git's identity fallback, whether the sandbox's tool
+    works) so the runs forked after inherit the answers instead of asking again: with the runs'
+    environment, in a run's folder (a fresh repository of the node, as every run's is); asked
+    again when the environment changes. Nothing is kept of an answer that fails: runs ask."""
+    global _warmed
+    if env == _warmed:
+        return
+    from boss.core import git, sandbox
+
+    git.forget_identity()
+    sandbox.probe.cache_clear()
+    saved, here = dict(os.environ), Path.cwd()
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(cwd)
+        git.identity_env()
+        tool = sandbox.tool_path()
+        if tool is not None:
+            sandbox.probe(tool)
+        _warmed = dict(env)
+    except Exception:  # each run asks for itself
+        git.forget_identity()
+        sandbox.probe.cache_clear()
+        _warmed = None
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        os.chdir(here)
 
 
 def _fork(request: dict[str, Any], mine: tuple[int, ...]) -> int:
