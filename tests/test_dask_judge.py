@@ -354,6 +354,16 @@ def test_a_node_fetches_only_when_its_mirror_lacks_what_the_boss_published(setup
     unnamed = {k: v for k, v in task.items() if k != "published"}
     for other in (stale, moved, dict(task, base_commit=head), unnamed):
         assert not node.holds(cache, other)
+    # A task's repository gets the refs of its run, and no other of the mirror's.
+    git(cache, "update-ref", "refs/heads/unrelated", head)
+    git(cache, "update-ref", "refs/boss/p/W9/head", head)
+    work = node._workspace(cache, tmp_path / "node", task)
+    refs = git(work, "for-each-ref", "--format=%(refname)").splitlines()
+    w1 = [
+        r for r in git(cache, "for-each-ref", "--format=%(refname)").splitlines() if "/W1/" in r or "w1" in r
+    ]
+    assert sorted(refs) == sorted(["refs/heads/main", "refs/boss/p/base", *w1]), refs
+    assert git(work, "rev-parse", "HEAD") == task["base_commit"]
     # The mirror holds W2's task: W2 runs on W1's work without a fetch.
     result = run_here(pool, "W2")
     assert result["code"] == 0 and pool._record("W2", result) == 0, result["output"]

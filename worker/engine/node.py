@@ -71,24 +71,35 @@ def mirror(remote: str, root: Path, current: Callable[[Path], bool] | None = Non
     return cache
 
 
+def task_refs(task: dict[str, Any]) -> list[str] | None:
+    """The ref patterns of what the task's run uses: the plan's base, its worker's and its
+    dependencies' branches and refs; None from a Boss that does not name them (every branch and
+    boss ref then)."""
+    owners = task.get("owners")
+    if not isinstance(task.get("published"), dict) or not owners:
+        return None
+    patterns = [f"refs/boss/{task['plan']}/base"]
+    for wid, branch in owners:
+        patterns += [f"refs/heads/{branch}", *owned_prefixes(task["plan"], str(wid))]
+    return patterns
+
+
 def holds(cache: Path, task: dict[str, Any]) -> bool:
     """Whether the mirror's refs of the task's worker and dependencies (and the plan's base) are
     exactly those the Boss published for it: the mirror's objects are then all the run needs, and
     a fetch would bring nothing it uses. The Boss's word decides only whether to fetch: the run's
     push at the end moves the remote by compare-and-swap from these values."""
-    published, plan = task.get("published"), task["plan"]
-    if not isinstance(published, dict) or not task.get("owners"):
+    patterns = task_refs(task)
+    if patterns is None:
         return False  # a Boss that does not say: fetch
+    plan, published = task["plan"], task["published"]
     base = f"refs/boss/{plan}/base"
-    owners = [(str(wid), str(branch)) for wid, branch in task["owners"]]
-    patterns = [base]
-    for wid, branch in owners:
-        patterns += [f"refs/heads/{branch}", *owned_prefixes(plan, wid)]
     found = git.refs_at(cache, patterns, f"--git-dir={cache}")
 
     def of(refs: dict[str, str], wid: str, branch: str) -> dict[str, str]:
         return {ref: commit for ref, commit in refs.items() if owned(plan, wid, branch, ref)}
 
+    owners = [(str(wid), str(branch)) for wid, branch in task["owners"]]
     return found.get(base) == task["base_commit"] == published.get(base) and all(
         of(found, wid, branch) == of(published, wid, branch) for wid, branch in owners
     )
@@ -98,7 +109,8 @@ def borrowing(work: Path, cache: Path, git_dir: Path | None = None) -> None:
     """A new repository at work (its git folder at git_dir, else work/.git) that borrows the
     mirror's objects, on a branch no fetch moves."""
     where = ["--separate-git-dir", str(git_dir)] if git_dir is not None else []
-    git.git(work, "init", "--quiet", "--initial-branch=boss-node/unborn", *where)
+    # No template: a sample hook or description copied into every task's repository is only cost.
+    git.git(work, "init", "--quiet", "--template=", "--initial-branch=boss-node/unborn", *where)
     objects = (git_dir if git_dir is not None else work / ".git") / "objects"
     (objects / "info" / "alternates").write_text(str(cache / "objects") + "\n")
 
@@ -116,11 +128,13 @@ def write_shipped(root: Path, files: dict[str, Any]) -> None:
 
 
 def _workspace(cache: Path, root: Path, task: dict[str, Any]) -> Path:
-    """A fresh repository for this task: the mirror's branches and boss refs, the base checked out."""
+    """A fresh repository for this task: the mirror's refs of the task (task_refs), the base
+    checked out."""
     repo = root / "boss-runs" / f"{task['plan']}-{task['id']}-{uuid.uuid4().hex[:8]}"
     repo.mkdir(parents=True)
     borrowing(repo, cache)
-    moves: dict[str, str | None] = {**git.refs_at(repo, ["refs/heads/", "refs/boss/"], f"--git-dir={cache}")}
+    patterns = task_refs(task) or ["refs/heads/", "refs/boss/"]
+    moves: dict[str, str | None] = {**git.refs_at(repo, patterns, f"--git-dir={cache}")}
     moves[f"refs/heads/{task['base']}"] = task["base_commit"]
     git.update_refs(repo, moves)  # the mirror's refs copied (its objects are borrowed): no fetch
     git.git(repo, "checkout", "--quiet", "--detach", task["base_commit"])
