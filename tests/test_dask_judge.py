@@ -298,7 +298,7 @@ def test_the_boss_takes_a_workers_refs_all_in_one_move_or_none(setup):
     git(repo, "push", "-q", str(remote), f"{newer}:refs/boss/p/W1/head", f"{main}:refs/heads/feat/w1")
     git(repo, "update-ref", "refs/boss/p/W1/onto", main)
     git(repo, "update-ref", "refs/boss/p/W1/head", main)
-    with pytest.raises(StateError, match="moved while it was fetched"):
+    with pytest.raises(StateError, match=r"refs/boss/p/W1/head is at \w{10}, not at \w{10} \(it moved since"):
         fetch_into(repo, str(remote), {"refs/boss/p/W1/head": main, "refs/heads/feat/w1": main}, [])
     assert git(repo, "rev-parse", "refs/boss/p/W1/head") == main  # nothing moved
     assert git(repo, "for-each-ref", "refs/heads/feat/", "refs/boss-fetch/") == ""
@@ -368,3 +368,35 @@ def test_a_node_fetches_only_when_its_mirror_lacks_what_the_boss_published(setup
     result = run_here(pool, "W2")
     assert result["code"] == 0 and pool._record("W2", result) == 0, result["output"]
     assert (cache / "FETCH_HEAD").stat().st_mtime_ns == fetched
+
+
+def test_the_boss_fetches_the_refs_a_node_reports_at_the_remotes_values_only(setup):
+    """The Boss fetches the refs the node says its push left on the remote (no second look at the
+    remote): only names come from the node. A value the remote does not have, a ref of another
+    worker, or a ref the remote lacks moves nothing here; a node that reports none is read from
+    the remote."""
+    from boss.core.errors import GitError
+
+    repo, paths, remote, pool = setup
+    result = run_here(pool, "W1")
+    branch = f"refs/heads/{pool.m.worker('W1').branch}"
+    assert branch in result["refs"] and "refs/boss/p/W1/head" in result["refs"]
+    other = "refs/boss/p/W2/head"
+    lied = dict(result, refs={**result["refs"], branch: git(repo, "rev-parse", "main")})
+    with pytest.raises(StateError, match=rf"{branch} is at \w{{10}}, not at"):
+        pool._record("W1", lied)
+    assert git(repo, "for-each-ref", branch, "refs/boss/p/W1/", "refs/boss-fetch/") == ""
+    with pytest.raises(GitError):
+        pool._record("W1", dict(result, refs={**result["refs"], "refs/boss/p/W1/invented": "0" * 40}))
+    assert git(repo, "for-each-ref", branch, "refs/boss-fetch/") == ""
+    git(remote, "update-ref", other, git(remote, "rev-parse", branch))
+    assert (
+        pool._record("W1", dict(result, refs={**result["refs"], other: git(remote, "rev-parse", branch)}))
+        == 0
+    )
+    assert git(repo, "for-each-ref", other) == ""  # another worker's ref is never taken from a node
+    assert git(repo, "rev-parse", branch) == st.read(paths.status("W1")).head_commit
+    # A node that reports no refs: the Boss reads the remote.
+    git(repo, "update-ref", "-d", branch)
+    assert pool._record("W1", {k: v for k, v in result.items() if k != "refs"}) == 0
+    assert git(repo, "rev-parse", branch) == git(remote, "rev-parse", branch)

@@ -29,7 +29,7 @@ from boss.core.errors import BossError, InputError, StateError
 from boss.core.manifest import Manifest
 from boss.core.paths import PlanPaths
 from worker.engine import live, node, shipping
-from worker.engine.refs import fetch_into, local_refs, push_cas, remote_owned, remote_refs
+from worker.engine.refs import fetch_into, local_refs, owned, push_cas, remote_owned, remote_refs
 from worker.lifecycle.broker import approval_wait
 from worker.lifecycle.command import EXIT_CODES
 from worker.lifecycle.pool import INTERRUPTED, Pool
@@ -328,7 +328,7 @@ class DaskPool(Pool):
                 f"its push to the shared remote was refused ({result['refused']}): a newer run moved its refs"
             )
             raise StateError(msg)
-        theirs = remote_owned(paths.repo, self.remote, paths.plan, worker_id, w.branch)
+        theirs = self._pushed(worker_id, result)
         mine = local_refs(paths.repo, paths.plan, worker_id, w.branch)
         fetch_into(paths.repo, self.remote, theirs, [r for r in mine if r not in theirs])
         shipping.take_files(paths.worker_dir(worker_id), dict(result.get("files") or {}))
@@ -355,6 +355,15 @@ class DaskPool(Pool):
         notify.emit(paths.repo, notify.WORKER_ENDED, paths.plan, worker=worker_id, state=status.state,
                     reason=status.reason)  # fmt: skip
         return EXIT_CODES.get(status.state, 1)
+
+    def _pushed(self, worker_id: str, result: dict[str, Any]) -> dict[str, str]:
+        """The worker's refs on the remote, to fetch: the node's report of what its compare-and-swap
+        push left there (its own refs only), else read from the remote. Only names come from the
+        node: fetch_into takes the remote's values and fails where they differ from the report."""
+        branch, said = self.m.worker(worker_id).branch, result.get("refs")
+        if isinstance(said, dict) and all(isinstance(r, str) and isinstance(c, str) for r, c in said.items()):
+            return {r: c for r, c in said.items() if owned(self.paths.plan, worker_id, branch, r)}
+        return remote_owned(self.paths.repo, self.remote, self.paths.plan, worker_id, branch)
 
     def _parse(self, worker_id: str, raw: bytes) -> st.Status | None:
         """A node's status.json bytes as a Status of this worker, or None."""

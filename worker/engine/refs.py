@@ -112,7 +112,11 @@ def fetch_into(repo: Path | str, remote: str, refs: dict[str, str], drop: list[s
         got = git.ref_commits(repo, names)
         for ref, name in zip(order, names, strict=True):
             if got.get(name) != refs[ref]:
-                msg = f"the shared remote {remote}: {ref} moved while it was fetched; run the worker again"
+                there = (got.get(name) or "nothing")[:10]
+                msg = (
+                    f"the shared remote {remote}: {ref} is at {there}, not at {refs[ref][:10]} "
+                    "(it moved since the run); run the worker again"
+                )
                 raise StateError(msg)
         moves: dict[str, str | None] = {**dict.fromkeys(names), **refs}
         git.update_refs(repo, moves)
