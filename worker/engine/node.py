@@ -284,6 +284,8 @@ def on_stop(event: Any, stop: Callable[[], object]) -> Iterator[None]:
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
     """Run worker task['id'] of task['plan'] here; what the Boss records, and whether the push held."""
     root, name = here()
+    if on_a_node():
+        warm.ready()  # its helper imports the lifecycle meanwhile (the first task of the node)
     cache = mirror(task["remote"], root, lambda c: holds(c, task))
     repo = _workspace(cache, root, task)
     try:

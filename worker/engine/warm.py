@@ -163,20 +163,24 @@ _helper: Helper | None = None
 _made = threading.Lock()
 
 
+def ready() -> Helper | None:
+    """This process's helper, started now if it has none (or its last one ended): a node starts
+    it at the top of a task, so its imports overlap the task's git work. None if it cannot start."""
+    global _helper
+    with _made:
+        if _helper is None or _helper.gone:
+            with contextlib.suppress(OSError):
+                _helper = Helper()
+        return _helper
+
+
 def start(
     args: list[str], cwd: str, env: dict[str, str], out: str, fork: bool = True, name: str = ""
 ) -> Run | subprocess.Popen[bytes]:
     """`python -P -m worker ARGS` in cwd with env, its output in the file out: with fork, forked by
     this process's helper (started the first time, again if it ended) and shown as name, else
     started afresh."""
-    global _helper
-    helper = None
-    if fork:
-        with _made:
-            if _helper is None or _helper.gone:
-                with contextlib.suppress(OSError):
-                    _helper = Helper()
-            helper = _helper
+    helper = ready() if fork else None
     run = helper.start("worker", args, cwd, env, out, name) if helper is not None else None
     if run is not None:
         return run
