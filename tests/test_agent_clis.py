@@ -428,6 +428,11 @@ def test_codex_invocation_flags(tmp_path, monkeypatch):
     assert "--dangerously-bypass-hook-trust" in argv  # always: untrusted hooks are skipped silently
     monkeypatch.setenv("BOSS_CODEX_TRUST_HOOKS", "0")  # the old knob for running unguarded is gone
     assert "--dangerously-bypass-hook-trust" in PROFILES["codex"].invocation(run).argv
+    # Inside boss's sandbox (/tmp read-only but the run's TMPDIR), Codex's own leaves /tmp out of
+    # its writable roots: it could not make its mount point /tmp/.git there (tests/contract).
+    assert "sandbox_workspace_write.exclude_slash_tmp=true" not in argv
+    confined = PROFILES["codex"].invocation(replace(run, confined=True)).argv
+    assert confined[confined.index("sandbox_workspace_write.exclude_slash_tmp=true") - 1] == "-c"
     assert "allow_login_shell=false" in argv  # the login shell's /etc/profile resets PATH
 
 

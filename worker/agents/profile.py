@@ -41,6 +41,9 @@ class AgentRun:
     # The acceptance test's files, frozen at the red gate (paths or folders, repo-relative);
     # empty before it (a write_test worker's first run, which writes them).
     frozen: tuple[str, ...] = ()
+    # Whether boss's sandbox confines the run (boss.core.sandbox): everything but the worktree,
+    # the run's own TMPDIR and the CLI's state is read-only to it.
+    confined: bool = False
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ def run_agent(run: Run, prompt: str, strategy: int, adir: Path) -> Outcome:
         timeout=run.settings.agent_timeout,
         log_file=adir / "agent.log",
         frozen=run.frozen,
+        confined=run.sandbox.active,
     )
     agent_run.config_dir.mkdir(parents=True, exist_ok=True)
     config = reset_agent_config(run, strategy)

@@ -99,6 +99,13 @@ class CodexProfile:
         enforced = common.enforcement(self.name, run, render)
         argv = [*_codex("workspace-write", run.worktree)]
         argv += ["-c", "sandbox_workspace_write.network_access=false", *CODEX_CONFIG]
+        if run.confined:
+            # Inside boss's sandbox /tmp is read-only (the run's TMPDIR is its own). Codex's
+            # workspace-write makes /tmp a writable root and mounts over /tmp/.git, which its
+            # bubblewrap cannot create there: every command and edit then fails ("Can't mkdir
+            # /tmp/.git: Read-only file system"). Without /tmp, its writable roots are the worktree
+            # and the run's TMPDIR, as boss's sandbox allows anyway.
+            argv += ["-c", "sandbox_workspace_write.exclude_slash_tmp=true"]
         argv += [*enforced.args, *common.extra_args(self.name), "--", common.read_it(run.prompt_file)]
         return Invocation(argv, enforced.env)
 
