@@ -502,3 +502,45 @@ def test_a_boss_killed_and_started_again_reattaches_to_its_running_task(cluster,
     assert any(e.action == "dask" and e.result.startswith("reattached") for e in events)
     assert st.read(paths.status("W2")).state == "SUCCESS"
     assert not (paths.worker_dir("W1") / "dask-task.json").exists()
+
+
+def test_a_task_run_again_starts_from_the_remote_not_from_what_was_published(cluster, tmp_path):
+    """A task is fixed when the Boss submits it. Run again by Dask (its node lost after its run
+    pushed after all), the values it names may be stale: its second start fetches, starts from
+    what the first run pushed, and its push holds. The mark of a first start goes when the Boss
+    forgets the task."""
+    from distributed import Client
+
+    from boss.core.config import load_config
+    from worker.engine import live, node
+    from worker.engine.dask_pool import DaskPool
+
+    repo = make_repo(tmp_path / "boss", FILES)
+    steps = [{"run": "echo $$-$RANDOM > src/W1.txt"}]  # each run its own commit: its push is judged
+    paths, m = make_plan(repo, [worker("W1", test="test -f src/W1.txt", steps=steps)])
+    remote = remote_of(tmp_path, repo)
+    events = os.open(os.devnull, os.O_WRONLY)
+    try:
+        with Client(cluster.address, timeout=30, set_as_default=False) as client:
+            pool = DaskPool(paths, m, load_config(repo), events, client, str(remote))
+            task = dict(pool._task("W1"), stop=f"boss-test-{uuid.uuid4().hex[:8]}-stop")
+            here = sorted(client.scheduler_info()["workers"])[0]  # both starts on one node, one mirror
+
+            def start() -> dict:
+                future = client.submit(
+                    node.run_task, task, resources={"AGENT": 1}, workers=[here], pure=False
+                )
+                return future.result(timeout=180)
+
+            first = start()
+            assert first["code"] == 0 and not first["refused"], first["output"]
+            second = start()  # the same task again, as Dask starts it after losing its node
+            assert not second["refused"], second["output"]
+            assert f"{task['stop']}-started" in held_by_scheduler(cluster.address)
+            live.forget(client, task["stop"])  # its messages reach the scheduler in a moment
+            deadline = time.monotonic() + 20
+            while f"{task['stop']}-started" in held_by_scheduler(cluster.address):
+                assert time.monotonic() < deadline, "the mark of a first start stayed at the scheduler"
+                time.sleep(0.2)
+    finally:
+        os.close(events)

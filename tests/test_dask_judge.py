@@ -299,8 +299,10 @@ def test_the_boss_takes_a_workers_refs_all_in_one_move_or_none(setup):
     git(repo, "update-ref", "refs/boss/p/W1/onto", main)
     git(repo, "update-ref", "refs/boss/p/W1/head", main)
     with pytest.raises(StateError, match=r"refs/boss/p/W1/head is at \w{10}, not at \w{10} \(it moved since"):
-        fetch_into(repo, str(remote), {"refs/boss/p/W1/head": main, "refs/heads/feat/w1": main}, [])
-    assert git(repo, "rev-parse", "refs/boss/p/W1/head") == main  # nothing moved
+        fetch_into(repo, str(remote), {"refs/boss/p/W1/head": main, "refs/heads/feat/w1": main},
+                   ["refs/boss/p/W1/onto"])  # fmt: skip
+    assert git(repo, "rev-parse", "refs/boss/p/W1/head") == main  # nothing moved, nothing dropped
+    assert git(repo, "rev-parse", "refs/boss/p/W1/onto") == main
     assert git(repo, "for-each-ref", "refs/heads/feat/", "refs/boss-fetch/") == ""
     fetch_into(repo, str(remote), {"refs/boss/p/W1/head": newer, "refs/heads/feat/w1": main},
                ["refs/boss/p/W1/onto"])  # fmt: skip
@@ -396,6 +398,12 @@ def test_the_boss_fetches_the_refs_a_node_reports_at_the_remotes_values_only(set
     )
     assert git(repo, "for-each-ref", other) == ""  # another worker's ref is never taken from a node
     assert git(repo, "rev-parse", branch) == st.read(paths.status("W1")).head_commit
+    # A report that leaves out a ref the Boss holds: the Boss reads the remote (it drops only
+    # what the remote lacks), whatever values the report names.
+    held = git(repo, "for-each-ref", branch, "refs/boss/p/W1/")
+    partial = dict(result, refs={"refs/boss/p/W1/head": git(repo, "rev-parse", "main")})
+    assert pool._record("W1", partial) == 0
+    assert git(repo, "for-each-ref", branch, "refs/boss/p/W1/") == held
     # A node that reports no refs: the Boss reads the remote.
     git(repo, "update-ref", "-d", branch)
     assert pool._record("W1", {k: v for k, v in result.items() if k != "refs"}) == 0

@@ -96,7 +96,14 @@ def test_an_approval_in_the_page_lets_the_retry_run_that_command_once(tmp_path: 
         assert "TIER 3" in text and "recursive-delete" in text, text
         assert request.locator("code.command").inner_text() == "rm -rf build && echo removed-once"
         shot(page, "approval")
-        request.locator("input[name=reason]").fill("the build folder is ours to remove")
+        reason = request.locator("input[name=reason]")
+        reason.fill("the build folder is ours to remove")
+        # Typed, then looked elsewhere, and the page refreshes live: what you typed stays.
+        page.evaluate("document.activeElement.blur()")
+        stamp = page.evaluate("document.body.dataset.updated || ''")
+        statelog.append(paths.log, statelog.Event(st.now_iso(), "RUNNING", "W1", "note", "a change", ""))
+        wait_for(lambda: page.evaluate("document.body.dataset.updated || ''") != stamp, 20, "a live refresh")
+        assert reason.input_value() == "the build folder is ours to remove"
         request.locator("button", has_text="Approve R1").click()
         assert "R1 approved: rm -rf build && echo removed-once" in page.locator("#said").inner_text()
         req = ap.load(paths.approvals_dir, "R1")

@@ -195,7 +195,9 @@ def test_a_pid_given_again_is_a_new_run_not_the_old_ones_end(helper, tmp_path):
     """A run nobody waited on ends; its pid goes to the next run: that run is not taken as ended."""
     h, env = helper
     work = _work(tmp_path)
-    first = h.start("probe_mod", ["x"], str(work), dict(env, PROBE_EXIT="3"), str(tmp_path / "first.out"))
+    env = dict(env, PROBE_EXIT="3")  # both runs' (the helper asks its once-per-environment questions,
+    # which start processes, before the first run only: nothing takes the pid before the second)
+    first = h.start("probe_mod", ["x"], str(work), env, str(tmp_path / "first.out"))
     assert first is not None
     deadline = time.monotonic() + 20
     while first.pid not in h.codes:  # its end heard, and never waited on
@@ -286,6 +288,45 @@ def test_a_run_inherits_what_the_helper_asked_once_for_its_environment_and_no_ot
         assert seen[1] == seen[0]
         # Another environment (no identity configured): asked again, the fallback identity.
         assert seen[2]["identity"]["GIT_AUTHOR_NAME"] == "boss"
+    finally:
+        h.requests.close()
+        h.proc.wait(10)
+
+
+PROBE_PROBE = """
+import json, os
+from boss.core import sandbox
+print(json.dumps({"why": sandbox.probe(sandbox.tool_path()), "starts": len(open(os.environ["COUNT"]).read())}))
+"""
+
+
+@pytest.mark.skipif(not shutil.which("bwrap"), reason="needs bubblewrap")
+def test_a_failed_sandbox_probe_is_never_handed_on_to_later_runs(tmp_path):
+    """A bubblewrap that fails its first start (a passing failure: user namespaces used up for a
+    moment) fails the helper's probe; the run forked then probes for itself and is sandboxed, and
+    the next start probes again and hands its success on."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "probe_probe.py").write_text(PROBE_PROBE)
+    count, fake = tmp_path / "count", tmp_path / "bwrap"
+    count.write_text("")
+    fake.write_text(f'#!/bin/sh\nprintf . >> {count}\n'
+                    f'[ "$(wc -c < {count})" -le 1 ] && {{ echo "bwrap: no namespace" >&2; exit 1; }}\n'
+                    f'exec {shutil.which("bwrap")} "$@"\n')  # fmt: skip
+    fake.chmod(0o755)
+    env = dict(os.environ, PYTHONPATH=str(lib), BOSS_BWRAP=str(fake), COUNT=str(count))
+    env.pop("BOSS_SANDBOX", None)
+    h = warm.Helper(env=env)
+    try:
+        seen = []
+        for n in range(3):
+            out = tmp_path / f"p{n}.out"
+            run = h.start("probe_probe", [], str(_work(tmp_path)), env, str(out))
+            assert run is not None and run.wait(60) == 0, out.read_text()
+            seen.append(json.loads(out.read_text()))
+        assert [s["why"] for s in seen] == ["", "", ""], seen
+        # The helper's failed probe, run 0's own, the helper's again (kept, inherited by runs 1, 2).
+        assert [s["starts"] for s in seen] == [2, 3, 3], seen
     finally:
         h.requests.close()
         h.proc.wait(10)

@@ -5,9 +5,9 @@ when), but a `run ID` submits the worker as a Dask task asking for one AGENT res
 (worker.engine.node runs it on a node) instead of forking it here. Before the task goes, the
 worker's and its dependencies' refs are published to the shared remote (compare-and-swap) and
 the worker is recorded RUNNING with this process's pid (so it reads CRASHED if the pool dies).
-When it ends, its refs are fetched from the remote (the remote's values, not the node's word),
-its folder and its own state-log lines are written into .boss/, and its status is checked
-against git: a SUCCESS whose head is not the branch on the remote is recorded FAILED.
+When it ends, its refs are fetched from the remote (the remote's values: refs.to_take), its folder
+and its own state-log lines are written into .boss/, and its status is checked against git: a
+SUCCESS whose head is not the branch on the remote is recorded FAILED.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from boss.core.errors import BossError, InputError, StateError
 from boss.core.manifest import Manifest
 from boss.core.paths import PlanPaths
 from worker.engine import live, node, shipping
-from worker.engine.refs import fetch_into, local_refs, owned, push_cas, remote_owned, remote_refs
+from worker.engine.refs import fetch_into, local_refs, push_cas, remote_owned, remote_refs, to_take
 from worker.lifecycle.broker import approval_wait
 from worker.lifecycle.command import EXIT_CODES
 from worker.lifecycle.pool import INTERRUPTED, Pool
@@ -328,8 +328,8 @@ class DaskPool(Pool):
                 f"its push to the shared remote was refused ({result['refused']}): a newer run moved its refs"
             )
             raise StateError(msg)
-        theirs = self._pushed(worker_id, result)
         mine = local_refs(paths.repo, paths.plan, worker_id, w.branch)
+        theirs = to_take(paths.repo, self.remote, (paths.plan, worker_id, w.branch), result.get("refs"), mine)
         fetch_into(paths.repo, self.remote, theirs, [r for r in mine if r not in theirs])
         shipping.take_files(paths.worker_dir(worker_id), dict(result.get("files") or {}))
         sent = self.shipped.pop(worker_id, {})
@@ -355,15 +355,6 @@ class DaskPool(Pool):
         notify.emit(paths.repo, notify.WORKER_ENDED, paths.plan, worker=worker_id, state=status.state,
                     reason=status.reason)  # fmt: skip
         return EXIT_CODES.get(status.state, 1)
-
-    def _pushed(self, worker_id: str, result: dict[str, Any]) -> dict[str, str]:
-        """The worker's refs on the remote, to fetch: the node's report of what its compare-and-swap
-        push left there (its own refs only), else read from the remote. Only names come from the
-        node: fetch_into takes the remote's values and fails where they differ from the report."""
-        branch, said = self.m.worker(worker_id).branch, result.get("refs")
-        if isinstance(said, dict) and all(isinstance(r, str) and isinstance(c, str) for r, c in said.items()):
-            return {r: c for r, c in said.items() if owned(self.paths.plan, worker_id, branch, r)}
-        return remote_owned(self.paths.repo, self.remote, self.paths.plan, worker_id, branch)
 
     def _parse(self, worker_id: str, raw: bytes) -> st.Status | None:
         """A node's status.json bytes as a Status of this worker, or None."""

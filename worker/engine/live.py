@@ -106,10 +106,11 @@ def exchange(client: Any, paths: PlanPaths, worker_id: str, stop: str, ledger: L
 
 def forget(client: Any, stop: str) -> None:
     """What a task that is over left at the scheduler gone: the decisions published for it, the
-    status and requests its node published (a scheduler serving many plans keeps none of them)."""
+    status and requests its node published, the mark of its first start (a scheduler serving many
+    plans keeps none of them)."""
     from distributed import Variable
 
-    for kind in ("decisions", "status", "requests"):
+    for kind in ("decisions", "status", "requests", "started"):
         Variable(f"{stop}-{kind}", client=client).delete()  # type: ignore[no-untyped-call]
 
 

@@ -1,11 +1,13 @@
 """One worker's run on a cluster node: the Dask task the Boss submits (worker.engine.dask_pool).
 
-The node keeps a mirror of the shared remote in its own local folder (`boss-cache/`, fetched
-under a lock before each task), and runs each task in a fresh repository of its own that borrows
-the mirror's objects: the plan's files the Boss ships are written into its `.boss/`, the real
-`worker run PLAN ID` runs there (the same lifecycle, gates and sandbox as a local run), the
-worker's refs are pushed back to the remote by compare-and-swap against the values fetched at the
-start, and what the Boss records (the worker's folder, its state-log lines) comes back as bytes.
+The node keeps a mirror of the shared remote in its own local folder (`boss-cache/`, under a
+lock; fetched before a task unless it holds exactly the refs the Boss published for the task, and
+always before a task Dask runs again), and runs each task in a fresh repository of its own that
+borrows the mirror's objects and holds the refs of the task: the plan's files the Boss ships are
+written into its `.boss/`, the real `worker run PLAN ID` runs there (the same lifecycle, gates and
+sandbox as a local run), the worker's refs are pushed back to the remote by compare-and-swap
+against the values the run started from, and what the Boss records (the worker's folder, its
+state-log lines) comes back as bytes.
 """
 
 from __future__ import annotations
@@ -245,6 +247,26 @@ def on_a_node() -> bool:
     return True
 
 
+def first_start(stop: str) -> bool:
+    """Whether this is the first start of the task whose stop event is `stop` (a Dask variable the
+    first start sets, which the Boss deletes when the task is over: worker.engine.live.forget).
+    Outside a cluster, True (nothing runs a task again); where the scheduler cannot tell, False."""
+    if not stop or not on_a_node():
+        return True
+    from distributed import Variable
+
+    started = Variable(f"{stop}-started")  # type: ignore[no-untyped-call]
+    try:
+        started.get(timeout=0)  # type: ignore[no-untyped-call]
+    except TimeoutError:  # not set: no node started it before
+        pass
+    except Exception:  # the scheduler busy or unreachable: do not trust the task's values
+        return False
+    else:
+        return False
+    return _publish(f"{stop}-started", True)
+
+
 def stop_event(name: str) -> Any:
     """The Dask event named name, or None outside a cluster (or without a name)."""
     if not name or not on_a_node():
@@ -286,7 +308,10 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     root, name = here()
     if on_a_node():
         warm.ready()  # its helper imports the lifecycle meanwhile (the first task of the node)
-    cache = mirror(task["remote"], root, lambda c: holds(c, task))
+    # Run again by Dask (its node was lost), the task's published values may be stale: the lost
+    # run may have pushed after all. Only a first start may trust them.
+    current = (lambda c: holds(c, task)) if first_start(task.get("stop", "")) else None
+    cache = mirror(task["remote"], root, current)
     repo = _workspace(cache, root, task)
     try:
         plan, wid, branch = task["plan"], task["id"], task["branch"]

@@ -73,6 +73,21 @@ def remote_owned(repo: Path | str, remote: str, plan: str, worker_id: str, branc
     return {ref: commit for ref, commit in found.items() if owned(plan, worker_id, branch, ref)}
 
 
+def to_take(
+    repo: Path | str, remote: str, whose: tuple[str, str, str], said: object, held: dict[str, str]
+) -> dict[str, str]:
+    """The refs of worker (plan, id, branch) to take from the remote after its node's run: the
+    names the node says its compare-and-swap push left there (its own only; fetch_into takes the
+    remote's values and fails where they differ), or the remote's list when the node says none, or
+    leaves out a ref `held` here (a ref is dropped here only on the remote's word)."""
+    plan, worker_id, branch = whose
+    if isinstance(said, dict) and all(isinstance(r, str) and isinstance(c, str) for r, c in said.items()):
+        named = {ref: commit for ref, commit in said.items() if owned(plan, worker_id, branch, ref)}
+        if all(ref in named for ref in held):
+            return named
+    return remote_owned(repo, remote, plan, worker_id, branch)
+
+
 def push_cas(repo: Path | str, remote: str, new: dict[str, str], old: dict[str, str]) -> str:
     """Move the remote's refs from old to new in one atomic push (a ref absent from new is deleted,
     one absent from old must not exist yet); "" when it moved, else git's reason."""
@@ -97,29 +112,30 @@ def push_cas(repo: Path | str, remote: str, new: dict[str, str], old: dict[str, 
 
 def fetch_into(repo: Path | str, remote: str, refs: dict[str, str], drop: list[str]) -> None:
     """Make repo's refs equal the remote's values `refs` (fetched through a scratch namespace, so a
-    branch checked out in a worktree is updated too), and delete those in `drop`: one fetch, the
-    drops in one transaction (so a dropped `a` never stands in the way of a taken `a/b`), then
-    every ref moved in one more. The scratch refs are gone afterwards, whatever failed."""
+    branch checked out in a worktree is updated too), and delete those in `drop`: one fetch, checked
+    before anything here moves (a value the remote does not hold moves nothing, drops included),
+    then the drops in one transaction (so a dropped `a` never stands in the way of a taken `a/b`),
+    then every ref moved in one more. The scratch refs are gone afterwards, whatever failed."""
     scratch = "refs/boss-fetch/"
     order = sorted(refs)
     names = [f"{scratch}{i}" for i in range(len(order))]
-    git.update_refs(repo, dict.fromkeys(drop))
-    if not order:
-        return
     try:
-        specs = [f"+{ref}:{name}" for ref, name in zip(order, names, strict=True)]
-        remote_git(repo, "fetch", "--quiet", "--no-tags", "--", remote, *specs)
-        got = git.ref_commits(repo, names)
-        for ref, name in zip(order, names, strict=True):
-            if got.get(name) != refs[ref]:
-                there = (got.get(name) or "nothing")[:10]
-                msg = (
-                    f"the shared remote {remote}: {ref} is at {there}, not at {refs[ref][:10]} "
-                    "(it moved since the run); run the worker again"
-                )
-                raise StateError(msg)
-        moves: dict[str, str | None] = {**dict.fromkeys(names), **refs}
-        git.update_refs(repo, moves)
+        if order:
+            specs = [f"+{ref}:{name}" for ref, name in zip(order, names, strict=True)]
+            remote_git(repo, "fetch", "--quiet", "--no-tags", "--", remote, *specs)
+            got = git.ref_commits(repo, names)
+            for ref, name in zip(order, names, strict=True):
+                if got.get(name) != refs[ref]:
+                    there = (got.get(name) or "nothing")[:10]
+                    msg = (
+                        f"the shared remote {remote}: {ref} is at {there}, not at {refs[ref][:10]} "
+                        "(it moved since the run); run the worker again"
+                    )
+                    raise StateError(msg)
+        git.update_refs(repo, dict.fromkeys(drop))
+        if order:
+            moves: dict[str, str | None] = {**dict.fromkeys(names), **refs}
+            git.update_refs(repo, moves)
     except BaseException:
         with contextlib.suppress(GitError):
             git.update_refs(repo, dict.fromkeys(git.refs_under(repo, scratch)))

@@ -250,7 +250,9 @@ def _prewarm(env: dict[str, str], cwd: str) -> None:
     """Ask once here what every run asks once (git's identity fallback, whether the sandbox's tool
     works) so the runs forked after inherit the answers instead of asking again: with the runs'
     environment, in a run's folder (a fresh repository of the node, as every run's is); asked
-    again when the environment changes. Nothing is kept of an answer that fails: runs ask."""
+    again when the environment changes. A probe that fails, or anything that raises, is not kept:
+    each run then asks for itself (a passing failure never takes the sandbox from later runs).
+    With BOSS_SANDBOX=off in the runs' environment bubblewrap is not probed."""
     global _warmed
     if env == _warmed:
         return
@@ -265,9 +267,10 @@ def _prewarm(env: dict[str, str], cwd: str) -> None:
         os.chdir(cwd)
         git.identity_env()
         tool = sandbox.tool_path()
-        if tool is not None:
-            sandbox.probe(tool)
-        _warmed = dict(env)
+        failed = tool is not None and sandbox.mode_of("") != "off" and bool(sandbox.probe(tool))
+        if failed:
+            sandbox.probe.cache_clear()  # never handed on: this run probes for itself, the next start again
+        _warmed = None if failed else dict(env)
     except Exception:  # each run asks for itself
         git.forget_identity()
         sandbox.probe.cache_clear()
