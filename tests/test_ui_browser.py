@@ -104,7 +104,12 @@ def test_an_approval_in_the_page_lets_the_retry_run_that_command_once(tmp_path: 
         statelog.append(paths.log, statelog.Event(st.now_iso(), "RUNNING", "W1", "note", "a change", ""))
         wait_for(lambda: page.evaluate("document.body.dataset.updated || ''") != stamp, 20, "a live refresh")
         assert reason.input_value() == "the build folder is ours to remove"
-        request.locator("button", has_text="Approve R1").click()
+        # A change while you type waits; a slow click on Approve (focus moves to the button on
+        # press) is not lost to that refresh.
+        reason.click()
+        statelog.append(paths.log, statelog.Event(st.now_iso(), "RUNNING", "W1", "note", "another", ""))
+        time.sleep(1.0)  # the change reaches the page, which waits while you type
+        request.locator("button", has_text="Approve R1").click(delay=300)
         assert "R1 approved: rm -rf build && echo removed-once" in page.locator("#said").inner_text()
         req = ap.load(paths.approvals_dir, "R1")
         assert (req.status, req.decision_reason) == (ap.APPROVED, "the build folder is ours to remove")
