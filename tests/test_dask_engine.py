@@ -184,12 +184,14 @@ def remote_of(tmp_path: Path, repo: Path) -> Path:
 
 
 def held_by_scheduler(address: str) -> set[str]:
-    """The names of the variables and published datasets the scheduler keeps."""
+    """The names of the variables, set events and published datasets the scheduler keeps (an
+    event nobody set goes when its last waiter stops waiting)."""
     from distributed import Client
 
     def held(dask_scheduler) -> list[str]:  # runs on the scheduler (sent by value: it is local)
         found = dask_scheduler.extensions
-        names = [*found["variables"].variables, *found["publish"].datasets]
+        events = [name for name, event in found["events"]._events.items() if event.is_set()]
+        names = [*found["variables"].variables, *found["publish"].datasets, *events]
         return [str(n) for n in names]
 
     with Client(address, timeout=30, set_as_default=False) as client:

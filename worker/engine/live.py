@@ -108,10 +108,11 @@ def forget(client: Any, stop: str) -> None:
     """What a task that is over left at the scheduler gone: the decisions published for it, the
     status and requests its node published, the mark of its first start (a scheduler serving many
     plans keeps none of them)."""
-    from distributed import Variable
+    from distributed import Event, Variable
 
-    for kind in ("decisions", "status", "requests", "started"):
+    for kind in ("decisions", "status", "requests"):
         Variable(f"{stop}-{kind}", client=client).delete()  # type: ignore[no-untyped-call]
+    Event(f"{stop}-started", client=client).clear()  # type: ignore[no-untyped-call]
 
 
 def take(paths: PlanPaths, worker_id: str, ledger: Ledger, returned: Any) -> bool:

@@ -248,23 +248,22 @@ def on_a_node() -> bool:
 
 
 def first_start(stop: str) -> bool:
-    """Whether this is the first start of the task whose stop event is `stop` (a Dask variable the
-    first start sets, which the Boss deletes when the task is over: worker.engine.live.forget).
-    Outside a cluster, True (nothing runs a task again); where the scheduler cannot tell, False."""
+    """Whether this is the first start of the task whose stop event is `stop` (a Dask event the
+    first start sets, which the Boss clears, so deletes, when the task is over:
+    worker.engine.live.forget). Outside a cluster, True (nothing runs a task again); where the
+    scheduler cannot tell, False."""
     if not stop or not on_a_node():
         return True
-    from distributed import Variable
+    from distributed import Event
 
-    started = Variable(f"{stop}-started")  # type: ignore[no-untyped-call]
+    started = Event(f"{stop}-started")  # type: ignore[no-untyped-call]
     try:
-        started.get(timeout=0)  # type: ignore[no-untyped-call]
-    except TimeoutError:  # not set: no node started it before
-        pass
+        if started.is_set():  # type: ignore[no-untyped-call]
+            return False
+        started.set()  # type: ignore[no-untyped-call]
     except Exception:  # the scheduler busy or unreachable: do not trust the task's values
         return False
-    else:
-        return False
-    return _publish(f"{stop}-started", True)
+    return True
 
 
 def stop_event(name: str) -> Any:
